@@ -1,0 +1,348 @@
+import { ConditionalCheckFailedException, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import {
+  DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  type QueryCommandInput,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
+import { ConcurrentUpdateError, InvalidInputError } from '../../core/errors.ts';
+import { stableHash } from '../../core/ids.ts';
+import type { DeploymentQuery, DeploymentStore, IdempotentResult } from '../../core/ports.ts';
+import type { Delivery, Deployment, StoredEvent } from '../../core/schema.ts';
+import { isTerminal } from '../../core/status.ts';
+import { TABLE } from './table.ts';
+
+const META = 'META';
+const EVENT_PREFIX = 'EVT#';
+const DELIVERY_PREFIX = 'DLV#';
+const ALL_DEPLOYMENTS = 'DEPLOYMENTS';
+
+const deploymentPk = (id: string) => `DEP#${id}`;
+const key = (value: string) => encodeURIComponent(value);
+
+/** Deployment store on one DynamoDB table; only single-item conditional writes (works on DynamoDB Local and dynalite). */
+export class DynamoStore implements DeploymentStore {
+  private readonly doc: DynamoDBDocumentClient;
+
+  constructor(
+    client: DynamoDBClient,
+    private readonly tableName: string,
+  ) {
+    this.doc = DynamoDBDocumentClient.from(client, {
+      marshallOptions: { removeUndefinedValues: true },
+    });
+  }
+
+  async getDeployment(id: string): Promise<Deployment | undefined> {
+    const { current } = await this.loadForUpdate(id);
+    return current;
+  }
+
+  async loadForUpdate(
+    id: string,
+  ): Promise<{ current?: Deployment; rev: number | null; rolledBackBy?: string }> {
+    const { Item } = await this.doc.send(
+      new GetCommand({
+        TableName: this.tableName,
+        Key: { pk: deploymentPk(id), sk: META },
+        ConsistentRead: true,
+      }),
+    );
+    if (!Item) return { rev: null };
+    const rev = Number(Item.rev ?? 0);
+    // A rollback can name its original before the original's first event arrives: the item then holds only the link.
+    if (typeof Item.status !== 'string') return { rev, rolledBackBy: Item.rolledBackBy };
+    return { current: toDeployment(Item), rev, rolledBackBy: Item.rolledBackBy };
+  }
+
+  async putEvent(event: StoredEvent): Promise<'created' | 'exists'> {
+    try {
+      await this.doc.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: {
+            ...event,
+            pk: deploymentPk(event.deploymentId),
+            sk: EVENT_PREFIX + event.eventId,
+            type: 'event',
+          },
+          ConditionExpression: 'attribute_not_exists(pk)',
+        }),
+      );
+      return 'created';
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return 'exists';
+      throw error;
+    }
+  }
+
+  async setEventDisposition(
+    deploymentId: string,
+    eventId: string,
+    disposition: StoredEvent['disposition'],
+    note?: string,
+  ): Promise<void> {
+    await this.doc.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: { pk: deploymentPk(deploymentId), sk: EVENT_PREFIX + eventId },
+        UpdateExpression: note ? 'SET disposition = :d, note = :n' : 'SET disposition = :d REMOVE note',
+        ConditionExpression: 'attribute_exists(pk)',
+        ExpressionAttributeValues: note ? { ':d': disposition, ':n': note } : { ':d': disposition },
+      }),
+    );
+  }
+
+  async saveDeployment(next: Deployment, expectedRev: number | null): Promise<void> {
+    const listKeys: Record<string, string> = {};
+    const sortKey = `${next.createdAt}#${next.id}`;
+    if (next.service) {
+      listKeys.gsi2pk = `S#${key(next.service)}`;
+      listKeys.gsi2sk = sortKey;
+      if (next.environment) {
+        listKeys.gsi1pk = `SE#${key(next.service)}#${key(next.environment)}`;
+        listKeys.gsi1sk = sortKey;
+      }
+    }
+    listKeys.gsi3pk = ALL_DEPLOYMENTS;
+    listKeys.gsi3sk = sortKey;
+    try {
+      await this.doc.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: { ...next, ...listKeys, pk: deploymentPk(next.id), sk: META, type: 'deployment' },
+          ConditionExpression: expectedRev === null ? 'attribute_not_exists(pk)' : 'rev = :rev',
+          ExpressionAttributeValues: expectedRev === null ? undefined : { ':rev': expectedRev },
+        }),
+      );
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) {
+        throw new ConcurrentUpdateError(`deployment ${next.id} changed while it was being updated`, {
+          cause: error,
+        });
+      }
+      throw error;
+    }
+  }
+
+  async linkRollback(originalId: string, rollbackId: string): Promise<void> {
+    await this.doc.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: { pk: deploymentPk(originalId), sk: META },
+        UpdateExpression: 'SET rolledBackBy = :r, rev = if_not_exists(rev, :zero) + :one',
+        ExpressionAttributeValues: { ':r': rollbackId, ':zero': 0, ':one': 1 },
+      }),
+    );
+  }
+
+  async listEvents(deploymentId: string): Promise<StoredEvent[]> {
+    const items = await this.queryAll({
+      TableName: this.tableName,
+      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+      ExpressionAttributeValues: { ':pk': deploymentPk(deploymentId), ':prefix': EVENT_PREFIX },
+      ConsistentRead: true,
+    });
+    return items
+      .map((item) => strip(item) as unknown as StoredEvent)
+      .sort((a, b) => a.receivedAt.localeCompare(b.receivedAt) || a.occurredAt.localeCompare(b.occurredAt));
+  }
+
+  async listDeployments(query: DeploymentQuery): Promise<{ items: Deployment[]; cursor?: string }> {
+    let index: string;
+    let condition: string;
+    const values: Record<string, string> = {};
+    if (query.service && query.environment) {
+      index = 'byServiceEnv';
+      condition = 'gsi1pk = :pk';
+      values[':pk'] = `SE#${key(query.service)}#${key(query.environment)}`;
+    } else if (query.service) {
+      index = 'byService';
+      condition = 'gsi2pk = :pk';
+      values[':pk'] = `S#${key(query.service)}`;
+    } else {
+      index = 'byTime';
+      condition = 'gsi3pk = :pk';
+      values[':pk'] = ALL_DEPLOYMENTS;
+    }
+    const filterByEnvironment = !query.service && query.environment;
+    if (filterByEnvironment) values[':env'] = query.environment as string;
+    const items: Deployment[] = [];
+    let startKey = query.cursor ? decodeCursor(query.cursor) : undefined;
+    // A filter can leave a page short: keep reading until the page is full or the index ends.
+    do {
+      const page = await this.doc.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          IndexName: index,
+          KeyConditionExpression: condition,
+          FilterExpression: filterByEnvironment ? 'environment = :env' : undefined,
+          ExpressionAttributeValues: values,
+          ScanIndexForward: false,
+          Limit: query.limit - items.length,
+          ExclusiveStartKey: startKey,
+        }),
+      );
+      for (const item of page.Items ?? []) items.push(toDeployment(item));
+      startKey = page.LastEvaluatedKey;
+    } while (startKey && items.length < query.limit);
+    return { items, cursor: startKey ? encodeCursor(startKey) : undefined };
+  }
+
+  async previousTerminal(
+    service: string,
+    environment: string,
+    before: Deployment,
+  ): Promise<Deployment | undefined> {
+    let startKey: Record<string, unknown> | undefined;
+    for (let page = 0; page < 5; page++) {
+      const result = await this.doc.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          IndexName: 'byServiceEnv',
+          KeyConditionExpression: 'gsi1pk = :pk AND gsi1sk < :sk',
+          ExpressionAttributeValues: {
+            ':pk': `SE#${key(service)}#${key(environment)}`,
+            ':sk': `${before.createdAt}#${before.id}`,
+          },
+          ScanIndexForward: false,
+          Limit: 25,
+          ExclusiveStartKey: startKey,
+        }),
+      );
+      for (const item of result.Items ?? []) {
+        const deployment = toDeployment(item);
+        if (deployment.id !== before.id && isTerminal(deployment.status)) return deployment;
+      }
+      startKey = result.LastEvaluatedKey;
+      if (!startKey) return undefined;
+    }
+    return undefined;
+  }
+
+  async getDelivery(deploymentId: string, target: string): Promise<Delivery | undefined> {
+    const { Item } = await this.doc.send(
+      new GetCommand({
+        TableName: this.tableName,
+        Key: { pk: deploymentPk(deploymentId), sk: DELIVERY_PREFIX + target },
+        ConsistentRead: true,
+      }),
+    );
+    return Item ? (strip(Item) as unknown as Delivery) : undefined;
+  }
+
+  async listDeliveries(deploymentId: string): Promise<Delivery[]> {
+    const items = await this.queryAll({
+      TableName: this.tableName,
+      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+      ExpressionAttributeValues: { ':pk': deploymentPk(deploymentId), ':prefix': DELIVERY_PREFIX },
+      ConsistentRead: true,
+    });
+    return items.map((item) => strip(item) as unknown as Delivery);
+  }
+
+  async saveDelivery(next: Delivery, expectedRev: number | null): Promise<boolean> {
+    try {
+      await this.doc.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: {
+            ...next,
+            pk: deploymentPk(next.deploymentId),
+            sk: DELIVERY_PREFIX + next.target,
+            type: 'delivery',
+          },
+          ConditionExpression: expectedRev === null ? 'attribute_not_exists(pk)' : 'rev = :rev',
+          ExpressionAttributeValues: expectedRev === null ? undefined : { ':rev': expectedRev },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
+    }
+  }
+
+  async getIdempotent(scope: string, idempotencyKey: string): Promise<IdempotentResult | undefined> {
+    const { Item } = await this.doc.send(
+      new GetCommand({
+        TableName: this.tableName,
+        Key: { pk: idempotencyPk(scope, idempotencyKey), sk: 'IDEM' },
+        ConsistentRead: true,
+      }),
+    );
+    // TTL deletion is lazy (up to days late in DynamoDB; never on dynalite): honour the expiry ourselves.
+    if (!Item || Number(Item.expiresAt) * 1000 < Date.now()) return undefined;
+    return { requestHash: Item.requestHash, response: Item.response };
+  }
+
+  async putIdempotent(scope: string, idempotencyKey: string, result: IdempotentResult, ttlSeconds: number) {
+    await this.doc.send(
+      new PutCommand({
+        TableName: this.tableName,
+        Item: {
+          pk: idempotencyPk(scope, idempotencyKey),
+          sk: 'IDEM',
+          type: 'idempotency',
+          requestHash: result.requestHash,
+          response: result.response,
+          [TABLE.ttlAttribute]: Math.floor(Date.now() / 1000) + ttlSeconds,
+        },
+      }),
+    );
+  }
+
+  private async queryAll(input: QueryCommandInput): Promise<Record<string, unknown>[]> {
+    const items: Record<string, unknown>[] = [];
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const page = await this.doc.send(new QueryCommand({ ...input, ExclusiveStartKey: startKey }));
+      items.push(...((page.Items ?? []) as Record<string, unknown>[]));
+      startKey = page.LastEvaluatedKey;
+    } while (startKey);
+    return items;
+  }
+}
+
+// The key hash keeps caller-chosen keys (any bytes) out of the partition key.
+const idempotencyPk = (scope: string, idempotencyKey: string) =>
+  `IDEM#${scope}#${stableHash(idempotencyKey)}`;
+
+const STORAGE_ATTRIBUTES = ['pk', 'sk', 'type', 'gsi1pk', 'gsi1sk', 'gsi2pk', 'gsi2sk', 'gsi3pk', 'gsi3sk'];
+
+function strip(item: Record<string, unknown>): Record<string, unknown> {
+  const copy = { ...item };
+  for (const attribute of STORAGE_ATTRIBUTES) delete copy[attribute];
+  return copy;
+}
+
+function toDeployment(item: Record<string, unknown>): Deployment {
+  return strip(item) as unknown as Deployment;
+}
+
+function encodeCursor(lastKey: Record<string, unknown>): string {
+  return Buffer.from(JSON.stringify(lastKey)).toString('base64url');
+}
+
+function decodeCursor(cursor: string): Record<string, unknown> {
+  const invalid = () =>
+    new InvalidInputError('query', [{ path: 'cursor', message: 'not a cursor this API returned' }]);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+  } catch {
+    throw invalid();
+  }
+  if (
+    typeof parsed !== 'object' ||
+    parsed === null ||
+    Array.isArray(parsed) ||
+    Object.keys(parsed).length > 6 ||
+    !Object.entries(parsed).every(([k, v]) => /^(pk|sk|gsi[123](pk|sk))$/.test(k) && typeof v === 'string')
+  ) {
+    throw invalid();
+  }
+  return parsed as Record<string, unknown>;
+}

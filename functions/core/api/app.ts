@@ -1,0 +1,217 @@
+import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
+import { Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { z } from 'zod';
+import type { ShipcastConfig } from '../config.ts';
+import { InvalidInputError, issuesFromZod } from '../errors.ts';
+import { eventIdFor, stableHash } from '../ids.ts';
+import { type IngestContext, ingestEvents } from '../ingest.ts';
+import type { SecretSource } from '../ports.ts';
+import type { Delivery, Deployment } from '../schema.ts';
+import { normalizeNativeEvent, parseNativeEvent } from '../sources/native.ts';
+import { registerSecret } from '../telemetry.ts';
+import { publicDeployment } from '../view.ts';
+import { openApiDocument } from './openapi.ts';
+
+/** What the HTTP API needs: everything ingest needs, plus the secrets that hold the API tokens. */
+export interface ApiContext extends IngestContext {
+  secrets: SecretSource;
+  config: ShipcastConfig;
+}
+
+/** Largest accepted request body. Larger ones are answered 413 before they are parsed. */
+export const MAX_BODY_BYTES = 64 * 1024;
+
+const listQuerySchema = z
+  .object({
+    service: z.string().min(1).max(128).optional(),
+    environment: z.string().min(1).max(128).optional(),
+    limit: z.coerce.number().int().min(1).max(100).default(20),
+    cursor: z.string().min(1).max(2048).optional(),
+  })
+  .strict();
+
+const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
+const DEPLOYMENT_ID = /^dep_[0-9a-f]{24}$/;
+
+type Variables = { token: string };
+
+/** The Shipcast HTTP API: the same app behind a Lambda function URL and under `npm start`. */
+export function createApi(context: ApiContext): Hono<{ Variables: Variables }> {
+  const app = new Hono<{ Variables: Variables }>();
+  const { logger } = context;
+
+  app.onError((error, c) => {
+    if (error instanceof InvalidInputError) {
+      return c.json({ error: 'invalid_request', message: error.message, issues: error.issues }, 400);
+    }
+    logger.error('request failed', { error, path: c.req.path, method: c.req.method });
+    return c.json(
+      { error: 'internal_error', message: 'Shipcast could not process the request; retry it.' },
+      500,
+    );
+  });
+  app.notFound((c) =>
+    c.json({ error: 'not_found', message: `no route for ${c.req.method} ${c.req.path}` }, 404),
+  );
+
+  app.get('/healthz', (c) => c.json({ status: 'ok' }));
+  app.get('/v1/openapi.json', (c) => c.json(openApiDocument()));
+
+  app.use('/v1/*', async (c, next) => {
+    if (c.req.path === '/v1/openapi.json') return next();
+    const token = await authenticate(c.req.header('authorization'), context);
+    if (!token) {
+      c.header('www-authenticate', 'Bearer realm="shipcast"');
+      return c.json(
+        { error: 'unauthorized', message: 'send Authorization: Bearer <token> with a configured API token' },
+        401,
+      );
+    }
+    c.set('token', token);
+    return next();
+  });
+
+  app.post(
+    '/v1/events',
+    bodyLimit({
+      maxSize: MAX_BODY_BYTES,
+      onError: (c) =>
+        c.json(
+          { error: 'payload_too_large', message: `request bodies are limited to ${MAX_BODY_BYTES} bytes` },
+          413,
+        ),
+    }),
+    async (c) => {
+      const key = c.req.header('idempotency-key');
+      if (key !== undefined && !IDEMPOTENCY_KEY.test(key)) {
+        throw new InvalidInputError('headers', [
+          { path: 'Idempotency-Key', message: 'must be 1-255 printable ASCII characters without spaces' },
+        ]);
+      }
+      const raw = await c.req.text();
+      const scope = `native:${c.get('token')}`;
+      const requestHash = stableHash(raw);
+      if (key) {
+        const earlier = await context.store.getIdempotent(scope, key);
+        if (earlier) {
+          if (earlier.requestHash !== requestHash) {
+            return c.json(
+              {
+                error: 'idempotency_key_reused',
+                message: 'this Idempotency-Key was used with a different request body',
+              },
+              422,
+            );
+          }
+          c.header('idempotent-replayed', 'true');
+          return c.json(earlier.response, 202);
+        }
+      }
+      const body = parseNativeEvent(parseJson(raw));
+      const eventId = key
+        ? eventIdFor('native', scope, key)
+        : `evt_${randomUUID().replaceAll('-', '').slice(0, 24)}`;
+      const event = normalizeNativeEvent(body, eventId, context.clock.now().toISOString());
+      const [result] = await ingestEvents([event], context);
+      const response = {
+        eventId: event.eventId,
+        deploymentId: event.deploymentId,
+        status: result?.status ?? null,
+      };
+      if (key) {
+        await context.store.putIdempotent(
+          scope,
+          key,
+          { requestHash, response },
+          context.config.api.idempotencyHours * 3600,
+        );
+      }
+      logger.info('event accepted', { ...response, disposition: result?.disposition });
+      return c.json(response, 202);
+    },
+  );
+
+  app.get('/v1/deployments', async (c) => {
+    const parsed = listQuerySchema.safeParse(c.req.query());
+    if (!parsed.success) throw new InvalidInputError('query', issuesFromZod(parsed.error));
+    const page = await context.store.listDeployments(parsed.data);
+    return c.json({ deployments: page.items.map(publicDeployment), cursor: page.cursor ?? null });
+  });
+
+  app.get('/v1/deployments/:id', async (c) => {
+    const id = c.req.param('id');
+    const deployment = DEPLOYMENT_ID.test(id) ? await context.store.getDeployment(id) : undefined;
+    if (!deployment) return c.json({ error: 'not_found', message: `no deployment ${id}` }, 404);
+    const [events, deliveries] = await Promise.all([
+      context.store.listEvents(id),
+      context.store.listDeliveries(id),
+    ]);
+    return c.json({
+      deployment: publicDeployment(deployment),
+      events,
+      deliveries: deliveryStates(deployment, deliveries),
+    });
+  });
+
+  return app;
+}
+
+/** Per routed target: what was delivered, what is still owed, and the last error. */
+export function deliveryStates(deployment: Deployment, deliveries: Delivery[]) {
+  const targets = new Set<string>();
+  for (const transition of deployment.transitions)
+    for (const target of transition.targets) targets.add(target);
+  return [...targets].sort().map((target) => {
+    const routedSeqs = deployment.transitions.filter((t) => t.targets.includes(target)).map((t) => t.seq);
+    const latestSeq = Math.max(...routedSeqs);
+    const delivery = deliveries.find((d) => d.target === target);
+    const deliveredSeq = delivery?.deliveredSeq ?? 0;
+    const state =
+      deliveredSeq >= latestSeq
+        ? 'delivered'
+        : delivery?.state === 'delivered' || !delivery
+          ? 'pending'
+          : delivery.state;
+    return {
+      target,
+      state,
+      latestSeq,
+      deliveredSeq,
+      deliveredStatus: delivery?.deliveredStatus ?? null,
+      attempts: delivery?.attempts ?? 0,
+      lastError: delivery?.lastError ?? null,
+      updatedAt: delivery?.updatedAt ?? null,
+      refs: delivery?.refs ?? {},
+    };
+  });
+}
+
+function parseJson(raw: string): unknown {
+  try {
+    return JSON.parse(raw);
+  } catch (error) {
+    throw new InvalidInputError('request body', [
+      { path: '', message: `not valid JSON (${(error as Error).message})` },
+    ]);
+  }
+}
+
+/** The name of the configured token the header carries, or undefined. Compares in constant time. */
+async function authenticate(header: string | undefined, context: ApiContext): Promise<string | undefined> {
+  const match = /^Bearer ([\x21-\x7e]{1,512})$/.exec(header ?? '');
+  if (!match) return undefined;
+  const presented = digest(match[1] as string);
+  let found: string | undefined;
+  for (const token of context.config.api.tokens) {
+    const value = await context.secrets.get(token.secret);
+    registerSecret(value);
+    // Compare every token (no early exit) so timing tells nothing about which one matched.
+    if (timingSafeEqual(presented, digest(value)) && !found) found = token.name;
+  }
+  return found;
+}
+
+function digest(value: string): Buffer {
+  return createHash('sha256').update(value).digest();
+}

@@ -1,0 +1,154 @@
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { ConfigError, issuesFromZod } from './errors.ts';
+import { STATUSES } from './status.ts';
+import { TARGETS } from './targets/index.ts';
+
+const name = z
+  .string()
+  .regex(
+    /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/,
+    'use 1-64 letters, digits, _ or -, starting with a letter or digit',
+  );
+const secretName = z
+  .string()
+  .regex(/^[A-Za-z0-9_./-]{1,128}$/, 'secret names use letters, digits and _ . / -');
+const patterns = z
+  .union([z.string().min(1), z.array(z.string().min(1)).min(1)])
+  .describe('a glob (`*`, `?`) or a list of globs');
+
+/** When a route fires, relative to the transition and the previous deployment of the same service+environment. */
+export const TRANSITION_MODES = ['all', 'passing', 'failing', 'change', 'problem', 'recovered'] as const;
+export type TransitionMode = (typeof TRANSITION_MODES)[number];
+
+const routeSchema = z
+  .object({
+    name: name.optional(),
+    match: z
+      .object({
+        service: patterns.optional(),
+        environment: patterns.optional(),
+        source: patterns.optional(),
+        status: z.array(z.enum(STATUSES)).min(1).optional(),
+      })
+      .strict()
+      .default({}),
+    on: z.array(z.enum(TRANSITION_MODES)).min(1).default(['all']),
+    targets: z.array(name).min(1),
+  })
+  .strict();
+
+const targetSchemas = TARGETS.map((target) => target.configSchema);
+const targetSchema = z.discriminatedUnion(
+  'type',
+  targetSchemas as unknown as [z.ZodObject, ...z.ZodObject[]],
+  {
+    error: (issue) =>
+      issue.code === 'invalid_union'
+        ? `unknown target type; expected one of: ${TARGETS.map((t) => t.type).join(', ')}`
+        : undefined,
+  },
+);
+
+/** The Shipcast configuration file (`shipcast.config.json`). */
+export const configSchema = z
+  .object({
+    $schema: z.string().optional(),
+    api: z
+      .object({
+        /** Bearer tokens accepted by the HTTP API, each a named secret. */
+        tokens: z.array(z.object({ name, secret: secretName }).strict()).min(1),
+        /** How long an Idempotency-Key is remembered (hours). */
+        idempotencyHours: z
+          .number()
+          .int()
+          .min(1)
+          .max(24 * 30)
+          .default(24),
+      })
+      .strict(),
+    sources: z
+      .object({
+        codedeploy: z
+          .object({
+            /** Call BatchGetDeployments for revision, creator, description. */
+            enrich: z.boolean().default(true),
+          })
+          .strict()
+          .default({ enrich: true }),
+      })
+      .strict()
+      .default({ codedeploy: { enrich: true } }),
+    targets: z.record(name, targetSchema),
+    routes: z.array(routeSchema),
+    dispatch: z
+      .object({
+        /** Receives of one dispatch message before it goes to the DLQ. */
+        maxReceives: z.number().int().min(1).max(1000).default(10),
+      })
+      .strict()
+      .default({ maxReceives: 10 }),
+  })
+  .strict()
+  .superRefine((config, ctx) => {
+    config.routes.forEach((route, r) => {
+      route.targets.forEach((target, t) => {
+        if (!(target in config.targets)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['routes', r, 'targets', t],
+            message: `no target named "${target}" (targets: ${Object.keys(config.targets).join(', ') || 'none'})`,
+          });
+        }
+      });
+    });
+  });
+
+export type ShipcastConfig = z.infer<typeof configSchema>;
+export type RouteConfig = ShipcastConfig['routes'][number];
+
+/** Validates a parsed config; `file` names it in errors. */
+export function parseConfig(input: unknown, file = 'shipcast.config.json'): ShipcastConfig {
+  const result = configSchema.safeParse(input);
+  if (!result.success) throw new ConfigError(file, issuesFromZod(result.error));
+  return result.data;
+}
+
+/** Reads and validates a config file. */
+export function loadConfigFile(path: string): ShipcastConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new ConfigError(path, [
+      { path: '', message: `cannot read the file (${(error as Error).message})` },
+    ]);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    throw new ConfigError(path, [{ path: '', message: `not valid JSON (${(error as Error).message})` }]);
+  }
+  return parseConfig(parsed, path);
+}
+
+/** The config path: `SHIPCAST_CONFIG`, else `shipcast.config.json` in the working directory. */
+export function configPath(env: NodeJS.ProcessEnv = process.env): string {
+  return env.SHIPCAST_CONFIG ?? 'shipcast.config.json';
+}
+
+/** Every secret name the config refers to. */
+export function referencedSecrets(config: ShipcastConfig): string[] {
+  const names = new Set(config.api.tokens.map((t) => t.secret));
+  for (const target of Object.values(config.targets)) {
+    const definition = TARGETS.find((d) => d.type === target.type);
+    for (const secret of definition?.secretNames(target as never) ?? []) names.add(secret);
+  }
+  return [...names].sort();
+}
+
+/** JSON Schema of the config file, from the same zod schema (editors complete and check with it). */
+export function configJsonSchema(): Record<string, unknown> {
+  return z.toJSONSchema(configSchema, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
+}

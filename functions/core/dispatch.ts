@@ -1,0 +1,230 @@
+import type { ShipcastConfig } from './config.ts';
+import { PermanentDeliveryError, RetryableDeliveryError } from './errors.ts';
+import type { HttpClient } from './http-client.ts';
+import type { Clock, DeploymentStore, DispatchQueue, SecretSource } from './ports.ts';
+import type { Delivery, DispatchMessage } from './schema.ts';
+import { TARGETS } from './targets/index.ts';
+import type { TargetDefinition } from './targets/target.ts';
+import { count, type Logger, type Metrics, maskSecrets } from './telemetry.ts';
+
+/** What dispatching needs: the ports, the config, the one HTTP client and the telemetry. */
+export interface DispatchContext {
+  store: DeploymentStore;
+  queue: DispatchQueue;
+  clock: Clock;
+  config: ShipcastConfig;
+  http: HttpClient;
+  secrets: SecretSource;
+  logger: Logger;
+  metrics: Metrics;
+  /** Target definitions by type; defaults to the built-in registry. */
+  targets?: readonly TargetDefinition[];
+}
+
+/** A received dispatch queue message, transport details unwrapped. */
+export interface ReceivedMessage {
+  messageId: string;
+  receiptHandle: string;
+  body: string;
+  /** How many times the queue has handed this message out, this time included. */
+  receiveCount: number;
+}
+
+/** What became of one message. */
+export type DispatchOutcome =
+  | { kind: 'delivered' }
+  | { kind: 'skipped'; reason: string }
+  | { kind: 'retry'; afterSeconds: number; error: string }
+  | { kind: 'dead'; error: string };
+
+/**
+ * Handles one batch: messages for the same deployment and target go in transition order, one after
+ * another; the rest run concurrently. Returns the ids of messages to leave on the queue (retry).
+ */
+export async function dispatchBatch(
+  messages: ReceivedMessage[],
+  context: DispatchContext,
+): Promise<string[]> {
+  const groups = new Map<string, { message: ReceivedMessage; parsed?: DispatchMessage }[]>();
+  for (const message of messages) {
+    const parsed = parseMessage(message.body);
+    const key = parsed ? `${parsed.deploymentId}/${parsed.target}` : `invalid/${message.messageId}`;
+    groups.set(key, [...(groups.get(key) ?? []), { message, parsed }]);
+  }
+  const failures: string[] = [];
+  await Promise.all(
+    [...groups.values()].map(async (group) => {
+      group.sort((a, b) => (a.parsed?.seq ?? 0) - (b.parsed?.seq ?? 0));
+      for (const { message, parsed } of group) {
+        const logger = context.logger.createChild({
+          persistentKeys: {
+            queueMessageId: message.messageId,
+            deploymentId: parsed?.deploymentId,
+            target: parsed?.target,
+            seq: parsed?.seq,
+          },
+        });
+        const outcome = parsed
+          ? await dispatchOne(parsed, message.receiveCount, { ...context, logger })
+          : ({ kind: 'dead', error: 'not a Shipcast dispatch message' } as const);
+        if (!(await settle(message, outcome, { ...context, logger }))) failures.push(message.messageId);
+      }
+    }),
+  );
+  return failures;
+}
+
+/** Delivers one transition to one target, at most once per (deployment, target, seq) as far as the record can tell. */
+export async function dispatchOne(
+  message: DispatchMessage,
+  receiveCount: number,
+  context: DispatchContext,
+): Promise<DispatchOutcome> {
+  const { store, config, logger } = context;
+  const deployment = await store.getDeployment(message.deploymentId);
+  if (!deployment) return { kind: 'dead', error: `deployment ${message.deploymentId} does not exist` };
+  const transition = deployment.transitions.find((t) => t.seq === message.seq);
+  if (!transition)
+    return { kind: 'dead', error: `deployment ${deployment.id} has no transition ${message.seq}` };
+  const targetConfig = config.targets[message.target];
+  const definition = (context.targets ?? TARGETS).find((t) => t.type === targetConfig?.type);
+  if (!targetConfig || !definition) {
+    return { kind: 'dead', error: `no target named "${message.target}" in the current config` };
+  }
+
+  const delivery = await store.getDelivery(deployment.id, message.target);
+  if (delivery && delivery.deliveredSeq >= message.seq) {
+    return { kind: 'skipped', reason: `transition ${delivery.deliveredSeq} was already delivered` };
+  }
+
+  try {
+    const sent = await definition.send(
+      { deployment, transition, delivery },
+      {
+        name: message.target,
+        config: targetConfig as never,
+        http: context.http,
+        secrets: context.secrets,
+        logger,
+      },
+    );
+    await record(context, delivery, message, (base) => ({
+      ...base,
+      deliveredSeq: message.seq,
+      deliveredStatus: transition.to,
+      state: 'delivered',
+      attempts: base.attempts + 1,
+      lastError: undefined,
+      refs: sent.refs ? { ...base.refs, ...sent.refs } : base.refs,
+    }));
+    count(context.metrics, 'Deliveries', { target: message.target, outcome: 'delivered' });
+    logger.info('delivered', { to: transition.to });
+    return { kind: 'delivered' };
+  } catch (error) {
+    const text = maskSecrets(error instanceof Error ? error.message : String(error));
+    const permanent = error instanceof PermanentDeliveryError;
+    const exhausted = receiveCount >= config.dispatch.maxReceives;
+    if (permanent || exhausted) {
+      const reason = permanent ? text : `gave up after ${receiveCount} attempts: ${text}`;
+      await record(context, delivery, message, (base) => ({
+        ...base,
+        state: 'failed',
+        attempts: base.attempts + 1,
+        lastError: reason,
+      }));
+      count(context.metrics, 'Deliveries', { target: message.target, outcome: 'failed' });
+      return { kind: 'dead', error: reason };
+    }
+    const afterSeconds = retryDelay(error, receiveCount);
+    await record(context, delivery, message, (base) => ({
+      ...base,
+      state: 'retrying',
+      attempts: base.attempts + 1,
+      lastError: text,
+    }));
+    count(context.metrics, 'Retries', { target: message.target });
+    logger.warn('delivery failed; retrying through the queue', { error: text, afterSeconds });
+    return { kind: 'retry', afterSeconds, error: text };
+  }
+}
+
+/** How long to leave a failed message invisible: what the target asked for, else exponential backoff. */
+export function retryDelay(error: unknown, receiveCount: number): number {
+  const asked = error instanceof RetryableDeliveryError ? error.retryAfterSeconds : undefined;
+  const backoff = Math.min(900, 5 * 2 ** Math.max(0, receiveCount - 1));
+  // SQS caps a message's visibility timeout at 12 hours.
+  return Math.min(43_200, Math.max(1, Math.ceil(asked ?? backoff)));
+}
+
+/** Writes the delivery record with a conditional put; re-reads and re-applies when another writer won. */
+async function record(
+  context: DispatchContext,
+  known: Delivery | undefined,
+  message: DispatchMessage,
+  change: (base: Delivery) => Delivery,
+): Promise<void> {
+  let current = known;
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const base: Delivery = current ?? {
+      deploymentId: message.deploymentId,
+      target: message.target,
+      deliveredSeq: 0,
+      state: 'retrying',
+      attempts: 0,
+      updatedAt: '',
+      rev: 0,
+    };
+    const next = change(base);
+    // Never move the delivered mark backwards, whoever wrote in between.
+    if (current && current.deliveredSeq > next.deliveredSeq) {
+      next.deliveredSeq = current.deliveredSeq;
+      next.deliveredStatus = current.deliveredStatus;
+      next.state = current.state;
+    }
+    next.updatedAt = context.clock.now().toISOString();
+    next.rev = base.rev + 1;
+    if (await context.store.saveDelivery(next, current ? current.rev : null)) return;
+    current = await context.store.getDelivery(message.deploymentId, message.target);
+  }
+  throw new Error(`delivery record ${message.deploymentId}/${message.target} keeps changing; will retry`);
+}
+
+async function settle(message: ReceivedMessage, outcome: DispatchOutcome, context: DispatchContext) {
+  try {
+    if (outcome.kind === 'retry') {
+      await context.queue.retryLater(message.receiptHandle, outcome.afterSeconds);
+      return false;
+    }
+    if (outcome.kind === 'dead') {
+      context.logger.error('delivery failed permanently; moved to the dead-letter queue', {
+        error: outcome.error,
+      });
+      await context.queue.deadLetter(message.body, outcome.error);
+      count(context.metrics, 'DeadLettered', { queue: 'dispatch' });
+    }
+    if (outcome.kind === 'skipped') context.logger.info('skipped', { reason: outcome.reason });
+    return true;
+  } catch (error) {
+    context.logger.error('could not settle the message; it will be received again', {
+      error: error as Error,
+    });
+    return false;
+  }
+}
+
+function parseMessage(body: string): DispatchMessage | undefined {
+  try {
+    const value = JSON.parse(body) as Partial<DispatchMessage>;
+    if (
+      value?.v === 1 &&
+      typeof value.deploymentId === 'string' &&
+      typeof value.target === 'string' &&
+      Number.isInteger(value.seq)
+    ) {
+      return value as DispatchMessage;
+    }
+  } catch {
+    // fall through: not JSON
+  }
+  return undefined;
+}

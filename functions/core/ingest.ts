@@ -1,0 +1,275 @@
+import type { ShipcastConfig } from './config.ts';
+import { ConcurrentUpdateError } from './errors.ts';
+import { deploymentIdFor } from './ids.ts';
+import type { Clock, DeploymentStore, DispatchQueue, Enricher } from './ports.ts';
+import { needsPrevious, routeTransition } from './routing.ts';
+import type { Deployment, DeploymentEvent, DispatchMessage, EventDisposition, Transition } from './schema.ts';
+import { decide, type Status } from './status.ts';
+import { count, type Logger, type Metrics } from './telemetry.ts';
+
+/** What ingesting needs: the ports, the config and the telemetry. */
+export interface IngestContext {
+  store: DeploymentStore;
+  queue: DispatchQueue;
+  clock: Clock;
+  config: ShipcastConfig;
+  logger: Logger;
+  metrics: Metrics;
+  /** Per source name, an API that can enrich its events (CodeDeploy's BatchGetDeployments). */
+  enrichers?: Record<string, Enricher>;
+}
+
+/** The answer for one ingested event. */
+export interface IngestResult {
+  eventId: string;
+  deploymentId: string;
+  /** The deployment's status after the event (null: the event created no record, e.g. an instance pending). */
+  status: Status | null;
+  disposition: EventDisposition;
+}
+
+const MAX_CONFLICT_RETRIES = 8;
+
+/**
+ * Enriches what can be enriched, then applies the events in order. Events of a deployment already
+ * seen are recognised by their deterministic id: a redelivery re-sends the deliveries of the transition
+ * it caused (a crash may have stopped them) and changes nothing else.
+ */
+export async function ingestEvents(
+  events: DeploymentEvent[],
+  context: IngestContext,
+): Promise<IngestResult[]> {
+  await enrich(events, context);
+  const results: IngestResult[] = [];
+  for (const event of events) results.push(await ingestEvent(event, context));
+  return results;
+}
+
+/** Applies one event (already enriched, if at all). */
+export async function ingestEvent(event: DeploymentEvent, context: IngestContext): Promise<IngestResult> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await applyOnce(event, context);
+    } catch (error) {
+      if (!(error instanceof ConcurrentUpdateError) || attempt >= MAX_CONFLICT_RETRIES) throw error;
+      context.logger.debug('deployment changed concurrently; re-reading', {
+        deploymentId: event.deploymentId,
+        attempt,
+      });
+    }
+  }
+}
+
+async function applyOnce(event: DeploymentEvent, context: IngestContext): Promise<IngestResult> {
+  const { store, logger } = context;
+  const { current, rev, rolledBackBy } = await store.loadForUpdate(event.deploymentId);
+  const decision = event.status === null ? null : decide(current?.status ?? null, event.status);
+  const disposition: EventDisposition =
+    decision === null ? 'no-status' : decision.kind === 'advance' ? 'applied' : decision.kind;
+  const note = decision?.kind === 'stale' ? decision.reason : undefined;
+  const result = (status: Status | null, d: EventDisposition): IngestResult => ({
+    eventId: event.eventId,
+    deploymentId: event.deploymentId,
+    status,
+    disposition: d,
+  });
+
+  const stored = await store.putEvent({ ...event, disposition, note });
+  if (stored === 'exists') {
+    const caused = current?.transitions.find((t) => t.eventId === event.eventId);
+    if (caused) {
+      // Seen and applied before; the enqueue may not have happened (a crash in between): complete it.
+      await enqueueTransition(current as Deployment, caused, context);
+      return result(current?.status ?? null, 'applied');
+    }
+    if (decision?.kind !== 'advance') {
+      logger.info('event already recorded', { eventId: event.eventId, deploymentId: event.deploymentId });
+      return result(current?.status ?? null, 'duplicate');
+    }
+    // Recorded but never applied (a crash between the two writes): apply it now.
+  } else {
+    count(context.metrics, 'EventsIngested', { source: event.source });
+  }
+
+  if (!current && event.status === null) return result(null, disposition);
+
+  const next = merge(
+    current,
+    event,
+    rolledBackBy,
+    context.clock.now().toISOString(),
+    decision?.kind === 'advance',
+  );
+  let transition: Transition | undefined;
+  if (decision?.kind === 'advance') {
+    next.status = decision.to;
+    next.sourceStatus = event.sourceStatus;
+    transition = {
+      seq: next.transitions.length + 1,
+      from: decision.from,
+      to: decision.to,
+      at: event.occurredAt,
+      eventId: event.eventId,
+      targets: await routeFor(next, decision.to, context),
+    };
+    next.transitions = [...next.transitions, transition];
+  } else if (decision?.kind === 'stale') {
+    logger.info('event not applied', {
+      eventId: event.eventId,
+      deploymentId: event.deploymentId,
+      reason: note,
+    });
+  }
+
+  if (current && !transition && sameRecord(current, next)) return result(current.status, disposition);
+  next.rev = (rev ?? 0) + 1;
+  await store.saveDeployment(next, rev);
+  if (stored === 'exists' && transition)
+    await store.setEventDisposition(event.deploymentId, event.eventId, 'applied');
+
+  if (event.rollbackOfSourceId && !current?.rollbackOf) {
+    await store.linkRollback(next.rollbackOf as string, next.id);
+  }
+  if (transition) await enqueueTransition(next, transition, context);
+  return result(next.status, transition ? 'applied' : disposition);
+}
+
+async function routeFor(deployment: Deployment, to: Status, context: IngestContext): Promise<string[]> {
+  let previous: Status | undefined;
+  if (deployment.service && deployment.environment && needsPrevious(context.config, to)) {
+    previous = (await context.store.previousTerminal(deployment.service, deployment.environment, deployment))
+      ?.status;
+  }
+  return routeTransition(context.config, { deployment, to, previous });
+}
+
+async function enqueueTransition(deployment: Deployment, transition: Transition, context: IngestContext) {
+  if (transition.targets.length === 0) return;
+  const messages: DispatchMessage[] = transition.targets.map((target) => ({
+    v: 1,
+    deploymentId: deployment.id,
+    seq: transition.seq,
+    target,
+  }));
+  await context.queue.enqueue(messages);
+}
+
+/**
+ * The next record: an advancing event's facts win; any other event only fills what is still unknown
+ * (a late or duplicate event never rewrites what a newer one said).
+ */
+function merge(
+  current: Deployment | undefined,
+  event: DeploymentEvent,
+  rolledBackBy: string | undefined,
+  now: string,
+  advancing: boolean,
+): Deployment {
+  const base: Deployment = current
+    ? { ...current, transitions: [...current.transitions] }
+    : {
+        id: event.deploymentId,
+        source: event.source,
+        sourceDeploymentId: event.sourceDeploymentId,
+        status: event.status as Status,
+        sourceStatus: event.sourceStatus,
+        createdAt: now,
+        updatedAt: now,
+        transitions: [],
+        rev: 0,
+      };
+  const facts: Partial<Deployment> = {
+    service: event.service,
+    environment: event.environment,
+    version: event.version,
+    revision: event.revision,
+    actor: event.actor,
+    description: event.description,
+    url: event.url,
+    hosts: event.hosts,
+    error: event.error,
+    counts: event.counts,
+    startedAt: event.startedAt,
+    finishedAt: event.finishedAt,
+    rollbackOf: event.rollbackOfSourceId
+      ? deploymentIdFor(event.source, event.rollbackOfSourceId)
+      : undefined,
+  };
+  const next = base as unknown as Record<string, unknown>;
+  for (const [field, value] of Object.entries(facts)) {
+    if (value === undefined) continue;
+    if (advancing || next[field] === undefined) next[field] = value;
+  }
+  if (event.details)
+    base.details = advancing ? { ...base.details, ...event.details } : { ...event.details, ...base.details };
+  if (event.enrichment) base.enrichment = event.enrichment;
+  if (rolledBackBy) base.rolledBackBy = rolledBackBy;
+  base.updatedAt = now;
+  return base;
+}
+
+function sameRecord(a: Deployment, b: Deployment): boolean {
+  const strip = (d: Deployment) => JSON.stringify({ ...d, updatedAt: '', rev: 0 });
+  return strip(a) === strip(b);
+}
+
+/** Marks enrichment on events whose deployment is not enriched yet, and records how it went. */
+async function enrich(events: DeploymentEvent[], context: IngestContext): Promise<void> {
+  const { enrichers, store, logger, clock } = context;
+  if (!enrichers) return;
+  const firstOfDeployment = new Map<string, DeploymentEvent>();
+  for (const event of events) {
+    if (enrichers[event.source] && !firstOfDeployment.has(event.deploymentId)) {
+      firstOfDeployment.set(event.deploymentId, event);
+    }
+  }
+  const needed: DeploymentEvent[] = [];
+  const previous = new Map<string, Deployment['enrichment']>();
+  for (const event of firstOfDeployment.values()) {
+    const { current } = await store.loadForUpdate(event.deploymentId);
+    if (current?.enrichment?.state === 'done') continue;
+    previous.set(event.deploymentId, current?.enrichment);
+    needed.push(event);
+  }
+  const bySource = new Map<string, DeploymentEvent[]>();
+  for (const event of needed) bySource.set(event.source, [...(bySource.get(event.source) ?? []), event]);
+  for (const [source, sourceEvents] of bySource) {
+    const outcomes = await (enrichers[source] as Enricher).enrich(sourceEvents);
+    for (const event of sourceEvents) {
+      const outcome = outcomes.get(event.deploymentId) ?? {
+        ok: false as const,
+        error: 'no answer for this deployment',
+      };
+      const attempts = (previous.get(event.deploymentId)?.attempts ?? 0) + 1;
+      const enrichment = outcome.ok
+        ? { state: 'done' as const, at: clock.now().toISOString(), attempts }
+        : { state: 'failed' as const, at: clock.now().toISOString(), attempts, error: outcome.error };
+      if (!outcome.ok) {
+        logger.warn('enrichment failed; the event is recorded and enrichment is retried on a later event', {
+          deploymentId: event.deploymentId,
+          error: outcome.error,
+        });
+      }
+      event.enrichment = enrichment;
+      // Events later in the batch for the same deployment carry the same facts.
+      for (const other of events) {
+        if (other !== event && other.deploymentId === event.deploymentId) copyFacts(event, other);
+      }
+    }
+  }
+}
+
+function copyFacts(from: DeploymentEvent, to: DeploymentEvent) {
+  const fields = [
+    'service',
+    'environment',
+    'revision',
+    'actor',
+    'description',
+    'rollbackOfSourceId',
+  ] as const;
+  for (const field of fields) {
+    if (to[field] === undefined && from[field] !== undefined)
+      (to as unknown as Record<string, unknown>)[field] = from[field];
+  }
+}

@@ -1,0 +1,75 @@
+import type { Delivery, Deployment, DeploymentEvent, DispatchMessage, StoredEvent } from './schema.ts';
+
+/** Persistence for deployments, their history, deliveries and idempotency keys. */
+export interface DeploymentStore {
+  /** The deployment record, or undefined when there is none (a rollback link alone is not a record). */
+  getDeployment(id: string): Promise<Deployment | undefined>;
+  /** The record with its revision for a conditional write, and a rollback link that arrived before it. */
+  loadForUpdate(id: string): Promise<{ current?: Deployment; rev: number | null; rolledBackBy?: string }>;
+  /** Stores an event in the history unless it is already there; tells which. */
+  putEvent(event: StoredEvent): Promise<'created' | 'exists'>;
+  /** Updates the disposition of an event already in the history (after a crash or a race). */
+  setEventDisposition(
+    deploymentId: string,
+    eventId: string,
+    disposition: StoredEvent['disposition'],
+    note?: string,
+  ): Promise<void>;
+  /** Writes the whole record if its stored `rev` is `expectedRev` (null: it must not exist); else ConcurrentUpdateError. */
+  saveDeployment(next: Deployment, expectedRev: number | null): Promise<void>;
+  /** Marks `originalId` as rolled back by `rollbackId` (the original may not be stored yet); bumps its rev. */
+  linkRollback(originalId: string, rollbackId: string): Promise<void>;
+  listEvents(deploymentId: string): Promise<StoredEvent[]>;
+  listDeployments(query: DeploymentQuery): Promise<{ items: Deployment[]; cursor?: string }>;
+  /** The newest terminal deployment of the same service and environment created before `before`. */
+  previousTerminal(service: string, environment: string, before: Deployment): Promise<Deployment | undefined>;
+  getDelivery(deploymentId: string, target: string): Promise<Delivery | undefined>;
+  listDeliveries(deploymentId: string): Promise<Delivery[]>;
+  /** Writes a delivery if its stored `rev` is `expectedRev` (null: it must not exist); false if someone else wrote first. */
+  saveDelivery(next: Delivery, expectedRev: number | null): Promise<boolean>;
+  getIdempotent(scope: string, key: string): Promise<IdempotentResult | undefined>;
+  putIdempotent(scope: string, key: string, result: IdempotentResult, ttlSeconds: number): Promise<void>;
+}
+
+/** A remembered answer to a request made with an Idempotency-Key. */
+export interface IdempotentResult {
+  requestHash: string;
+  response: Record<string, unknown>;
+}
+
+export interface DeploymentQuery {
+  service?: string;
+  environment?: string;
+  limit: number;
+  cursor?: string;
+}
+
+/** The dispatch queue. */
+export interface DispatchQueue {
+  /** Sends messages (batched by the adapter). Either all are sent or it throws. */
+  enqueue(messages: DispatchMessage[]): Promise<void>;
+  /** Makes a received message visible again only after `seconds` (the delay a target asked for). */
+  retryLater(receiptHandle: string, seconds: number): Promise<void>;
+  /** Moves a message that can never be delivered to the dead-letter queue, with the reason. */
+  deadLetter(body: string, reason: string): Promise<void>;
+}
+
+/** Time, injectable for tests. */
+export interface Clock {
+  now(): Date;
+}
+
+/** Resolves secret values by name (Secrets Manager in AWS, env/file locally). */
+export interface SecretSource {
+  get(name: string): Promise<string>;
+  /** Forgets a cached value so the next `get` fetches it again (after a 401, say). */
+  invalidate(name: string): void;
+}
+
+/** A source's API that can add facts to an event (CodeDeploy's BatchGetDeployments). */
+export interface Enricher {
+  /** Enriches the events in place where it can; returns per deployment whether it worked. */
+  enrich(events: DeploymentEvent[]): Promise<Map<string, { ok: true } | { ok: false; error: string }>>;
+}
+
+export const systemClock: Clock = { now: () => new Date() };

@@ -1,0 +1,157 @@
+import type { Status } from './status.ts';
+
+/** Where the deployed code came from. */
+export interface Revision {
+  /** `owner/name` for GitHub, or a repository URL. */
+  repository?: string;
+  commit?: string;
+  ref?: string;
+  s3?: { bucket: string; key: string; bundleType?: string; version?: string; eTag?: string };
+}
+
+/** A deployment's failure, in the source's words. */
+export interface DeploymentError {
+  code?: string;
+  message: string;
+}
+
+/** Instance (or task set) counts reported by the source. */
+export interface InstanceCounts {
+  pending?: number;
+  inProgress?: number;
+  succeeded?: number;
+  failed?: number;
+  skipped?: number;
+  ready?: number;
+}
+
+/**
+ * One event as a source reports it, normalized. Sources produce these; `ingest` applies them.
+ * Every optional field means "this event says nothing about it", never "clear it".
+ */
+export interface DeploymentEvent {
+  /** Deterministic: the same input always gives the same id, so redeliveries are recognised. */
+  eventId: string;
+  /** Registry name of the source: `codedeploy`, `native`, … */
+  source: string;
+  /** The source's own deployment id (`d-4F2KQ8ZX1`, the caller's `deploymentId`, …). */
+  sourceDeploymentId: string;
+  /** Deterministic Shipcast id: `deploymentIdFor(source, sourceDeploymentId)`. */
+  deploymentId: string;
+  kind: 'deployment' | 'instance';
+  /** Normalized status this event reports, or null when it implies none (e.g. an instance pending). */
+  status: Status | null;
+  /** The status exactly as the source sent it. */
+  sourceStatus: string;
+  /** When the source says it happened (ISO 8601). */
+  occurredAt: string;
+  /** When Shipcast received it (ISO 8601). */
+  receivedAt: string;
+  service?: string;
+  environment?: string;
+  version?: string;
+  revision?: Revision;
+  actor?: string;
+  description?: string;
+  url?: string;
+  hosts?: string[];
+  error?: DeploymentError;
+  counts?: InstanceCounts;
+  startedAt?: string;
+  finishedAt?: string;
+  /** Source deployment id of the deployment this one rolls back. */
+  rollbackOfSourceId?: string;
+  /** For instance events: which instance and its own status. */
+  instance?: { id: string; status: string };
+  /** Source-specific facts worth keeping (application, deployment group, region, account, …). */
+  details?: Record<string, string>;
+  /** Set by ingest when it asked the source's API for more facts about this deployment. */
+  enrichment?: Enrichment;
+}
+
+/** A forward move of a deployment's status, and the targets it was routed to. */
+export interface Transition {
+  /** 1-based, increasing by one per transition of the deployment. */
+  seq: number;
+  from: Status | null;
+  to: Status;
+  at: string;
+  eventId: string;
+  /** Names of the targets routed for this transition (decided once, when it happened). */
+  targets: string[];
+}
+
+/** How enriching from the source's API went. */
+export interface Enrichment {
+  state: 'done' | 'failed';
+  at: string;
+  attempts: number;
+  error?: string;
+}
+
+/** The deployment record: one per deployment, the normalized current state. */
+export interface Deployment {
+  id: string;
+  source: string;
+  sourceDeploymentId: string;
+  service?: string;
+  environment?: string;
+  version?: string;
+  revision?: Revision;
+  actor?: string;
+  description?: string;
+  url?: string;
+  hosts?: string[];
+  status: Status;
+  sourceStatus: string;
+  error?: DeploymentError;
+  counts?: InstanceCounts;
+  /** First time Shipcast heard of it. */
+  createdAt: string;
+  updatedAt: string;
+  startedAt?: string;
+  finishedAt?: string;
+  /** Shipcast id of the deployment this one rolls back. */
+  rollbackOf?: string;
+  /** Shipcast id of the rollback that replaced this deployment. */
+  rolledBackBy?: string;
+  enrichment?: Enrichment;
+  details?: Record<string, string>;
+  transitions: Transition[];
+  /** Optimistic-concurrency revision, incremented by every write. */
+  rev: number;
+}
+
+/** What happened to an event when it was ingested. */
+export type EventDisposition = 'applied' | 'duplicate' | 'stale' | 'no-status';
+
+/** An event as kept in a deployment's history. */
+export interface StoredEvent extends DeploymentEvent {
+  disposition: EventDisposition;
+  /** Why a stale event was not applied. */
+  note?: string;
+}
+
+/** The per-target delivery state of one deployment. */
+export interface Delivery {
+  deploymentId: string;
+  target: string;
+  /** Highest transition seq delivered (0: none yet). A lower or equal seq is never sent again. */
+  deliveredSeq: number;
+  deliveredStatus?: Status;
+  state: 'delivered' | 'retrying' | 'failed';
+  attempts: number;
+  lastError?: string;
+  updatedAt: string;
+  /** The target's own ids (GitHub deployment id, Slack channel + ts, …), kept for later updates. */
+  refs?: Record<string, string>;
+  rev: number;
+}
+
+/** One queue message: deliver one transition of one deployment to one target. */
+export interface DispatchMessage {
+  v: 1;
+  deploymentId: string;
+  seq: number;
+  target: string;
+}

@@ -1,0 +1,109 @@
+import { z } from 'zod';
+import { InvalidInputError, issuesFromZod } from '../errors.ts';
+import { deploymentIdFor } from '../ids.ts';
+import type { DeploymentEvent } from '../schema.ts';
+import type { Status } from '../status.ts';
+
+/** How the native API's status words map to Shipcast statuses (case-insensitive). */
+export const NATIVE_STATUS_TABLE: Record<string, Status> = {
+  queued: 'queued',
+  pending: 'queued',
+  in_progress: 'in_progress',
+  started: 'in_progress',
+  running: 'in_progress',
+  succeeded: 'succeeded',
+  success: 'succeeded',
+  failed: 'failed',
+  failure: 'failed',
+  error: 'failed',
+  stopped: 'stopped',
+  cancelled: 'stopped',
+  canceled: 'stopped',
+  aborted: 'stopped',
+};
+
+const text = (max: number) =>
+  z.string().trim().min(1, 'must not be empty').max(max, `at most ${max} characters`);
+
+/** Body of `POST /v1/events`. */
+export const nativeEventSchema = z
+  .object({
+    service: text(128),
+    environment: text(128),
+    status: z
+      .string()
+      .transform((s) => s.trim().toLowerCase())
+      .refine((s) => s in NATIVE_STATUS_TABLE, {
+        message: `must be one of: ${Object.keys(NATIVE_STATUS_TABLE).join(', ')}`,
+      }),
+    deploymentId: text(200).optional(),
+    version: text(128).optional(),
+    repository: text(256).optional(),
+    commit: text(128).optional(),
+    ref: text(256).optional(),
+    actor: text(128).optional(),
+    description: text(2000).optional(),
+    url: z
+      .url({ protocol: /^https?$/, error: 'must be an http(s) URL' })
+      .max(2048)
+      .optional(),
+    hosts: z.array(text(255)).max(1000, 'at most 1000 hosts').optional(),
+    timestamp: z.iso
+      .datetime({ offset: true, error: 'must be an ISO 8601 date-time, e.g. 2024-03-01T10:00:00Z' })
+      .optional(),
+  })
+  .strict();
+
+/** A validated native event body. */
+export type NativeEventBody = z.infer<typeof nativeEventSchema>;
+
+/** Validates a native event body; every problem is reported with its field path. */
+export function parseNativeEvent(body: unknown): NativeEventBody {
+  const result = nativeEventSchema.safeParse(body);
+  if (!result.success) throw new InvalidInputError('request body', issuesFromZod(result.error));
+  return result.data;
+}
+
+/**
+ * Normalizes a native event. The deployment is the caller's `deploymentId` within the service, else the
+ * service+environment+version (or commit), else this event alone.
+ */
+export function normalizeNativeEvent(
+  body: NativeEventBody,
+  eventId: string,
+  receivedAt: string,
+): DeploymentEvent {
+  const identity = body.deploymentId ?? body.version ?? body.commit;
+  const sourceDeploymentId = body.deploymentId
+    ? `${body.service}/${body.deploymentId}`
+    : identity
+      ? `${body.service}/${body.environment}/${identity}`
+      : `${body.service}/${body.environment}/${eventId}`;
+  const status = NATIVE_STATUS_TABLE[body.status] as Status;
+  const occurredAt = body.timestamp ? new Date(body.timestamp).toISOString() : receivedAt;
+  return {
+    eventId,
+    source: 'native',
+    sourceDeploymentId,
+    deploymentId: deploymentIdFor('native', sourceDeploymentId),
+    kind: 'deployment',
+    status,
+    sourceStatus: body.status,
+    occurredAt,
+    receivedAt,
+    service: body.service,
+    environment: body.environment,
+    version: body.version,
+    revision:
+      body.repository || body.commit || body.ref
+        ? { repository: body.repository, commit: body.commit, ref: body.ref }
+        : undefined,
+    actor: body.actor,
+    description: body.description,
+    url: body.url,
+    hosts: body.hosts,
+    startedAt: status === 'in_progress' ? occurredAt : undefined,
+    finishedAt:
+      status === 'succeeded' || status === 'failed' || status === 'stopped' ? occurredAt : undefined,
+  };
+}

@@ -1,0 +1,25 @@
+import { z } from 'zod';
+import { defineTarget } from './target.ts';
+
+/** Writes the notification to Shipcast's own log: the default target, needs no credentials. */
+export const logTarget = defineTarget({
+  type: 'log',
+  configSchema: z.object({ type: z.literal('log') }).strict(),
+  secretNames: () => [],
+  async send({ deployment, transition }, { name, logger }) {
+    logger.info(`${deployment.service ?? '?'} → ${deployment.environment ?? '?'}: ${transition.to}`, {
+      target: name,
+      deploymentId: deployment.id,
+      seq: transition.seq,
+      from: transition.from,
+      to: transition.to,
+      service: deployment.service,
+      environment: deployment.environment,
+      version: deployment.version,
+      commit: deployment.revision?.commit,
+      actor: deployment.actor,
+      source: deployment.source,
+    });
+    return {};
+  },
+});

@@ -1,0 +1,47 @@
+import type { z } from 'zod';
+import type { HttpClient } from '../http-client.ts';
+import type { SecretSource } from '../ports.ts';
+import type { Delivery, Deployment, Transition } from '../schema.ts';
+import type { Logger } from '../telemetry.ts';
+
+/** What a target is asked to announce: one transition of one deployment. */
+export interface Notification {
+  deployment: Deployment;
+  transition: Transition;
+  /** The delivery state before this send (holds the target's own ids from earlier sends). */
+  delivery?: Delivery;
+}
+
+/** What a target gets to do its work. */
+export interface TargetContext<C> {
+  /** The target's name in the config. */
+  name: string;
+  config: C;
+  http: HttpClient;
+  secrets: SecretSource;
+  logger: Logger;
+}
+
+/** What a successful send leaves behind: the target's own ids to keep for later sends. */
+export interface SendResult {
+  refs?: Record<string, string>;
+}
+
+/**
+ * One destination. Each lives in its own file with its config schema and one `send`;
+ * registering it is one line in `targets/index.ts`.
+ * `send` throws RetryableDeliveryError or PermanentDeliveryError; anything else counts as retryable.
+ */
+export interface TargetDefinition<S extends z.ZodObject = z.ZodObject> {
+  type: string;
+  /** zod schema of the target's config, including `type: z.literal(<type>)`. */
+  configSchema: S;
+  /** Names of the secrets the config refers to (to grant and resolve them). */
+  secretNames(config: z.infer<S>): string[];
+  send(notification: Notification, context: TargetContext<z.infer<S>>): Promise<SendResult>;
+}
+
+/** Helps a target file declare itself with its config type inferred. */
+export function defineTarget<S extends z.ZodObject>(definition: TargetDefinition<S>): TargetDefinition<S> {
+  return definition;
+}

@@ -1,0 +1,51 @@
+import { createHmac } from 'node:crypto';
+import { z } from 'zod';
+import { publicDeployment } from '../view.ts';
+import { defineTarget } from './target.ts';
+
+/** Header carrying `t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`. */
+export const SIGNATURE_HEADER = 'shipcast-signature';
+
+/** Signs a webhook body the way receivers verify it (see README, "Verifying webhooks"). */
+export function signWebhook(secret: string, body: string, unixSeconds: number): string {
+  const mac = createHmac('sha256', secret).update(`${unixSeconds}.${body}`).digest('hex');
+  return `t=${unixSeconds},v1=${mac}`;
+}
+
+/** JSON POST of the normalized deployment and the transition, HMAC-signed. */
+export const webhookTarget = defineTarget({
+  type: 'webhook',
+  configSchema: z
+    .object({
+      type: z.literal('webhook'),
+      url: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }),
+      /** Name of the secret holding the HMAC key; without it the body is sent unsigned. */
+      secret: z
+        .string()
+        .regex(/^[A-Za-z0-9_./-]+$/, 'secret names use letters, digits and _ . / -')
+        .optional(),
+      headers: z.record(z.string(), z.string()).optional(),
+      timeoutMs: z.number().int().min(100).max(60_000).optional(),
+    })
+    .strict(),
+  secretNames: (config) => (config.secret ? [config.secret] : []),
+  async send({ deployment, transition }, { config, http, secrets }) {
+    const body = JSON.stringify({
+      type: 'deployment.transition',
+      id: `${deployment.id}:${transition.seq}`,
+      deployment: publicDeployment(deployment),
+      transition: { seq: transition.seq, from: transition.from, to: transition.to, at: transition.at },
+    });
+    const headers: Record<string, string> = {
+      ...config.headers,
+      'content-type': 'application/json',
+      'shipcast-delivery': `${deployment.id}:${transition.seq}`,
+    };
+    if (config.secret) {
+      const key = await secrets.get(config.secret);
+      headers[SIGNATURE_HEADER] = signWebhook(key, body, Math.floor(Date.now() / 1000));
+    }
+    await http.send({ method: 'POST', url: config.url, headers, body, timeoutMs: config.timeoutMs });
+    return {};
+  },
+});

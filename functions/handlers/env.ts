@@ -1,0 +1,13 @@
+/**
+ * Environment variables the Lambda functions read. The CDK construct sets them; local mode sets
+ * the same names. None of them ever holds a secret value: secrets are referenced by name.
+ */
+export const ENV = {
+  table: 'SHIPCAST_TABLE',
+  dispatchQueueUrl: 'SHIPCAST_DISPATCH_QUEUE_URL',
+  dispatchDlqUrl: 'SHIPCAST_DISPATCH_DLQ_URL',
+  /** Prefix of secret names in Secrets Manager (`shipcast/<stack>/`); a config secret `api-token` is `<prefix>api-token`. */
+  secretPrefix: 'SHIPCAST_SECRET_PREFIX',
+  /** Config JSON; in Lambda esbuild replaces `process.env.SHIPCAST_CONFIG_JSON` with the validated config at synth. */
+  configJson: 'SHIPCAST_CONFIG_JSON',
+} as const;
