@@ -39,7 +39,7 @@ export async function ingestEvents(
   events: DeploymentEvent[],
   context: IngestContext,
 ): Promise<IngestResult[]> {
-  await enrich(events, context);
+  await enrichEvents(events, context);
   const results: IngestResult[] = [];
   for (const event of events) results.push(await ingestEvent(event, context));
   return results;
@@ -213,8 +213,8 @@ function sameRecord(a: Deployment, b: Deployment): boolean {
   return strip(a) === strip(b);
 }
 
-/** Marks enrichment on events whose deployment is not enriched yet, and records how it went. */
-async function enrich(events: DeploymentEvent[], context: IngestContext): Promise<void> {
+/** Enriches events whose deployment is not enriched yet (or failed before), noting how it went on each. */
+export async function enrichEvents(events: DeploymentEvent[], context: IngestContext): Promise<void> {
   const { enrichers, store, logger, clock } = context;
   if (!enrichers) return;
   const firstOfDeployment = new Map<string, DeploymentEvent>();

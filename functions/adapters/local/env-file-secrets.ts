@@ -23,6 +23,11 @@ export class EnvFileSecretSource implements SecretSource {
   ) {}
 
   async get(name: string): Promise<string> {
+    return this.getSync(name);
+  }
+
+  /** Like `get`, for start-up code that cannot wait. */
+  getSync(name: string): string {
     const cached = this.cache.get(name);
     if (cached && cached.until > Date.now()) return cached.value;
     let value = this.env[secretEnvName(name)];

@@ -13,12 +13,15 @@ export const logTarget = defineTarget({
       seq: transition.seq,
       from: transition.from,
       to: transition.to,
-      service: deployment.service,
-      environment: deployment.environment,
-      version: deployment.version,
-      commit: deployment.revision?.commit,
-      actor: deployment.actor,
-      source: deployment.source,
+      // Powertools reserves `service` (the function's own name), so the deployment's facts are nested.
+      deployment: {
+        service: deployment.service,
+        environment: deployment.environment,
+        version: deployment.version,
+        commit: deployment.revision?.commit,
+        actor: deployment.actor,
+        source: deployment.source,
+      },
     });
     return {};
   },

@@ -1,0 +1,5 @@
+import { awsRuntime } from './aws-runtime.ts';
+import { createDispatchHandler } from './dispatch-handler.ts';
+
+/** Lambda entry point of the dispatcher (SQS batches of dispatch messages). */
+export const handler = createDispatchHandler(awsRuntime);

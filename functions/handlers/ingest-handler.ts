@@ -1,0 +1,78 @@
+import type { SNSEvent, SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import { InvalidInputError } from '../core/errors.ts';
+import { enrichEvents, ingestEvent } from '../core/ingest.ts';
+import type { DeploymentEvent } from '../core/schema.ts';
+import { parseCodeDeployMessage } from '../core/sources/codedeploy.ts';
+import { type SnsMessage, unwrapSnsLambdaEvent, unwrapSnsSqsBody } from '../core/sources/sns.ts';
+import type { Runtime } from './runtime.ts';
+
+/**
+ * The ingest function: CodeDeploy trigger messages as SNS→SQS bodies (partial batch failures
+ * reported) or as SNS→Lambda records (any failure fails the invocation, so Lambda retries it).
+ */
+export function createIngestHandler(runtime: () => Promise<Runtime>) {
+  return async (event: SQSEvent | SNSEvent): Promise<SQSBatchResponse | undefined> => {
+    const { ingest } = await runtime();
+    const receivedAt = ingest.clock.now().toISOString();
+    const records = event.Records ?? [];
+    if (records.length > 0 && 'Sns' in (records[0] as object)) {
+      const messages = unwrapSnsLambdaEvent(event, 'SNS event');
+      const events = messages.map((m, i) => parse(m, receivedAt, `Records[${i}].Sns.Message`));
+      await safeEnrich(events, runtime);
+      for (const e of events) await ingestEvent(e, ingest);
+      return undefined;
+    }
+
+    const failures: SQSBatchResponse['batchItemFailures'] = [];
+    const parsed: { messageId: string; event: DeploymentEvent }[] = [];
+    for (const record of (event as SQSEvent).Records) {
+      try {
+        const where = `SQS message ${record.messageId}`;
+        parsed.push({
+          messageId: record.messageId,
+          event: parse(unwrapSnsSqsBody(record.body, where), receivedAt, `${where} Message`),
+        });
+      } catch (error) {
+        // Left on the queue: after the queue's maxReceiveCount it lands in the ingest DLQ, kept for a human.
+        ingest.logger.error('ingest message rejected', {
+          queueMessageId: record.messageId,
+          error: error instanceof InvalidInputError ? error.message : (error as Error),
+        });
+        failures.push({ itemIdentifier: record.messageId });
+      }
+    }
+    await safeEnrich(
+      parsed.map((p) => p.event),
+      runtime,
+    );
+    for (const { messageId, event: deploymentEvent } of parsed) {
+      try {
+        const result = await ingestEvent(deploymentEvent, ingest);
+        ingest.logger.info('ingested', { queueMessageId: messageId, ...result });
+      } catch (error) {
+        ingest.logger.error('ingest failed; the message will be received again', {
+          queueMessageId: messageId,
+          eventId: deploymentEvent.eventId,
+          deploymentId: deploymentEvent.deploymentId,
+          error: error as Error,
+        });
+        failures.push({ itemIdentifier: messageId });
+      }
+    }
+    return { batchItemFailures: failures };
+  };
+}
+
+function parse(message: SnsMessage, receivedAt: string, where: string): DeploymentEvent {
+  return parseCodeDeployMessage(message.message, { receivedAt, where });
+}
+
+/** Enrichment never costs an event: if it throws, the events go in as they are. */
+async function safeEnrich(events: DeploymentEvent[], runtime: () => Promise<Runtime>) {
+  const { ingest } = await runtime();
+  try {
+    await enrichEvents(events, ingest);
+  } catch (error) {
+    ingest.logger.warn('enrichment skipped', { error: error as Error });
+  }
+}

@@ -1,0 +1,49 @@
+import type { ApiContext } from '../core/api/app.ts';
+import type { ShipcastConfig } from '../core/config.ts';
+import type { DispatchContext } from '../core/dispatch.ts';
+import { HttpClient } from '../core/http-client.ts';
+import type { IngestContext } from '../core/ingest.ts';
+import type { Clock, DeploymentStore, DispatchQueue, Enricher, SecretSource } from '../core/ports.ts';
+import { systemClock } from '../core/ports.ts';
+import { createLogger, createMetrics, type Logger, type Metrics } from '../core/telemetry.ts';
+
+/** The adapters a runtime is built from: AWS ones in Lambda, local ones under `npm start` and in tests. */
+export interface Adapters {
+  config: ShipcastConfig;
+  store: DeploymentStore;
+  queue: DispatchQueue;
+  secrets: SecretSource;
+  enrichers?: Record<string, Enricher>;
+  clock?: Clock;
+  http?: HttpClient;
+  logger?: Logger;
+  metrics?: Metrics;
+}
+
+/** Everything the handlers need, built once per process from the adapters. */
+export interface Runtime {
+  ingest: IngestContext;
+  dispatch: DispatchContext;
+  api: ApiContext;
+}
+
+/** Wires the same core to whichever adapters it is given. */
+export function buildRuntime(adapters: Adapters): Runtime {
+  const logger = adapters.logger ?? createLogger();
+  const metrics = adapters.metrics ?? createMetrics();
+  const clock = adapters.clock ?? systemClock;
+  const base = {
+    config: adapters.config,
+    store: adapters.store,
+    queue: adapters.queue,
+    clock,
+    logger,
+    metrics,
+  };
+  const ingest: IngestContext = { ...base, enrichers: adapters.enrichers };
+  return {
+    ingest,
+    dispatch: { ...base, secrets: adapters.secrets, http: adapters.http ?? new HttpClient() },
+    api: { ...ingest, secrets: adapters.secrets },
+  };
+}

@@ -1,0 +1,199 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { join, resolve } from 'node:path';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SNSClient } from '@aws-sdk/client-sns';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { type ServerType, serve } from '@hono/node-server';
+import { CodeDeployEnricher } from '../adapters/aws/codedeploy-enricher.ts';
+import { DynamoStore } from '../adapters/aws/dynamo-store.ts';
+import { SqsDispatchQueue } from '../adapters/aws/sqs-queue.ts';
+import { EnvFileSecretSource, secretEnvName } from '../adapters/local/env-file-secrets.ts';
+import { createApi } from '../core/api/app.ts';
+import type { ShipcastConfig } from '../core/config.ts';
+import type { HttpClient } from '../core/http-client.ts';
+import type { Clock } from '../core/ports.ts';
+import { CODEDEPLOY_SOURCE } from '../core/sources/codedeploy.ts';
+import { createLogger, type Logger } from '../core/telemetry.ts';
+import { createDispatchHandler } from '../handlers/dispatch-handler.ts';
+import { createIngestHandler } from '../handlers/ingest-handler.ts';
+import { buildRuntime } from '../handlers/runtime.ts';
+import { type RunningEmulator, startDynalite, startSqsSns } from './emulators.ts';
+import { type Poller, startPoller } from './poller.ts';
+import { DEFAULT_NAMES, type ProvisionedResources, provision } from './provision.ts';
+
+/** How to run Shipcast locally. */
+export interface LocalOptions {
+  config: ShipcastConfig;
+  /** Where dynalite keeps its data and where local secrets live. */
+  dataDir: string;
+  /** HTTP API port on 127.0.0.1 (0: random). */
+  port: number;
+  /** SQS/SNS emulator port on 127.0.0.1 (0: random). */
+  queuePort: number;
+  /** An existing DynamoDB endpoint (DynamoDB Local in tests) instead of an embedded dynalite. */
+  dynamodbEndpoint?: string;
+  tableName?: string;
+  /** A CodeDeploy API endpoint for enrichment; without it enrichment is off locally (no AWS account). */
+  codeDeployEndpoint?: string;
+  /** Visibility timeouts (seconds): how soon a failed batch is received again. */
+  visibilityTimeoutSeconds?: { ingest: number; dispatch: number };
+  env?: NodeJS.ProcessEnv;
+  clock?: Clock;
+  http?: HttpClient;
+  logger?: Logger;
+}
+
+/** A running local Shipcast. */
+export interface LocalShipcast {
+  apiUrl: string;
+  /** The bearer token of the first configured API token (generated on first start if unset). */
+  token: string;
+  /** Where the token came from: an environment variable or a file. */
+  tokenOrigin: string;
+  sqsSnsEndpoint: string;
+  resources: ProvisionedResources;
+  sqs: SQSClient;
+  stop(): Promise<void>;
+}
+
+const LOCAL_CLIENT = { region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } };
+
+/**
+ * Starts Shipcast on this machine: embedded DynamoDB (dynalite) and SQS/SNS (fauxqs) on 127.0.0.1,
+ * the same resources as the stack, the same handlers behind pollers that behave like Lambda's SQS
+ * event source, and the HTTP API.
+ */
+export async function startLocal(options: LocalOptions): Promise<LocalShipcast> {
+  const env = options.env ?? process.env;
+  const logger = options.logger ?? createLogger();
+  const dataDir = resolve(options.dataDir);
+  const secretsDir = join(dataDir, 'secrets');
+  mkdirSync(secretsDir, { recursive: true });
+  const { token, origin: tokenOrigin } = ensureApiToken(options.config, secretsDir, env);
+
+  const stops: (() => Promise<void>)[] = [];
+  const stop = async () => {
+    for (const step of stops.reverse()) {
+      try {
+        await step();
+      } catch (error) {
+        logger.warn('error while stopping', { error: error as Error });
+      }
+    }
+  };
+  try {
+    let dynamodbEndpoint = options.dynamodbEndpoint;
+    if (!dynamodbEndpoint) {
+      const dynalite: RunningEmulator = await startDynalite({ path: join(dataDir, 'dynamodb'), port: 0 });
+      stops.push(() => dynalite.stop());
+      dynamodbEndpoint = dynalite.endpoint;
+    }
+    const queues = await startSqsSns({ port: options.queuePort, region: LOCAL_CLIENT.region });
+    stops.push(() => queues.stop());
+
+    const dynamodb = new DynamoDBClient({ ...LOCAL_CLIENT, endpoint: dynamodbEndpoint });
+    const sqs = new SQSClient({ ...LOCAL_CLIENT, endpoint: queues.endpoint });
+    const sns = new SNSClient({ ...LOCAL_CLIENT, endpoint: queues.endpoint });
+    stops.push(async () => {
+      dynamodb.destroy();
+      sqs.destroy();
+      sns.destroy();
+    });
+
+    const visibility = options.visibilityTimeoutSeconds ?? { ingest: 30, dispatch: 60 };
+    const resources = await provision({
+      dynamodb,
+      sqs,
+      sns,
+      names: { ...DEFAULT_NAMES, table: options.tableName ?? DEFAULT_NAMES.table },
+      maxReceives: { ingest: 5, dispatch: options.config.dispatch.maxReceives },
+      visibilityTimeoutSeconds: visibility,
+    });
+
+    const runtime = buildRuntime({
+      config: options.config,
+      store: new DynamoStore(dynamodb, resources.tableName),
+      queue: new SqsDispatchQueue(sqs, resources.dispatchQueueUrl, resources.dispatchDlqUrl),
+      secrets: new EnvFileSecretSource(secretsDir, env),
+      enrichers:
+        options.config.sources.codedeploy.enrich && options.codeDeployEndpoint
+          ? {
+              [CODEDEPLOY_SOURCE]: new CodeDeployEnricher({
+                endpoint: options.codeDeployEndpoint,
+                credentials: LOCAL_CLIENT.credentials,
+              }),
+            }
+          : undefined,
+      clock: options.clock,
+      http: options.http,
+      logger,
+    });
+    const ready = Promise.resolve(runtime);
+    const pollers: Poller[] = [
+      startPoller({
+        sqs,
+        queueUrl: resources.ingestQueueUrl,
+        handler: createIngestHandler(() => ready),
+        logger,
+        name: 'ingest',
+      }),
+      startPoller({
+        sqs,
+        queueUrl: resources.dispatchQueueUrl,
+        handler: createDispatchHandler(() => ready),
+        logger,
+        name: 'dispatch',
+      }),
+    ];
+    stops.push(async () => {
+      await Promise.all(pollers.map((p) => p.stop()));
+    });
+
+    const app = createApi(runtime.api);
+    const server: ServerType = await new Promise((resolveServer) => {
+      const s = serve({ fetch: app.fetch, hostname: '127.0.0.1', port: options.port }, () =>
+        resolveServer(s),
+      );
+    });
+    stops.push(
+      () =>
+        new Promise<void>((resolveClose) => {
+          server.close(() => resolveClose());
+          (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
+        }),
+    );
+    const { port } = server.address() as AddressInfo;
+    return {
+      apiUrl: `http://127.0.0.1:${port}`,
+      token,
+      tokenOrigin,
+      sqsSnsEndpoint: queues.endpoint,
+      resources,
+      sqs,
+      stop,
+    };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
+/**
+ * The first API token's value: from `SHIPCAST_SECRET_<NAME>` or `<secrets>/<name>`; on a first start
+ * without either, a random one is written to the file (mode 0600) so later starts keep it.
+ */
+function ensureApiToken(config: ShipcastConfig, secretsDir: string, env: NodeJS.ProcessEnv) {
+  const first = config.api.tokens[0];
+  if (!first) throw new Error('the config has no API token');
+  const envName = secretEnvName(first.secret);
+  const fromEnv = env[envName];
+  if (fromEnv) return { token: fromEnv, origin: `environment variable ${envName}` };
+  const file = join(secretsDir, first.secret);
+  if (!existsSync(file)) {
+    mkdirSync(join(file, '..'), { recursive: true });
+    writeFileSync(file, `${randomBytes(24).toString('base64url')}\n`, { mode: 0o600 });
+  }
+  return { token: new EnvFileSecretSource(secretsDir, env).getSync(first.secret), origin: file };
+}
