@@ -4,7 +4,7 @@ import { deploymentIdFor } from './ids.ts';
 import type { Clock, DeploymentStore, DispatchQueue, Enricher } from './ports.ts';
 import { needsPrevious, routeTransition } from './routing.ts';
 import type { Deployment, DeploymentEvent, DispatchMessage, EventDisposition, Transition } from './schema.ts';
-import { decide, type Status } from './status.ts';
+import { decide, isTerminal, type Status } from './status.ts';
 import { count, type Logger, type Metrics } from './telemetry.ts';
 
 /** What ingesting needs: the ports, the config and the telemetry. */
@@ -113,7 +113,13 @@ async function applyOnce(event: DeploymentEvent, context: IngestContext): Promis
       targets: await routeFor(next, decision.to, context),
     };
     next.transitions = [...next.transitions, transition];
-  } else if (decision?.kind === 'stale') {
+  }
+  if (!isTerminal(next.status)) {
+    // Enrichment can know the end before the end's own event arrives; the record says it when it happens.
+    delete next.finishedAt;
+    delete next.error;
+  }
+  if (decision?.kind === 'stale') {
     logger.info('event not applied', {
       eventId: event.eventId,
       deploymentId: event.deploymentId,

@@ -16,10 +16,25 @@ export function createIngestHandler(runtime: () => Promise<Runtime>) {
     const receivedAt = ingest.clock.now().toISOString();
     const records = event.Records ?? [];
     if (records.length > 0 && 'Sns' in (records[0] as object)) {
+      // Lambda retries a failed SNS invocation whole; ingest is idempotent, so good records are only
+      // recorded once while a bad one is rejected again and finally lands in the function's DLQ.
       const messages = unwrapSnsLambdaEvent(event, 'SNS event');
-      const events = messages.map((m, i) => parse(m, receivedAt, `Records[${i}].Sns.Message`));
+      const events: DeploymentEvent[] = [];
+      const rejected: string[] = [];
+      messages.forEach((m, i) => {
+        try {
+          events.push(parse(m, receivedAt, `Records[${i}].Sns.Message`));
+        } catch (error) {
+          rejected.push((error as Error).message);
+        }
+      });
       await safeEnrich(events, runtime);
       for (const e of events) await ingestEvent(e, ingest);
+      if (rejected.length > 0)
+        throw new InvalidInputError(
+          'SNS event',
+          rejected.map((message) => ({ path: '', message })),
+        );
       return undefined;
     }
 
