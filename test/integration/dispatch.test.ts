@@ -1,0 +1,203 @@
+import { createHmac } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { GetQueueAttributesCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { dispatchBatch } from '../../functions/core/dispatch.ts';
+import { deploymentIdFor } from '../../functions/core/ids.ts';
+import { ingestEvent } from '../../functions/core/ingest.ts';
+import type { DeploymentEvent } from '../../functions/core/schema.ts';
+import { createHarness, type Harness } from '../support/harness.ts';
+import { startTargetServer, type TargetServer } from '../support/target-server.ts';
+
+const SECRET = 'whsec-test-0123456789';
+
+let counter = 0;
+function event(id: string, status: DeploymentEvent['status']): DeploymentEvent {
+  counter++;
+  return {
+    eventId: `evt_${id}_${counter}`,
+    source: 'native',
+    sourceDeploymentId: id,
+    deploymentId: deploymentIdFor('native', id),
+    kind: 'deployment',
+    status,
+    sourceStatus: String(status),
+    occurredAt: '2026-03-01T10:00:00.000Z',
+    receivedAt: '2026-03-01T10:00:00.000Z',
+    service: 'checkout',
+    environment: 'production',
+    version: '1.4.2',
+  };
+}
+
+describe('dispatch', () => {
+  let h: Harness;
+  let hook: TargetServer;
+  let other: TargetServer;
+
+  beforeAll(async () => {
+    hook = await startTargetServer();
+    other = await startTargetServer();
+    h = await createHarness({
+      maxReceives: 4,
+      config: {
+        api: { tokens: [{ name: 'ci', secret: 'api-token' }] },
+        targets: {
+          hook: { type: 'webhook', url: `${hook.url}/shipcast`, secret: 'hook-secret' },
+          other: { type: 'webhook', url: `${other.url}/other` },
+        },
+        routes: [{ targets: ['hook', 'other'] }],
+        dispatch: { maxReceives: 4 },
+      },
+    });
+    writeFileSync(join(h.secretsDir, 'hook-secret'), SECRET);
+  });
+  afterAll(async () => {
+    await h.stop();
+    await hook.stop();
+    await other.stop();
+  });
+  beforeEach(() => {
+    hook.requests.length = 0;
+    other.requests.length = 0;
+    hook.fallback = () => ({ status: 200, body: { ok: true } });
+    other.fallback = () => ({ status: 200, body: { ok: true } });
+  });
+
+  const hookCalls = (deploymentId: string) =>
+    hook.requests.filter((r) => r.json<{ deployment: { id: string } }>().deployment.id === deploymentId);
+
+  it('posts a signed JSON notification of each transition, once', async () => {
+    const started = event('d1', 'in_progress');
+    await ingestEvent(started, h.runtime.ingest);
+    await ingestEvent(event('d1', 'succeeded'), h.runtime.ingest);
+
+    await h.drainDispatch();
+
+    const calls = hookCalls(started.deploymentId);
+    expect(calls.map((c) => c.json<{ transition: { to: string } }>().transition.to)).toEqual([
+      'in_progress',
+      'succeeded',
+    ]);
+    const [first] = calls;
+    const signature = String(first?.headers['shipcast-signature']);
+    const [, t, v1] = /^t=(\d+),v1=([0-9a-f]{64})$/.exec(signature) ?? [];
+    expect(v1).toBe(createHmac('sha256', SECRET).update(`${t}.${first?.body}`).digest('hex'));
+    expect(first?.headers['shipcast-delivery']).toBe(`${started.deploymentId}:1`);
+    expect(first?.json()).toMatchObject({
+      type: 'deployment.transition',
+      deployment: { service: 'checkout', environment: 'production', version: '1.4.2' },
+      transition: { seq: 1, from: null, to: 'in_progress' },
+    });
+    const delivery = await h.store.getDelivery(started.deploymentId, 'hook');
+    expect(delivery).toMatchObject({ deliveredSeq: 2, deliveredStatus: 'succeeded', state: 'delivered' });
+  });
+
+  it('does not call a target again when a delivered message is redelivered', async () => {
+    const started = event('d2', 'in_progress');
+    await ingestEvent(started, h.runtime.ingest);
+    await h.drainDispatch();
+    expect(hookCalls(started.deploymentId)).toHaveLength(1);
+
+    await h.queue.enqueue([{ v: 1, deploymentId: started.deploymentId, seq: 1, target: 'hook' }]);
+    await h.drainDispatch();
+
+    expect(hookCalls(started.deploymentId)).toHaveLength(1);
+  });
+
+  it('never sends an older state after a newer one', async () => {
+    const queued = event('d3', 'queued');
+    await ingestEvent(queued, h.runtime.ingest);
+    await ingestEvent(event('d3', 'succeeded'), h.runtime.ingest);
+    // Take the messages off the queue, then deliver the newer transition first.
+    const batch = [...(await h.receiveDispatch()), ...(await h.receiveDispatch())].filter(
+      (m) => JSON.parse(m.body).deploymentId === queued.deploymentId && JSON.parse(m.body).target === 'hook',
+    );
+    const newer = batch.filter((m) => JSON.parse(m.body).seq === 2);
+    const older = batch.filter((m) => JSON.parse(m.body).seq === 1);
+    expect(newer).toHaveLength(1);
+    expect(older).toHaveLength(1);
+
+    await dispatchBatch(newer, h.runtime.dispatch);
+    await dispatchBatch(older, h.runtime.dispatch);
+
+    expect(
+      hookCalls(queued.deploymentId).map((c) => c.json<{ transition: { to: string } }>().transition.to),
+    ).toEqual(['succeeded']);
+    await h.drainDispatch();
+  });
+
+  it('puts a rate-limited message back on the queue for as long as Retry-After says, without failing the others', async () => {
+    const started = event('d4', 'in_progress');
+    await ingestEvent(started, h.runtime.ingest);
+    hook.fallback = () => ({
+      status: 429,
+      headers: { 'retry-after': '120' },
+      body: { message: 'slow down' },
+    });
+    const batch = await h.receiveDispatch(1);
+    const hookMessage = batch.find((m) => JSON.parse(m.body).target === 'hook');
+
+    const failed = await dispatchBatch(batch, h.runtime.dispatch);
+
+    expect(failed).toEqual([hookMessage?.messageId]);
+    expect(other.requests).toHaveLength(1);
+    const { Attributes } = await h.queues.sqs.send(
+      new GetQueueAttributesCommand({
+        QueueUrl: h.resources.dispatchQueueUrl,
+        AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
+      }),
+    );
+    // The message stays invisible well past the 1 s visibility the test received it with.
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    const { Messages = [] } = await h.queues.sqs.send(
+      new ReceiveMessageCommand({ QueueUrl: h.resources.dispatchQueueUrl, MaxNumberOfMessages: 10 }),
+    );
+    // (The delivered `other` message comes back: dispatchBatch leaves deleting to the event source.)
+    expect(Messages.filter((m) => JSON.parse(m.Body as string).target === 'hook')).toHaveLength(0);
+    expect(Number(Attributes?.ApproximateNumberOfMessagesNotVisible)).toBeGreaterThanOrEqual(1);
+    const delivery = await h.store.getDelivery(started.deploymentId, 'hook');
+    expect(delivery).toMatchObject({ state: 'retrying', deliveredSeq: 0, attempts: 1 });
+    expect(delivery?.lastError).toContain('429');
+  });
+
+  it('records a permanent failure on the delivery and moves the message to the DLQ with the reason', async () => {
+    const started = event('d5', 'in_progress');
+    await ingestEvent(started, h.runtime.ingest);
+    hook.fallback = () => ({ status: 400, body: { error: 'bad payload' } });
+    const depthBefore = await h.dlqDepth();
+
+    await h.drainDispatch();
+
+    expect(await h.dlqDepth()).toBe(depthBefore + 1);
+    const { Messages = [] } = await h.queues.sqs.send(
+      new ReceiveMessageCommand({
+        QueueUrl: h.resources.dispatchDlqUrl,
+        MaxNumberOfMessages: 10,
+        MessageAttributeNames: ['All'],
+      }),
+    );
+    const dead = Messages.find((m) => JSON.parse(m.Body as string).deploymentId === started.deploymentId);
+    expect(dead?.MessageAttributes?.['shipcast-reason']?.StringValue).toContain('answered 400');
+    const delivery = await h.store.getDelivery(started.deploymentId, 'hook');
+    expect(delivery).toMatchObject({ state: 'failed', deliveredSeq: 0 });
+    expect(delivery?.lastError).toContain('bad payload');
+    expect((await h.store.getDelivery(started.deploymentId, 'other'))?.state).toBe('delivered');
+  });
+
+  it('gives up on a retryable failure after the configured receives', async () => {
+    const started = event('d6', 'in_progress');
+    await ingestEvent(started, h.runtime.ingest);
+    hook.fallback = () => ({ status: 503, body: 'unavailable' });
+    const batch = (await h.receiveDispatch(30)).filter((m) => JSON.parse(m.body).target === 'hook');
+    const last = batch.map((m) => ({ ...m, receiveCount: 4 }));
+
+    const failed = await dispatchBatch(last, h.runtime.dispatch);
+
+    expect(failed).toEqual([]);
+    const delivery = await h.store.getDelivery(started.deploymentId, 'hook');
+    expect(delivery?.state).toBe('failed');
+    expect(delivery?.lastError).toMatch(/gave up after 4 attempts/);
+  });
+});

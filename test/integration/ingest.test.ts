@@ -1,0 +1,234 @@
+import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { deploymentIdFor } from '../../functions/core/ids.ts';
+import { ingestEvent, ingestEvents } from '../../functions/core/ingest.ts';
+import type { DispatchQueue } from '../../functions/core/ports.ts';
+import type { DeploymentEvent, DispatchMessage } from '../../functions/core/schema.ts';
+import { parseCodeDeployMessage } from '../../functions/core/sources/codedeploy.ts';
+import { createHarness, type Harness } from '../support/harness.ts';
+
+const fixture = (name: string) => readFileSync(`test/fixtures/codedeploy/${name}`, 'utf8');
+const parse = (name: string, receivedAt = '2026-03-01T10:00:00.000Z') =>
+  parseCodeDeployMessage(fixture(name), { receivedAt, where: name });
+
+const config = {
+  api: { tokens: [{ name: 'ci', secret: 'api-token' }] },
+  targets: {
+    everything: { type: 'log' },
+    failures: { type: 'log' },
+    changes: { type: 'log' },
+    problems: { type: 'log' },
+    recoveries: { type: 'log' },
+  },
+  routes: [
+    { targets: ['everything'] },
+    { on: ['failing'], targets: ['failures'] },
+    { on: ['change'], targets: ['changes'] },
+    { on: ['problem'], targets: ['problems'] },
+    { on: ['recovered'], targets: ['recoveries'] },
+  ],
+};
+
+let counter = 0;
+/** A native-shaped event for deployment `id` of checkout/production. */
+function event(
+  id: string,
+  status: DeploymentEvent['status'],
+  extra: Partial<DeploymentEvent> = {},
+): DeploymentEvent {
+  counter++;
+  return {
+    eventId: `evt_${id}_${status}_${counter}`,
+    source: 'native',
+    sourceDeploymentId: id,
+    deploymentId: deploymentIdFor('native', id),
+    kind: 'deployment',
+    status,
+    sourceStatus: String(status),
+    occurredAt: `2026-03-01T10:00:${String(counter % 60).padStart(2, '0')}.000Z`,
+    receivedAt: '2026-03-01T10:00:00.000Z',
+    service: 'checkout',
+    environment: 'production',
+    ...extra,
+  };
+}
+
+describe('ingest', () => {
+  let h: Harness;
+  const sent: DispatchMessage[][] = [];
+  let failNextEnqueue = false;
+
+  beforeAll(async () => {
+    h = await createHarness({
+      config,
+      // Records what reaches the real queue, and can crash once between the store write and the enqueue.
+      queue: (real): DispatchQueue => ({
+        enqueue: async (messages) => {
+          if (failNextEnqueue) {
+            failNextEnqueue = false;
+            throw new Error('injected crash before enqueue');
+          }
+          sent.push(messages);
+          await real.enqueue(messages);
+        },
+        retryLater: (r, s) => real.retryLater(r, s),
+        deadLetter: (b, r) => real.deadLetter(b, r),
+      }),
+    });
+  });
+  afterAll(() => h.stop());
+
+  it('moves a deployment forward and keeps a succeeded deployment succeeded when a late start arrives', async () => {
+    const ctx = h.runtime.ingest;
+    const queued = event('forward-1', 'queued');
+    const done = event('forward-1', 'succeeded');
+    const lateStart = event('forward-1', 'in_progress');
+
+    await ingestEvent(queued, ctx);
+    await ingestEvent(done, ctx);
+    const late = await ingestEvent(lateStart, ctx);
+
+    expect(late).toMatchObject({ disposition: 'stale', status: 'succeeded' });
+    const record = await h.store.getDeployment(queued.deploymentId);
+    expect(record?.status).toBe('succeeded');
+    expect(record?.transitions.map((t) => [t.from, t.to])).toEqual([
+      [null, 'queued'],
+      ['queued', 'succeeded'],
+    ]);
+    const history = await h.store.listEvents(queued.deploymentId);
+    expect(history.map((e) => [e.eventId, e.disposition])).toEqual(
+      expect.arrayContaining([
+        [queued.eventId, 'applied'],
+        [done.eventId, 'applied'],
+        [lateStart.eventId, 'stale'],
+      ]),
+    );
+    expect(history).toHaveLength(3);
+  });
+
+  it('never changes a terminal status: failed stays failed when a success arrives', async () => {
+    const failed = event('terminal-1', 'failed');
+    await ingestEvent(failed, h.runtime.ingest);
+    const result = await ingestEvent(event('terminal-1', 'succeeded'), h.runtime.ingest);
+
+    expect(result).toMatchObject({ disposition: 'stale', status: 'failed' });
+    expect((await h.store.getDeployment(failed.deploymentId))?.status).toBe('failed');
+  });
+
+  it('acknowledges a redelivered event without a second transition or a second history entry', async () => {
+    const started = event('dup-1', 'in_progress');
+    await ingestEvent(started, h.runtime.ingest);
+    const before = sent.length;
+
+    const again = await ingestEvent({ ...started }, h.runtime.ingest);
+
+    expect(again).toMatchObject({ disposition: 'applied', status: 'in_progress' });
+    const record = await h.store.getDeployment(started.deploymentId);
+    expect(record?.transitions).toHaveLength(1);
+    expect(await h.store.listEvents(started.deploymentId)).toHaveLength(1);
+    // The redelivery re-sends the transition's deliveries (idempotent at the dispatcher), nothing new.
+    expect(sent.slice(before).flat()).toEqual(
+      sent
+        .flat()
+        .filter((m) => m.deploymentId === started.deploymentId && m.seq === 1)
+        .slice(0, record?.transitions[0]?.targets.length),
+    );
+  });
+
+  it('records a second event with the same status as a duplicate in the history', async () => {
+    const first = event('dup-2', 'in_progress');
+    const second = event('dup-2', 'in_progress');
+    await ingestEvent(first, h.runtime.ingest);
+    const result = await ingestEvent(second, h.runtime.ingest);
+
+    expect(result.disposition).toBe('duplicate');
+    const history = await h.store.listEvents(first.deploymentId);
+    expect(history.find((e) => e.eventId === second.eventId)?.disposition).toBe('duplicate');
+  });
+
+  it('completes the enqueue when the same input is redelivered after a crash between store and enqueue', async () => {
+    const started = event('crash-1', 'in_progress');
+    failNextEnqueue = true;
+
+    await expect(ingestEvent(started, h.runtime.ingest)).rejects.toThrow('injected crash');
+    // The record was written before the crash…
+    expect((await h.store.getDeployment(started.deploymentId))?.status).toBe('in_progress');
+    expect(sent.flat().some((m) => m.deploymentId === started.deploymentId)).toBe(false);
+
+    // …and the redelivery of the same input enqueues what the crash lost.
+    await ingestEvent({ ...started }, h.runtime.ingest);
+    const enqueued = sent.flat().filter((m) => m.deploymentId === started.deploymentId);
+    expect(enqueued.map((m) => m.target).sort()).toEqual(['everything']);
+    expect(enqueued.every((m) => m.seq === 1)).toBe(true);
+  });
+
+  it('routes failing, change, problem and recovered against the previous deployment of the same service+environment', async () => {
+    const service = { service: 'billing', environment: 'staging' };
+    const targetsOf = async (e: DeploymentEvent) => {
+      await ingestEvent(e, h.runtime.ingest);
+      const record = await h.store.getDeployment(e.deploymentId);
+      return record?.transitions.at(-1)?.targets;
+    };
+    expect(await targetsOf(event('route-1', 'succeeded', service))).toEqual(['everything']);
+    h.clock.advance(1000);
+    expect(await targetsOf(event('route-2', 'failed', service))).toEqual([
+      'everything',
+      'failures',
+      'changes',
+      'problems',
+    ]);
+    h.clock.advance(1000);
+    expect(await targetsOf(event('route-3', 'failed', service))).toEqual(['everything', 'failures']);
+    h.clock.advance(1000);
+    expect(await targetsOf(event('route-4', 'succeeded', service))).toEqual([
+      'everything',
+      'changes',
+      'recoveries',
+    ]);
+  });
+
+  it('parses CodeDeploy messages in either order: a success before its start leaves it succeeded', async () => {
+    const success = parse('deployment-succeeded.real.message.json');
+    const created = parse('deployment-created.real.message.json');
+
+    await ingestEvents([success, created], h.runtime.ingest);
+
+    const record = await h.store.getDeployment(success.deploymentId);
+    expect(record).toMatchObject({
+      status: 'succeeded',
+      sourceStatus: 'SUCCEEDED',
+      service: 'checkout',
+      environment: 'checkout-production',
+    });
+    expect(record?.transitions).toHaveLength(1);
+  });
+
+  it('links a rollback to the deployment it rolls back, both ways, whichever arrives first', async () => {
+    const rollback = parse('rollback-created.real.message.json');
+    const original = parse('deployment-failed-rolledback.real.message.json');
+
+    await ingestEvent(rollback, h.runtime.ingest);
+    await ingestEvent(original, h.runtime.ingest);
+
+    const rolledBack = await h.store.getDeployment(original.deploymentId);
+    const theRollback = await h.store.getDeployment(rollback.deploymentId);
+    expect(theRollback?.rollbackOf).toBe(original.deploymentId);
+    expect(rolledBack?.rolledBackBy).toBe(rollback.deploymentId);
+    expect(rolledBack?.status).toBe('failed');
+    expect(rolledBack?.error).toEqual({
+      code: 'ECS_UPDATE_ERROR',
+      message: 'CodeDeploy detected that the replacement task set is unhealthy.',
+    });
+  });
+
+  it('records an instance event of an unknown deployment in the history without inventing a record', async () => {
+    const instance = parse('instance-succeeded.documented.message.json');
+    const result = await ingestEvent(instance, h.runtime.ingest);
+
+    // An instance that succeeded means its deployment is running.
+    expect(result.status).toBe('in_progress');
+    const record = await h.store.getDeployment(instance.deploymentId);
+    expect(record?.status).toBe('in_progress');
+    expect(record?.service).toBeUndefined();
+  });
+});
