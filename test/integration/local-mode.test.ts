@@ -1,0 +1,91 @@
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseConfig } from '../../functions/core/config.ts';
+import { type LocalShipcast, startLocal } from '../../functions/local/local-shipcast.ts';
+import { captureLogs } from '../support/capture-logger.ts';
+import { waitFor } from '../support/emulators.ts';
+import { startTargetServer, type TargetServer } from '../support/target-server.ts';
+
+const TOKEN = 'local-mode-token-0123456789';
+
+describe('local mode (npm start)', () => {
+  let hook: TargetServer;
+  let dataDir: string;
+  let local: LocalShipcast | undefined;
+  const logs = captureLogs();
+
+  const start = async () =>
+    startLocal({
+      config: parseConfig({
+        api: { tokens: [{ name: 'dev', secret: 'api-token' }] },
+        targets: { console: { type: 'log' }, hook: { type: 'webhook', url: `${hook.url}/hook` } },
+        routes: [{ targets: ['console', 'hook'] }],
+      }),
+      dataDir,
+      port: 0,
+      queuePort: 0,
+      env: { SHIPCAST_SECRET_API_TOKEN: TOKEN },
+      logger: logs.logger,
+    });
+
+  const api = async (path: string, init: RequestInit = {}) => {
+    const response = await fetch(`${local?.apiUrl}${path}`, {
+      ...init,
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json', ...init.headers },
+    });
+    return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+  };
+
+  beforeAll(async () => {
+    hook = await startTargetServer();
+    dataDir = mkdtempSync(join(tmpdir(), 'shipcast-local-'));
+    local = await start();
+  });
+  afterAll(async () => {
+    await local?.stop();
+    await hook.stop();
+    logs.restore();
+  });
+
+  it('takes a CodeDeploy message published to its SNS topic through ingest and dispatch to the targets', async () => {
+    const sns = new SNSClient({
+      region: 'us-east-1',
+      endpoint: local?.sqsSnsEndpoint,
+      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    });
+    const message = readFileSync('test/fixtures/codedeploy/deployment-created.real.message.json', 'utf8');
+
+    await sns.send(new PublishCommand({ TopicArn: local?.resources.topicArn, Message: message }));
+    sns.destroy();
+
+    const call = await waitFor(() => hook.requests[0], { message: 'webhook call', timeoutMs: 15_000 });
+    const { deployment } = call.json<{ deployment: { id: string; service: string; status: string } }>();
+    expect(deployment).toMatchObject({ service: 'checkout', status: 'queued' });
+    const detail = await waitFor(async () => {
+      const answer = await api(`/v1/deployments/${deployment.id}`);
+      const states = (answer.body.deliveries as { state: string }[] | undefined) ?? [];
+      return states.length === 2 && states.every((d) => d.state === 'delivered') && answer;
+    });
+    expect(detail.status).toBe(200);
+    expect((detail.body.events as unknown[]).length).toBe(1);
+  });
+
+  it('accepts an event over HTTP and keeps the data across a restart', async () => {
+    const posted = await api('/v1/events', {
+      method: 'POST',
+      body: JSON.stringify({ service: 'billing', environment: 'staging', status: 'succeeded', version: '7' }),
+    });
+    expect(posted.status).toBe(202);
+
+    await local?.stop();
+    local = await start();
+
+    const listed = await api('/v1/deployments?service=billing');
+    expect(listed.body.deployments).toEqual([
+      expect.objectContaining({ id: posted.body.deploymentId, status: 'succeeded', version: '7' }),
+    ]);
+  });
+});
