@@ -1,0 +1,231 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  DescribeTableCommand,
+  type DynamoDBClient,
+  GetItemCommand,
+  PutItemCommand,
+} from '@aws-sdk/client-dynamodb';
+import { PublishCommand } from '@aws-sdk/client-sns';
+import {
+  GetQueueAttributesCommand,
+  ReceiveMessageCommand,
+  SendMessageCommand,
+  type SQSClient,
+} from '@aws-sdk/client-sqs';
+import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
+import { TABLE } from '../../functions/adapters/aws/table.ts';
+import { startDynalite } from '../../functions/local/emulators.ts';
+import { DEFAULT_NAMES, type ProvisionOptions, provision } from '../../functions/local/provision.ts';
+import {
+  createTestTable,
+  dynamoClient,
+  startTestSqsSns,
+  type TestSqsSns,
+  waitFor,
+} from '../support/emulators.ts';
+
+const settings = {
+  maxReceives: { ingest: 3, dispatch: 2 },
+  visibilityTimeoutSeconds: { ingest: 30, dispatch: 30 },
+} satisfies Partial<ProvisionOptions>;
+
+let fauxqs: TestSqsSns;
+beforeAll(async () => {
+  fauxqs = await startTestSqsSns();
+});
+afterAll(async () => {
+  await fauxqs?.stop();
+});
+
+async function attributes(sqs: SQSClient, queueUrl: string) {
+  const { Attributes = {} } = await sqs.send(
+    new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['All'] }),
+  );
+  return Attributes;
+}
+
+describe('provision against dynalite (persisted) and fauxqs', () => {
+  let dir: string;
+  const clients: DynamoDBClient[] = [];
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'shipcast-dynalite-'));
+  });
+  afterEach(() => {
+    for (const client of clients.splice(0)) client.destroy();
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('creates everything, and a second run on the same data directory finds the table and its data', async () => {
+    const first = await startDynalite({ path: dir, port: 0 });
+    expect(first.endpoint).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    const dynamodb = dynamoClient(first.endpoint);
+    clients.push(dynamodb);
+    const resources = await provision({
+      dynamodb,
+      sqs: fauxqs.sqs,
+      sns: fauxqs.sns,
+      names: DEFAULT_NAMES,
+      ...settings,
+    });
+
+    expect(resources.tableName).toBe(DEFAULT_NAMES.table);
+    expect(resources.topicArn).toBe(`arn:aws:sns:us-east-1:000000000000:${DEFAULT_NAMES.topic}`);
+    for (const url of [
+      resources.ingestQueueUrl,
+      resources.ingestDlqUrl,
+      resources.dispatchQueueUrl,
+      resources.dispatchDlqUrl,
+    ]) {
+      expect(url.startsWith(`${fauxqs.endpoint}/`)).toBe(true);
+    }
+    const table = (await dynamodb.send(new DescribeTableCommand({ TableName: resources.tableName }))).Table;
+    expect(table?.TableStatus).toBe('ACTIVE');
+    expect(table?.GlobalSecondaryIndexes?.map((index) => index.IndexName).sort()).toEqual(
+      TABLE.indexes.map((index) => index.name).sort(),
+    );
+
+    const ingest = await attributes(fauxqs.sqs, resources.ingestQueueUrl);
+    const ingestDlq = await attributes(fauxqs.sqs, resources.ingestDlqUrl);
+    expect(ingest.VisibilityTimeout).toBe('30');
+    expect(JSON.parse(ingest.RedrivePolicy ?? '{}')).toEqual({
+      deadLetterTargetArn: ingestDlq.QueueArn,
+      maxReceiveCount: 3,
+    });
+    const dispatch = await attributes(fauxqs.sqs, resources.dispatchQueueUrl);
+    const dispatchDlq = await attributes(fauxqs.sqs, resources.dispatchDlqUrl);
+    expect(JSON.parse(dispatch.RedrivePolicy ?? '{}')).toEqual({
+      deadLetterTargetArn: dispatchDlq.QueueArn,
+      maxReceiveCount: 2,
+    });
+
+    await dynamodb.send(
+      new PutItemCommand({ TableName: resources.tableName, Item: { pk: { S: 'DEP#1' }, sk: { S: 'META' } } }),
+    );
+    await first.stop();
+
+    const second = await startDynalite({ path: dir });
+    const dynamodb2 = dynamoClient(second.endpoint);
+    clients.push(dynamodb2);
+    try {
+      const again = await provision({
+        dynamodb: dynamodb2,
+        sqs: fauxqs.sqs,
+        sns: fauxqs.sns,
+        names: DEFAULT_NAMES,
+        ...settings,
+      });
+      expect(again).toEqual(resources);
+      const { Item } = await dynamodb2.send(
+        new GetItemCommand({ TableName: again.tableName, Key: { pk: { S: 'DEP#1' }, sk: { S: 'META' } } }),
+      );
+      expect(Item).toEqual({ pk: { S: 'DEP#1' }, sk: { S: 'META' } });
+    } finally {
+      await second.stop();
+    }
+  });
+});
+
+describe('provisioned topic and queues on fauxqs', () => {
+  let dynamodb: DynamoDBClient;
+  let names: typeof DEFAULT_NAMES;
+  beforeAll(async () => {
+    // The table half runs against the run's DynamoDB Local (globalSetup) this time.
+    dynamodb = dynamoClient(inject('dynamodbEndpoint'));
+    const suffix = Math.random().toString(36).slice(2, 8);
+    names = {
+      table: await createTestTable(dynamodb),
+      topic: `topic-${suffix}`,
+      ingestQueue: `ingest-${suffix}`,
+      ingestDlq: `ingest-dlq-${suffix}`,
+      dispatchQueue: `dispatch-${suffix}`,
+      dispatchDlq: `dispatch-dlq-${suffix}`,
+    };
+  });
+  afterAll(() => dynamodb?.destroy());
+
+  it('delivers a topic message to the ingest queue as an SNS envelope (not raw)', async () => {
+    const resources = await provision({ dynamodb, sqs: fauxqs.sqs, sns: fauxqs.sns, names, ...settings });
+    // Idempotent on the same emulator too.
+    expect(await provision({ dynamodb, sqs: fauxqs.sqs, sns: fauxqs.sns, names, ...settings })).toEqual(
+      resources,
+    );
+
+    const message = JSON.stringify({ deploymentId: 'd-TEST123', status: 'SUCCEEDED' });
+    await fauxqs.sns.send(
+      new PublishCommand({ TopicArn: resources.topicArn, Subject: 'SUCCEEDED', Message: message }),
+    );
+
+    const { Messages = [] } = await fauxqs.sqs.send(
+      new ReceiveMessageCommand({ QueueUrl: resources.ingestQueueUrl, WaitTimeSeconds: 2 }),
+    );
+    expect(Messages).toHaveLength(1);
+    const envelope = JSON.parse(Messages[0]?.Body ?? '{}');
+    expect(envelope).toMatchObject({
+      Type: 'Notification',
+      TopicArn: resources.topicArn,
+      Subject: 'SUCCEEDED',
+      Message: message,
+    });
+    expect(typeof envelope.MessageId).toBe('string');
+    expect(typeof envelope.Timestamp).toBe('string');
+  });
+
+  it('updates existing queues when the settings change', async () => {
+    const first = await provision({ dynamodb, sqs: fauxqs.sqs, sns: fauxqs.sns, names, ...settings });
+    const changed = await provision({
+      dynamodb,
+      sqs: fauxqs.sqs,
+      sns: fauxqs.sns,
+      names,
+      maxReceives: { ingest: 3, dispatch: 7 },
+      visibilityTimeoutSeconds: { ingest: 30, dispatch: 45 },
+    });
+    expect(changed).toEqual(first);
+    const dispatch = await attributes(fauxqs.sqs, changed.dispatchQueueUrl);
+    expect(dispatch.VisibilityTimeout).toBe('45');
+    expect(JSON.parse(dispatch.RedrivePolicy ?? '{}').maxReceiveCount).toBe(7);
+    // Back to the suite's settings for the next test.
+    await provision({ dynamodb, sqs: fauxqs.sqs, sns: fauxqs.sns, names, ...settings });
+  });
+
+  it('moves a message to the DLQ after maxReceives receives', async () => {
+    const resources = await provision({ dynamodb, sqs: fauxqs.sqs, sns: fauxqs.sns, names, ...settings });
+    await fauxqs.sqs.send(
+      new SendMessageCommand({ QueueUrl: resources.dispatchQueueUrl, MessageBody: 'poison' }),
+    );
+
+    // VisibilityTimeout 0 on receive makes the message visible again at once: each receive counts toward
+    // maxReceiveCount (2) without waiting for the queue's 30 s timeout.
+    const receive = () =>
+      fauxqs.sqs.send(
+        new ReceiveMessageCommand({
+          QueueUrl: resources.dispatchQueueUrl,
+          VisibilityTimeout: 0,
+          MessageSystemAttributeNames: ['ApproximateReceiveCount'],
+        }),
+      );
+    const counts: string[] = [];
+    for (let i = 0; i < settings.maxReceives.dispatch; i++) {
+      const { Messages = [] } = await receive();
+      counts.push(Messages[0]?.Attributes?.ApproximateReceiveCount ?? 'none');
+    }
+    expect(counts).toEqual(['1', '2']);
+    // The next receive finds the count exhausted and moves the message to the DLQ instead of returning it.
+    expect((await receive()).Messages ?? []).toHaveLength(0);
+
+    const dlq = await waitFor(
+      async () => {
+        const { Messages = [] } = await fauxqs.sqs.send(
+          new ReceiveMessageCommand({ QueueUrl: resources.dispatchDlqUrl, WaitTimeSeconds: 1 }),
+        );
+        return Messages.length > 0 && Messages;
+      },
+      { message: 'the message in the dispatch DLQ' },
+    );
+    expect(dlq.map((m) => m.Body)).toEqual(['poison']);
+  });
+});
