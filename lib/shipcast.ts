@@ -239,8 +239,8 @@ export class Shipcast extends Construct {
       acknowledgeNag(
         f,
         'L1',
-        'Node.js 22 is pinned on purpose: the bundle targets node22 and the code is tested on it; the runtime ' +
-          'and the esbuild target are upgraded together in one change.',
+        'Node.js 22 is the runtime Shipcast specifies and the esbuild target (node22) matches it; moving to a ' +
+          'newer runtime is a deliberate change of runtime and target together, not an automatic one.',
       );
       this.alarms.push(
         new cloudwatch.Alarm(this, `${functionId}ErrorsAlarm`, {
