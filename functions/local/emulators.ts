@@ -70,14 +70,33 @@ async function createFauxqsStores(): Promise<FauxqsStores> {
   return { sqsStore, snsStore, s3Store } as FauxqsStores;
 }
 
+/** The messages a queue held when the emulator stopped: body and attributes, waiting or in flight. */
+export type QueueSnapshot = Record<string, { body: string; messageAttributes?: Record<string, unknown> }[]>;
+
+interface FauxqsMessage {
+  body: string;
+  messageAttributes?: Record<string, unknown>;
+}
+interface FauxqsQueue {
+  name: string;
+  messages: FauxqsMessage[];
+  delayedMessages: FauxqsMessage[];
+  inflightMessages: Map<string, { message: FauxqsMessage }>;
+}
+
+/** A running SQS/SNS emulator that can tell what its queues still hold. */
+export interface RunningSqsSns extends RunningEmulator {
+  /** Every message still in a queue (ready, delayed or in flight), by queue name. */
+  snapshot(): QueueSnapshot;
+}
+
 /** Starts fauxqs (SQS + SNS) on 127.0.0.1 (`port` 0 or absent = random); queue URLs point at its endpoint. */
-export async function startSqsSns(
-  options: { port?: number; region?: string } = {},
-): Promise<RunningEmulator> {
+export async function startSqsSns(options: { port?: number; region?: string } = {}): Promise<RunningSqsSns> {
+  const stores = await createFauxqsStores();
   const app = buildApp({
     logger: false,
     defaultRegion: options.region ?? 'us-east-1',
-    stores: await createFauxqsStores(),
+    stores,
   });
   await app.listen({ port: options.port ?? 0, host: '127.0.0.1' });
   const { port } = app.server.address() as AddressInfo;
@@ -85,6 +104,22 @@ export async function startSqsSns(
     endpoint: `http://127.0.0.1:${port}`,
     // Cancels pending long polls (they answer empty) and force-closes connections.
     stop: () => app.close(),
+    snapshot: () => {
+      // fauxqs keeps queues in memory only; this reads its store so local mode can carry messages over a restart.
+      const queues = (stores.sqsStore as unknown as { queues: Map<string, FauxqsQueue> }).queues;
+      const snapshot: QueueSnapshot = {};
+      for (const queue of queues.values()) {
+        const held = [
+          ...queue.messages,
+          ...queue.delayedMessages,
+          ...[...queue.inflightMessages.values()].map((entry) => entry.message),
+        ];
+        if (held.length > 0) {
+          snapshot[queue.name] = held.map((m) => ({ body: m.body, messageAttributes: m.messageAttributes }));
+        }
+      }
+      return snapshot;
+    },
   };
 }
 

@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SNSClient } from '@aws-sdk/client-sns';
-import { SQSClient } from '@aws-sdk/client-sqs';
+import { type MessageAttributeValue, SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { type ServerType, serve } from '@hono/node-server';
 import { CodeDeployEnricher } from '../adapters/aws/codedeploy-enricher.ts';
 import { DynamoStore } from '../adapters/aws/dynamo-store.ts';
@@ -19,7 +19,7 @@ import { createLogger, type Logger } from '../core/telemetry.ts';
 import { createDispatchHandler } from '../handlers/dispatch-handler.ts';
 import { createIngestHandler } from '../handlers/ingest-handler.ts';
 import { buildRuntime } from '../handlers/runtime.ts';
-import { type RunningEmulator, startDynalite, startSqsSns } from './emulators.ts';
+import { type QueueSnapshot, type RunningEmulator, startDynalite, startSqsSns } from './emulators.ts';
 import { type Poller, startPoller } from './poller.ts';
 import { DEFAULT_NAMES, type ProvisionedResources, provision } from './provision.ts';
 
@@ -91,7 +91,20 @@ export async function startLocal(options: LocalOptions): Promise<LocalShipcast> 
       dynamodbEndpoint = dynalite.endpoint;
     }
     const queues = await startSqsSns({ port: options.queuePort, region: LOCAL_CLIENT.region });
-    stops.push(() => queues.stop());
+    const snapshotFile = join(dataDir, 'queues.json');
+    stops.push(async () => {
+      // The emulator keeps messages in memory: save what is still queued (including retries waiting out a
+      // Retry-After) so the next start re-sends it instead of losing accepted work.
+      const snapshot = queues.snapshot();
+      if (Object.keys(snapshot).length > 0) {
+        writeFileSync(`${snapshotFile}.tmp`, JSON.stringify(snapshot));
+        renameSync(`${snapshotFile}.tmp`, snapshotFile);
+        logger.info('saved queued messages for the next start', {
+          messages: Object.values(snapshot).reduce((n, list) => n + list.length, 0),
+        });
+      }
+      await queues.stop();
+    });
 
     const dynamodb = new DynamoDBClient({ ...LOCAL_CLIENT, endpoint: dynamodbEndpoint });
     const sqs = new SQSClient({ ...LOCAL_CLIENT, endpoint: queues.endpoint });
@@ -111,6 +124,8 @@ export async function startLocal(options: LocalOptions): Promise<LocalShipcast> 
       maxReceives: { ingest: 5, dispatch: options.config.dispatch.maxReceives },
       visibilityTimeoutSeconds: visibility,
     });
+
+    await restoreQueues(sqs, snapshotFile, resources, logger);
 
     const runtime = buildRuntime({
       config: options.config,
@@ -196,4 +211,43 @@ function ensureApiToken(config: ShipcastConfig, secretsDir: string, env: NodeJS.
     writeFileSync(file, `${randomBytes(24).toString('base64url')}\n`, { mode: 0o600 });
   }
   return { token: new EnvFileSecretSource(secretsDir, env).getSync(first.secret), origin: file };
+}
+
+/** Re-sends the messages saved at the last stop to the queues they were in, then forgets them. */
+async function restoreQueues(sqs: SQSClient, file: string, resources: ProvisionedResources, logger: Logger) {
+  if (!existsSync(file)) return;
+  const snapshot = JSON.parse(readFileSync(file, 'utf8')) as QueueSnapshot;
+  const urls: Record<string, string> = {};
+  for (const url of [
+    resources.ingestQueueUrl,
+    resources.ingestDlqUrl,
+    resources.dispatchQueueUrl,
+    resources.dispatchDlqUrl,
+  ]) {
+    urls[url.slice(url.lastIndexOf('/') + 1)] = url;
+  }
+  let restored = 0;
+  for (const [name, messages] of Object.entries(snapshot)) {
+    const url = urls[name];
+    if (!url) {
+      logger.warn('saved messages of an unknown queue were not restored', {
+        queue: name,
+        messages: messages.length,
+      });
+      continue;
+    }
+    for (let start = 0; start < messages.length; start += 10) {
+      const entries = messages.slice(start, start + 10).map((m, i) => ({
+        Id: String(i),
+        MessageBody: m.body,
+        MessageAttributes: m.messageAttributes as Record<string, MessageAttributeValue> | undefined,
+      }));
+      const result = await sqs.send(new SendMessageBatchCommand({ QueueUrl: url, Entries: entries }));
+      if (result.Failed?.length)
+        throw new Error(`could not restore ${result.Failed.length} message(s) to ${name}`);
+      restored += entries.length;
+    }
+  }
+  rmSync(file);
+  if (restored > 0) logger.info('restored queued messages from the last stop', { messages: restored });
 }

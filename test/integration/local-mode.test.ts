@@ -73,6 +73,43 @@ describe('local mode (npm start)', () => {
     expect((detail.body.events as unknown[]).length).toBe(1);
   });
 
+  it('keeps a delivery that is waiting to be retried across a restart, and delivers it after', async () => {
+    hook.fallback = () => ({ status: 503, headers: { 'retry-after': '600' }, body: 'down for maintenance' });
+    const calls = hook.requests.length;
+    const posted = await api('/v1/events', {
+      method: 'POST',
+      body: JSON.stringify({
+        service: 'search',
+        environment: 'production',
+        status: 'succeeded',
+        version: '3',
+      }),
+    });
+    await waitFor(() => hook.requests.length > calls, { message: 'the failing webhook call' });
+
+    await local?.stop();
+    hook.fallback = () => ({ status: 200, body: { ok: true } });
+    local = await start();
+
+    const callsFor = () =>
+      hook.requests.filter(
+        (r) => r.json<{ deployment: { id: string } }>().deployment.id === posted.body.deploymentId,
+      );
+    await waitFor(() => callsFor().length >= 2, {
+      message: 'the webhook call after the restart',
+      timeoutMs: 15_000,
+    });
+    const detail = await waitFor(async () => {
+      const answer = await api(`/v1/deployments/${posted.body.deploymentId}`);
+      const hookState = (answer.body.deliveries as { target: string; state: string }[]).find(
+        (d) => d.target === 'hook',
+      );
+      return hookState?.state === 'delivered' && answer;
+    });
+    expect(detail.status).toBe(200);
+    expect(callsFor()).toHaveLength(2);
+  });
+
   it('accepts an event over HTTP and keeps the data across a restart', async () => {
     const posted = await api('/v1/events', {
       method: 'POST',
