@@ -4,8 +4,9 @@ import { createLogger, type Logger } from '../../functions/core/telemetry.ts';
 export type LogEntry = Record<string, unknown> & { level?: string; message?: string };
 
 /**
- * A real Powertools logger plus the JSON lines it (and its child loggers) write. Powertools writes to
- * process.stdout through its own Console, so the capture taps process.stdout.write; `restore()` undoes it.
+ * A real Powertools logger plus the JSON lines it (and its child loggers, and EMF metrics) write.
+ * Powertools writes to process.stdout (errors to process.stderr) through its own Console, so the
+ * capture taps both streams' `write`; `restore()` undoes it. Non-JSON output passes through.
  */
 export function captureLogs(): {
   logger: Logger;
@@ -14,18 +15,24 @@ export function captureLogs(): {
   restore: () => void;
 } {
   const lines: string[] = [];
-  const original = process.stdout.write.bind(process.stdout);
-  process.stdout.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
-    const text = typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8');
-    for (const line of text.split('\n')) if (line.startsWith('{')) lines.push(line);
-    return text.startsWith('{') ? true : original(chunk, ...(rest as []));
-  }) as typeof process.stdout.write;
+  const streams = [process.stdout, process.stderr];
+  const originals = streams.map((stream) => stream.write.bind(stream));
+  streams.forEach((stream, i) => {
+    stream.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
+      const text = typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8');
+      if (!text.startsWith('{')) return (originals[i] as typeof stream.write)(chunk, ...(rest as []));
+      for (const line of text.split('\n')) if (line.startsWith('{')) lines.push(line);
+      return true;
+    }) as typeof stream.write;
+  });
   return {
     logger: createLogger('shipcast-test'),
     lines,
     entries: () => lines.map((line) => JSON.parse(line) as LogEntry),
     restore: () => {
-      process.stdout.write = original;
+      streams.forEach((stream, i) => {
+        stream.write = originals[i] as typeof stream.write;
+      });
     },
   };
 }
