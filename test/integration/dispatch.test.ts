@@ -4,32 +4,16 @@ import { join } from 'node:path';
 import { GetQueueAttributesCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { dispatchBatch } from '../../functions/core/dispatch.ts';
-import { deploymentIdFor } from '../../functions/core/ids.ts';
 import { ingestEvent } from '../../functions/core/ingest.ts';
 import type { DeploymentEvent } from '../../functions/core/schema.ts';
+import { nativeEvent } from '../support/events.ts';
 import { createHarness, type Harness } from '../support/harness.ts';
 import { startTargetServer, type TargetServer } from '../support/target-server.ts';
 
 const SECRET = 'whsec-test-0123456789';
 
-let counter = 0;
-function event(id: string, status: DeploymentEvent['status']): DeploymentEvent {
-  counter++;
-  return {
-    eventId: `evt_${id}_${counter}`,
-    source: 'native',
-    sourceDeploymentId: id,
-    deploymentId: deploymentIdFor('native', id),
-    kind: 'deployment',
-    status,
-    sourceStatus: String(status),
-    occurredAt: '2026-03-01T10:00:00.000Z',
-    receivedAt: '2026-03-01T10:00:00.000Z',
-    service: 'checkout',
-    environment: 'production',
-    version: '1.4.2',
-  };
-}
+const event = (id: string, status: DeploymentEvent['status']) =>
+  nativeEvent(id, status, { version: '1.4.2' });
 
 describe('dispatch', () => {
   let h: Harness;

@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { deploymentIdFor } from '../../functions/core/ids.ts';
 import { ingestEvent, ingestEvents } from '../../functions/core/ingest.ts';
 import type { DispatchQueue } from '../../functions/core/ports.ts';
 import type { DeploymentEvent, DispatchMessage } from '../../functions/core/schema.ts';
 import { parseCodeDeployMessage } from '../../functions/core/sources/codedeploy.ts';
+import { nativeEvent as event } from '../support/events.ts';
 import { createHarness, type Harness } from '../support/harness.ts';
 
 const fixture = (name: string) => readFileSync(`test/fixtures/codedeploy/${name}`, 'utf8');
@@ -28,30 +28,6 @@ const config = {
     { on: ['recovered'], targets: ['recoveries'] },
   ],
 };
-
-let counter = 0;
-/** A native-shaped event for deployment `id` of checkout/production. */
-function event(
-  id: string,
-  status: DeploymentEvent['status'],
-  extra: Partial<DeploymentEvent> = {},
-): DeploymentEvent {
-  counter++;
-  return {
-    eventId: `evt_${id}_${status}_${counter}`,
-    source: 'native',
-    sourceDeploymentId: id,
-    deploymentId: deploymentIdFor('native', id),
-    kind: 'deployment',
-    status,
-    sourceStatus: String(status),
-    occurredAt: `2026-03-01T10:00:${String(counter % 60).padStart(2, '0')}.000Z`,
-    receivedAt: '2026-03-01T10:00:00.000Z',
-    service: 'checkout',
-    environment: 'production',
-    ...extra,
-  };
-}
 
 describe('ingest', () => {
   let h: Harness;
