@@ -1,7 +1,7 @@
 import type { ShipcastConfig } from './config.ts';
 import { PermanentDeliveryError, RetryableDeliveryError } from './errors.ts';
 import type { HttpClient } from './http-client.ts';
-import type { Clock, DeploymentStore, DispatchQueue, SecretSource } from './ports.ts';
+import type { Clock, DeploymentStore, DispatchQueue, RateLimiter, SecretSource } from './ports.ts';
 import type { Delivery, DispatchMessage } from './schema.ts';
 import { TARGETS } from './targets/index.ts';
 import type { TargetDefinition } from './targets/target.ts';
@@ -15,6 +15,7 @@ export interface DispatchContext {
   config: ShipcastConfig;
   http: HttpClient;
   secrets: SecretSource;
+  limiter: RateLimiter;
   logger: Logger;
   metrics: Metrics;
   /** Target definitions by type; defaults to the built-in registry. */
@@ -106,6 +107,9 @@ export async function dispatchOne(
         http: context.http,
         secrets: context.secrets,
         logger,
+        clock: context.clock,
+        limiter: context.limiter,
+        deliveryOf: (deploymentId, target) => store.getDelivery(deploymentId, target),
       },
     );
     await record(context, delivery, message, (base) => ({

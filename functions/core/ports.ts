@@ -54,6 +54,14 @@ export interface DispatchQueue {
   deadLetter(body: string, reason: string): Promise<void>;
 }
 
+/**
+ * A rate limit shared by every dispatcher (state in the store): at most `limit` takes per key per window.
+ * `take` answers 0 when the call may go now, else the seconds until the window has room again.
+ */
+export interface RateLimiter {
+  take(key: string, limit: number, windowSeconds: number): Promise<number>;
+}
+
 /** Time, injectable for tests. */
 export interface Clock {
   now(): Date;

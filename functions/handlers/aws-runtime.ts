@@ -22,9 +22,11 @@ function build(): Runtime {
   const config = parseConfig(JSON.parse(required(ENV.configJson)), 'embedded config');
   const dynamodb = new DynamoDBClient({});
   const sqs = new SQSClient({});
+  const store = new DynamoStore(dynamodb, required(ENV.table));
   return buildRuntime({
     config,
-    store: new DynamoStore(dynamodb, required(ENV.table)),
+    store,
+    limiter: store,
     queue: new SqsDispatchQueue(sqs, required(ENV.dispatchQueueUrl), required(ENV.dispatchDlqUrl)),
     secrets: new SecretsManagerSource(new SecretsManagerClient({}), process.env[ENV.secretPrefix] ?? ''),
     enrichers: config.sources.codedeploy.enrich

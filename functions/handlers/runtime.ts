@@ -3,7 +3,14 @@ import type { ShipcastConfig } from '../core/config.ts';
 import type { DispatchContext } from '../core/dispatch.ts';
 import { HttpClient } from '../core/http-client.ts';
 import type { IngestContext } from '../core/ingest.ts';
-import type { Clock, DeploymentStore, DispatchQueue, Enricher, SecretSource } from '../core/ports.ts';
+import type {
+  Clock,
+  DeploymentStore,
+  DispatchQueue,
+  Enricher,
+  RateLimiter,
+  SecretSource,
+} from '../core/ports.ts';
 import { systemClock } from '../core/ports.ts';
 import { createLogger, createMetrics, type Logger, type Metrics } from '../core/telemetry.ts';
 
@@ -13,6 +20,8 @@ export interface Adapters {
   store: DeploymentStore;
   queue: DispatchQueue;
   secrets: SecretSource;
+  /** Shared rate limits (the DynamoDB store implements it). */
+  limiter: RateLimiter;
   enrichers?: Record<string, Enricher>;
   clock?: Clock;
   http?: HttpClient;
@@ -43,7 +52,12 @@ export function buildRuntime(adapters: Adapters): Runtime {
   const ingest: IngestContext = { ...base, enrichers: adapters.enrichers };
   return {
     ingest,
-    dispatch: { ...base, secrets: adapters.secrets, http: adapters.http ?? new HttpClient() },
+    dispatch: {
+      ...base,
+      secrets: adapters.secrets,
+      limiter: adapters.limiter,
+      http: adapters.http ?? new HttpClient(),
+    },
     api: { ...ingest, secrets: adapters.secrets },
   };
 }

@@ -127,9 +127,11 @@ export async function startLocal(options: LocalOptions): Promise<LocalShipcast> 
 
     await restoreQueues(sqs, snapshotFile, resources, logger);
 
+    const store = new DynamoStore(dynamodb, resources.tableName);
     const runtime = buildRuntime({
       config: options.config,
-      store: new DynamoStore(dynamodb, resources.tableName),
+      store,
+      limiter: store,
       queue: new SqsDispatchQueue(sqs, resources.dispatchQueueUrl, resources.dispatchDlqUrl),
       secrets: new EnvFileSecretSource(secretsDir, env),
       enrichers:

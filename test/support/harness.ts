@@ -82,6 +82,7 @@ export async function createHarness(options: HarnessOptions): Promise<Harness> {
   const runtime = buildRuntime({
     config,
     store,
+    limiter: store,
     queue: options.queue ? options.queue(queue) : queue,
     secrets: new EnvFileSecretSource(secretsDir, options.env ?? {}),
     clock,

@@ -9,7 +9,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { ConcurrentUpdateError, InvalidInputError } from '../../core/errors.ts';
 import { stableHash } from '../../core/ids.ts';
-import type { DeploymentQuery, DeploymentStore, IdempotentResult } from '../../core/ports.ts';
+import type { DeploymentQuery, DeploymentStore, IdempotentResult, RateLimiter } from '../../core/ports.ts';
 import type { Delivery, Deployment, StoredEvent } from '../../core/schema.ts';
 import { isTerminal } from '../../core/status.ts';
 import { TABLE } from './table.ts';
@@ -23,7 +23,7 @@ const deploymentPk = (id: string) => `DEP#${id}`;
 const key = (value: string) => encodeURIComponent(value);
 
 /** Deployment store on one DynamoDB table; only single-item conditional writes (works on DynamoDB Local and dynalite). */
-export class DynamoStore implements DeploymentStore {
+export class DynamoStore implements DeploymentStore, RateLimiter {
   private readonly doc: DynamoDBDocumentClient;
 
   constructor(
@@ -292,6 +292,30 @@ export class DynamoStore implements DeploymentStore {
         },
       }),
     );
+  }
+
+  async take(key: string, limit: number, windowSeconds: number): Promise<number> {
+    const nowSeconds = Date.now() / 1000;
+    const windowStart = Math.floor(nowSeconds / windowSeconds) * windowSeconds;
+    try {
+      // A fixed window per key: one conditional ADD, so concurrent dispatchers share the count.
+      await this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { pk: `RATE#${key}`, sk: String(windowStart) },
+          UpdateExpression: 'ADD taken :one SET #ttl = :ttl',
+          ConditionExpression: 'attribute_not_exists(taken) OR taken < :limit',
+          ExpressionAttributeNames: { '#ttl': TABLE.ttlAttribute },
+          ExpressionAttributeValues: { ':one': 1, ':limit': limit, ':ttl': windowStart + windowSeconds * 2 },
+        }),
+      );
+      return 0;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) {
+        return Math.max(1, Math.ceil(windowStart + windowSeconds - nowSeconds));
+      }
+      throw error;
+    }
   }
 
   private async queryAll(input: QueryCommandInput): Promise<Record<string, unknown>[]> {

@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 import type { HttpClient } from '../http-client.ts';
-import type { SecretSource } from '../ports.ts';
+import type { Clock, RateLimiter, SecretSource } from '../ports.ts';
 import type { Delivery, Deployment, Transition } from '../schema.ts';
 import type { Logger } from '../telemetry.ts';
 
@@ -20,6 +20,11 @@ export interface TargetContext<C> {
   http: HttpClient;
   secrets: SecretSource;
   logger: Logger;
+  clock: Clock;
+  /** Limits shared by all dispatchers (e.g. GitHub's 80 content-creating requests a minute). */
+  limiter: RateLimiter;
+  /** Reads the delivery state of another deployment (e.g. the one a rollback replaced). */
+  deliveryOf(deploymentId: string, target: string): Promise<Delivery | undefined>;
 }
 
 /** What a successful send leaves behind: the target's own ids to keep for later sends. */
