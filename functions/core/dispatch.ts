@@ -126,6 +126,8 @@ export async function dispatchOne(
     return { kind: 'delivered' };
   } catch (error) {
     const text = maskSecrets(error instanceof Error ? error.message : String(error));
+    const learned = (error as { refs?: Record<string, string> } | undefined)?.refs;
+    const withRefs = (base: Delivery) => (learned ? { ...base.refs, ...learned } : base.refs);
     const permanent = error instanceof PermanentDeliveryError;
     const exhausted = receiveCount >= config.dispatch.maxReceives;
     if (permanent || exhausted) {
@@ -135,6 +137,7 @@ export async function dispatchOne(
         state: 'failed',
         attempts: base.attempts + 1,
         lastError: reason,
+        refs: withRefs(base),
       }));
       count(context.metrics, 'Deliveries', { target: message.target, outcome: 'failed' });
       return { kind: 'dead', error: reason };
@@ -145,6 +148,7 @@ export async function dispatchOne(
       state: 'retrying',
       attempts: base.attempts + 1,
       lastError: text,
+      refs: withRefs(base),
     }));
     count(context.metrics, 'Retries', { target: message.target });
     logger.warn('delivery failed; retrying through the queue', { error: text, afterSeconds });

@@ -40,19 +40,36 @@ export class UnauthorizedError extends ShipcastError {}
 /** The same idempotency key was used with a different request. */
 export class IdempotencyConflictError extends ShipcastError {}
 
+/** What a failed delivery can carry: its cause, and target ids learned before it failed (kept on the delivery). */
+export interface DeliveryErrorOptions {
+  cause?: unknown;
+  /** E.g. the id of a GitHub deployment created before its status call failed: saved, so a retry reuses it. */
+  refs?: Record<string, string>;
+}
+
 /** A delivery failed in a way that may succeed later; `retryAfterSeconds` is how long to wait. */
 export class RetryableDeliveryError extends ShipcastError {
+  readonly refs?: Record<string, string>;
+
   constructor(
     message: string,
     readonly retryAfterSeconds?: number,
-    options?: { cause?: unknown },
+    options?: DeliveryErrorOptions,
   ) {
     super(message, options);
+    this.refs = options?.refs;
   }
 }
 
 /** A delivery that will never succeed as it is (4xx, bad config): recorded, then dead-lettered. */
-export class PermanentDeliveryError extends ShipcastError {}
+export class PermanentDeliveryError extends ShipcastError {
+  readonly refs?: Record<string, string>;
+
+  constructor(message: string, options?: DeliveryErrorOptions) {
+    super(message, options);
+    this.refs = options?.refs;
+  }
+}
 
 /** Another writer changed the item first; the operation should re-read and try again. */
 export class ConcurrentUpdateError extends ShipcastError {}
@@ -60,11 +77,39 @@ export class ConcurrentUpdateError extends ShipcastError {}
 /** A secret could not be resolved. Never carries the secret's value. */
 export class SecretUnavailableError extends ShipcastError {}
 
-/** Turns a zod error into Shipcast issues with dotted/bracketed paths (`hosts[2]`). */
-export function issuesFromZod(error: {
-  issues: ReadonlyArray<{ path: ReadonlyArray<PropertyKey>; message: string }>;
-}): Issue[] {
-  return error.issues.map((issue) => ({ path: formatPath(issue.path), message: issue.message }));
+/** The parts of a zod issue Shipcast reads. */
+interface ZodIssueLike {
+  code?: string;
+  path: ReadonlyArray<PropertyKey>;
+  message: string;
+  /** `unrecognized_keys`: the unknown keys of the object at `path`. */
+  keys?: ReadonlyArray<string>;
+  /** `invalid_key`: why a record key is invalid. */
+  issues?: ReadonlyArray<{ message: string }>;
+}
+
+/**
+ * Turns a zod error into Shipcast issues with dotted/bracketed paths (`hosts[2]`). An unknown key is
+ * reported at its own path (`targets.x.colour`), not its parent's, so every issue names the bad field.
+ */
+export function issuesFromZod(error: { issues: ReadonlyArray<ZodIssueLike> }): Issue[] {
+  return error.issues.flatMap((issue): Issue[] => {
+    if (issue.code === 'unrecognized_keys' && issue.keys && issue.keys.length > 0) {
+      return issue.keys.map((key) => ({
+        path: formatPath([...issue.path, key]),
+        message: 'unknown field (check its spelling, or remove it)',
+      }));
+    }
+    if (issue.code === 'invalid_key' && issue.issues && issue.issues.length > 0) {
+      return [
+        {
+          path: formatPath(issue.path),
+          message: `invalid name: ${issue.issues.map((i) => i.message).join('; ')}`,
+        },
+      ];
+    }
+    return [{ path: formatPath(issue.path), message: issue.message }];
+  });
 }
 
 /** Formats a path like `routes[1].match.environment`. */
