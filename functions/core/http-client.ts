@@ -101,7 +101,8 @@ export class HttpClient {
         json: <T>() => (text ? JSON.parse(text) : undefined) as T,
       };
     }
-    const detail = maskSecrets(`${where} answered ${response.status}: ${excerpt(text)}`);
+    // Mask before cutting: an excerpt that ends inside a secret would otherwise keep its first part.
+    const detail = maskSecrets(`${where} answered ${response.status}: ${excerpt(maskSecrets(text))}`);
     const retryAfter = retryAfterSeconds(response.headers, Date.now());
     if (response.status === 429 || response.status >= 500 || response.status === 408) {
       throw new RetryableDeliveryError(detail, retryAfter ?? this.defaultRetryAfterSeconds);
@@ -148,7 +149,8 @@ export function retryAfterSeconds(headers: Headers, nowMs: number): number | und
 export function redactUrl(url: string): string {
   try {
     const parsed = new URL(url);
-    const path = parsed.pathname
+    // Mask before cutting long segments, so no part of a registered secret survives the cut.
+    const path = maskSecrets(parsed.pathname)
       .split('/')
       .map((segment) => (segment.length > 24 ? `${segment.slice(0, 4)}…` : segment))
       .join('/');

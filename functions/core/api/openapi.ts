@@ -72,6 +72,12 @@ function build(): Record<string, unknown> {
     },
     paths: {
       '/healthz': { get: { summary: 'Liveness', responses: { '200': { description: 'Shipcast is up' } } } },
+      '/v1/openapi.json': {
+        get: {
+          summary: 'This OpenAPI document (no token needed)',
+          responses: { '200': { description: 'The OpenAPI 3.1 document' } },
+        },
+      },
       '/v1/events': {
         post: {
           summary: 'Record one deployment event',

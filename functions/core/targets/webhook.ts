@@ -36,8 +36,11 @@ export const webhookTarget = defineTarget({
       deployment: publicDeployment(deployment),
       transition: { seq: transition.seq, from: transition.from, to: transition.to, at: transition.at },
     });
+    // Configured headers never replace Shipcast's own, whatever their case (fetch would join both values).
+    const own = new Set(['content-type', 'shipcast-delivery', SIGNATURE_HEADER]);
+    const custom = Object.entries(config.headers ?? {}).filter(([name]) => !own.has(name.toLowerCase()));
     const headers: Record<string, string> = {
-      ...config.headers,
+      ...Object.fromEntries(custom),
       'content-type': 'application/json',
       'shipcast-delivery': `${deployment.id}:${transition.seq}`,
     };

@@ -1,0 +1,525 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createApi, MAX_BODY_BYTES } from '../../functions/core/api/app.ts';
+import type { StoredEvent } from '../../functions/core/schema.ts';
+import { createHarness, type Harness } from '../support/harness.ts';
+import { startTargetServer, type TargetServer } from '../support/target-server.ts';
+
+const TOKEN = 'test-token-123456';
+
+type Json = Record<string, unknown>;
+
+describe('HTTP API', () => {
+  let h: Harness;
+  let hooks: TargetServer;
+  let api: ReturnType<typeof createApi>;
+  let seq = 0;
+
+  beforeAll(async () => {
+    hooks = await startTargetServer();
+    h = await createHarness({
+      config: {
+        api: { tokens: [{ name: 'ci', secret: 'api-token' }] },
+        targets: {
+          console: { type: 'log' },
+          hook: { type: 'webhook', url: `${hooks.url}/deploys` },
+        },
+        routes: [{ targets: ['console', 'hook'] }],
+      },
+      env: { SHIPCAST_SECRET_API_TOKEN: TOKEN },
+    });
+    api = createApi(h.runtime.api);
+  });
+  afterAll(async () => {
+    await h?.stop();
+    await hooks?.stop();
+  });
+  beforeEach(() => {
+    h.clock.advance(1000);
+  });
+
+  const auth = { authorization: `Bearer ${TOKEN}` };
+
+  /** POST /v1/events with the token; `body` is sent as JSON unless it is a string. */
+  const post = (body: unknown, headers: Record<string, string> = {}) =>
+    api.request('/v1/events', {
+      method: 'POST',
+      headers: { ...auth, 'content-type': 'application/json', ...headers },
+      body: typeof body === 'string' ? body : JSON.stringify(body),
+    });
+  const get = (path: string, headers: Record<string, string> = auth) => api.request(path, { headers });
+
+  /** A valid event body for a fresh deployment unless overridden. */
+  const eventBody = (extra: Json = {}) => ({
+    service: 'checkout',
+    environment: 'production',
+    status: 'started',
+    version: `1.0.${++seq}`,
+    ...extra,
+  });
+
+  describe('health and description', () => {
+    it('answers /healthz without a token', async () => {
+      const response = await api.request('/healthz');
+      expect(response.status).toBe(200);
+      expect(await response.json()).toEqual({ status: 'ok' });
+    });
+
+    it('serves the OpenAPI document without a token, describing every route the app serves', async () => {
+      const response = await api.request('/v1/openapi.json');
+      expect(response.status).toBe(200);
+      const document = (await response.json()) as { openapi: string; paths: Record<string, Json> };
+      expect(document.openapi).toMatch(/^3\.1/);
+
+      const served = api.routes
+        .filter((route) => route.method !== 'ALL')
+        .map((route) => `${route.method} ${route.path.replace(/:(\w+)/g, '{$1}')}`);
+      const documented = Object.entries(document.paths).flatMap(([path, operations]) =>
+        Object.keys(operations).map((method) => `${method.toUpperCase()} ${path}`),
+      );
+      expect(served.length).toBeGreaterThanOrEqual(5);
+      expect(documented.sort()).toEqual([...new Set(served)].sort());
+    });
+
+    it('marks every /v1 operation except the document itself as needing the bearer token', async () => {
+      const document = (await (await api.request('/v1/openapi.json')).json()) as {
+        paths: Record<string, Record<string, { security?: unknown[] }>>;
+      };
+      for (const [path, operations] of Object.entries(document.paths)) {
+        for (const [method, operation] of Object.entries(operations)) {
+          const open = path === '/healthz' || path === '/v1/openapi.json';
+          expect(operation.security, `${method} ${path}`).toEqual(open ? undefined : [{ bearer: [] }]);
+        }
+      }
+    });
+  });
+
+  describe('authentication', () => {
+    it.each([
+      ['no authorization header', {}],
+      ['an unknown bearer token', { authorization: 'Bearer not-the-token' }],
+      ['the token with another scheme', { authorization: `Basic ${TOKEN}` }],
+      ['a token that only starts like the real one', { authorization: `Bearer ${TOKEN}x` }],
+    ])('answers 401 with www-authenticate for %s', async (_what, headers) => {
+      for (const response of [
+        await get('/v1/deployments', headers as Record<string, string>),
+        await api.request('/v1/events', {
+          method: 'POST',
+          headers: headers as Record<string, string>,
+          body: JSON.stringify(eventBody()),
+        }),
+      ]) {
+        expect(response.status).toBe(401);
+        expect(response.headers.get('www-authenticate')).toMatch(/^Bearer /);
+        expect(await response.json()).toMatchObject({ error: 'unauthorized' });
+      }
+    });
+
+    it('stores nothing for an unauthenticated event', async () => {
+      const body = eventBody({ deploymentId: 'unauth-1' });
+      await api.request('/v1/events', { method: 'POST', body: JSON.stringify(body) });
+      const { deployments } = (await (await get('/v1/deployments?limit=100')).json()) as {
+        deployments: Json[];
+      };
+      expect(deployments.some((d) => d.sourceDeploymentId === 'checkout/unauth-1')).toBe(false);
+    });
+  });
+
+  describe('POST /v1/events', () => {
+    it('answers 202 with the event id, deployment id and status, and records the deployment', async () => {
+      const body = eventBody({ commit: 'abc1234', actor: 'ana', url: 'https://ci.example/runs/1' });
+      const response = await post(body);
+
+      expect(response.status).toBe(202);
+      const accepted = (await response.json()) as { eventId: string; deploymentId: string; status: string };
+      expect(accepted).toEqual({
+        eventId: expect.stringMatching(/^evt_/),
+        deploymentId: expect.stringMatching(/^dep_[0-9a-f]{24}$/),
+        status: 'in_progress',
+      });
+      const record = await h.store.getDeployment(accepted.deploymentId);
+      expect(record).toMatchObject({
+        source: 'native',
+        service: 'checkout',
+        environment: 'production',
+        version: body.version,
+        status: 'in_progress',
+        sourceStatus: 'started',
+        actor: 'ana',
+        revision: { commit: 'abc1234' },
+      });
+      const events = await h.store.listEvents(accepted.deploymentId);
+      expect(events.map((e) => e.eventId)).toEqual([accepted.eventId]);
+    });
+
+    it('moves the same deployment forward on a later event and reports the new status', async () => {
+      const first = eventBody({ deploymentId: 'run-forward' });
+      const a = (await (await post(first)).json()) as Json;
+      const b = (await (await post({ ...first, status: 'success' })).json()) as Json;
+
+      expect(b.deploymentId).toBe(a.deploymentId);
+      expect(b.status).toBe('succeeded');
+      const record = await h.store.getDeployment(a.deploymentId as string);
+      expect(record?.transitions.map((t) => t.to)).toEqual(['in_progress', 'succeeded']);
+    });
+
+    it('answers 400 with every problem and its field path', async () => {
+      const response = await post({
+        service: '',
+        status: 'exploded',
+        url: 'ftp://example.com/x',
+        timestamp: 'yesterday',
+        hosts: ['ok', ''],
+        colour: 'blue',
+      });
+
+      expect(response.status).toBe(400);
+      const body = (await response.json()) as { error: string; issues: { path: string; message: string }[] };
+      expect(body.error).toBe('invalid_request');
+      const paths = body.issues.map((i) => i.path).sort();
+      expect(paths).toEqual(['colour', 'environment', 'hosts[1]', 'service', 'status', 'timestamp', 'url']);
+      const byPath = Object.fromEntries(body.issues.map((i) => [i.path, i.message]));
+      expect(byPath.url).toContain('http(s) URL');
+      expect(byPath.timestamp).toContain('ISO 8601');
+      expect(byPath.status).toContain('succeeded');
+      expect(byPath.colour).toContain('unknown field');
+    });
+
+    it('answers 400 for a body that is not JSON, and for JSON that is not an object', async () => {
+      const notJson = await post('{"service": "checkout",');
+      expect(notJson.status).toBe(400);
+      expect(await notJson.json()).toMatchObject({
+        error: 'invalid_request',
+        issues: [{ path: '', message: expect.stringContaining('not valid JSON') }],
+      });
+
+      const array = await post('[1,2]');
+      expect(array.status).toBe(400);
+    });
+
+    it('accepts a body just under 64 KiB', async () => {
+      const body = JSON.stringify(
+        eventBody({ hosts: Array.from({ length: 240 }, (_, i) => `${i}`.padEnd(255, 'h')) }),
+      );
+      expect(body.length).toBeGreaterThan(60 * 1024);
+      expect(body.length).toBeLessThan(MAX_BODY_BYTES);
+
+      expect((await post(body)).status).toBe(202);
+    });
+
+    it('answers 413 for a body over 64 KiB without recording anything', async () => {
+      const body = JSON.stringify(
+        eventBody({ deploymentId: 'too-big', description: 'x'.repeat(MAX_BODY_BYTES) }),
+      );
+      expect(body.length).toBeGreaterThan(64 * 1024);
+
+      const response = await post(body);
+
+      expect(response.status).toBe(413);
+      expect(await response.json()).toMatchObject({ error: 'payload_too_large' });
+      const list = (await (await get('/v1/deployments?limit=100')).json()) as { deployments: Json[] };
+      expect(list.deployments.some((d) => d.sourceDeploymentId === 'checkout/too-big')).toBe(false);
+    });
+
+    it('answers 413 for a body over 64 KiB sent without a content-length', async () => {
+      const body = JSON.stringify(eventBody({ description: 'x'.repeat(MAX_BODY_BYTES) }));
+      const stream = new ReadableStream<Uint8Array>({
+        start(controller) {
+          controller.enqueue(new TextEncoder().encode(body));
+          controller.close();
+        },
+      });
+      const response = await api.request('/v1/events', {
+        method: 'POST',
+        headers: { ...auth, 'content-type': 'application/json' },
+        body: stream,
+        duplex: 'half',
+      } as RequestInit);
+
+      expect(response.status).toBe(413);
+    });
+
+    describe('Idempotency-Key', () => {
+      it('replays the identical answer for the same key and body, changing nothing', async () => {
+        const body = eventBody({ deploymentId: 'idem-1' });
+        const first = await post(body, { 'idempotency-key': 'release-idem-1' });
+        const firstText = await first.text();
+        expect(first.status).toBe(202);
+        expect(first.headers.get('idempotent-replayed')).toBeNull();
+        const { deploymentId } = JSON.parse(firstText) as { deploymentId: string };
+        const before = await h.store.getDeployment(deploymentId);
+        const eventsBefore = await h.store.listEvents(deploymentId);
+
+        h.clock.advance(5_000);
+        const again = await post(body, { 'idempotency-key': 'release-idem-1' });
+
+        expect(again.status).toBe(202);
+        expect(again.headers.get('idempotent-replayed')).toBe('true');
+        expect(await again.text()).toBe(firstText);
+        const after = await h.store.getDeployment(deploymentId);
+        expect(after).toEqual(before);
+        expect(after?.transitions).toHaveLength(1);
+        expect(await h.store.listEvents(deploymentId)).toHaveLength(eventsBefore.length);
+      });
+
+      it('replays the original answer even after the deployment moved on', async () => {
+        const body = eventBody({ deploymentId: 'idem-2' });
+        const first = await (await post(body, { 'idempotency-key': 'idem-2-start' })).json();
+        await post({ ...body, status: 'failed' });
+
+        const replay = await post(body, { 'idempotency-key': 'idem-2-start' });
+
+        expect(await replay.json()).toEqual(first);
+        const record = await h.store.getDeployment((first as Json).deploymentId as string);
+        expect(record?.status).toBe('failed');
+        expect(record?.transitions.map((t) => t.to)).toEqual(['in_progress', 'failed']);
+      });
+
+      it('answers 422 when the key is reused with a different body, and records nothing new', async () => {
+        const body = eventBody({ deploymentId: 'idem-3' });
+        const first = (await (await post(body, { 'idempotency-key': 'idem-3' })).json()) as Json;
+
+        const reused = await post({ ...body, status: 'success' }, { 'idempotency-key': 'idem-3' });
+
+        expect(reused.status).toBe(422);
+        expect(await reused.json()).toMatchObject({ error: 'idempotency_key_reused' });
+        const record = await h.store.getDeployment(first.deploymentId as string);
+        expect(record?.status).toBe('in_progress');
+        expect(await h.store.listEvents(first.deploymentId as string)).toHaveLength(1);
+      });
+
+      it.each([
+        ['with a space', 'has space'],
+        ['too long', 'k'.repeat(256)],
+        ['empty', ''],
+      ])('answers 400 for a key %s', async (_what, key) => {
+        const response = await post(eventBody({ deploymentId: `bad-key-${_what}` }), {
+          'idempotency-key': key,
+        });
+        expect(response.status).toBe(400);
+        expect(await response.json()).toMatchObject({ issues: [{ path: 'Idempotency-Key' }] });
+      });
+    });
+  });
+
+  describe('GET /v1/deployments', () => {
+    /** Creates a deployment of `service`/`environment`, a second apart; returns its id. */
+    const create = async (service: string, environment: string) => {
+      h.clock.advance(1000);
+      const response = await post({ service, environment, status: 'queued', version: `v${++seq}` });
+      expect(response.status).toBe(202);
+      return ((await response.json()) as { deploymentId: string }).deploymentId;
+    };
+    const list = async (query: string) => {
+      const response = await get(`/v1/deployments?${query}`);
+      expect(response.status).toBe(200);
+      return (await response.json()) as {
+        deployments: { id: string; service: string; environment: string }[];
+        cursor: string | null;
+      };
+    };
+
+    it('filters by service and environment, newest first', async () => {
+      const a1 = await create('list-a', 'staging');
+      const b1 = await create('list-b', 'staging');
+      const a2 = await create('list-a', 'production');
+      const a3 = await create('list-a', 'staging');
+
+      expect((await list('service=list-a')).deployments.map((d) => d.id)).toEqual([a3, a2, a1]);
+      expect((await list('service=list-a&environment=staging')).deployments.map((d) => d.id)).toEqual([
+        a3,
+        a1,
+      ]);
+      const staging = (await list('environment=staging&limit=100')).deployments;
+      expect(staging.every((d) => d.environment === 'staging')).toBe(true);
+      expect(staging.map((d) => d.id).filter((id) => [a1, b1, a3].includes(id))).toEqual([a3, b1, a1]);
+      expect((await list('service=list-a&environment=production')).deployments).toMatchObject([
+        { id: a2, service: 'list-a', environment: 'production' },
+      ]);
+    });
+
+    it.each([
+      [
+        'a service',
+        (n: number) => ({ service: `paged-${n}`, environment: 'qa', query: `service=paged-${n}` }),
+      ],
+      [
+        'a service and environment',
+        (n: number) => ({
+          service: `paged-${n}`,
+          environment: 'qa',
+          query: `service=paged-${n}&environment=qa`,
+        }),
+      ],
+      [
+        'an environment-only (filtered)',
+        (n: number) => ({ service: `paged-${n}`, environment: `qa-${n}`, query: `environment=qa-${n}` }),
+      ],
+    ])('pages through %s listing with the cursor, without duplicates or gaps', async (_what, shape) => {
+      const { service, environment, query } = shape(++seq);
+      const created: string[] = [];
+      for (let i = 0; i < 7; i++) {
+        created.push(await create(service, environment));
+        // Noise that must not appear in the filtered pages.
+        if (i % 3 === 0) await create(`${service}-other`, `${environment}-other`);
+      }
+
+      const seen: string[] = [];
+      let cursor: string | null = null;
+      let pages = 0;
+      do {
+        const page = await list(`${query}&limit=3${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
+        expect(page.deployments.length).toBeLessThanOrEqual(3);
+        seen.push(...page.deployments.map((d) => d.id));
+        cursor = page.cursor;
+        pages++;
+        expect(pages).toBeLessThan(10);
+      } while (cursor !== null);
+
+      expect(seen).toEqual([...created].reverse());
+      expect(pages).toBeGreaterThanOrEqual(3);
+    });
+
+    it('answers 400 for an invalid cursor', async () => {
+      for (const cursor of [
+        'not-a-cursor',
+        Buffer.from('{"evil":1}').toString('base64url'),
+        Buffer.from('[1]').toString('base64url'),
+      ]) {
+        const response = await get(`/v1/deployments?cursor=${cursor}`);
+        expect(response.status, cursor).toBe(400);
+        expect(await response.json()).toMatchObject({ issues: [{ path: 'cursor' }] });
+      }
+    });
+
+    it('answers 400 for an unknown query parameter or a bad limit', async () => {
+      const unknown = await get('/v1/deployments?servce=checkout');
+      expect(unknown.status).toBe(400);
+      expect(await unknown.json()).toMatchObject({ issues: [{ path: 'servce' }] });
+
+      for (const limit of ['0', '101', 'ten']) {
+        const response = await get(`/v1/deployments?limit=${limit}`);
+        expect(response.status, limit).toBe(400);
+        expect(await response.json()).toMatchObject({ issues: [{ path: 'limit' }] });
+      }
+    });
+
+    it('never shows storage internals', async () => {
+      await create('internals', 'prod');
+      const [deployment] = (await list('service=internals')).deployments as unknown as Json[];
+      for (const key of ['rev', 'pk', 'sk', 'gsi1pk', 'gsi3sk', 'type'])
+        expect(deployment).not.toHaveProperty(key);
+    });
+  });
+
+  describe('GET /v1/deployments/{id}', () => {
+    it('returns the record, its event history and each routed target delivery state', async () => {
+      const body = eventBody({ deploymentId: 'detail-1' });
+      const started = (await (await post(body)).json()) as { deploymentId: string; eventId: string };
+      h.clock.advance(1000);
+      const done = (await (await post({ ...body, status: 'success' })).json()) as { eventId: string };
+      h.clock.advance(1000);
+      const late = (await (await post({ ...body, status: 'running' })).json()) as { eventId: string };
+
+      const response = await get(`/v1/deployments/${started.deploymentId}`);
+      expect(response.status).toBe(200);
+      const detail = (await response.json()) as {
+        deployment: Json & { transitions: unknown[] };
+        events: StoredEvent[];
+        deliveries: Json[];
+      };
+      expect(detail.deployment).toMatchObject({ id: started.deploymentId, status: 'succeeded' });
+      expect(detail.deployment).not.toHaveProperty('rev');
+      expect(detail.deployment.transitions).toHaveLength(2);
+      expect(detail.events.map((e) => [e.eventId, e.disposition])).toEqual([
+        [started.eventId, 'applied'],
+        [done.eventId, 'applied'],
+        [late.eventId, 'stale'],
+      ]);
+      expect(detail.deliveries).toEqual([
+        expect.objectContaining({
+          target: 'console',
+          state: 'pending',
+          latestSeq: 2,
+          deliveredSeq: 0,
+          attempts: 0,
+        }),
+        expect.objectContaining({
+          target: 'hook',
+          state: 'pending',
+          latestSeq: 2,
+          deliveredSeq: 0,
+          attempts: 0,
+        }),
+      ]);
+
+      await h.drainDispatch();
+
+      const after = (await (await get(`/v1/deployments/${started.deploymentId}`)).json()) as {
+        deliveries: Json[];
+      };
+      expect(after.deliveries).toEqual([
+        expect.objectContaining({
+          target: 'console',
+          state: 'delivered',
+          deliveredSeq: 2,
+          deliveredStatus: 'succeeded',
+          lastError: null,
+        }),
+        expect.objectContaining({
+          target: 'hook',
+          state: 'delivered',
+          deliveredSeq: 2,
+          deliveredStatus: 'succeeded',
+          lastError: null,
+        }),
+      ]);
+      const sent = hooks.requests.filter((r) =>
+        r.headers['shipcast-delivery']?.toString().startsWith(started.deploymentId),
+      );
+      expect(sent.length).toBeGreaterThanOrEqual(1);
+      expect(sent.at(-1)?.json()).toMatchObject({ transition: { seq: 2, to: 'succeeded' } });
+    });
+
+    it('shows a failing target as retrying with its last error', async () => {
+      await h.drainDispatch();
+      hooks.fallback = () => ({ status: 503, body: 'maintenance' });
+      try {
+        const { deploymentId } = (await (await post(eventBody({ deploymentId: 'detail-2' }))).json()) as {
+          deploymentId: string;
+        };
+        const batch = await h.receiveDispatch();
+        expect(batch.map((m) => JSON.parse(m.body).deploymentId)).toEqual([deploymentId, deploymentId]);
+        const { dispatchBatch } = await import('../../functions/core/dispatch.ts');
+        await dispatchBatch(batch, h.runtime.dispatch);
+
+        const detail = (await (await get(`/v1/deployments/${deploymentId}`)).json()) as {
+          deliveries: Json[];
+        };
+        expect(detail.deliveries).toEqual([
+          expect.objectContaining({ target: 'console', state: 'delivered' }),
+          expect.objectContaining({
+            target: 'hook',
+            state: 'retrying',
+            attempts: 1,
+            lastError: expect.stringContaining('503'),
+          }),
+        ]);
+      } finally {
+        hooks.fallback = () => ({ status: 200, body: { ok: true } });
+      }
+    });
+
+    it('answers 404 for an unknown id and for something that is not an id', async () => {
+      for (const id of ['dep_000000000000000000000000', 'nope', 'dep_XYZ']) {
+        const response = await get(`/v1/deployments/${id}`);
+        expect(response.status, id).toBe(404);
+        expect(await response.json()).toMatchObject({ error: 'not_found' });
+      }
+    });
+
+    it('answers 401 without a token', async () => {
+      const response = await get('/v1/deployments/dep_000000000000000000000000', {});
+      expect(response.status).toBe(401);
+    });
+  });
+});
