@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { messageTemplatesSchema } from './chat/template.ts';
 import { ConfigError, issuesFromZod } from './errors.ts';
 import { STATUSES } from './status.ts';
 import { TARGETS } from './targets/index.ts';
@@ -35,6 +36,8 @@ const routeSchema = z
       .default({}),
     on: z.array(z.enum(TRANSITION_MODES)).min(1).default(['all']),
     targets: z.array(name).min(1),
+    /** Overrides the chat targets' title and text for what this route sends. */
+    message: messageTemplatesSchema,
   })
   .strict();
 

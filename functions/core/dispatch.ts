@@ -110,6 +110,7 @@ export async function dispatchOne(
         clock: context.clock,
         limiter: context.limiter,
         deliveryOf: (deploymentId, target) => store.getDelivery(deploymentId, target),
+        message: transition.messages?.[message.target],
       },
     );
     await record(context, delivery, message, (base) => ({

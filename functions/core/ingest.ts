@@ -2,7 +2,7 @@ import type { ShipcastConfig } from './config.ts';
 import { ConcurrentUpdateError } from './errors.ts';
 import { deploymentIdFor } from './ids.ts';
 import type { Clock, DeploymentStore, DispatchQueue, Enricher } from './ports.ts';
-import { needsPrevious, routeTransition } from './routing.ts';
+import { needsPrevious, routeMessages, routeTransition } from './routing.ts';
 import type { Deployment, DeploymentEvent, DispatchMessage, EventDisposition, Transition } from './schema.ts';
 import { decide, isTerminal, type Status } from './status.ts';
 import { count, type Logger, type Metrics } from './telemetry.ts';
@@ -110,7 +110,7 @@ async function applyOnce(event: DeploymentEvent, context: IngestContext): Promis
       to: decision.to,
       at: event.occurredAt,
       eventId: event.eventId,
-      targets: await routeFor(next, decision.to, context),
+      ...(await routeFor(next, decision.to, context)),
     };
     next.transitions = [...next.transitions, transition];
   }
@@ -140,13 +140,22 @@ async function applyOnce(event: DeploymentEvent, context: IngestContext): Promis
   return result(next.status, transition ? 'applied' : disposition);
 }
 
-async function routeFor(deployment: Deployment, to: Status, context: IngestContext): Promise<string[]> {
+async function routeFor(
+  deployment: Deployment,
+  to: Status,
+  context: IngestContext,
+): Promise<Pick<Transition, 'targets' | 'messages'>> {
   let previous: Status | undefined;
   if (deployment.service && deployment.environment && needsPrevious(context.config, to)) {
     previous = (await context.store.previousTerminal(deployment.service, deployment.environment, deployment))
       ?.status;
   }
-  return routeTransition(context.config, { deployment, to, previous });
+  const input = { deployment, to, previous };
+  const messages = routeMessages(context.config, input);
+  return {
+    targets: routeTransition(context.config, input),
+    ...(Object.keys(messages).length > 0 ? { messages } : {}),
+  };
 }
 
 async function enqueueTransition(deployment: Deployment, transition: Transition, context: IngestContext) {

@@ -20,6 +20,19 @@ export function routeTransition(config: ShipcastConfig, input: RoutingInput): st
   return targets;
 }
 
+/** Per routed target, the message templates of the first matching route that overrides them. */
+export function routeMessages(
+  config: ShipcastConfig,
+  input: RoutingInput,
+): Record<string, { title?: string; text?: string }> {
+  const messages: Record<string, { title?: string; text?: string }> = {};
+  for (const route of config.routes) {
+    if (!route.message || !routeMatches(route, input)) continue;
+    for (const target of route.targets) messages[target] ??= route.message;
+  }
+  return messages;
+}
+
 /** True when the route's match and transition modes accept the input. */
 export function routeMatches(route: RouteConfig, input: RoutingInput): boolean {
   const { match } = route;

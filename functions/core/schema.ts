@@ -79,6 +79,8 @@ export interface Transition {
   eventId: string;
   /** Names of the targets routed for this transition (decided once, when it happened). */
   targets: string[];
+  /** Message templates a route set for some of those targets (chat title/text overrides). */
+  messages?: Record<string, { title?: string; text?: string }>;
 }
 
 /** How enriching from the source's API went. */

@@ -523,3 +523,39 @@ describe('HTTP API', () => {
     });
   });
 });
+
+describe('HTTP API with a token whose secret is missing', () => {
+  let h: Harness;
+
+  beforeAll(async () => {
+    h = await createHarness({
+      config: {
+        api: {
+          tokens: [
+            { name: 'lost', secret: 'never-set' },
+            { name: 'ci', secret: 'api-token' },
+          ],
+        },
+        targets: { console: { type: 'log' } },
+        routes: [{ targets: ['console'] }],
+      },
+      env: { SHIPCAST_SECRET_API_TOKEN: TOKEN },
+    });
+  });
+  afterAll(() => h?.stop());
+
+  it('still lets callers of the other tokens in, and logs which token cannot be read', async () => {
+    const api = createApi(h.runtime.api);
+
+    const answer = await api.request('/v1/deployments', { headers: { authorization: `Bearer ${TOKEN}` } });
+
+    expect(answer.status).toBe(200);
+    expect(h.logs.entries()).toContainEqual(
+      expect.objectContaining({
+        level: 'ERROR',
+        token: 'lost',
+        message: expect.stringContaining('cannot be read'),
+      }),
+    );
+  });
+});

@@ -26,6 +26,11 @@ const config = {
     { on: ['change'], targets: ['changes'] },
     { on: ['problem'], targets: ['problems'] },
     { on: ['recovered'], targets: ['recoveries'] },
+    {
+      match: { service: 'search' },
+      targets: ['everything'],
+      message: { title: '{{service}} is {{status}}' },
+    },
   ],
 };
 
@@ -161,6 +166,19 @@ describe('ingest', () => {
       'changes',
       'recoveries',
     ]);
+  });
+
+  it('keeps the message templates of the route that matched on the transition', async () => {
+    const started = event('message-1', 'in_progress', { service: 'search' });
+    const other = event('message-2', 'in_progress');
+
+    await ingestEvent(started, h.runtime.ingest);
+    await ingestEvent(other, h.runtime.ingest);
+
+    expect((await h.store.getDeployment(started.deploymentId))?.transitions[0]?.messages).toEqual({
+      everything: { title: '{{service}} is {{status}}' },
+    });
+    expect((await h.store.getDeployment(other.deploymentId))?.transitions[0]?.messages).toBeUndefined();
   });
 
   it('parses CodeDeploy messages in either order: a success before its start leaves it succeeded', async () => {

@@ -111,6 +111,21 @@ describe('config', () => {
     for (const issue of error.issues) expect(error.message).toContain(issue.message);
   });
 
+  it('rejects a route message template with an unknown placeholder, naming it and the path', () => {
+    const input = {
+      ...valid(),
+      routes: [{ targets: ['console'], message: { title: '{{service}} by {{author}}' } }],
+    };
+    const error = configError(() => parseConfig(input));
+
+    expect(error.issues).toEqual([
+      expect.objectContaining({
+        path: 'routes[0].message.title',
+        message: expect.stringContaining('{{author}}'),
+      }),
+    ]);
+  });
+
   it('names the file in the error when the file cannot be read', () => {
     const file = join(mkdtempSync(join(tmpdir(), 'shipcast-config-')), 'missing.json');
     const error = configError(() => loadConfigFile(file));

@@ -204,7 +204,17 @@ async function authenticate(header: string | undefined, context: ApiContext): Pr
   const presented = digest(match[1] as string);
   let found: string | undefined;
   for (const token of context.config.api.tokens) {
-    const value = await context.secrets.get(token.secret);
+    let value: string;
+    try {
+      value = await context.secrets.get(token.secret);
+    } catch (error) {
+      // One unreadable token must not lock out the callers of the others.
+      context.logger.error('an API token secret cannot be read; that token is refused', {
+        token: token.name,
+        error: (error as Error).message,
+      });
+      continue;
+    }
     registerSecret(value);
     // Compare every token (no early exit) so timing tells nothing about which one matched.
     if (timingSafeEqual(presented, digest(value)) && !found) found = token.name;

@@ -23,6 +23,8 @@ export interface TargetContext<C> {
   clock: Clock;
   /** Limits shared by all dispatchers (e.g. GitHub's 80 content-creating requests a minute). */
   limiter: RateLimiter;
+  /** Title/text templates a route set for this transition, if any (chat targets prefer them to their own). */
+  message?: { title?: string; text?: string };
   /** Reads the delivery state of another deployment (e.g. the one a rollback replaced). */
   deliveryOf(deploymentId: string, target: string): Promise<Delivery | undefined>;
 }

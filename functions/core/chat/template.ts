@@ -1,0 +1,71 @@
+import { z } from 'zod';
+import type { ChatView } from './view.ts';
+
+/** The placeholders a chat template may use, and where each value comes from. */
+export const PLACEHOLDERS: Record<string, (view: ChatView) => string> = {
+  service: (v) => v.service,
+  environment: (v) => v.environment,
+  status: (v) => v.statusText,
+  emoji: (v) => v.emoji,
+  version: (v) => v.version,
+  'commit.short': (v) => v.commit?.short ?? '',
+  'commit.sha': (v) => v.commit?.sha ?? '',
+  repository: (v) => v.repository ?? '',
+  actor: (v) => v.actor,
+  duration: (v) => v.duration,
+  url: (v) => v.url ?? '',
+  description: (v) => v.description,
+  error: (v) => v.error,
+  source: (v) => v.source,
+  deploymentId: (v) => v.deploymentId,
+};
+
+const PLACEHOLDER = /\{\{\s*([A-Za-z.]+)\s*\}\}/g;
+
+/** The placeholders in `template` that Shipcast does not know. */
+export function unknownPlaceholders(template: string): string[] {
+  return [...template.matchAll(PLACEHOLDER)]
+    .map((m) => m[1] as string)
+    .filter((name) => !(name in PLACEHOLDERS));
+}
+
+/**
+ * A logic-less template (`{{service}} {{version}} → {{environment}}`), checked when the config loads:
+ * an unknown placeholder is a config error naming it, not a blank at send time.
+ */
+export const templateSchema = z
+  .string()
+  .min(1)
+  .max(1000)
+  .superRefine((template, ctx) => {
+    const unknown = unknownPlaceholders(template);
+    if (unknown.length > 0) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `unknown placeholder ${unknown.map((u) => `{{${u}}}`).join(', ')}; known: ${Object.keys(
+          PLACEHOLDERS,
+        )
+          .map((p) => `{{${p}}}`)
+          .join(', ')}`,
+      });
+    }
+  });
+
+/** Title and text a route or target may override. */
+export const messageTemplatesSchema = z
+  .object({ title: templateSchema.optional(), text: templateSchema.optional() })
+  .strict()
+  .optional();
+
+/**
+ * Renders a template: each value is escaped with the platform's `escape` (the admin's own template text is
+ * kept as written, so it may use the platform's markup).
+ */
+export function renderTemplate(template: string, view: ChatView, escape: (value: string) => string): string {
+  return template.replace(PLACEHOLDER, (_match, name: string) =>
+    escape((PLACEHOLDERS[name] as (v: ChatView) => string)(view)),
+  );
+}
+
+/** Default title: `✅ checkout 1.4.2 → production succeeded`. */
+export const DEFAULT_TITLE = '{{emoji}} {{service}} {{version}} → {{environment}} {{status}}';
