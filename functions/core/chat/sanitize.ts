@@ -7,6 +7,7 @@
 // C0/C1 controls except tab and newline; bidi embeddings, overrides and isolates; zero-width characters
 // and the BOM (they hide text or make look-alike mentions and links).
 const UNSAFE =
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point: they are removed.
   /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]/g;
 
 /** Removes control, bidi and zero-width characters; collapses whitespace runs; cuts to `max` characters. */

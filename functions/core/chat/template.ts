@@ -61,9 +61,13 @@ export const messageTemplatesSchema = z
  * Renders a template: each value is escaped with the platform's `escape` (the admin's own template text is
  * kept as written, so it may use the platform's markup).
  */
-export function renderTemplate(template: string, view: ChatView, escape: (value: string) => string): string {
+export function renderTemplate(
+  template: string,
+  view: ChatView,
+  escapeValue: (value: string) => string,
+): string {
   return template.replace(PLACEHOLDER, (_match, name: string) =>
-    escape((PLACEHOLDERS[name] as (v: ChatView) => string)(view)),
+    escapeValue((PLACEHOLDERS[name] as (v: ChatView) => string)(view)),
   );
 }
 
