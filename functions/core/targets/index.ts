@@ -1,9 +1,14 @@
+import { bigpandaTarget } from './bigpanda.ts';
 import { logTarget } from './log.ts';
 import type { TargetDefinition } from './target.ts';
 import { webhookTarget } from './webhook.ts';
 
 /** Every target type Shipcast knows. Adding one is one line here plus its file. */
-export const TARGETS = [webhookTarget, logTarget] as const satisfies readonly TargetDefinition[];
+export const TARGETS = [
+  webhookTarget,
+  logTarget,
+  bigpandaTarget,
+] as const satisfies readonly TargetDefinition[];
 
 /** Looks a target type up by name. */
 export function targetDefinition(type: string): TargetDefinition | undefined {
