@@ -1,4 +1,11 @@
-import type { Delivery, Deployment, DeploymentEvent, DispatchMessage, StoredEvent } from './schema.ts';
+import type {
+  CiEvent,
+  Delivery,
+  Deployment,
+  DeploymentEvent,
+  DispatchMessage,
+  StoredEvent,
+} from './schema.ts';
 
 /** Persistence for deployments, their history, deliveries and idempotency keys. */
 export interface DeploymentStore {
@@ -28,6 +35,13 @@ export interface DeploymentStore {
   /** Writes a delivery if its stored `rev` is `expectedRev` (null: it must not exist); false if someone else wrote first. */
   saveDelivery(next: Delivery, expectedRev: number | null): Promise<boolean>;
   getIdempotent(scope: string, key: string): Promise<IdempotentResult | undefined>;
+  /** Stores a CI event if its stored `rev` is `expectedRev` (null: it must not exist); else ConcurrentUpdateError. */
+  saveCiEvent(next: CiEvent, expectedRev: number | null): Promise<void>;
+  getCiEvent(eventId: string): Promise<CiEvent | undefined>;
+  /** CI events of one Pipelines app, by event time (`desc` newest first), paginated with a cursor. */
+  listCiEvents(query: CiEventQuery): Promise<{ items: CiEvent[]; cursor?: string }>;
+  /** Every CI event of a repository's commit, oldest first (the timeline behind a deployment). */
+  ciEventsForCommit(repository: string, commit: string): Promise<CiEvent[]>;
   putIdempotent(scope: string, key: string, result: IdempotentResult, ttlSeconds: number): Promise<void>;
 }
 
@@ -35,6 +49,14 @@ export interface DeploymentStore {
 export interface IdempotentResult {
   requestHash: string;
   response: Record<string, unknown>;
+}
+
+export interface CiEventQuery {
+  username: string;
+  app: string;
+  order: 'asc' | 'desc';
+  limit: number;
+  cursor?: string;
 }
 
 export interface DeploymentQuery {

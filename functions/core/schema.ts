@@ -157,3 +157,49 @@ export interface DispatchMessage {
   seq: number;
   target: string;
 }
+
+/** What happened before a deployment: a push, a pull request or a build (the Pipelines events API's kinds). */
+export type CiEventType = 'PUSH' | 'PULLREQUEST' | 'BUILD';
+
+/** A build's status, normalized; the source's own word is kept in `sourceStatus`. */
+export type BuildStatus =
+  | 'waiting'
+  | 'queued'
+  | 'running'
+  | 'succeeded'
+  | 'failed'
+  | 'timed_out'
+  | 'cancelled';
+
+/**
+ * A CI event: a push, pull request or build, from the Pipelines-compatible API or a vendor webhook.
+ * Events of the same repository and commit form the timeline behind a deployment.
+ */
+export interface CiEvent {
+  /** Deterministic for webhooks (redeliveries are recognised); generated for Pipelines API calls. */
+  eventId: string;
+  /** Registry name of the source: `pipelines`, `github`, `gitlab`, `cdevents`. */
+  source: string;
+  type: CiEventType;
+  /** The Pipelines `:username` and `:app_name` (for webhooks: the repository owner and name). */
+  username: string;
+  app: string;
+  /** When the event was created (ISO 8601); lists are ordered by it. */
+  eventTime: string;
+  updatedAt: string;
+  /** `owner/name`, lower case, when known: the timeline key together with `commit`. */
+  repository?: string;
+  commit?: string;
+  branch?: string;
+  /** The push or pull-request event that triggered this build. */
+  parentEventId?: string;
+  /** For builds. */
+  status?: BuildStatus;
+  sourceStatus?: string;
+  /** True once a build reached a terminal status: it never changes again. */
+  final?: boolean;
+  /** Every field as the source sent it (Pipelines field names for the Pipelines API), for listing back. */
+  fields: Record<string, string | number | boolean | null>;
+  /** Optimistic-concurrency revision. */
+  rev: number;
+}

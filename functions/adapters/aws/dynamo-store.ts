@@ -9,8 +9,14 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { ConcurrentUpdateError, InvalidInputError } from '../../core/errors.ts';
 import { stableHash } from '../../core/ids.ts';
-import type { DeploymentQuery, DeploymentStore, IdempotentResult, RateLimiter } from '../../core/ports.ts';
-import type { Delivery, Deployment, StoredEvent } from '../../core/schema.ts';
+import type {
+  CiEventQuery,
+  DeploymentQuery,
+  DeploymentStore,
+  IdempotentResult,
+  RateLimiter,
+} from '../../core/ports.ts';
+import type { CiEvent, Delivery, Deployment, StoredEvent } from '../../core/schema.ts';
 import { isTerminal } from '../../core/status.ts';
 import { TABLE } from './table.ts';
 
@@ -20,6 +26,10 @@ const DELIVERY_PREFIX = 'DLV#';
 const ALL_DEPLOYMENTS = 'DEPLOYMENTS';
 
 const deploymentPk = (id: string) => `DEP#${id}`;
+const ciPk = (eventId: string) => `CI#${eventId}`;
+// Repository and commit are matched case-insensitively (GitHub treats both so).
+const commitPk = (repository: string, commit: string) =>
+  `COMMIT#${encodeURIComponent(repository.toLowerCase())}#${commit.toLowerCase()}`;
 const key = (value: string) => encodeURIComponent(value);
 
 /** Deployment store on one DynamoDB table; only single-item conditional writes (works on DynamoDB Local and dynalite). */
@@ -292,6 +302,77 @@ export class DynamoStore implements DeploymentStore, RateLimiter {
         },
       }),
     );
+  }
+
+  async saveCiEvent(next: CiEvent, expectedRev: number | null): Promise<void> {
+    const keys: Record<string, string> = {
+      pk: ciPk(next.eventId),
+      sk: META,
+      type: 'ci-event',
+      // The app's event list, newest first (the same index deployments use for "all", another partition).
+      gsi3pk: `APP#${key(next.username)}/${key(next.app)}`,
+      gsi3sk: `${next.eventTime}#${next.eventId}`,
+    };
+    if (next.repository && next.commit) {
+      keys.gsi1pk = commitPk(next.repository, next.commit);
+      keys.gsi1sk = `${next.eventTime}#${next.eventId}`;
+    }
+    try {
+      await this.doc.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: { ...next, ...keys },
+          ConditionExpression: expectedRev === null ? 'attribute_not_exists(pk)' : 'rev = :rev',
+          ExpressionAttributeValues: expectedRev === null ? undefined : { ':rev': expectedRev },
+        }),
+      );
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) {
+        throw new ConcurrentUpdateError(`CI event ${next.eventId} changed while it was being written`, {
+          cause: error,
+        });
+      }
+      throw error;
+    }
+  }
+
+  async getCiEvent(eventId: string): Promise<CiEvent | undefined> {
+    const { Item } = await this.doc.send(
+      new GetCommand({
+        TableName: this.tableName,
+        Key: { pk: ciPk(eventId), sk: META },
+        ConsistentRead: true,
+      }),
+    );
+    return Item ? (strip(Item) as unknown as CiEvent) : undefined;
+  }
+
+  async listCiEvents(query: CiEventQuery): Promise<{ items: CiEvent[]; cursor?: string }> {
+    const page = await this.doc.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        IndexName: 'byTime',
+        KeyConditionExpression: 'gsi3pk = :pk',
+        ExpressionAttributeValues: { ':pk': `APP#${key(query.username)}/${key(query.app)}` },
+        ScanIndexForward: query.order === 'asc',
+        Limit: query.limit,
+        ExclusiveStartKey: query.cursor ? decodeCursor(query.cursor) : undefined,
+      }),
+    );
+    return {
+      items: (page.Items ?? []).map((item) => strip(item) as unknown as CiEvent),
+      cursor: page.LastEvaluatedKey ? encodeCursor(page.LastEvaluatedKey) : undefined,
+    };
+  }
+
+  async ciEventsForCommit(repository: string, commit: string): Promise<CiEvent[]> {
+    const items = await this.queryAll({
+      TableName: this.tableName,
+      IndexName: 'byServiceEnv',
+      KeyConditionExpression: 'gsi1pk = :pk',
+      ExpressionAttributeValues: { ':pk': commitPk(repository, commit) },
+    });
+    return items.map((item) => strip(item) as unknown as CiEvent);
   }
 
   async take(key: string, limit: number, windowSeconds: number): Promise<number> {

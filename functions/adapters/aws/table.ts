@@ -8,11 +8,11 @@ export const TABLE = {
   /** Epoch-seconds attribute DynamoDB's TTL deletes by (idempotency items only). */
   ttlAttribute: 'expiresAt',
   indexes: [
-    /** Deployments of one service in one environment, newest first. */
+    /** Deployments of one service in one environment, newest first; also CI events of one commit (`COMMIT#…`). */
     { name: 'byServiceEnv', partitionKey: 'gsi1pk', sortKey: 'gsi1sk' },
     /** Deployments of one service, newest first. */
     { name: 'byService', partitionKey: 'gsi2pk', sortKey: 'gsi2sk' },
-    /** All deployments, newest first. */
+    /** All deployments, newest first; also the CI events of one Pipelines app (`APP#…`). */
     { name: 'byTime', partitionKey: 'gsi3pk', sortKey: 'gsi3sk' },
   ],
 } as const;

@@ -1,4 +1,4 @@
-import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { z } from 'zod';
@@ -8,9 +8,10 @@ import { eventIdFor, stableHash } from '../ids.ts';
 import { type IngestContext, ingestEvents } from '../ingest.ts';
 import type { SecretSource } from '../ports.ts';
 import type { Delivery, Deployment } from '../schema.ts';
+import { HTTP_SOURCES } from '../sources/index.ts';
 import { normalizeNativeEvent, parseNativeEvent } from '../sources/native.ts';
-import { registerSecret } from '../telemetry.ts';
 import { publicDeployment } from '../view.ts';
+import { bearerToken } from './auth.ts';
 import { openApiDocument } from './openapi.ts';
 
 /** What the HTTP API needs: everything ingest needs, plus the secrets that hold the API tokens. */
@@ -59,8 +60,9 @@ export function createApi(context: ApiContext): Hono<{ Variables: Variables }> {
   app.get('/v1/openapi.json', (c) => c.json(openApiDocument()));
 
   app.use('/v1/*', async (c, next) => {
-    if (c.req.path === '/v1/openapi.json') return next();
-    const token = await authenticate(c.req.header('authorization'), context);
+    // Vendor webhooks prove who sent them with their own signatures (their source checks them).
+    if (c.req.path === '/v1/openapi.json' || c.req.path.startsWith('/v1/hooks/')) return next();
+    const token = await bearerToken(c.req.header('authorization'), context);
     if (!token) {
       c.header('www-authenticate', 'Bearer realm="shipcast"');
       return c.json(
@@ -154,6 +156,8 @@ export function createApi(context: ApiContext): Hono<{ Variables: Variables }> {
     });
   });
 
+  for (const source of HTTP_SOURCES) source.mount(app, context);
+
   return app;
 }
 
@@ -195,33 +199,4 @@ function parseJson(raw: string): unknown {
       { path: '', message: `not valid JSON (${(error as Error).message})` },
     ]);
   }
-}
-
-/** The name of the configured token the header carries, or undefined. Compares in constant time. */
-async function authenticate(header: string | undefined, context: ApiContext): Promise<string | undefined> {
-  const match = /^Bearer ([\x21-\x7e]{1,512})$/.exec(header ?? '');
-  if (!match) return undefined;
-  const presented = digest(match[1] as string);
-  let found: string | undefined;
-  for (const token of context.config.api.tokens) {
-    let value: string;
-    try {
-      value = await context.secrets.get(token.secret);
-    } catch (error) {
-      // One unreadable token must not lock out the callers of the others.
-      context.logger.error('an API token secret cannot be read; that token is refused', {
-        token: token.name,
-        error: (error as Error).message,
-      });
-      continue;
-    }
-    registerSecret(value);
-    // Compare every token (no early exit) so timing tells nothing about which one matched.
-    if (timingSafeEqual(presented, digest(value)) && !found) found = token.name;
-  }
-  return found;
-}
-
-function digest(value: string): Buffer {
-  return createHash('sha256').update(value).digest();
 }

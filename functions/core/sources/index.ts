@@ -1,0 +1,4 @@
+import type { HttpSource } from './http-source.ts';
+
+/** Every HTTP source beyond the native events API. Adding one is one line here plus its file. */
+export const HTTP_SOURCES: readonly HttpSource[] = [];
