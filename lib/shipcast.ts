@@ -298,7 +298,10 @@ export class Shipcast extends Construct {
     // The event source grants receive/delete/ChangeMessageVisibility on the dispatch queue.
     this.dispatchDeadLetterQueue.grantSendMessages(this.dispatchFunction);
 
+    // The API function checks API tokens and vendor webhook secrets.
     const tokenSecrets = new Set(config.api.tokens.map((token) => token.secret));
+    if (config.sources.github) tokenSecrets.add(config.sources.github.secret);
+    if (config.sources.gitlab) tokenSecrets.add(config.sources.gitlab.token);
     const targetSecrets = new Set(
       Object.values(config.targets).flatMap(
         (target) => targetDefinition(String(target.type))?.secretNames(target as never) ?? [],

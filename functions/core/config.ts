@@ -79,6 +79,10 @@ export const configSchema = z
           })
           .strict()
           .default({ enrich: true }),
+        /** GitHub webhooks (`POST /v1/hooks/github`): the secret name of the webhook secret. */
+        github: z.object({ secret: secretName }).strict().optional(),
+        /** GitLab webhooks (`POST /v1/hooks/gitlab`): the secret name of the X-Gitlab-Token value. */
+        gitlab: z.object({ token: secretName }).strict().optional(),
       })
       .strict()
       .default({ codedeploy: { enrich: true } }),
@@ -144,6 +148,8 @@ export function configPath(env: NodeJS.ProcessEnv = process.env): string {
 /** Every secret name the config refers to. */
 export function referencedSecrets(config: ShipcastConfig): string[] {
   const names = new Set(config.api.tokens.map((t) => t.secret));
+  if (config.sources.github) names.add(config.sources.github.secret);
+  if (config.sources.gitlab) names.add(config.sources.gitlab.token);
   for (const target of Object.values(config.targets)) {
     const definition = TARGETS.find((d) => d.type === target.type);
     for (const secret of definition?.secretNames(target as never) ?? []) names.add(secret);
