@@ -1,0 +1,69 @@
+import {
+  DeleteMessageBatchCommand,
+  type Message,
+  type MessageAttributeValue,
+  ReceiveMessageCommand,
+  SendMessageBatchCommand,
+  type SQSClient,
+} from '@aws-sdk/client-sqs';
+
+/** What a redrive did. */
+export interface RedriveResult {
+  moved: number;
+  /** Messages that could not be sent back; they stay in the DLQ. */
+  failed: number;
+}
+
+/**
+ * Moves every message from a dead-letter queue back to its source queue: send first, delete from the
+ * DLQ only what was sent, so a crash in between duplicates a message rather than losing it (Shipcast's
+ * dispatcher never calls a target twice for a transition it already delivered, so duplicates are harmless).
+ * Shipcast's own `shipcast-reason` attribute is dropped; everything else is kept.
+ */
+export async function redrive(
+  sqs: SQSClient,
+  options: { deadLetterQueueUrl: string; queueUrl: string; max?: number },
+): Promise<RedriveResult> {
+  const max = options.max ?? Number.POSITIVE_INFINITY;
+  const result: RedriveResult = { moved: 0, failed: 0 };
+  while (result.moved + result.failed < max) {
+    const { Messages: messages = [] } = await sqs.send(
+      new ReceiveMessageCommand({
+        QueueUrl: options.deadLetterQueueUrl,
+        MaxNumberOfMessages: 10,
+        WaitTimeSeconds: 0,
+        VisibilityTimeout: 60,
+        MessageAttributeNames: ['All'],
+      }),
+    );
+    if (messages.length === 0) break;
+    const sent = await sendBack(sqs, options.queueUrl, messages);
+    result.moved += sent.length;
+    result.failed += messages.length - sent.length;
+    if (sent.length > 0) {
+      await sqs.send(
+        new DeleteMessageBatchCommand({
+          QueueUrl: options.deadLetterQueueUrl,
+          Entries: sent.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle as string })),
+        }),
+      );
+    }
+    if (sent.length < messages.length) break;
+  }
+  return result;
+}
+
+async function sendBack(sqs: SQSClient, queueUrl: string, messages: Message[]): Promise<Message[]> {
+  const entries = messages.map((message, i) => {
+    const attributes: Record<string, MessageAttributeValue> = { ...message.MessageAttributes };
+    delete attributes['shipcast-reason'];
+    return {
+      Id: String(i),
+      MessageBody: message.Body as string,
+      MessageAttributes: Object.keys(attributes).length > 0 ? attributes : undefined,
+    };
+  });
+  const answer = await sqs.send(new SendMessageBatchCommand({ QueueUrl: queueUrl, Entries: entries }));
+  const failed = new Set((answer.Failed ?? []).map((f) => f.Id));
+  return messages.filter((_, i) => !failed.has(String(i)));
+}
