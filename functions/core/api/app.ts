@@ -12,6 +12,7 @@ import { HTTP_SOURCES } from '../sources/index.ts';
 import { normalizeNativeEvent, parseNativeEvent } from '../sources/native.ts';
 import { publicDeployment } from '../view.ts';
 import { bearerToken } from './auth.ts';
+import { parseJsonBody } from './json.ts';
 import { openApiDocument } from './openapi.ts';
 
 /** What the HTTP API needs: everything ingest needs, plus the secrets that hold the API tokens. */
@@ -110,7 +111,7 @@ export function createApi(context: ApiContext): Hono<{ Variables: Variables }> {
           return c.json(earlier.response, 202);
         }
       }
-      const body = parseNativeEvent(parseJson(raw));
+      const body = parseNativeEvent(parseJsonBody(raw));
       const eventId = key
         ? eventIdFor('native', scope, key)
         : `evt_${randomUUID().replaceAll('-', '').slice(0, 24)}`;
@@ -189,14 +190,4 @@ export function deliveryStates(deployment: Deployment, deliveries: Delivery[]) {
       refs: delivery?.refs ?? {},
     };
   });
-}
-
-function parseJson(raw: string): unknown {
-  try {
-    return JSON.parse(raw);
-  } catch (error) {
-    throw new InvalidInputError('request body', [
-      { path: '', message: `not valid JSON (${(error as Error).message})` },
-    ]);
-  }
 }
