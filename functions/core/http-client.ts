@@ -104,15 +104,46 @@ export class HttpClient {
     // Mask before cutting: an excerpt that ends inside a secret would otherwise keep its first part.
     const detail = maskSecrets(`${where} answered ${response.status}: ${excerpt(maskSecrets(text))}`);
     const retryAfter = retryAfterSeconds(response.headers, Date.now());
+    const cause = new HttpAnswer(response.status, response.headers, maskSecrets(text));
     if (response.status === 429 || response.status >= 500 || response.status === 408) {
-      throw new RetryableDeliveryError(detail, retryAfter ?? this.defaultRetryAfterSeconds);
+      throw new RetryableDeliveryError(detail, retryAfter ?? this.defaultRetryAfterSeconds, { cause });
     }
     if (response.status === 403 && retryAfter !== undefined) {
       // GitHub's secondary rate limits answer 403 with retry-after or x-ratelimit-remaining: 0.
-      throw new RetryableDeliveryError(detail, retryAfter);
+      throw new RetryableDeliveryError(detail, retryAfter, { cause });
     }
-    throw new PermanentDeliveryError(detail);
+    throw new PermanentDeliveryError(detail, { cause });
   }
+}
+
+/**
+ * The non-2xx answer behind a delivery error (the `cause` of the error `send` throws), its body masked:
+ * for targets that read a platform's own error details (Discord's `retry_after` and error `code`).
+ */
+export class HttpAnswer extends Error {
+  constructor(
+    readonly status: number,
+    readonly headers: Headers,
+    readonly text: string,
+  ) {
+    super(`answered ${status}`);
+    this.name = 'HttpAnswer';
+  }
+
+  /** The body parsed as JSON, or undefined when it is not JSON. */
+  json<T = unknown>(): T | undefined {
+    try {
+      return JSON.parse(this.text) as T;
+    } catch {
+      return undefined;
+    }
+  }
+}
+
+/** The answer behind an error `HttpClient.send` threw, if the server answered. */
+export function answerOf(error: unknown): HttpAnswer | undefined {
+  const cause = (error as { cause?: unknown } | undefined)?.cause;
+  return cause instanceof HttpAnswer ? cause : undefined;
 }
 
 class ConnectionFailure extends Error {

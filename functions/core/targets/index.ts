@@ -1,6 +1,9 @@
 import { bigpandaTarget } from './bigpanda.ts';
+import { discordTarget } from './discord.ts';
+import { googleChatTarget } from './google-chat.ts';
 import { logTarget } from './log.ts';
 import type { TargetDefinition } from './target.ts';
+import { teamsTarget } from './teams.ts';
 import { webhookTarget } from './webhook.ts';
 
 /** Every target type Shipcast knows. Adding one is one line here plus its file. */
@@ -8,6 +11,9 @@ export const TARGETS = [
   webhookTarget,
   logTarget,
   bigpandaTarget,
+  teamsTarget,
+  googleChatTarget,
+  discordTarget,
 ] as const satisfies readonly TargetDefinition[];
 
 /** Looks a target type up by name. */
