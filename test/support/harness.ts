@@ -10,7 +10,7 @@ import { EnvFileSecretSource } from '../../functions/adapters/local/env-file-sec
 import { parseConfig } from '../../functions/core/config.ts';
 import { dispatchBatch, type ReceivedMessage } from '../../functions/core/dispatch.ts';
 import { HttpClient } from '../../functions/core/http-client.ts';
-import type { Clock, DispatchQueue } from '../../functions/core/ports.ts';
+import type { Clock, DispatchQueue, RateLimiter } from '../../functions/core/ports.ts';
 import type { DispatchMessage } from '../../functions/core/schema.ts';
 import { buildRuntime, type Runtime } from '../../functions/handlers/runtime.ts';
 import { DEFAULT_NAMES, type ProvisionedResources, provision } from '../../functions/local/provision.ts';
@@ -56,6 +56,8 @@ export interface HarnessOptions {
   queue?: (real: SqsDispatchQueue) => DispatchQueue;
   http?: HttpClient;
   maxReceives?: number;
+  /** Replaces the rate limiter shared through DynamoDB (given the real one). */
+  limiter?: (real: RateLimiter) => RateLimiter;
 }
 
 let counter = 0;
@@ -82,7 +84,7 @@ export async function createHarness(options: HarnessOptions): Promise<Harness> {
   const runtime = buildRuntime({
     config,
     store,
-    limiter: store,
+    limiter: options.limiter ? options.limiter(store) : store,
     queue: options.queue ? options.queue(queue) : queue,
     secrets: new EnvFileSecretSource(secretsDir, options.env ?? {}),
     clock,

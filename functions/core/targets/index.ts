@@ -2,6 +2,8 @@ import { bigpandaTarget } from './bigpanda.ts';
 import { discordTarget } from './discord.ts';
 import { googleChatTarget } from './google-chat.ts';
 import { logTarget } from './log.ts';
+import { mattermostTarget } from './mattermost.ts';
+import { slackTarget } from './slack.ts';
 import type { TargetDefinition } from './target.ts';
 import { teamsTarget } from './teams.ts';
 import { webhookTarget } from './webhook.ts';
@@ -14,6 +16,8 @@ export const TARGETS = [
   teamsTarget,
   googleChatTarget,
   discordTarget,
+  slackTarget,
+  mattermostTarget,
 ] as const satisfies readonly TargetDefinition[];
 
 /** Looks a target type up by name. */
