@@ -6,7 +6,9 @@ import { mattermostTarget } from './mattermost.ts';
 import { slackTarget } from './slack.ts';
 import type { TargetDefinition } from './target.ts';
 import { teamsTarget } from './teams.ts';
+import { telegramTarget } from './telegram.ts';
 import { webhookTarget } from './webhook.ts';
+import { zulipTarget } from './zulip.ts';
 
 /** Every target type Shipcast knows. Adding one is one line here plus its file. */
 export const TARGETS = [
@@ -18,6 +20,8 @@ export const TARGETS = [
   discordTarget,
   slackTarget,
   mattermostTarget,
+  telegramTarget,
+  zulipTarget,
 ] as const satisfies readonly TargetDefinition[];
 
 /** Looks a target type up by name. */
