@@ -80,13 +80,18 @@ describe('HTTP API', () => {
       expect(documented.sort()).toEqual([...new Set(served)].sort());
     });
 
-    it('marks every /v1 operation except the document itself as needing the bearer token', async () => {
+    it('marks every /v1 operation except the document itself as needing the bearer token, and vendor hooks as verified by their own signature', async () => {
       const document = (await (await api.request('/v1/openapi.json')).json()) as {
         paths: Record<string, Record<string, { security?: unknown[] }>>;
       };
       for (const [path, operations] of Object.entries(document.paths)) {
         for (const [method, operation] of Object.entries(operations)) {
           const open = path === '/healthz' || path === '/v1/openapi.json';
+          if (path.startsWith('/v1/hooks/')) {
+            expect(operation.security, `${method} ${path}`).toHaveLength(1);
+            expect(operation.security, `${method} ${path}`).not.toContainEqual({ bearer: [] });
+            continue;
+          }
           expect(operation.security, `${method} ${path}`).toEqual(open ? undefined : [{ bearer: [] }]);
         }
       }

@@ -32,6 +32,10 @@ function build(): Record<string, unknown> {
     content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
   });
   const secured = [{ bearer: [] }];
+  const hookAnswer = (description: string) => ({
+    description,
+    content: { 'application/json': { schema: { $ref: '#/components/schemas/HookAccepted' } } },
+  });
   return {
     openapi: '3.1.0',
     info: {
@@ -40,7 +44,22 @@ function build(): Record<string, unknown> {
       description: 'Records deployment events once and announces them everywhere.',
     },
     components: {
-      securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
+      securitySchemes: {
+        bearer: { type: 'http', scheme: 'bearer' },
+        githubSignature: {
+          type: 'apiKey',
+          in: 'header',
+          name: 'X-Hub-Signature-256',
+          description:
+            '`sha256=` + hex HMAC-SHA256 of the raw body under the webhook secret (sources.github.secret)',
+        },
+        gitlabToken: {
+          type: 'apiKey',
+          in: 'header',
+          name: 'X-Gitlab-Token',
+          description: 'The webhook secret token (sources.gitlab.token)',
+        },
+      },
       schemas: {
         Error: error,
         EventRequest: eventBody,
@@ -51,6 +70,25 @@ function build(): Record<string, unknown> {
             eventId: { type: 'string' },
             deploymentId: { type: 'string' },
             status: { type: ['string', 'null'], enum: [...STATUSES, null] },
+          },
+        },
+        HookAccepted: {
+          type: 'object',
+          description:
+            'What a webhook became: a deployment event (`eventId`, `deploymentId`, `status`), a CI event ' +
+            '(`eventId`, `type`, `status`, `final`, `write`), a link to a Shipcast-created deployment (`linked`), ' +
+            'or `ignored` with the event name (nothing stored).',
+          properties: {
+            eventId: { type: 'string' },
+            deploymentId: { type: 'string' },
+            status: { type: ['string', 'null'] },
+            type: { type: 'string', enum: ['PUSH', 'PULLREQUEST', 'BUILD'] },
+            final: { type: 'boolean' },
+            write: { type: 'string', enum: ['created', 'updated', 'unchanged'] },
+            linked: { type: 'string' },
+            ignored: { type: 'string' },
+            reason: { type: 'string' },
+            pong: { type: 'boolean' },
           },
         },
         Deployment: {
@@ -150,6 +188,67 @@ function build(): Record<string, unknown> {
             '200': { description: 'The deployment' },
             '401': errorResponse('Missing or unknown bearer token'),
             '404': errorResponse('No such deployment'),
+          },
+        },
+      },
+      '/v1/hooks/github': {
+        post: {
+          summary: 'GitHub webhook: deployment, deployment_status, workflow_run, push (ping answered)',
+          description:
+            'Verified with X-Hub-Signature-256 before anything is read; a redelivery (same X-GitHub-Delivery) ' +
+            'answers the first answer again. No bearer token.',
+          security: [{ githubSignature: [] }],
+          parameters: [
+            { name: 'X-GitHub-Event', in: 'header', required: true, schema: { type: 'string' } },
+            {
+              name: 'X-GitHub-Delivery',
+              in: 'header',
+              required: true,
+              schema: { type: 'string', maxLength: 255 },
+            },
+          ],
+          requestBody: { required: true, content: { 'application/json': { schema: { type: 'object' } } } },
+          responses: {
+            '200': hookAnswer('A ping, or an event linked to the Shipcast deployment that created it'),
+            '202': hookAnswer('Recorded, or ignored (unsupported event; nothing stored)'),
+            '400': errorResponse('Body is not a JSON object, or a malformed delivery header'),
+            '401': errorResponse('X-Hub-Signature-256 missing or not valid for the body'),
+            '404': errorResponse('GitHub webhooks are not configured (sources.github)'),
+            '413': errorResponse('Body over 1 MiB'),
+            '422': errorResponse('A delivery id seen before with a different body'),
+          },
+        },
+      },
+      '/v1/hooks/gitlab': {
+        post: {
+          summary: 'GitLab webhook: Deployment and Pipeline hooks',
+          description:
+            'Verified with X-Gitlab-Token before anything is read; a retry or resend (same Idempotency-Key, ' +
+            'else X-Gitlab-Event-UUID) answers the first answer again. No bearer token.',
+          security: [{ gitlabToken: [] }],
+          parameters: [
+            { name: 'X-Gitlab-Event', in: 'header', required: false, schema: { type: 'string' } },
+            {
+              name: 'Idempotency-Key',
+              in: 'header',
+              required: false,
+              schema: { type: 'string', maxLength: 255 },
+            },
+            {
+              name: 'X-Gitlab-Event-UUID',
+              in: 'header',
+              required: false,
+              schema: { type: 'string', maxLength: 255 },
+            },
+          ],
+          requestBody: { required: true, content: { 'application/json': { schema: { type: 'object' } } } },
+          responses: {
+            '202': hookAnswer('Recorded, or ignored (unsupported object_kind; nothing stored)'),
+            '400': errorResponse('Body is not a JSON object, or a malformed delivery header'),
+            '401': errorResponse('X-Gitlab-Token missing or wrong'),
+            '404': errorResponse('GitLab webhooks are not configured (sources.gitlab)'),
+            '413': errorResponse('Body over 1 MiB'),
+            '422': errorResponse('A delivery id seen before with a different body'),
           },
         },
       },

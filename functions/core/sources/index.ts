@@ -1,4 +1,6 @@
+import { githubSource } from './github.ts';
+import { gitlabSource } from './gitlab.ts';
 import type { HttpSource } from './http-source.ts';
 
 /** Every HTTP source beyond the native events API. Adding one is one line here plus its file. */
-export const HTTP_SOURCES: readonly HttpSource[] = [];
+export const HTTP_SOURCES: readonly HttpSource[] = [githubSource, gitlabSource];
