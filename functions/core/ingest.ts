@@ -224,8 +224,15 @@ function merge(
 }
 
 function sameRecord(a: Deployment, b: Deployment): boolean {
-  const strip = (d: Deployment) => JSON.stringify({ ...d, updatedAt: '', rev: 0 });
+  // Key order does not count: DynamoDB returns maps in any order, and merging (`details`) reorders keys,
+  // so an order-sensitive comparison rewrote unchanged records (a PutItem plus its GSI writes per event).
+  const strip = (d: Deployment) => JSON.stringify({ ...d, updatedAt: '', rev: 0 }, sortedKeys);
   return strip(a) === strip(b);
+}
+
+function sortedKeys(_key: string, value: unknown): unknown {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return value;
+  return Object.fromEntries(Object.entries(value).sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0)));
 }
 
 /** Enriches events whose deployment is not enriched yet (or failed before), noting how it went on each. */

@@ -43,6 +43,19 @@ export interface LocalOptions {
   clock?: Clock;
   http?: HttpClient;
   logger?: Logger;
+  /** Observation hooks (the benchmark counts AWS calls and times handlers with them); none by default. */
+  instrument?: LocalInstrumentation;
+}
+
+/** Hooks to observe local mode without changing what it does. */
+export interface LocalInstrumentation {
+  /** Called with each AWS SDK client local mode creates, before it is used (e.g. to add middleware). */
+  client?(client: DynamoDBClient | SQSClient | SNSClient): void;
+  /** Wraps a handler entry point: the ingest and dispatch poller handlers and the HTTP API's fetch. */
+  handler?<A extends unknown[], R>(
+    name: 'api' | 'ingest' | 'dispatch',
+    fn: (...args: A) => R,
+  ): (...args: A) => R;
 }
 
 /** A running local Shipcast. */
@@ -109,6 +122,9 @@ export async function startLocal(options: LocalOptions): Promise<LocalShipcast> 
     const dynamodb = new DynamoDBClient({ ...LOCAL_CLIENT, endpoint: dynamodbEndpoint });
     const sqs = new SQSClient({ ...LOCAL_CLIENT, endpoint: queues.endpoint });
     const sns = new SNSClient({ ...LOCAL_CLIENT, endpoint: queues.endpoint });
+    for (const client of [dynamodb, sqs, sns]) options.instrument?.client?.(client);
+    const wrap = <A extends unknown[], R>(name: 'api' | 'ingest' | 'dispatch', fn: (...args: A) => R) =>
+      options.instrument?.handler ? options.instrument.handler(name, fn) : fn;
     stops.push(async () => {
       dynamodb.destroy();
       sqs.destroy();
@@ -152,14 +168,20 @@ export async function startLocal(options: LocalOptions): Promise<LocalShipcast> 
       startPoller({
         sqs,
         queueUrl: resources.ingestQueueUrl,
-        handler: createIngestHandler(() => ready),
+        handler: wrap(
+          'ingest',
+          createIngestHandler(() => ready),
+        ),
         logger,
         name: 'ingest',
       }),
       startPoller({
         sqs,
         queueUrl: resources.dispatchQueueUrl,
-        handler: createDispatchHandler(() => ready),
+        handler: wrap(
+          'dispatch',
+          createDispatchHandler(() => ready),
+        ),
         logger,
         name: 'dispatch',
       }),
@@ -170,7 +192,7 @@ export async function startLocal(options: LocalOptions): Promise<LocalShipcast> 
 
     const app = createApi(runtime.api);
     const server: ServerType = await new Promise((resolveServer) => {
-      const s = serve({ fetch: app.fetch, hostname: '127.0.0.1', port: options.port }, () =>
+      const s = serve({ fetch: wrap('api', app.fetch), hostname: '127.0.0.1', port: options.port }, () =>
         resolveServer(s),
       );
     });

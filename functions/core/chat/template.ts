@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { ChatView } from './view.ts';
 
 /** The placeholders a chat template may use, and where each value comes from. */

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { InvalidInputError, issuesFromZod } from '../errors.ts';
 import { deploymentIdFor, eventIdFor } from '../ids.ts';
 import type { DeploymentEvent, InstanceCounts } from '../schema.ts';

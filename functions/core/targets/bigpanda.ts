@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { PermanentDeliveryError, RetryableDeliveryError } from '../errors.ts';
 import type { Deployment, Transition } from '../schema.ts';
 import { isTerminal, type Status } from '../status.ts';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { defineTarget } from './target.ts';
 
 /** Writes the notification to Shipcast's own log: the default target, needs no credentials. */

@@ -1,0 +1,223 @@
+/**
+ * Counts the AWS calls Shipcast makes, on the real AWS SDK clients: a middleware on each client's stack
+ * records every command by name, by the handler it ran in (an AsyncLocalStorage scope the handler
+ * wrappers set; the pollers' own receives and deletes are `ingest-esm` / `dispatch-esm`, Lambda's event
+ * source mapping in AWS) and, for DynamoDB, the request units it consumed, as DynamoDB Local reports them
+ * (ReturnConsumedCapacity INDEXES, table and GSIs) or, where it reports none (a failed condition), as
+ * estimated from the item's size. SQS requests are counted in 64 KB billing chunks.
+ */
+import { AsyncLocalStorage } from 'node:async_hooks';
+import type { AttributeValue } from '@aws-sdk/client-dynamodb';
+
+/** Which part of Shipcast made a call. */
+export type Scope = 'api' | 'ingest' | 'dispatch' | 'ingest-esm' | 'dispatch-esm' | 'other';
+
+/** Counts of one command in one scope. */
+export interface CallStats {
+  calls: number;
+  /** SQS: billed requests (64 KB chunks of the payload); otherwise = calls. */
+  billed: number;
+  /** DynamoDB: request units (RRU for reads, WRU for writes), table plus indexes. */
+  units: number;
+  /** DynamoDB: of `units`, those consumed by global secondary indexes. */
+  indexUnits: number;
+  /** SQS SendMessageBatch: messages sent. */
+  messages: number;
+  /** DynamoDB: largest item written or read (bytes, estimated). */
+  maxItemBytes: number;
+  errors: number;
+}
+
+/** scope → "Service.Command" → stats. */
+export type CallCounts = Record<string, Record<string, CallStats>>;
+
+export const scope = new AsyncLocalStorage<Scope>();
+
+const DYNAMODB_WRITES = new Set([
+  'PutItem',
+  'UpdateItem',
+  'DeleteItem',
+  'BatchWriteItem',
+  'TransactWriteItems',
+]);
+const DYNAMODB_READS = new Set(['GetItem', 'Query', 'Scan', 'BatchGetItem', 'TransactGetItems']);
+const SQS_CHUNK = 64 * 1024;
+
+/** The counting middleware's state. */
+export class AwsCallCounter {
+  counts: CallCounts = {};
+  /** Queue URL → scope for the pollers' receives and deletes. */
+  constructor(private readonly queueScopes: Map<string, Scope> = new Map()) {}
+
+  setQueueScope(queueUrl: string, name: Scope) {
+    this.queueScopes.set(queueUrl, name);
+  }
+
+  reset() {
+    this.counts = {};
+  }
+
+  /** Adds the counting middleware to an AWS SDK v3 client. */
+  attach(client: {
+    config: { serviceId?: string };
+    middlewareStack: { add: (mw: never, options: never) => void };
+  }) {
+    const service = client.config.serviceId ?? 'unknown';
+    type Next = (args: { input: Record<string, unknown> }) => Promise<{ output: Record<string, unknown> }>;
+    type Context = { commandName?: string };
+    const commandOf = (context: Context) => (context.commandName ?? 'Unknown').replace(/Command$/, '');
+    // Before the document client marshals: ask DynamoDB for the units each request consumed.
+    const askForCapacity =
+      (next: Next, context: Context) => async (args: { input: Record<string, unknown> }) => {
+        const command = commandOf(context);
+        if (service === 'DynamoDB' && (DYNAMODB_WRITES.has(command) || DYNAMODB_READS.has(command))) {
+          args.input.ReturnConsumedCapacity = 'INDEXES';
+        }
+        return next(args);
+      };
+    // After marshalling, above the retry middleware: one count per call, on the wire form of items.
+    const count = (next: Next, context: Context) => async (args: { input: Record<string, unknown> }) => {
+      const command = commandOf(context);
+      const input = args.input;
+      const stats = this.stats(this.scopeOf(service, command, input), `${service}.${command}`);
+      stats.calls++;
+      try {
+        const result = await next(args);
+        this.account(service, command, input, result.output, stats);
+        return result;
+      } catch (error) {
+        stats.errors++;
+        // A failed conditional write still consumes write units (at least one, by the item's size).
+        if (service === 'DynamoDB' && command === 'PutItem') {
+          const bytes = itemBytes(input.Item as Record<string, AttributeValue>);
+          stats.units += Math.max(1, Math.ceil(bytes / 1024));
+          stats.billed++;
+        }
+        throw error;
+      }
+    };
+    client.middlewareStack.add(
+      askForCapacity as never,
+      { step: 'initialize', name: 'benchCapacity' } as never,
+    );
+    client.middlewareStack.add(count as never, { step: 'build', name: 'benchCallCounter' } as never);
+  }
+
+  private scopeOf(service: string, command: string, input: Record<string, unknown>): Scope {
+    const current = scope.getStore();
+    if (current) return current;
+    if (service === 'SQS' && typeof input.QueueUrl === 'string') {
+      const byQueue = this.queueScopes.get(input.QueueUrl);
+      if (byQueue && (command === 'ReceiveMessage' || command.startsWith('DeleteMessage'))) return byQueue;
+    }
+    return 'other';
+  }
+
+  private stats(where: string, name: string): CallStats {
+    this.counts[where] ??= {};
+    const byScope = this.counts[where];
+    byScope[name] ??= {
+      calls: 0,
+      billed: 0,
+      units: 0,
+      indexUnits: 0,
+      messages: 0,
+      maxItemBytes: 0,
+      errors: 0,
+    };
+    return byScope[name];
+  }
+
+  private account(
+    service: string,
+    command: string,
+    input: Record<string, unknown>,
+    output: Record<string, unknown>,
+    stats: CallStats,
+  ) {
+    if (service === 'SQS') {
+      let bytes = 0;
+      if (command === 'SendMessageBatch') {
+        const entries = (input.Entries as { MessageBody?: string }[] | undefined) ?? [];
+        stats.messages += entries.length;
+        for (const e of entries) bytes += Buffer.byteLength(e.MessageBody ?? '');
+      } else if (command === 'SendMessage') {
+        stats.messages++;
+        bytes = Buffer.byteLength(String(input.MessageBody ?? ''));
+      } else if (command === 'ReceiveMessage') {
+        const received = (output.Messages as { Body?: string }[] | undefined) ?? [];
+        stats.messages += received.length;
+        for (const m of received) bytes += Buffer.byteLength(m.Body ?? '');
+      }
+      stats.billed += Math.max(1, Math.ceil(bytes / SQS_CHUNK));
+      return;
+    }
+    stats.billed++;
+    if (service !== 'DynamoDB') return;
+    const item = (command === 'GetItem' ? output.Item : input.Item) as
+      | Record<string, AttributeValue>
+      | undefined;
+    const size = item ? itemBytes(item) : 0;
+    stats.maxItemBytes = Math.max(stats.maxItemBytes, size);
+    const consumed = output.ConsumedCapacity as
+      | {
+          CapacityUnits?: number;
+          Table?: { CapacityUnits?: number };
+          GlobalSecondaryIndexes?: Record<string, { CapacityUnits?: number }>;
+        }
+      | undefined;
+    if (consumed?.CapacityUnits !== undefined) {
+      stats.units += consumed.CapacityUnits;
+      for (const index of Object.values(consumed.GlobalSecondaryIndexes ?? {})) {
+        stats.indexUnits += index.CapacityUnits ?? 0;
+      }
+      return;
+    }
+    // No report: estimate (reads here are strongly consistent: 1 RRU per 4 KB; writes 1 WRU per KB).
+    if (DYNAMODB_WRITES.has(command)) stats.units += Math.max(1, Math.ceil(size / 1024));
+    else stats.units += Math.max(1, Math.ceil(size / 4096));
+  }
+}
+
+/** DynamoDB's item size: attribute names plus values (numbers approximated as digits/2 + 1). */
+export function itemBytes(item: Record<string, AttributeValue> | undefined): number {
+  if (!item) return 0;
+  let total = 0;
+  for (const [name, value] of Object.entries(item)) total += Buffer.byteLength(name) + valueBytes(value);
+  return total;
+}
+
+function valueBytes(value: AttributeValue): number {
+  if (value.S !== undefined) return Buffer.byteLength(value.S);
+  if (value.N !== undefined) return Math.ceil(value.N.replace(/[-.]/g, '').length / 2) + 1;
+  if (value.B !== undefined) return value.B.byteLength;
+  if (value.BOOL !== undefined || value.NULL !== undefined) return 1;
+  if (value.L !== undefined) return 3 + value.L.reduce((n, v) => n + 1 + valueBytes(v), 0);
+  if (value.M !== undefined)
+    return 3 + Object.entries(value.M).reduce((n, [k, v]) => n + 1 + Buffer.byteLength(k) + valueBytes(v), 0);
+  if (value.SS !== undefined) return value.SS.reduce((n, v) => n + Buffer.byteLength(v), 0);
+  if (value.NS !== undefined) return value.NS.reduce((n, v) => n + Math.ceil(v.length / 2) + 1, 0);
+  return 0;
+}
+
+/** Sums stats over scopes and commands matching a predicate. */
+export function sum(
+  counts: CallCounts,
+  scopes: readonly string[],
+  match: (command: string) => boolean,
+  field: keyof CallStats = 'calls',
+): number {
+  let total = 0;
+  for (const where of scopes) {
+    for (const [command, stats] of Object.entries(counts[where] ?? {}))
+      if (match(command)) total += stats[field];
+  }
+  return total;
+}
+
+export const isDynamoWrite = (command: string) =>
+  command.startsWith('DynamoDB.') && DYNAMODB_WRITES.has(command.slice('DynamoDB.'.length));
+export const isDynamoRead = (command: string) =>
+  command.startsWith('DynamoDB.') && DYNAMODB_READS.has(command.slice('DynamoDB.'.length));
+export const isSqsSend = (command: string) =>
+  command === 'SQS.SendMessageBatch' || command === 'SQS.SendMessage';

@@ -1,0 +1,167 @@
+/**
+ * Cold start of each Lambda: the bundle `cdk synth` produces (the construct's own esbuild options:
+ * minified ESM for node22, AWS SDK bundled, config baked in), its size, and its module init time in a
+ * fresh `node` (import until the module has evaluated; median of N), next to a baseline bundle that only
+ * imports the same AWS SDK clients, built by esbuild with the same options. The difference is Shipcast's.
+ */
+import { spawn } from 'node:child_process';
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { App } from 'aws-cdk-lib';
+import { build } from 'esbuild';
+import { ShipcastStack } from '../lib/index.ts';
+
+export type FunctionName = 'api' | 'ingest' | 'dispatch';
+
+export interface SynthesizedFunction {
+  bundle: string;
+  memoryMb: number;
+  nodeOptions: string;
+}
+
+/** Synthesizes the stack from the repository's config; returns each function's bundle and memory. */
+export function synthesize(outdir: string): Record<FunctionName, SynthesizedFunction> {
+  const root = new URL('..', import.meta.url);
+  const cdkJson = JSON.parse(readFileSync(new URL('cdk.json', root), 'utf8'));
+  const config = JSON.parse(readFileSync(new URL('shipcast.config.json', root), 'utf8'));
+  const app = new App({ context: cdkJson.context, outdir });
+  new ShipcastStack(app, 'Shipcast', { config });
+  const assembly = app.synth();
+  // biome-ignore lint/suspicious/noExplicitAny: synthesized CloudFormation JSON
+  const resources = assembly.getStackByName('Shipcast').template.Resources as Record<string, any>;
+  const manifest = JSON.parse(readFileSync(join(assembly.directory, 'manifest.json'), 'utf8'));
+  const assetFile = (
+    Object.values(manifest.artifacts) as { type: string; properties: { file: string } }[]
+  ).find((a) => a.type === 'cdk:asset-manifest')!.properties.file;
+  const assets = Object.values(
+    JSON.parse(readFileSync(join(assembly.directory, assetFile), 'utf8')).files as Record<
+      string,
+      { source: { path: string }; destinations: Record<string, { objectKey: string }> }
+    >,
+  );
+  const out = {} as Record<FunctionName, SynthesizedFunction>;
+  for (const name of ['api', 'ingest', 'dispatch'] as const) {
+    const prefix = `Shipcast${name[0]!.toUpperCase()}${name.slice(1)}Function`;
+    const [, fn] = Object.entries(resources).find(
+      ([id, r]) => r.Type === 'AWS::Lambda::Function' && id.startsWith(prefix),
+    )!;
+    const asset = assets.find((a) =>
+      Object.values(a.destinations).some((d) => d.objectKey === fn.Properties.Code.S3Key),
+    )!;
+    out[name] = {
+      bundle: join(assembly.directory, asset.source.path, 'index.mjs'),
+      memoryMb: fn.Properties.MemorySize,
+      nodeOptions: fn.Properties.Environment.Variables.NODE_OPTIONS ?? '',
+    };
+  }
+  return out;
+}
+
+/** The AWS SDK surface Shipcast's functions import (functions/handlers/aws-runtime.ts and the adapters). */
+const BASELINE_ENTRY = `
+import { DynamoDBClient, ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { SQSClient, SendMessageBatchCommand, SendMessageCommand, ChangeMessageVisibilityCommand } from '@aws-sdk/client-sqs';
+import { SecretsManagerClient, GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
+import { CodeDeployClient, BatchGetDeploymentsCommand } from '@aws-sdk/client-codedeploy';
+let clients;
+export const handler = async () => {
+  clients ??= { doc: DynamoDBDocumentClient.from(new DynamoDBClient({})), sqs: new SQSClient({}),
+    secrets: new SecretsManagerClient({}), codedeploy: new CodeDeployClient({}) };
+  return [GetCommand, PutCommand, QueryCommand, UpdateCommand, SendMessageBatchCommand, SendMessageCommand,
+    ChangeMessageVisibilityCommand, GetSecretValueCommand, BatchGetDeploymentsCommand,
+    ConditionalCheckFailedException].length;
+};
+`;
+
+/** Builds the baseline with the construct's bundling options (lib/shipcast.ts `bundling`). */
+export async function buildBaseline(dir: string): Promise<string> {
+  mkdirSync(dir, { recursive: true });
+  const entry = join(dir, 'baseline.mjs');
+  writeFileSync(entry, BASELINE_ENTRY);
+  const outfile = join(dir, 'out', 'index.mjs');
+  await build({
+    entryPoints: [entry],
+    absWorkingDir: new URL('..', import.meta.url).pathname,
+    nodePaths: [new URL('../node_modules', import.meta.url).pathname],
+    bundle: true,
+    platform: 'node',
+    target: 'node22',
+    format: 'esm',
+    minify: true,
+    sourcemap: true,
+    sourcesContent: false,
+    mainFields: ['module', 'main'],
+    banner: { js: "import { createRequire } from 'module'; const require = createRequire(import.meta.url);" },
+    outfile,
+    logLevel: 'error',
+  });
+  return outfile;
+}
+
+const IMPORT_TIMER = `
+const url = process.argv[2];
+const started = performance.now();
+await import(url);
+process.stdout.write(JSON.stringify({ ms: performance.now() - started }));
+`;
+
+/** Import time of a bundle in a fresh node (ms), with the function's NODE_OPTIONS and a Lambda-like env. */
+async function importOnce(timer: string, bundle: string, nodeOptions: string): Promise<number> {
+  const output = await new Promise<string>((resolve, reject) => {
+    const child = spawn(process.execPath, [timer, pathToFileURL(bundle).href], {
+      env: {
+        PATH: process.env.PATH,
+        NODE_OPTIONS: nodeOptions,
+        AWS_REGION: 'us-east-1',
+        AWS_EXECUTION_ENV: 'AWS_Lambda_nodejs22.x',
+        TZ: ':UTC',
+      },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let text = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      text += chunk;
+    });
+    child.on('error', reject);
+    child.on('close', (code) =>
+      code === 0 ? resolve(text) : reject(new Error(`import of ${bundle} exited ${code}`)),
+    );
+  });
+  return (JSON.parse(output) as { ms: number }).ms;
+}
+
+export interface ColdStart {
+  name: string;
+  bytes: number;
+  initMs: number;
+  runs: number[];
+}
+
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+};
+
+/** Measures every bundle N times, interleaved so that machine noise hits them alike. */
+export async function measureColdStarts(
+  workDir: string,
+  bundles: { name: string; bundle: string; nodeOptions: string }[],
+  repeats: number,
+): Promise<ColdStart[]> {
+  const timer = join(workDir, 'import-timer.mjs');
+  writeFileSync(timer, IMPORT_TIMER);
+  const runs = new Map<string, number[]>(bundles.map((b) => [b.name, []]));
+  for (const b of bundles) await importOnce(timer, b.bundle, b.nodeOptions); // warm the file cache
+  for (let i = 0; i < repeats; i++) {
+    for (const b of bundles) runs.get(b.name)!.push(await importOnce(timer, b.bundle, b.nodeOptions));
+  }
+  return bundles.map((b) => ({
+    name: b.name,
+    bytes: statSync(b.bundle).size,
+    initMs: median(runs.get(b.name)!),
+    runs: runs.get(b.name)!,
+  }));
+}

@@ -1,0 +1,90 @@
+/**
+ * Projected AWS cost from what the benchmark measured. Every price is in the one table below:
+ * us-east-1 list prices (on-demand, no free tier), checked 2025; update them here and only here.
+ */
+import { type CallCounts, isDynamoRead, isDynamoWrite, sum } from './aws-calls.ts';
+
+export const PRICES_US_EAST_1 = {
+  /** Lambda, arm64: per GB-second of billed duration (first tier) and per request. */
+  lambdaArmGbSecond: 0.0000133334,
+  lambdaRequest: 0.2 / 1e6,
+  /** DynamoDB on-demand (standard table class): per write / read request unit. */
+  dynamoWriteRequestUnit: 0.625 / 1e6,
+  dynamoReadRequestUnit: 0.125 / 1e6,
+  /** SQS standard queue: per request, each 64 KB chunk of a payload billed as one. */
+  sqsRequest: 0.4 / 1e6,
+  /** SNS standard topic: per publish (64 KB chunks); deliveries to SQS are free. */
+  snsPublish: 0.5 / 1e6,
+} as const;
+
+/** The Shipcast scopes whose AWS calls are Shipcast's cost (not the benchmark's own calls). */
+export const SHIPCAST_SCOPES = ['api', 'api-keyed', 'ingest', 'dispatch', 'ingest-esm', 'dispatch-esm'];
+
+export interface CostInput {
+  counts: CallCounts;
+  /** Handler invocation durations (ms) by scope (api, api-keyed, ingest, dispatch). */
+  durations: Record<string, number[]>;
+  /** Memory (MB) of each function, from the synthesized template. */
+  memoryMb: { api: number; ingest: number; dispatch: number };
+  /** Events ingested in the measured interval, and how many of them came through SNS (CodeDeploy). */
+  events: number;
+  snsPublishes: number;
+}
+
+export interface CostLine {
+  item: string;
+  quantity: number;
+  unit: string;
+  usd: number;
+}
+
+/** USD for the measured interval, per line, and scaled to one million deployment events. */
+export function projectCost(input: CostInput): { lines: CostLine[]; perMillionEvents: number } {
+  const p = PRICES_US_EAST_1;
+  const lines: CostLine[] = [];
+  const fnOf = (where: string) => (where.startsWith('api') ? 'api' : (where as 'ingest' | 'dispatch'));
+  let gbSeconds = 0;
+  let invocations = 0;
+  for (const [where, list] of Object.entries(input.durations)) {
+    const memoryGb = input.memoryMb[fnOf(where)] / 1024;
+    // Lambda bills duration rounded up to the millisecond.
+    for (const ms of list) gbSeconds += (Math.ceil(ms) / 1000) * memoryGb;
+    invocations += list.length;
+  }
+  lines.push({
+    item: 'Lambda duration (arm64)',
+    quantity: gbSeconds,
+    unit: 'GB-s',
+    usd: gbSeconds * p.lambdaArmGbSecond,
+  });
+  lines.push({
+    item: 'Lambda requests',
+    quantity: invocations,
+    unit: 'requests',
+    usd: invocations * p.lambdaRequest,
+  });
+  const wru = sum(input.counts, SHIPCAST_SCOPES, isDynamoWrite, 'units');
+  const rru = sum(input.counts, SHIPCAST_SCOPES, isDynamoRead, 'units');
+  lines.push({
+    item: 'DynamoDB writes (table + GSIs)',
+    quantity: wru,
+    unit: 'WRU',
+    usd: wru * p.dynamoWriteRequestUnit,
+  });
+  lines.push({ item: 'DynamoDB reads', quantity: rru, unit: 'RRU', usd: rru * p.dynamoReadRequestUnit });
+  const sqs = sum(input.counts, SHIPCAST_SCOPES, (c) => c.startsWith('SQS.'), 'billed');
+  lines.push({
+    item: 'SQS requests (incl. event source polling)',
+    quantity: sqs,
+    unit: 'requests',
+    usd: sqs * p.sqsRequest,
+  });
+  lines.push({
+    item: 'SNS publishes (CodeDeploy → topic)',
+    quantity: input.snsPublishes,
+    unit: 'requests',
+    usd: input.snsPublishes * p.snsPublish,
+  });
+  const total = lines.reduce((n, l) => n + l.usd, 0);
+  return { lines, perMillionEvents: input.events > 0 ? (total / input.events) * 1e6 : 0 };
+}

@@ -1,0 +1,728 @@
+/**
+ * `npm run bench`: Shipcast's throughput, end-to-end latency, AWS calls per event, projected AWS cost and
+ * cold start, checked against its budgets (PASS/FAIL per line; exit 1 on a FAIL). See README, "Performance".
+ *
+ * Processes: this one (load generator, three webhook target servers, a fake CodeDeploy API, reporting),
+ * bench/shipcast-process.ts (local mode under test, counted and timed; `--expose-gc`), and DynamoDB Local
+ * (Java). Environment: BENCH_DURATION (s, default 60), BENCH_WARMUP (s, 10), BENCH_CONCURRENCY (deployments
+ * in flight, 16), BENCH_COLD_RUNS (imports per bundle, 11), BENCH_COLD=0 (skip the cold-start part),
+ * BENCH_CPU_PROF=<dir> (write a CPU profile of the process under test).
+ */
+import { type ChildProcess, fork } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
+import { deploymentIdFor } from '../functions/core/ids.ts';
+import { codeDeploySourceId } from '../functions/core/sources/codedeploy.ts';
+import { startCodeDeployServer } from '../test/support/codedeploy-server.ts';
+import { startDynamoDbLocal } from '../test/support/dynamodb-local.ts';
+import { isDynamoRead, isDynamoWrite, isSqsSend, sum } from './aws-calls.ts';
+import { buildBaseline, type ColdStart, measureColdStarts, synthesize } from './cold-start.ts';
+import { PRICES_US_EAST_1, projectCost, SHIPCAST_SCOPES } from './cost.ts';
+import { latencySvg } from './plot.ts';
+import type { Report } from './shipcast-process.ts';
+
+const num = (name: string, fallback: number) => {
+  const value = Number(process.env[name] ?? fallback);
+  if (!Number.isFinite(value) || value < 0) throw new Error(`${name} must be a non-negative number`);
+  return value;
+};
+const DURATION_S = num('BENCH_DURATION', 60);
+const WARMUP_S = num('BENCH_WARMUP', 10);
+const CONCURRENCY = num('BENCH_CONCURRENCY', 16);
+const COLD_RUNS = num('BENCH_COLD_RUNS', 11);
+const COLD = process.env.BENCH_COLD !== '0';
+const TARGETS = 3;
+const API_TOKEN = 'bench-api-token-0123456789abcdef';
+const HOOK_KEY = 'bench-hook-key-0123456789abcdef';
+const ACCOUNT = '123456789012';
+const REGION = 'us-east-1';
+const HERE = new URL('.', import.meta.url);
+
+const BUDGET = {
+  dynamoWritesPerEvent: 2,
+  dynamoWritesPerDelivery: 1,
+  sqsSendsPerEvent: 1,
+  bundleAddsKb: 150,
+  initRatio: 1.25,
+  heapGrowth: 0.2,
+};
+
+// ---------------------------------------------------------------------------------------------------
+// Target servers: timestamp each arrival; correlate by `shipcast-delivery: <deploymentId>:<seq>`.
+
+interface Expected {
+  t0: number;
+  to: string;
+  arrived: number;
+  inWindow: boolean;
+  done: () => void;
+}
+const expected = new Map<string, Expected>();
+const latencies: number[] = [];
+const stats = { deliveries: 0, unexpected: 0, wrongStatus: 0, timeouts: 0 };
+
+function startTarget(): Promise<{ url: string; server: Server }> {
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const now = performance.now();
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
+      stats.deliveries++;
+      const key = String(req.headers['shipcast-delivery'] ?? '');
+      const entry = expected.get(key);
+      if (!entry) {
+        stats.unexpected++;
+        return;
+      }
+      const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { transition: { to: string } };
+      if (body.transition.to !== entry.to) stats.wrongStatus++;
+      if (entry.inWindow) latencies.push(now - entry.t0);
+      if (++entry.arrived === TARGETS) {
+        expected.delete(key);
+        entry.done();
+      }
+    });
+  });
+  server.keepAliveTimeout = 30_000;
+  return new Promise((resolve) =>
+    server.listen(0, '127.0.0.1', () =>
+      resolve({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server }),
+    ),
+  );
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The process under test.
+
+function startShipcast(env: NodeJS.ProcessEnv) {
+  const execArgv = ['--expose-gc', '--import', 'tsx'];
+  if (process.env.BENCH_CPU_PROF) execArgv.push('--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`);
+  const child: ChildProcess = fork(new URL('shipcast-process.ts', HERE).pathname, [], {
+    execArgv,
+    env,
+    // stdout (its JSON logs and EMF metrics, written as in Lambda) goes to /dev/null; stderr is kept.
+    stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+  });
+  let stderr = '';
+  child.stderr?.on('data', (c: Buffer) => {
+    stderr = (stderr + c.toString()).slice(-8000);
+  });
+  const waiters: {
+    type: string;
+    resolve: (m: Record<string, unknown>) => void;
+    reject: (e: Error) => void;
+  }[] = [];
+  child.on('message', (m: Record<string, unknown>) => {
+    if (m.type === 'error') {
+      for (const w of waiters.splice(0)) w.reject(new Error(String(m.message)));
+      return;
+    }
+    const i = waiters.findIndex((w) => w.type === m.type);
+    if (i >= 0) waiters.splice(i, 1)[0]!.resolve(m);
+  });
+  child.on('exit', (code) => {
+    for (const w of waiters.splice(0)) w.reject(new Error(`process under test exited ${code}:\n${stderr}`));
+  });
+  const next = (type: string) =>
+    new Promise<Record<string, unknown>>((resolve, reject) => waiters.push({ type, resolve, reject }));
+  return {
+    child,
+    next,
+    async ask(command: Record<string, unknown>, reply: string) {
+      const answer = next(reply);
+      child.send(command);
+      return answer;
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The workload: deployments in flight, half CodeDeploy (SNS), half native (HTTP; half of those with an
+// Idempotency-Key). 3–5 events per deployment: three transitions (queued → in_progress → end) plus 0–2
+// events that change no status (CodeDeploy instance events; a native repeated "running").
+
+interface Plan {
+  deploymentId: string;
+  events: { transition?: string; send: () => Promise<void> }[];
+}
+
+let deploymentCounter = 0;
+let stopping = false;
+let windowStart = Number.POSITIVE_INFINITY;
+let windowEnd = Number.POSITIVE_INFINITY;
+const sent = { codedeploy: 0, native: 0, keyed: 0 };
+
+function codeDeployPlan(n: number, sns: SNSClient, topicArn: string, codedeploy: CodeDeployFake): Plan {
+  const id = `d-BENCH${n.toString(36).toUpperCase()}`;
+  const app = `app-${n % 20}`;
+  const group = `${app}-production`;
+  const createTime = (Date.now() / 1000).toFixed(3);
+  codedeploy.deployments.set(id, {
+    deploymentId: id,
+    applicationName: app,
+    deploymentGroupName: group,
+    status: 'Succeeded',
+    creator: 'user',
+    description: `bench deployment ${n}`,
+    createTime: Math.floor(Date.now() / 1000),
+    computePlatform: 'Server',
+    revision: {
+      revisionType: 'GitHub',
+      gitHubLocation: { repository: 'acme/checkout', commitId: '9fceb02d0ae598e95dc970b74767f19372d61af8' },
+    },
+  });
+  const failed = n % 10 === 0;
+  const publish = (message: Record<string, unknown>) => async () => {
+    sent.codedeploy++;
+    await sns.send(
+      new PublishCommand({
+        TopicArn: topicArn,
+        Subject: `${String(message.status ?? message.instanceStatus)}: AWS CodeDeploy ${id} in ${REGION} to ${app}`,
+        Message: JSON.stringify(message),
+      }),
+    );
+  };
+  const deployment = (status: string, completeTime: string | null, overview: Record<string, number>) =>
+    publish({
+      region: REGION,
+      accountId: ACCOUNT,
+      eventTriggerName: 'shipcast',
+      applicationName: app,
+      deploymentId: id,
+      deploymentGroupName: group,
+      createTime,
+      completeTime,
+      deploymentOverview: JSON.stringify({
+        Succeeded: 0,
+        Failed: 0,
+        Skipped: 0,
+        InProgress: 0,
+        Pending: 2,
+        ...overview,
+      }),
+      status,
+      rollbackInformation: '{}',
+    });
+  const events: Plan['events'] = [
+    { transition: 'queued', send: deployment('CREATED', null, {}) },
+    { transition: 'in_progress', send: deployment('IN_PROGRESS', null, { InProgress: 2, Pending: 0 }) },
+  ];
+  for (let k = 0; k < n % 3; k++) {
+    events.push({
+      send: publish({
+        region: REGION,
+        accountId: ACCOUNT,
+        eventTriggerName: 'shipcast',
+        deploymentId: id,
+        instanceId: `arn:aws:ec2:${REGION}:${ACCOUNT}:instance/i-${n.toString(16)}${k}`,
+        lastUpdatedAt: (Date.now() / 1000).toFixed(3),
+        instanceStatus: 'Succeeded',
+        lifecycleEvents: [
+          {
+            LifecycleEvent: 'ApplicationStop',
+            LifecycleEventStatus: 'Succeeded',
+            StartTime: createTime,
+            EndTime: createTime,
+          },
+        ],
+      }),
+    });
+  }
+  events.push({
+    transition: failed ? 'failed' : 'succeeded',
+    send: deployment(
+      failed ? 'FAILED' : 'SUCCEEDED',
+      (Date.now() / 1000 + 60).toFixed(3),
+      failed ? { Failed: 2, Pending: 0 } : { Succeeded: 2, Pending: 0 },
+    ),
+  });
+  return { deploymentId: deploymentIdFor('codedeploy', codeDeploySourceId(ACCOUNT, REGION, id)), events };
+}
+
+function nativePlan(n: number, apiUrl: string): Plan {
+  const service = `svc-${n % 20}`;
+  const runId = `run-${n}`;
+  const keyed = n % 4 === 1;
+  const base = {
+    service,
+    environment: 'production',
+    deploymentId: runId,
+    version: `1.${n}.0`,
+    commit: '9fceb02d0ae598e95dc970b74767f19372d61af8',
+    repository: 'acme/checkout',
+    actor: 'ci-bot',
+  };
+  const post = (status: string, step: number) => async () => {
+    sent.native++;
+    if (keyed) sent.keyed++;
+    const response = await fetch(`${apiUrl}/v1/events`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${API_TOKEN}`,
+        'content-type': 'application/json',
+        ...(keyed ? { 'idempotency-key': `${runId}-${step}` } : {}),
+      },
+      body: JSON.stringify({ ...base, status, description: `step ${step}` }),
+    });
+    if (response.status !== 202)
+      throw new Error(`POST /v1/events answered ${response.status}: ${await response.text()}`);
+    await response.arrayBuffer();
+  };
+  const failed = n % 10 === 1;
+  const events: Plan['events'] = [
+    { transition: 'queued', send: post('queued', 1) },
+    { transition: 'in_progress', send: post('running', 2) },
+  ];
+  for (let k = 0; k < n % 3; k++) events.push({ send: post('running', 3 + k) });
+  events.push({ transition: failed ? 'failed' : 'succeeded', send: post(failed ? 'failure' : 'success', 9) });
+  return { deploymentId: deploymentIdFor('native', `${service}/${runId}`), events };
+}
+
+type CodeDeployFake = Awaited<ReturnType<typeof startCodeDeployServer>>;
+
+async function runDeployment(plan: Plan) {
+  let seq = 0;
+  for (const event of plan.events) {
+    let delivered: Promise<void> | undefined;
+    if (event.transition) {
+      seq++;
+      const key = `${plan.deploymentId}:${seq}`;
+      const t0 = performance.now();
+      delivered = new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          stats.timeouts++;
+          expected.delete(key);
+          resolve();
+        }, 120_000);
+        expected.set(key, {
+          t0,
+          to: event.transition as string,
+          arrived: 0,
+          inWindow: t0 >= windowStart && t0 < windowEnd,
+          done: () => {
+            clearTimeout(timer);
+            resolve();
+          },
+        });
+      });
+    }
+    await event.send();
+    // A transition waits until all three targets have it: a closed loop of CONCURRENCY deployments.
+    if (delivered) await delivered;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+
+const pct = (sorted: number[], q: number) =>
+  sorted.length ? sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]! : Number.NaN;
+const r2 = (v: number) => Math.round(v * 100) / 100;
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function main() {
+  const machine = {
+    cpu:
+      /model name\s*:\s*(.*)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ??
+      cpus()[0]?.model ??
+      'unknown',
+    cores: cpus().length,
+    node: process.version,
+    loadAverageAtStart: loadavg()[0],
+    memoryGiB:
+      Math.round(
+        (Number(readFileSync('/proc/meminfo', 'utf8').match(/MemTotal:\s+(\d+)/)?.[1]) / 1024 / 1024) * 10,
+      ) / 10,
+  };
+  console.log(
+    `Shipcast bench: ${DURATION_S} s measured after ${WARMUP_S} s warm-up, ${CONCURRENCY} deployments in flight`,
+  );
+  console.log(
+    `machine: ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}, load ${loadavg()[0]?.toFixed(1)}`,
+  );
+
+  const dynamodb = await startDynamoDbLocal();
+  const codedeploy = await startCodeDeployServer();
+  const targets = await Promise.all([startTarget(), startTarget(), startTarget()]);
+  const config = {
+    api: { tokens: [{ name: 'bench', secret: 'api-token' }] },
+    sources: { codedeploy: { enrich: true } },
+    targets: Object.fromEntries(
+      targets.map((t, i) => [
+        `hook-${i + 1}`,
+        { type: 'webhook', url: `${t.url}/shipcast`, secret: 'hook-key' },
+      ]),
+    ),
+    routes: [{ name: 'everything', targets: targets.map((_, i) => `hook-${i + 1}`) }],
+  };
+  const shipcast = startShipcast({
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    BENCH_CONFIG: JSON.stringify(config),
+    BENCH_DYNAMODB_ENDPOINT: dynamodb.endpoint,
+    BENCH_CODEDEPLOY_ENDPOINT: codedeploy.endpoint,
+    SHIPCAST_SECRET_API_TOKEN: API_TOKEN,
+    SHIPCAST_SECRET_HOOK_KEY: HOOK_KEY,
+  });
+  const ready = (await shipcast.next('ready')) as {
+    apiUrl: string;
+    sqsSnsEndpoint: string;
+    topicArn: string;
+  };
+  const sns = new SNSClient({
+    region: REGION,
+    endpoint: ready.sqsSnsEndpoint,
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+  });
+
+  let failure: unknown;
+  const sessions = Array.from({ length: CONCURRENCY }, async () => {
+    while (!stopping && !failure) {
+      const n = ++deploymentCounter;
+      const plan =
+        n % 2 === 0 ? codeDeployPlan(n, sns, ready.topicArn, codedeploy) : nativePlan(n, ready.apiUrl);
+      try {
+        await runDeployment(plan);
+      } catch (error) {
+        failure = error;
+      }
+    }
+  });
+
+  await sleep(WARMUP_S * 1000);
+  const warm = (await shipcast.ask({ type: 'reset' }, 'reset')) as { heapUsed: number };
+  windowStart = performance.now();
+  const sentAtStart = { ...sent };
+  console.log(`warm-up done (${deploymentCounter} deployments started); measuring…`);
+  await sleep(DURATION_S * 1000);
+  windowEnd = performance.now();
+  const atEnd = ((await shipcast.ask({ type: 'report' }, 'report')) as { report: Report }).report;
+  stopping = true;
+  await Promise.all(sessions);
+  if (failure) throw failure;
+  const drained = ((await shipcast.ask({ type: 'report', drain: true }, 'report')) as { report: Report })
+    .report;
+  await shipcast.ask({ type: 'stop' }, 'stopped');
+  sns.destroy();
+  for (const t of targets) t.server.close();
+  await codedeploy.close();
+  await dynamodb.stop();
+
+  // -------------------------------------------------------------------------------------------------
+  // Cold start (the machine is quiet now) and the memory sizes of the functions.
+  const work = mkdtempSync(join(tmpdir(), 'shipcast-bench-cold-'));
+  console.log('synthesizing the stack for bundles and memory sizes…');
+  const functions = synthesize(join(work, 'cdk.out'));
+  let cold: { baseline: ColdStart; functions: ColdStart[] } | undefined;
+  if (COLD) {
+    const baseline = await buildBaseline(join(work, 'baseline'));
+    const measured = await measureColdStarts(
+      work,
+      [
+        { name: 'baseline', bundle: baseline, nodeOptions: functions.api.nodeOptions },
+        ...(['api', 'ingest', 'dispatch'] as const).map((name) => ({
+          name,
+          bundle: functions[name].bundle,
+          nodeOptions: functions[name].nodeOptions,
+        })),
+      ],
+      COLD_RUNS,
+    );
+    cold = { baseline: measured[0]!, functions: measured.slice(1) };
+  }
+  rmSync(work, { recursive: true, force: true });
+
+  // -------------------------------------------------------------------------------------------------
+  // Figures.
+  const seconds = atEnd.elapsedMs / 1000;
+  const eventsAtEnd = Object.values(atEnd.events).reduce((a, b) => a + b, 0);
+  const c = drained.counts;
+  const ev = drained.events;
+  const normalEvents = (ev.api ?? 0) + (ev.ingest ?? 0);
+  const keyedEvents = ev['api-keyed'] ?? 0;
+  const allEvents = normalEvents + keyedEvents;
+  const deliveries = drained.dispatched;
+  const per = (n: number, d: number) => (d > 0 ? n / d : Number.NaN);
+  const ingestScopes = ['api', 'api-keyed', 'ingest'];
+  const sorted = [...latencies].sort((a, b) => a - b);
+  const latency = {
+    p50: pct(sorted, 0.5),
+    p95: pct(sorted, 0.95),
+    p99: pct(sorted, 0.99),
+    max: sorted.at(-1) ?? Number.NaN,
+  };
+  const durationStats = Object.fromEntries(
+    Object.entries(drained.durations).map(([k, list]) => {
+      const s = [...list].sort((a, b) => a - b);
+      return [
+        k,
+        {
+          invocations: s.length,
+          p50: pct(s, 0.5),
+          p95: pct(s, 0.95),
+          mean: s.reduce((a, b) => a + b, 0) / s.length,
+        },
+      ];
+    }),
+  );
+  const cost = projectCost({
+    counts: c,
+    durations: drained.durations,
+    memoryMb: {
+      api: functions.api.memoryMb,
+      ingest: functions.ingest.memoryMb,
+      dispatch: functions.dispatch.memoryMb,
+    },
+    events: allEvents,
+    snsPublishes: ev.ingest ?? 0,
+  });
+  const calls = {
+    normalPath: {
+      events: normalEvents,
+      dynamoWritesPerEvent: per(sum(c, ['api', 'ingest'], isDynamoWrite), normalEvents),
+      dynamoReadsPerEvent: per(sum(c, ['api', 'ingest'], isDynamoRead), normalEvents),
+      http: {
+        events: ev.api ?? 0,
+        dynamoWrites: per(sum(c, ['api'], isDynamoWrite), ev.api ?? 0),
+        dynamoReads: per(sum(c, ['api'], isDynamoRead), ev.api ?? 0),
+      },
+      codedeploy: {
+        events: ev.ingest ?? 0,
+        dynamoWrites: per(sum(c, ['ingest'], isDynamoWrite), ev.ingest ?? 0),
+        dynamoReads: per(sum(c, ['ingest'], isDynamoRead), ev.ingest ?? 0),
+      },
+    },
+    keyedPath: {
+      events: keyedEvents,
+      dynamoWritesPerEvent: per(sum(c, ['api-keyed'], isDynamoWrite), keyedEvents),
+      dynamoReadsPerEvent: per(sum(c, ['api-keyed'], isDynamoRead), keyedEvents),
+    },
+    sqsSendRequestsPerEvent: per(sum(c, ingestScopes, isSqsSend), allEvents),
+    sqsMessagesPerEvent: per(sum(c, ingestScopes, isSqsSend, 'messages'), allEvents),
+    ingestQueue: {
+      receivesPerEvent: per(
+        sum(c, ['ingest-esm'], (x) => x === 'SQS.ReceiveMessage'),
+        ev.ingest ?? 0,
+      ),
+      deletesPerEvent: per(
+        sum(c, ['ingest-esm'], (x) => x.startsWith('SQS.DeleteMessage')),
+        ev.ingest ?? 0,
+      ),
+    },
+    dispatch: {
+      deliveries,
+      dynamoWritesPerDelivery: per(sum(c, ['dispatch'], isDynamoWrite), deliveries),
+      dynamoReadsPerDelivery: per(sum(c, ['dispatch'], isDynamoRead), deliveries),
+      sqsReceivesPerDelivery: per(
+        sum(c, ['dispatch-esm'], (x) => x === 'SQS.ReceiveMessage'),
+        deliveries,
+      ),
+      sqsDeletesPerDelivery: per(
+        sum(c, ['dispatch-esm'], (x) => x.startsWith('SQS.DeleteMessage')),
+        deliveries,
+      ),
+      sqsOtherPerDelivery: per(
+        sum(c, ['dispatch'], (x) => x.startsWith('SQS.')),
+        deliveries,
+      ),
+    },
+    wruPerEvent: per(sum(c, ingestScopes, isDynamoWrite, 'units'), allEvents),
+    wruOfGsisPerEvent: per(sum(c, ingestScopes, isDynamoWrite, 'indexUnits'), allEvents),
+    wruPerDelivery: per(sum(c, ['dispatch'], isDynamoWrite, 'units'), deliveries),
+    maxItemBytes: Object.fromEntries(
+      Object.entries(c).flatMap(([where, byCommand]) =>
+        Object.entries(byCommand)
+          .filter(([, s]) => s.maxItemBytes > 0)
+          .map(([command, s]) => [`${where} ${command}`, s.maxItemBytes]),
+      ),
+    ),
+  };
+  const heapGrowth = (drained.heapUsed - warm.heapUsed) / warm.heapUsed;
+
+  const budgets: { line: string; value: string; limit: string; pass: boolean }[] = [];
+  const check = (line: string, value: number, limit: number, unit = '', digits = 2) =>
+    budgets.push({
+      line,
+      value: `${value.toFixed(digits)}${unit}`,
+      limit: `≤ ${limit}${unit}`,
+      pass: value <= limit,
+    });
+  check(
+    'DynamoDB writes per ingested event (normal path)',
+    calls.normalPath.dynamoWritesPerEvent,
+    BUDGET.dynamoWritesPerEvent,
+  );
+  check(
+    'DynamoDB writes per delivery',
+    calls.dispatch.dynamoWritesPerDelivery,
+    BUDGET.dynamoWritesPerDelivery,
+  );
+  check('SQS send requests per ingested event', calls.sqsSendRequestsPerEvent, BUDGET.sqsSendsPerEvent);
+  if (cold) {
+    for (const f of cold.functions) {
+      check(
+        `${f.name} bundle adds to baseline`,
+        (f.bytes - cold.baseline.bytes) / 1024,
+        BUDGET.bundleAddsKb,
+        ' KB',
+        1,
+      );
+      check(`${f.name} init vs baseline`, f.initMs / cold.baseline.initMs, BUDGET.initRatio, '×');
+    }
+  }
+  check('heap growth after the run vs after warm-up', heapGrowth * 100, BUDGET.heapGrowth * 100, ' %', 1);
+
+  // -------------------------------------------------------------------------------------------------
+  const rows: [string, string][] = [
+    ['events ingested / s (sustained)', `${r2(eventsAtEnd / seconds)} (${eventsAtEnd} in ${r2(seconds)} s)`],
+    [
+      '  of which CodeDeploy via SNS / HTTP / HTTP keyed',
+      `${atEnd.events.ingest ?? 0} / ${atEnd.events.api ?? 0} / ${atEnd.events['api-keyed'] ?? 0}`,
+    ],
+    ['CPU ms per event, process under test (incl. fauxqs)', `${r2(drained.cpuMs / allEvents)}`],
+    ['deliveries / s', `${r2(atEnd.dispatched / seconds)}`],
+    [
+      'latency ingest → target p50 / p95 / p99 / max (ms)',
+      `${r2(latency.p50)} / ${r2(latency.p95)} / ${r2(latency.p99)} / ${r2(latency.max)} (n=${sorted.length})`,
+    ],
+    [
+      'DynamoDB writes / reads per event, normal path',
+      `${r2(calls.normalPath.dynamoWritesPerEvent)} / ${r2(calls.normalPath.dynamoReadsPerEvent)}`,
+    ],
+    [
+      '  HTTP unkeyed / CodeDeploy (writes)',
+      `${r2(calls.normalPath.http.dynamoWrites)} / ${r2(calls.normalPath.codedeploy.dynamoWrites)}`,
+    ],
+    [
+      'DynamoDB writes / reads per event, Idempotency-Key',
+      `${r2(calls.keyedPath.dynamoWritesPerEvent)} / ${r2(calls.keyedPath.dynamoReadsPerEvent)}`,
+    ],
+    [
+      'DynamoDB writes / reads per delivery',
+      `${r2(calls.dispatch.dynamoWritesPerDelivery)} / ${r2(calls.dispatch.dynamoReadsPerDelivery)}`,
+    ],
+    [
+      'WRU per event (of which GSIs) / per delivery',
+      `${r2(calls.wruPerEvent)} (${r2(calls.wruOfGsisPerEvent)}) / ${r2(calls.wruPerDelivery)}`,
+    ],
+    [
+      'SQS send requests / messages per event',
+      `${r2(calls.sqsSendRequestsPerEvent)} / ${r2(calls.sqsMessagesPerEvent)}`,
+    ],
+    [
+      'SQS receives / deletes per event (ingest queue)',
+      `${r2(calls.ingestQueue.receivesPerEvent)} / ${r2(calls.ingestQueue.deletesPerEvent)}`,
+    ],
+    [
+      'SQS receives / deletes per delivery (dispatch queue)',
+      `${r2(calls.dispatch.sqsReceivesPerDelivery)} / ${r2(calls.dispatch.sqsDeletesPerDelivery)}`,
+    ],
+    ...Object.entries(durationStats).map(([k, d]): [string, string] => [
+      `handler ${k}: invocations, p50 / p95 ms`,
+      `${d.invocations}, ${r2(d.p50)} / ${r2(d.p95)}`,
+    ]),
+    ...cost.lines.map((l): [string, string] => [
+      `cost: ${l.item}`,
+      `$${l.usd.toFixed(6)} (${r2(l.quantity)} ${l.unit})`,
+    ]),
+    ['projected USD per million deployment events', `$${cost.perMillionEvents.toFixed(2)}`],
+    [
+      'heap after GC: warm-up → end',
+      `${r2(warm.heapUsed / 2 ** 20)} MiB → ${r2(drained.heapUsed / 2 ** 20)} MiB`,
+    ],
+  ];
+  rows.push([
+    'load average (1 min) at start / end',
+    `${machine.loadAverageAtStart?.toFixed(1)} / ${loadavg()[0]?.toFixed(1)}`,
+  ]);
+  if (cold) {
+    rows.push([
+      'bundle / init (median of ' + COLD_RUNS + ') baseline',
+      `${r2(cold.baseline.bytes / 1024)} KB / ${r2(cold.baseline.initMs)} ms`,
+    ]);
+    for (const f of cold.functions) {
+      rows.push([
+        `bundle / init ${f.name} (${functions[f.name as 'api'].memoryMb} MB)`,
+        `${r2(f.bytes / 1024)} KB (+${r2((f.bytes - cold.baseline.bytes) / 1024)}) / ${r2(f.initMs)} ms (${r2(f.initMs / cold.baseline.initMs)}×)`,
+      ]);
+    }
+  }
+  rows.push([
+    'correlation: deliveries / unexpected / wrong status / timeouts',
+    `${stats.deliveries} / ${stats.unexpected} / ${stats.wrongStatus} / ${stats.timeouts}`,
+  ]);
+  const width = Math.max(...rows.map(([k]) => k.length));
+  console.log('');
+  for (const [k, v] of rows) console.log(`${k.padEnd(width)}  ${v}`);
+  console.log('');
+  const bw = Math.max(...budgets.map((b) => b.line.length));
+  for (const b of budgets)
+    console.log(`${b.pass ? 'PASS' : 'FAIL'}  ${b.line.padEnd(bw)}  ${b.value.padStart(10)}  (${b.limit})`);
+
+  const results = {
+    at: new Date().toISOString(),
+    machine,
+    settings: {
+      durationS: DURATION_S,
+      warmupS: WARMUP_S,
+      concurrency: CONCURRENCY,
+      coldRuns: COLD_RUNS,
+      targetsPerRoute: TARGETS,
+    },
+    sent: {
+      total: sent,
+      sinceWarmup: {
+        codedeploy: sent.codedeploy - sentAtStart.codedeploy,
+        native: sent.native - sentAtStart.native,
+      },
+    },
+    throughput: {
+      eventsPerSecond: eventsAtEnd / seconds,
+      deliveriesPerSecond: atEnd.dispatched / seconds,
+      events: atEnd.events,
+      seconds,
+    },
+    latencyMs: { ...latency, n: sorted.length },
+    calls,
+    counts: c,
+    handlers: durationStats,
+    memoryMb: {
+      api: functions.api.memoryMb,
+      ingest: functions.ingest.memoryMb,
+      dispatch: functions.dispatch.memoryMb,
+    },
+    cost: { prices: PRICES_US_EAST_1, scopes: SHIPCAST_SCOPES, ...cost },
+    loadAverageAtEnd: loadavg()[0],
+    cpuMsPerEvent: drained.cpuMs / allEvents,
+    heap: {
+      afterWarmup: warm.heapUsed,
+      afterRun: drained.heapUsed,
+      growth: heapGrowth,
+      rssAfterRun: drained.rss,
+    },
+    cold,
+    correlation: stats,
+    budgets,
+  };
+  writeFileSync(new URL('results.json', HERE), `${JSON.stringify(results, null, 2)}\n`);
+  writeFileSync(
+    new URL('latency.svg', HERE),
+    latencySvg(
+      sorted,
+      latency,
+      `Shipcast local mode: ${sorted.length} deliveries, ${CONCURRENCY} deployments in flight, ${machine.cores} cores`,
+    ),
+  );
+  console.log('\nwrote bench/results.json and bench/latency.svg');
+  process.exitCode = budgets.every((b) => b.pass) ? 0 : 1;
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exit(2);
+});
