@@ -64,6 +64,8 @@ export interface DeploymentQuery {
   environment?: string;
   limit: number;
   cursor?: string;
+  /** By creation time; `desc` (newest first) unless told. */
+  order?: 'asc' | 'desc';
 }
 
 /** The dispatch queue. */

@@ -190,7 +190,7 @@ export class DynamoStore implements DeploymentStore, RateLimiter {
           KeyConditionExpression: condition,
           FilterExpression: filterByEnvironment ? 'environment = :env' : undefined,
           ExpressionAttributeValues: values,
-          ScanIndexForward: false,
+          ScanIndexForward: query.order === 'asc',
           Limit: query.limit - items.length,
           ExclusiveStartKey: startKey,
         }),
@@ -309,6 +309,8 @@ export class DynamoStore implements DeploymentStore, RateLimiter {
       pk: ciPk(next.eventId),
       sk: META,
       type: 'ci-event',
+      // `type` is the item kind on every item of the table: the event's own type lives in `ciType`.
+      ciType: next.type,
       // The app's event list, newest first (the same index deployments use for "all", another partition).
       gsi3pk: `APP#${key(next.username)}/${key(next.app)}`,
       gsi3sk: `${next.eventTime}#${next.eventId}`,
@@ -344,7 +346,7 @@ export class DynamoStore implements DeploymentStore, RateLimiter {
         ConsistentRead: true,
       }),
     );
-    return Item ? (strip(Item) as unknown as CiEvent) : undefined;
+    return Item ? toCiEvent(Item) : undefined;
   }
 
   async listCiEvents(query: CiEventQuery): Promise<{ items: CiEvent[]; cursor?: string }> {
@@ -360,7 +362,7 @@ export class DynamoStore implements DeploymentStore, RateLimiter {
       }),
     );
     return {
-      items: (page.Items ?? []).map((item) => strip(item) as unknown as CiEvent),
+      items: (page.Items ?? []).map(toCiEvent),
       cursor: page.LastEvaluatedKey ? encodeCursor(page.LastEvaluatedKey) : undefined,
     };
   }
@@ -372,7 +374,7 @@ export class DynamoStore implements DeploymentStore, RateLimiter {
       KeyConditionExpression: 'gsi1pk = :pk',
       ExpressionAttributeValues: { ':pk': commitPk(repository, commit) },
     });
-    return items.map((item) => strip(item) as unknown as CiEvent);
+    return items.map(toCiEvent);
   }
 
   async take(key: string, limit: number, windowSeconds: number): Promise<number> {
@@ -425,6 +427,11 @@ function strip(item: Record<string, unknown>): Record<string, unknown> {
 
 function toDeployment(item: Record<string, unknown>): Deployment {
   return strip(item) as unknown as Deployment;
+}
+
+function toCiEvent(item: Record<string, unknown>): CiEvent {
+  const { ciType, ...rest } = strip(item);
+  return { ...rest, type: ciType } as unknown as CiEvent;
 }
 
 function encodeCursor(lastKey: Record<string, unknown>): string {

@@ -10,6 +10,7 @@ import type { SecretSource } from '../ports.ts';
 import type { Delivery, Deployment } from '../schema.ts';
 import { HTTP_SOURCES } from '../sources/index.ts';
 import { normalizeNativeEvent, parseNativeEvent } from '../sources/native.ts';
+import { deploymentTimeline } from '../timeline.ts';
 import { publicDeployment } from '../view.ts';
 import { bearerToken } from './auth.ts';
 import { parseJsonBody } from './json.ts';
@@ -146,14 +147,16 @@ export function createApi(context: ApiContext): Hono<{ Variables: Variables }> {
     const id = c.req.param('id');
     const deployment = DEPLOYMENT_ID.test(id) ? await context.store.getDeployment(id) : undefined;
     if (!deployment) return c.json({ error: 'not_found', message: `no deployment ${id}` }, 404);
-    const [events, deliveries] = await Promise.all([
+    const [events, deliveries, timeline] = await Promise.all([
       context.store.listEvents(id),
       context.store.listDeliveries(id),
+      deploymentTimeline(context.store, deployment),
     ]);
     return c.json({
       deployment: publicDeployment(deployment),
       events,
       deliveries: deliveryStates(deployment, deliveries),
+      ...(timeline ? { timeline } : {}),
     });
   });
 

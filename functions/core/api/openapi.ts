@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { nativeEventSchema } from '../sources/native.ts';
+import { pipelinesOpenApi } from '../sources/pipelines.ts';
 import { STATUSES } from '../status.ts';
 
 let document: Record<string, unknown> | undefined;
@@ -32,6 +33,7 @@ function build(): Record<string, unknown> {
     content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
   });
   const secured = [{ bearer: [] }];
+  const pipelines = pipelinesOpenApi();
   const hookAnswer = (description: string) => ({
     description,
     content: { 'application/json': { schema: { $ref: '#/components/schemas/HookAccepted' } } },
@@ -46,6 +48,7 @@ function build(): Record<string, unknown> {
     components: {
       securitySchemes: {
         bearer: { type: 'http', scheme: 'bearer' },
+        ...pipelines.securitySchemes,
         githubSignature: {
           type: 'apiKey',
           in: 'header',
@@ -62,6 +65,7 @@ function build(): Record<string, unknown> {
       },
       schemas: {
         Error: error,
+        ...pipelines.schemas,
         EventRequest: eventBody,
         EventAccepted: {
           type: 'object',
@@ -109,6 +113,7 @@ function build(): Record<string, unknown> {
       },
     },
     paths: {
+      ...pipelines.paths,
       '/healthz': { get: { summary: 'Liveness', responses: { '200': { description: 'Shipcast is up' } } } },
       '/v1/openapi.json': {
         get: {

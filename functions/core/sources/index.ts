@@ -1,6 +1,7 @@
 import { githubSource } from './github.ts';
 import { gitlabSource } from './gitlab.ts';
 import type { HttpSource } from './http-source.ts';
+import { pipelinesSource } from './pipelines.ts';
 
 /** Every HTTP source beyond the native events API. Adding one is one line here plus its file. */
-export const HTTP_SOURCES: readonly HttpSource[] = [githubSource, gitlabSource];
+export const HTTP_SOURCES: readonly HttpSource[] = [githubSource, gitlabSource, pipelinesSource];
