@@ -1,5 +1,7 @@
 import { bigpandaTarget } from './bigpanda.ts';
 import { discordTarget } from './discord.ts';
+import { githubDeploymentTarget } from './github-deployment.ts';
+import { githubStatusTarget } from './github-status.ts';
 import { googleChatTarget } from './google-chat.ts';
 import { logTarget } from './log.ts';
 import { mattermostTarget } from './mattermost.ts';
@@ -14,6 +16,8 @@ import { zulipTarget } from './zulip.ts';
 export const TARGETS = [
   webhookTarget,
   logTarget,
+  githubDeploymentTarget,
+  githubStatusTarget,
   bigpandaTarget,
   teamsTarget,
   googleChatTarget,

@@ -1,0 +1,277 @@
+import { z } from 'zod';
+import { RetryableDeliveryError } from '../errors.ts';
+import { globToRegExp } from '../routing.ts';
+import type { Deployment } from '../schema.ts';
+import type { Status } from '../status.ts';
+import {
+  checkGitHubAuth,
+  cut,
+  describeStatus,
+  type GitHubClient,
+  githubClient,
+  githubConnectionFields,
+  githubSecretNames,
+  githubSubject,
+  httpUrl,
+  isFullSha,
+  parseRepository,
+  renderTemplate,
+  templateString,
+  withRefs,
+} from './github.ts';
+import { defineTarget } from './target.ts';
+
+/** Marks the GitHub deployments Shipcast creates (in `payload.shipcast.marker`). */
+export const SHIPCAST_MARKER = 'shipcast';
+
+/** Placeholders of `environmentUrl`. */
+const URL_PLACEHOLDERS = ['service', 'environment', 'githubEnvironment', 'version', 'deploymentId'] as const;
+
+/**
+ * GitHub deployment state per Shipcast status. `stopped` → `error`: the deployment was halted before it
+ * finished (by a person or an alarm), which says nothing about the code, whereas `failure` means the
+ * deployment itself failed.
+ */
+export const DEPLOYMENT_STATES: Record<Status, 'queued' | 'in_progress' | 'success' | 'failure' | 'error'> = {
+  queued: 'queued',
+  in_progress: 'in_progress',
+  succeeded: 'success',
+  failed: 'failure',
+  stopped: 'error',
+};
+
+/** Pages of 100 looked through for a deployment an earlier attempt created. */
+const LOOKUP_PAGES = 3;
+
+/** One GitHub deployment per Shipcast deployment, with a deployment status per transition. */
+export const githubDeploymentTarget = defineTarget({
+  type: 'github-deployment',
+  configSchema: z
+    .object({
+      type: z.literal('github-deployment'),
+      ...githubConnectionFields,
+      /** Shipcast environment (exact name or glob) → GitHub environment; unmatched names are used as they are. */
+      environments: z.record(z.string().min(1), z.string().min(1).max(255)).optional(),
+      task: z.string().min(1).max(255).default('deploy'),
+      /** Commit status contexts GitHub must see succeed before it creates the deployment (default: none). */
+      requiredContexts: z.array(z.string().min(1)).default([]),
+      transientEnvironment: z.boolean().optional(),
+      productionEnvironment: z.boolean().optional(),
+      /** URL of the deployed environment, e.g. `https://{{environment}}.example.com`. */
+      environmentUrl: templateString(URL_PLACEHOLDERS, 'environmentUrl')
+        .refine((value) => /^https?:\/\//.test(value), 'environmentUrl must start with http:// or https://')
+        .optional(),
+      /** On success, let GitHub mark earlier non-production deployments of the environment inactive. */
+      autoInactive: z.boolean().default(true),
+    })
+    .strict()
+    .superRefine(checkGitHubAuth),
+  secretNames: githubSecretNames,
+  async send({ deployment, transition, delivery }, context) {
+    const { config, logger } = context;
+    const subject = githubSubject(deployment, config.baseUrl);
+    const environment =
+      deployment.environment && githubEnvironment(deployment.environment, config.environments);
+    if ('skip' in subject || !environment) {
+      const reason = 'skip' in subject ? subject.skip : 'the deployment names no environment';
+      logger.info(`no GitHub deployment: ${reason}`, { target: context.name, deploymentId: deployment.id });
+      return {};
+    }
+    const known = delivery?.refs ?? {};
+    const refs: Record<string, string> = {};
+    let gh: GitHubClient;
+    let id: string;
+    const recorded = known.githubRepository ? parseRepository(known.githubRepository) : undefined;
+    if (known.githubDeploymentId && recorded) {
+      gh = githubClient(context, recorded);
+      id = known.githubDeploymentId;
+    } else {
+      gh = githubClient(context, subject.repo);
+      // Two dispatchers sending transitions of one deployment at once would both find nothing and both
+      // create: only one may look-and-create per attempt (the shared limiter as a one-minute lease).
+      const lease = `github:create:${context.name}:${deployment.id}:${delivery?.attempts ?? 0}`;
+      const wait = await context.limiter.take(lease, 1, 60);
+      if (wait > 0) {
+        throw new RetryableDeliveryError(
+          `another dispatcher is creating the GitHub deployment of ${deployment.id}; retrying in ${wait} s`,
+          wait,
+        );
+      }
+      const lookup = { commit: subject.commit, environment, task: config.task, deploymentId: deployment.id };
+      id =
+        (await findCreated(gh, lookup)) ??
+        (await create(gh, deployment, subject.commit, environment, config));
+      refs.githubDeploymentId = id;
+      refs.githubRepository = `${gh.repo.owner}/${gh.repo.repo}`;
+      refs.githubEnvironment = environment;
+    }
+
+    try {
+      if (deployment.rollbackOf && transition.to === 'succeeded' && !known.replacedInactive) {
+        const replaced = await markReplacedInactive(deployment, context);
+        if (replaced) refs.replacedInactive = replaced;
+      }
+      const state = DEPLOYMENT_STATES[transition.to];
+      const logUrl = httpUrl(deployment.url);
+      const environmentUrl = config.environmentUrl
+        ? renderTemplate(
+            config.environmentUrl,
+            {
+              service: deployment.service ?? '',
+              environment: deployment.environment ?? '',
+              githubEnvironment: environment,
+              version: deployment.version ?? '',
+              deploymentId: deployment.id,
+            },
+            encodeURIComponent,
+          )
+        : undefined;
+      await gh.post(
+        `/repos/${gh.repo.owner}/${gh.repo.repo}/deployments/${id}/statuses`,
+        {
+          state,
+          description: describeStatus(deployment, transition.to),
+          ...(logUrl ? { log_url: logUrl } : {}),
+          ...(environmentUrl ? { environment_url: environmentUrl } : {}),
+          // Only a success may retire earlier deployments; a queued or failed one must not.
+          auto_inactive: state === 'success' ? config.autoInactive : false,
+        },
+        `post the ${state} status of deployment ${id}`,
+      );
+    } catch (error) {
+      // Keep what was created (and done) so the retry continues instead of starting over.
+      throw withRefs(error, refs);
+    }
+    return { refs };
+  },
+});
+
+/** The GitHub environment for a Shipcast environment: exact key first, then the first matching glob. */
+export function githubEnvironment(environment: string, mapping: Record<string, string> | undefined): string {
+  if (!mapping) return environment;
+  if (Object.hasOwn(mapping, environment)) return mapping[environment] as string;
+  for (const [pattern, target] of Object.entries(mapping)) {
+    if (globToRegExp(pattern).test(environment)) return target;
+  }
+  return environment;
+}
+
+interface GitHubDeployment {
+  id: number;
+  payload?: unknown;
+}
+
+/** Is this GitHub deployment the one Shipcast created for `deploymentId`? */
+export function isShipcastDeployment(candidate: GitHubDeployment, deploymentId: string): boolean {
+  let payload = candidate.payload;
+  if (typeof payload === 'string') {
+    try {
+      payload = JSON.parse(payload);
+    } catch {
+      return false;
+    }
+  }
+  const shipcast = (payload as { shipcast?: { marker?: unknown; deploymentId?: unknown } } | null)?.shipcast;
+  return shipcast?.marker === SHIPCAST_MARKER && shipcast.deploymentId === deploymentId;
+}
+
+/** A deployment an earlier attempt created (whose answer or record was lost), found by its payload. */
+async function findCreated(
+  gh: GitHubClient,
+  lookup: { commit: string; environment: string; task: string; deploymentId: string },
+): Promise<string | undefined> {
+  // GitHub stores the resolved SHA: filter by `sha` only when the commit is a full one, else by `ref`.
+  const byCommit: Record<string, string> = { [isFullSha(lookup.commit) ? 'sha' : 'ref']: lookup.commit };
+  for (let page = 1; page <= LOOKUP_PAGES; page++) {
+    const { data } = await gh.get<GitHubDeployment[]>(
+      `/repos/${gh.repo.owner}/${gh.repo.repo}/deployments`,
+      { ...byCommit, environment: lookup.environment, task: lookup.task, per_page: 100, page },
+      'look for a deployment created earlier',
+    );
+    if (!Array.isArray(data)) return undefined;
+    const match = data.find((candidate) => isShipcastDeployment(candidate, lookup.deploymentId));
+    if (match) return String(match.id);
+    if (data.length < 100) return undefined;
+  }
+  return undefined;
+}
+
+async function create(
+  gh: GitHubClient,
+  deployment: Deployment,
+  commit: string,
+  environment: string,
+  config: {
+    task: string;
+    requiredContexts: string[];
+    transientEnvironment?: boolean;
+    productionEnvironment?: boolean;
+  },
+): Promise<string> {
+  const label = [deployment.service, deployment.version].filter(Boolean).join(' ') || 'deployment';
+  const { status, data } = await gh.post<{ id?: unknown; message?: unknown }>(
+    `/repos/${gh.repo.owner}/${gh.repo.repo}/deployments`,
+    {
+      ref: commit,
+      task: config.task,
+      auto_merge: false,
+      required_contexts: config.requiredContexts,
+      payload: {
+        shipcast: {
+          marker: SHIPCAST_MARKER,
+          deploymentId: deployment.id,
+          source: deployment.source,
+          sourceDeploymentId: deployment.sourceDeploymentId,
+        },
+      },
+      environment,
+      description: cut(deployment.description ?? `${label} via Shipcast`),
+      ...(config.transientEnvironment !== undefined
+        ? { transient_environment: config.transientEnvironment }
+        : {}),
+      ...(config.productionEnvironment !== undefined
+        ? { production_environment: config.productionEnvironment }
+        : {}),
+    },
+    'create the deployment',
+  );
+  if (status === 202) {
+    // "Merged branch response": GitHub merged the default branch instead of creating (auto_merge is off,
+    // so this is unexpected); asking again creates it.
+    throw new RetryableDeliveryError(
+      `GitHub merged instead of creating the deployment (202: ${String(data?.message ?? '')}); will ask again`,
+    );
+  }
+  if (typeof data?.id !== 'number') {
+    throw new RetryableDeliveryError(`GitHub answered ${status} to create the deployment, without an id`);
+  }
+  return String(data.id);
+}
+
+/**
+ * A rollback that succeeded retires the deployment it replaced: `inactive` on that deployment's GitHub
+ * deployment (found in its delivery record). Returns the id marked, or undefined when there is none.
+ */
+async function markReplacedInactive(
+  deployment: Deployment,
+  context: Parameters<typeof githubDeploymentTarget.send>[1],
+): Promise<string | undefined> {
+  const replaced = await context.deliveryOf(deployment.rollbackOf as string, context.name);
+  const id = replaced?.refs?.githubDeploymentId;
+  const repo = replaced?.refs?.githubRepository ? parseRepository(replaced.refs.githubRepository) : undefined;
+  if (!id || !repo) {
+    context.logger.info('the deployment this rollback replaced has no GitHub deployment to retire', {
+      target: context.name,
+      deploymentId: deployment.id,
+      rollbackOf: deployment.rollbackOf,
+    });
+    return undefined;
+  }
+  const gh = githubClient(context, repo);
+  await gh.post(
+    `/repos/${repo.owner}/${repo.repo}/deployments/${id}/statuses`,
+    { state: 'inactive', description: cut(`Replaced by rollback ${deployment.id}`) },
+    `mark the replaced deployment ${id} inactive`,
+  );
+  return id;
+}

@@ -1,0 +1,466 @@
+import { createHash, createPublicKey, type KeyObject, randomBytes, verify } from 'node:crypto';
+import { createServer, type IncomingHttpHeaders, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { type GitHubOperation, requestBodyProblems } from './json-schema.ts';
+
+/** One request the fake GitHub received. */
+export interface GitHubRequest {
+  method: string;
+  /** Path without the query string. */
+  path: string;
+  query: URLSearchParams;
+  headers: IncomingHttpHeaders;
+  body: string;
+  json<T = unknown>(): T;
+}
+
+/** A scripted answer: a status with headers and body, a connection that never answers, or a reset. */
+export type GitHubAnswer =
+  | { status: number; headers?: Record<string, string>; body?: unknown }
+  | { hang: true }
+  | { reset: true };
+
+export interface FakeDeploymentStatus {
+  id: number;
+  state: string;
+  description: string;
+  environment: string;
+  log_url: string;
+  target_url: string;
+  environment_url: string;
+  auto_inactive?: boolean;
+}
+
+export interface FakeDeployment {
+  id: number;
+  owner: string;
+  repo: string;
+  sha: string;
+  ref: string;
+  task: string;
+  environment: string;
+  description: string | null;
+  payload: unknown;
+  transient_environment: boolean;
+  production_environment: boolean;
+  required_contexts?: string[];
+  auto_merge?: boolean;
+  created_at: string;
+  statuses: FakeDeploymentStatus[];
+}
+
+export interface FakeCommitStatus {
+  id: number;
+  owner: string;
+  repo: string;
+  sha: string;
+  state: string;
+  context: string;
+  description: string | null;
+  target_url: string | null;
+}
+
+export interface GitHubServerOptions {
+  /** Personal access tokens GitHub accepts. */
+  tokens?: string[];
+  /** A GitHub App: its id, the public half of its key, and where it is installed (`owner/repo` → id). */
+  app?: { appId: number | string; publicKey: KeyObject | string; installations: Record<string, number> };
+  /** GitHub's clock (token expiry); defaults to the real time. */
+  now?: () => Date;
+  /** Lifetime of installation tokens (GitHub: one hour). */
+  tokenLifetimeMs?: number;
+}
+
+/** A local stand-in for the parts of GitHub's REST API Shipcast uses. */
+export interface GitHubServer {
+  url: string;
+  requests: GitHubRequest[];
+  deployments: FakeDeployment[];
+  commitStatuses: FakeCommitStatus[];
+  /** Installation tokens issued, in order. */
+  issuedTokens: { token: string; installationId: number; expiresAt: string }[];
+  /** Claims of every App JWT that verified. */
+  jwtClaims: { iat: number; exp: number; iss: unknown }[];
+  /** Request bodies that break GitHub's schemas (or its 140-character description limit). */
+  violations: string[];
+  /** Repositories (`owner/repo`) that do not exist: every call about them answers 404. */
+  missingRepos: Set<string>;
+  acceptToken(token: string): void;
+  /** Revokes a personal token, or (without argument) every installation token issued so far. */
+  revoke(token?: string): void;
+  /**
+   * Answers the next `times` (default 1) requests matching `route` (`METHOD /path`, `*` for one path
+   * segment) with `answer`. With `after`, GitHub does its normal work first (stores the deployment,
+   * say) and then answers with `answer`: a crash or a lost answer after the write.
+   */
+  intercept(route: string, answer: GitHubAnswer, options?: { after?: boolean; times?: number }): void;
+  /** The deployments Shipcast created for one Shipcast deployment (by payload). */
+  deploymentsOf(shipcastDeploymentId: string): FakeDeployment[];
+  reset(): void;
+  stop(): Promise<void>;
+}
+
+const DOCS = 'https://docs.github.com/rest';
+
+/** A GitHub error body. */
+export function githubError(message: string, errors?: unknown[]): Record<string, unknown> {
+  return { message, ...(errors ? { errors } : {}), documentation_url: DOCS };
+}
+
+/** Starts the fake on 127.0.0.1 with a random port. */
+export async function startGitHubServer(options: GitHubServerOptions = {}): Promise<GitHubServer> {
+  const now = options.now ?? (() => new Date());
+  const lifetime = options.tokenLifetimeMs ?? 60 * 60_000;
+  const pats = new Set(options.tokens ?? []);
+  const revokedInstallationTokens = new Set<string>();
+  const publicKey = options.app
+    ? typeof options.app.publicKey === 'string'
+      ? createPublicKey(options.app.publicKey)
+      : options.app.publicKey
+    : undefined;
+  const intercepts: { pattern: RegExp; answer: GitHubAnswer; after: boolean; times: number }[] = [];
+  const sockets = new Set<Socket>();
+  let nextId = 1000;
+
+  const state: GitHubServer = {
+    url: '',
+    requests: [],
+    deployments: [],
+    commitStatuses: [],
+    issuedTokens: [],
+    jwtClaims: [],
+    violations: [],
+    missingRepos: new Set(),
+    acceptToken: (token) => pats.add(token),
+    revoke: (token) => {
+      if (token) pats.delete(token);
+      else for (const issued of state.issuedTokens) revokedInstallationTokens.add(issued.token);
+    },
+    intercept: (route, answer, { after = false, times = 1 } = {}) => {
+      const [method, path] = route.split(' ');
+      const body = (path ?? '')
+        .split('/')
+        .map((part) => (part === '*' ? '[^/]+' : part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))
+        .join('/');
+      intercepts.push({ pattern: new RegExp(`^${method} ${body}$`), answer, after, times });
+    },
+    deploymentsOf: (id) =>
+      state.deployments.filter(
+        (d) => (d.payload as { shipcast?: { deploymentId?: string } } | null)?.shipcast?.deploymentId === id,
+      ),
+    reset: () => {
+      state.requests.length = 0;
+      state.violations.length = 0;
+      intercepts.length = 0;
+    },
+    stop: async () => {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+
+  type Reply = { status: number; headers?: Record<string, string>; body?: unknown };
+
+  const checkBody = (
+    operation: GitHubOperation,
+    request: GitHubRequest,
+    resource: string,
+  ): Reply | undefined => {
+    let body: unknown;
+    try {
+      body = JSON.parse(request.body);
+    } catch {
+      state.violations.push(`${request.method} ${request.path}: body is not JSON`);
+      return { status: 400, body: githubError('Problems parsing JSON') };
+    }
+    const problems = requestBodyProblems(operation, body);
+    const description = (body as { description?: unknown })?.description;
+    if (
+      resource !== 'Deployment' &&
+      typeof description === 'string' &&
+      Array.from(description).length > 140
+    ) {
+      problems.push('description: is too long (maximum is 140 characters)');
+    }
+    if (problems.length === 0) return undefined;
+    state.violations.push(...problems.map((p) => `${request.method} ${request.path}: ${p}`));
+    return {
+      status: 422,
+      body: githubError(
+        'Validation Failed',
+        problems.map((message) => ({ resource, code: 'custom', message })),
+      ),
+    };
+  };
+
+  /** Who the bearer is: a PAT, an installation token (with its installation), the App (JWT), or nobody. */
+  const authenticate = (
+    request: GitHubRequest,
+  ): { kind: 'pat' } | { kind: 'installation'; installationId: number } | { kind: 'app' } | undefined => {
+    const bearer = /^Bearer (.+)$/.exec(String(request.headers.authorization ?? ''))?.[1];
+    if (!bearer) return undefined;
+    if (pats.has(bearer)) return { kind: 'pat' };
+    const issued = state.issuedTokens.find((t) => t.token === bearer);
+    if (issued) {
+      if (revokedInstallationTokens.has(bearer) || Date.parse(issued.expiresAt) <= now().getTime())
+        return undefined;
+      return { kind: 'installation', installationId: issued.installationId };
+    }
+    if (publicKey && options.app && bearer.split('.').length === 3) {
+      const [header, payload, signature] = bearer.split('.') as [string, string, string];
+      try {
+        const head = JSON.parse(Buffer.from(header, 'base64url').toString()) as { alg?: string };
+        const claims = JSON.parse(Buffer.from(payload, 'base64url').toString()) as {
+          iat: number;
+          exp: number;
+          iss: unknown;
+        };
+        const valid =
+          head.alg === 'RS256' &&
+          verify(
+            'sha256',
+            Buffer.from(`${header}.${payload}`),
+            publicKey,
+            Buffer.from(signature, 'base64url'),
+          ) &&
+          String(claims.iss) === String(options.app.appId) &&
+          claims.exp > claims.iat &&
+          claims.exp - claims.iat <= 600;
+        if (valid) {
+          state.jwtClaims.push(claims);
+          return { kind: 'app' };
+        }
+      } catch {
+        return undefined;
+      }
+    }
+    return undefined;
+  };
+
+  const handle = (request: GitHubRequest): Reply => {
+    const version = request.headers['x-github-api-version'];
+    if (version !== undefined && version !== '2022-11-28') {
+      return { status: 400, body: githubError(`API version '${version}' is not supported.`) };
+    }
+    const who = authenticate(request);
+    if (!who) return { status: 401, body: githubError('Bad credentials') };
+    const route = `${request.method} ${request.path}`;
+
+    const tokenRoute = /^POST \/app\/installations\/(\d+)\/access_tokens$/.exec(route);
+    if (tokenRoute) {
+      if (who.kind !== 'app')
+        return { status: 401, body: githubError('A JSON web token could not be decoded') };
+      const installationId = Number(tokenRoute[1]);
+      if (!Object.values(options.app?.installations ?? {}).includes(installationId)) {
+        return { status: 404, body: githubError('Not Found') };
+      }
+      const token = `ghs_${randomBytes(18).toString('hex')}`;
+      const expiresAt = new Date(now().getTime() + lifetime).toISOString().replace(/\.\d{3}Z$/, 'Z');
+      state.issuedTokens.push({ token, installationId, expiresAt });
+      return {
+        status: 201,
+        body: { token, expires_at: expiresAt, permissions: { deployments: 'write', statuses: 'write' } },
+      };
+    }
+
+    const repoRoute = /^(GET|POST) \/repos\/([^/]+)\/([^/]+)(\/.*)?$/.exec(route);
+    if (!repoRoute) {
+      return { status: 404, body: githubError('Not Found') };
+    }
+    const [, method, owner, repo, rest = ''] = repoRoute as unknown as [
+      string,
+      string,
+      string,
+      string,
+      string?,
+    ];
+    const fullName = `${owner}/${repo}`;
+    if (state.missingRepos.has(fullName)) return { status: 404, body: githubError('Not Found') };
+
+    if (method === 'GET' && rest === '/installation') {
+      if (who.kind !== 'app')
+        return { status: 401, body: githubError('A JSON web token could not be decoded') };
+      const id = options.app?.installations[fullName];
+      return id
+        ? { status: 200, body: { id, app_id: options.app?.appId, account: { login: owner } } }
+        : { status: 404, body: githubError('Not Found') };
+    }
+    if (who.kind === 'app') {
+      return { status: 403, body: githubError('A JSON web token cannot access repository contents') };
+    }
+    if (who.kind === 'installation' && options.app?.installations[fullName] !== who.installationId) {
+      return { status: 403, body: githubError('Resource not accessible by integration') };
+    }
+
+    if (method === 'POST' && rest === '/deployments') {
+      const invalid = checkBody('repos/create-deployment', request, 'Deployment');
+      if (invalid) return invalid;
+      const body = request.json<Record<string, unknown>>();
+      const ref = String(body.ref);
+      const environment = (body.environment as string | undefined) ?? 'production';
+      const deployment: FakeDeployment = {
+        id: nextId++,
+        owner,
+        repo,
+        ref,
+        sha: /^[0-9a-f]{40}$/.test(ref) ? ref : createHash('sha1').update(ref).digest('hex'),
+        task: (body.task as string | undefined) ?? 'deploy',
+        environment,
+        description: (body.description as string | null | undefined) ?? '',
+        payload: body.payload ?? {},
+        transient_environment: (body.transient_environment as boolean | undefined) ?? false,
+        production_environment:
+          (body.production_environment as boolean | undefined) ?? environment === 'production',
+        required_contexts: body.required_contexts as string[] | undefined,
+        auto_merge: body.auto_merge as boolean | undefined,
+        created_at: now().toISOString(),
+        statuses: [],
+      };
+      state.deployments.push(deployment);
+      return { status: 201, body: deploymentJson(deployment, state.url) };
+    }
+
+    if (method === 'GET' && rest === '/deployments') {
+      const q = request.query;
+      const perPage = Math.min(100, Number(q.get('per_page') ?? 30));
+      const page = Math.max(1, Number(q.get('page') ?? 1));
+      const all = state.deployments
+        .filter((d) => d.owner === owner && d.repo === repo)
+        .filter((d) => !q.has('sha') || d.sha === q.get('sha'))
+        .filter((d) => !q.has('ref') || d.ref === q.get('ref'))
+        .filter((d) => !q.has('task') || d.task === q.get('task'))
+        .filter((d) => !q.has('environment') || d.environment === q.get('environment'))
+        .reverse();
+      const items = all.slice((page - 1) * perPage, page * perPage);
+      const headers: Record<string, string> = {};
+      if (page * perPage < all.length) {
+        const next = new URL(`${state.url}${request.path}?${q}`);
+        next.searchParams.set('page', String(page + 1));
+        headers.link = `<${next}>; rel="next"`;
+      }
+      return { status: 200, headers, body: items.map((d) => deploymentJson(d, state.url)) };
+    }
+
+    const statusesRoute = /^\/deployments\/(\d+)\/statuses$/.exec(rest);
+    if (statusesRoute) {
+      const deployment = state.deployments.find(
+        (d) => d.id === Number(statusesRoute[1]) && d.owner === owner && d.repo === repo,
+      );
+      if (!deployment) return { status: 404, body: githubError('Not Found') };
+      if (method === 'GET') return { status: 200, body: [...deployment.statuses].reverse() };
+      const invalid = checkBody('repos/create-deployment-status', request, 'DeploymentStatus');
+      if (invalid) return invalid;
+      const body = request.json<Record<string, unknown>>();
+      const logUrl = (body.log_url as string | undefined) ?? (body.target_url as string | undefined) ?? '';
+      const status: FakeDeploymentStatus = {
+        id: nextId++,
+        state: String(body.state),
+        description: (body.description as string | undefined) ?? '',
+        environment: (body.environment as string | undefined) ?? deployment.environment,
+        log_url: logUrl,
+        target_url: logUrl,
+        environment_url: (body.environment_url as string | undefined) ?? '',
+        auto_inactive: body.auto_inactive as boolean | undefined,
+      };
+      deployment.statuses.push(status);
+      return { status: 201, body: status };
+    }
+
+    const commitRoute = /^\/statuses\/([^/]+)$/.exec(rest);
+    if (method === 'POST' && commitRoute) {
+      const invalid = checkBody('repos/create-commit-status', request, 'Status');
+      if (invalid) return invalid;
+      const body = request.json<Record<string, unknown>>();
+      const status: FakeCommitStatus = {
+        id: nextId++,
+        owner,
+        repo,
+        sha: decodeURIComponent(commitRoute[1] as string),
+        state: String(body.state),
+        context: (body.context as string | undefined) ?? 'default',
+        description: (body.description as string | null | undefined) ?? null,
+        target_url: (body.target_url as string | null | undefined) ?? null,
+      };
+      state.commitStatuses.push(status);
+      return { status: 201, body: status };
+    }
+    return { status: 404, body: githubError('Not Found') };
+  };
+
+  const write = (res: ServerResponse, reply: Reply) => {
+    const text =
+      reply.body === undefined
+        ? ''
+        : typeof reply.body === 'string'
+          ? reply.body
+          : JSON.stringify(reply.body);
+    res.writeHead(reply.status, {
+      'content-type': 'application/json; charset=utf-8',
+      'x-github-api-version-selected': '2022-11-28',
+      ...reply.headers,
+    });
+    res.end(text);
+  };
+
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+      const body = Buffer.concat(chunks).toString('utf8');
+      const request: GitHubRequest = {
+        method: req.method ?? '',
+        path: url.pathname,
+        query: url.searchParams,
+        headers: req.headers,
+        body,
+        json: <T>() => JSON.parse(body) as T,
+      };
+      state.requests.push(request);
+      const index = intercepts.findIndex((i) => i.pattern.test(`${request.method} ${request.path}`));
+      const intercept = index >= 0 ? intercepts[index] : undefined;
+      if (intercept) {
+        intercept.times--;
+        if (intercept.times <= 0) intercepts.splice(index, 1);
+      }
+      const normal = !intercept || intercept.after ? handle(request) : undefined;
+      const answer: GitHubAnswer = intercept ? intercept.answer : (normal as Reply);
+      if ('hang' in answer) return;
+      if ('reset' in answer) {
+        req.socket.destroy();
+        return;
+      }
+      write(res, answer);
+    });
+  });
+  server.on('connection', (socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  state.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return state;
+}
+
+function deploymentJson(d: FakeDeployment, base: string): Record<string, unknown> {
+  const url = `${base}/repos/${d.owner}/${d.repo}/deployments/${d.id}`;
+  return {
+    url,
+    id: d.id,
+    node_id: `DE_${d.id}`,
+    sha: d.sha,
+    ref: d.ref,
+    task: d.task,
+    payload: d.payload,
+    original_environment: d.environment,
+    environment: d.environment,
+    description: d.description,
+    creator: { login: 'shipcast[bot]', id: 1, type: 'Bot' },
+    created_at: d.created_at,
+    updated_at: d.created_at,
+    statuses_url: `${url}/statuses`,
+    repository_url: `${base}/repos/${d.owner}/${d.repo}`,
+    transient_environment: d.transient_environment,
+    production_environment: d.production_environment,
+  };
+}
