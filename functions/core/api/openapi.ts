@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { bigPandaOpenApi } from '../sources/bigpanda.ts';
+import { cdEventsOpenApi } from '../sources/cdevents.ts';
 import { nativeEventSchema } from '../sources/native.ts';
 import { pipelinesOpenApi } from '../sources/pipelines.ts';
 import { STATUSES } from '../status.ts';
@@ -33,6 +35,7 @@ function build(): Record<string, unknown> {
     content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
   });
   const secured = [{ bearer: [] }];
+  const dropIns = [bigPandaOpenApi(), cdEventsOpenApi()];
   const pipelines = pipelinesOpenApi();
   const hookAnswer = (description: string) => ({
     description,
@@ -65,6 +68,7 @@ function build(): Record<string, unknown> {
       },
       schemas: {
         Error: error,
+        ...Object.assign({}, ...dropIns.map((d) => d.schemas)),
         ...pipelines.schemas,
         EventRequest: eventBody,
         EventAccepted: {
@@ -113,6 +117,7 @@ function build(): Record<string, unknown> {
       },
     },
     paths: {
+      ...Object.assign({}, ...dropIns.map((d) => d.paths)),
       ...pipelines.paths,
       '/healthz': { get: { summary: 'Liveness', responses: { '200': { description: 'Shipcast is up' } } } },
       '/v1/openapi.json': {
