@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { z } from 'zod';
+import * as z from 'zod';
 import { messageTemplatesSchema } from './chat/template.ts';
 import { ConfigError, issuesFromZod } from './errors.ts';
 import { STATUSES } from './status.ts';
@@ -83,6 +83,22 @@ export const configSchema = z
         github: z.object({ secret: secretName }).strict().optional(),
         /** GitLab webhooks (`POST /v1/hooks/gitlab`): the secret name of the X-Gitlab-Token value. */
         gitlab: z.object({ token: secretName }).strict().optional(),
+        /** CodeDeploy triggers through an SNS HTTPS subscription (`POST /v1/hooks/sns`): the topics accepted. */
+        sns: z
+          .object({
+            topicArns: z
+              .array(
+                z
+                  .string()
+                  .regex(
+                    /^arn:aws(-[a-z]+)*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_.-]{1,256}$/,
+                    'not an SNS topic ARN',
+                  ),
+              )
+              .min(1),
+          })
+          .strict()
+          .optional(),
       })
       .strict()
       .default({ codedeploy: { enrich: true } }),

@@ -10,6 +10,7 @@ import type { SecretSource } from '../ports.ts';
 import type { Delivery, Deployment } from '../schema.ts';
 import { HTTP_SOURCES } from '../sources/index.ts';
 import { normalizeNativeEvent, parseNativeEvent } from '../sources/native.ts';
+import type { SnsHttpPort } from '../sources/sns-http.ts';
 import { deploymentTimeline } from '../timeline.ts';
 import { publicDeployment } from '../view.ts';
 import { bearerToken } from './auth.ts';
@@ -20,6 +21,8 @@ import { openApiDocument } from './openapi.ts';
 export interface ApiContext extends IngestContext {
   secrets: SecretSource;
   config: ShipcastConfig;
+  /** How the SNS HTTP source reaches SNS (certificates, confirmations); the real HTTPS calls by default. */
+  sns?: SnsHttpPort;
 }
 
 /** Largest accepted request body. Larger ones are answered 413 before they are parsed. */

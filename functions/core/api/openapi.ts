@@ -52,6 +52,13 @@ function build(): Record<string, unknown> {
       securitySchemes: {
         bearer: { type: 'http', scheme: 'bearer' },
         ...pipelines.securitySchemes,
+        snsSignature: {
+          type: 'apiKey',
+          in: 'header',
+          name: 'x-amz-sns-message-type',
+          description:
+            'The SNS message signature (SignatureVersion 1 or 2) verified with the certificate from an sns.<region>.amazonaws.com SigningCertURL; the topic must be in sources.sns.topicArns',
+        },
         githubSignature: {
           type: 'apiKey',
           in: 'header',
@@ -186,6 +193,21 @@ function build(): Record<string, unknown> {
             },
             '400': errorResponse('Invalid query'),
             '401': errorResponse('Missing or unknown bearer token'),
+          },
+        },
+      },
+      '/v1/hooks/sns': {
+        post: {
+          summary:
+            'CodeDeploy triggers through an SNS HTTPS subscription (signature-verified, topic allowlist)',
+          security: [{ snsSignature: [] }],
+          requestBody: { required: true, content: { 'text/plain': { schema: { type: 'string' } } } },
+          responses: {
+            '200': { description: 'Recorded, or the subscription confirmed' },
+            '400': errorResponse('Not an SNS message, or not a CodeDeploy trigger'),
+            '401': errorResponse('Signature, certificate URL or topic not accepted'),
+            '404': errorResponse('SNS HTTP subscriptions are not configured'),
+            '413': errorResponse('Body over 256 KiB'),
           },
         },
       },

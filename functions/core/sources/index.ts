@@ -4,12 +4,14 @@ import { githubSource } from './github.ts';
 import { gitlabSource } from './gitlab.ts';
 import type { HttpSource } from './http-source.ts';
 import { pipelinesSource } from './pipelines.ts';
+import { snsHttpSource } from './sns-http.ts';
 
 /** Every HTTP source beyond the native events API. Adding one is one line here plus its file. */
 export const HTTP_SOURCES: readonly HttpSource[] = [
-  githubSource,
-  gitlabSource,
-  pipelinesSource,
   bigPandaSource,
   cdEventsSource,
+  snsHttpSource(),
+  pipelinesSource,
+  githubSource,
+  gitlabSource,
 ];

@@ -1,0 +1,188 @@
+import { createVerify, X509Certificate } from 'node:crypto';
+import { bodyLimit } from 'hono/body-limit';
+import { z } from 'zod';
+import type { ApiContext } from '../api/app.ts';
+import { parseJsonBody } from '../api/json.ts';
+import { InvalidInputError, issuesFromZod } from '../errors.ts';
+import { ingestEvents } from '../ingest.ts';
+import { parseCodeDeployMessage } from './codedeploy.ts';
+import type { HttpSource } from './http-source.ts';
+
+/** How Shipcast reaches SNS for certificates and subscription confirmations. Only validated AWS URLs are passed. */
+export interface SnsHttpPort {
+  fetchCertificate(url: string): Promise<string>;
+  confirmSubscription(url: string): Promise<void>;
+}
+
+/** SigningCertURL and SubscribeURL must be https on an SNS regional endpoint (not look-alikes, not S3). */
+const SNS_HOST = /^sns\.[a-z0-9-]{4,}\.amazonaws\.com(\.cn)?$/;
+const CERT_PATH = /^\/SimpleNotificationService-[A-Za-z0-9]{1,64}\.pem$/;
+const MAX_BODY_BYTES = 256 * 1024;
+
+const envelopeSchema = z.object({
+  Type: z.enum(['Notification', 'SubscriptionConfirmation', 'UnsubscribeConfirmation']),
+  MessageId: z.string().min(1).max(100),
+  TopicArn: z
+    .string()
+    .regex(/^arn:aws(-[a-z]+)*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_.-]{1,256}$/, 'not an SNS topic ARN'),
+  Subject: z.string().nullish(),
+  Message: z.string(),
+  Timestamp: z.string().min(1),
+  SignatureVersion: z.enum(['1', '2'], { error: 'SignatureVersion must be "1" or "2"' }),
+  Signature: z.string().min(1),
+  SigningCertURL: z.string().min(1),
+  SubscribeURL: z.string().optional(),
+  Token: z.string().optional(),
+  UnsubscribeURL: z.string().optional(),
+});
+type Envelope = z.infer<typeof envelopeSchema>;
+
+/** A URL Shipcast may fetch for SNS: https, an `sns.<region>.amazonaws.com` host, no credentials or port. */
+export function isSnsUrl(value: string, kind: 'certificate' | 'subscribe'): boolean {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return false;
+  }
+  if (url.protocol !== 'https:' || url.username || url.password || url.port) return false;
+  if (!SNS_HOST.test(url.hostname)) return false;
+  return kind === 'certificate' ? CERT_PATH.test(url.pathname) && url.search === '' : url.pathname === '/';
+}
+
+/** The string SNS signs: the named fields as `Name\nvalue\n`, in this order, Subject only when present. */
+export function stringToSign(envelope: Envelope): string {
+  const fields =
+    envelope.Type === 'Notification'
+      ? (['Message', 'MessageId', 'Subject', 'Timestamp', 'TopicArn', 'Type'] as const)
+      : (['Message', 'MessageId', 'SubscribeURL', 'Timestamp', 'Token', 'TopicArn', 'Type'] as const);
+  let text = '';
+  for (const field of fields) {
+    const value = envelope[field];
+    if (value === undefined || value === null) continue;
+    text += `${field}\n${value}\n`;
+  }
+  return text;
+}
+
+/** Verifies an SNS message signature (v1 SHA1withRSA, v2 SHA256withRSA) with the certificate's public key. */
+export function verifySnsSignature(envelope: Envelope, certificatePem: string): boolean {
+  let certificate: X509Certificate;
+  try {
+    certificate = new X509Certificate(certificatePem);
+  } catch {
+    return false;
+  }
+  const verifier = createVerify(envelope.SignatureVersion === '1' ? 'RSA-SHA1' : 'RSA-SHA256');
+  verifier.update(stringToSign(envelope), 'utf8');
+  try {
+    return verifier.verify(certificate.publicKey, envelope.Signature, 'base64');
+  } catch {
+    return false;
+  }
+}
+
+/** Fetches over https only, with a timeout and a size cap; the caller has validated the URL. */
+const defaultPort: SnsHttpPort = {
+  async fetchCertificate(url) {
+    const response = await fetch(url, { redirect: 'error', signal: AbortSignal.timeout(5000) });
+    if (!response.ok) throw new Error(`certificate answered ${response.status}`);
+    const text = await response.text();
+    if (text.length > 16_384) throw new Error('certificate too large');
+    return text;
+  },
+  async confirmSubscription(url) {
+    const response = await fetch(url, { redirect: 'error', signal: AbortSignal.timeout(5000) });
+    if (!response.ok) throw new Error(`SubscribeURL answered ${response.status}`);
+  },
+};
+
+const certificates = new Map<string, string>();
+
+/**
+ * CodeDeploy triggers through an SNS HTTP(S) subscription (`POST /v1/hooks/sns`), an alternative to
+ * SNS→SQS: every message's signature is verified against a certificate from an SNS host, its topic must be
+ * on the allowlist (`sources.sns.topicArns`), and a SubscriptionConfirmation is confirmed only once verified.
+ */
+export function snsHttpSource(port: SnsHttpPort = defaultPort): HttpSource {
+  return {
+    name: 'sns',
+    mount(app, context) {
+      app.post(
+        '/v1/hooks/sns',
+        bodyLimit({
+          maxSize: MAX_BODY_BYTES,
+          onError: (c) =>
+            c.json(
+              { error: 'payload_too_large', message: `SNS messages are at most ${MAX_BODY_BYTES} bytes` },
+              413,
+            ),
+        }),
+        async (c) => {
+          const allowed = context.config.sources.sns?.topicArns;
+          if (!allowed)
+            return c.json({ error: 'not_found', message: 'SNS HTTP subscriptions are not configured' }, 404);
+          const parsed = envelopeSchema.safeParse(parseJsonBody(await c.req.text(), 'SNS message'));
+          if (!parsed.success) throw new InvalidInputError('SNS message', issuesFromZod(parsed.error));
+          const envelope = parsed.data;
+          const headerType = c.req.header('x-amz-sns-message-type');
+          if (headerType && headerType !== envelope.Type) {
+            throw new InvalidInputError('SNS message', [
+              { path: 'Type', message: 'does not match x-amz-sns-message-type' },
+            ]);
+          }
+          if (!allowed.includes(envelope.TopicArn)) {
+            return unauthorized(c, 'the topic is not on the allowlist (sources.sns.topicArns)');
+          }
+          if (!isSnsUrl(envelope.SigningCertURL, 'certificate')) {
+            return unauthorized(c, 'SigningCertURL is not an Amazon SNS certificate URL');
+          }
+          if (!(await verified(envelope, context.sns ?? port, context)))
+            return unauthorized(c, 'the signature does not verify');
+
+          if (envelope.Type === 'SubscriptionConfirmation') {
+            if (!envelope.SubscribeURL || !isSnsUrl(envelope.SubscribeURL, 'subscribe')) {
+              return unauthorized(c, 'SubscribeURL is not an Amazon SNS URL');
+            }
+            await (context.sns ?? port).confirmSubscription(envelope.SubscribeURL);
+            context.logger.info('confirmed the SNS subscription', { topicArn: envelope.TopicArn });
+            return c.json({ confirmed: true });
+          }
+          if (envelope.Type === 'UnsubscribeConfirmation') {
+            context.logger.warn('the SNS subscription was removed', { topicArn: envelope.TopicArn });
+            return c.json({ acknowledged: true });
+          }
+          const event = parseCodeDeployMessage(envelope.Message, {
+            receivedAt: context.clock.now().toISOString(),
+            where: 'SNS Message',
+          });
+          const [result] = await ingestEvents([event], context);
+          return c.json({
+            eventId: event.eventId,
+            deploymentId: event.deploymentId,
+            status: result?.status ?? null,
+          });
+        },
+      );
+    },
+  };
+}
+
+async function verified(envelope: Envelope, port: SnsHttpPort, context: ApiContext): Promise<boolean> {
+  let pem = certificates.get(envelope.SigningCertURL);
+  if (!pem) {
+    try {
+      pem = await port.fetchCertificate(envelope.SigningCertURL);
+    } catch (error) {
+      context.logger.warn('could not fetch the SNS signing certificate', { error: (error as Error).message });
+      return false;
+    }
+    if (certificates.size > 32) certificates.clear();
+    certificates.set(envelope.SigningCertURL, pem);
+  }
+  return verifySnsSignature(envelope, pem);
+}
+
+function unauthorized(c: { json: (body: unknown, status: 401) => Response }, message: string) {
+  return c.json({ error: 'unauthorized', message }, 401);
+}

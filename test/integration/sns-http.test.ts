@@ -1,0 +1,174 @@
+import { execFileSync } from 'node:child_process';
+import { createSign } from 'node:crypto';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApi } from '../../functions/core/api/app.ts';
+import { isSnsUrl, stringToSign } from '../../functions/core/sources/sns-http.ts';
+import { createHarness, type Harness } from '../support/harness.ts';
+
+const TOPIC = 'arn:aws:sns:eu-west-2:123456789012:shipcast-codedeploy';
+const CERT_URL = 'https://sns.eu-west-2.amazonaws.com/SimpleNotificationService-0123456789abcdef.pem';
+const SUBSCRIBE_URL =
+  'https://sns.eu-west-2.amazonaws.com/?Action=ConfirmSubscription&TopicArn=arn:aws:sns:eu-west-2:123456789012:shipcast-codedeploy&Token=abc';
+
+/** A self-signed certificate and its key, made with openssl (standing in for SNS's signing certificate). */
+function selfSignedCertificate(commonName: string): { cert: string; key: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'shipcast-sns-cert-'));
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-days',
+      '2',
+      '-subj',
+      `/CN=${commonName}`,
+      '-keyout',
+      join(dir, 'key.pem'),
+      '-out',
+      join(dir, 'cert.pem'),
+    ],
+    { stdio: 'ignore' },
+  );
+  return {
+    cert: readFileSync(join(dir, 'cert.pem'), 'utf8'),
+    key: readFileSync(join(dir, 'key.pem'), 'utf8'),
+  };
+}
+
+describe('CodeDeploy triggers through an SNS HTTPS subscription', () => {
+  let h: Harness;
+  let api: ReturnType<typeof createApi>;
+  const sns = selfSignedCertificate('sns.amazonaws.com');
+  const impostor = selfSignedCertificate('sns.amazonaws.com');
+  const fetched: string[] = [];
+  const confirmed: string[] = [];
+
+  beforeAll(async () => {
+    h = await createHarness({
+      config: {
+        api: { tokens: [{ name: 'ci', secret: 'api-token' }] },
+        sources: { sns: { topicArns: [TOPIC] } },
+        targets: { console: { type: 'log' } },
+        routes: [{ targets: ['console'] }],
+      },
+    });
+    h.runtime.api.sns = {
+      fetchCertificate: async (url) => {
+        fetched.push(url);
+        return sns.cert;
+      },
+      confirmSubscription: async (url) => {
+        confirmed.push(url);
+      },
+    };
+    api = createApi(h.runtime.api);
+  });
+  afterAll(() => h.stop());
+
+  const message = readFileSync('test/fixtures/codedeploy/deployment-succeeded.real.message.json', 'utf8');
+
+  function signed(
+    fields: Record<string, string | undefined>,
+    { version = '2', key = sns.key }: { version?: '1' | '2'; key?: string } = {},
+  ) {
+    const envelope = {
+      Type: 'Notification',
+      MessageId: `m-${Math.random().toString(36).slice(2)}`,
+      TopicArn: TOPIC,
+      Subject: 'SUCCEEDED: AWS CodeDeploy d-4F2KQ8ZX1 in eu-west-2 to checkout',
+      Message: message,
+      Timestamp: '2022-10-13T15:57:03.105Z',
+      SignatureVersion: version,
+      SigningCertURL: CERT_URL,
+      ...fields,
+    } as Record<string, string>;
+    const signer = createSign(version === '1' ? 'RSA-SHA1' : 'RSA-SHA256');
+    signer.update(stringToSign(envelope as never));
+    return { ...envelope, Signature: signer.sign(key, 'base64') } as Record<string, string>;
+  }
+
+  const post = (body: unknown, type = 'Notification') =>
+    api.request('/v1/hooks/sns', {
+      method: 'POST',
+      headers: { 'content-type': 'text/plain; charset=UTF-8', 'x-amz-sns-message-type': type },
+      body: JSON.stringify(body),
+    });
+
+  it.each(['1', '2'] as const)(
+    'records a CodeDeploy trigger signed with signature version %s',
+    async (version) => {
+      const answer = await post(signed({}, { version }));
+
+      expect(answer.status).toBe(200);
+      const { deploymentId } = (await answer.json()) as { deploymentId: string };
+      expect((await h.store.getDeployment(deploymentId))?.status).toBe('succeeded');
+    },
+  );
+
+  it('refuses a message signed by another key, a flipped byte, or an unknown topic, storing nothing', async () => {
+    const before = await h.store.listDeployments({ limit: 100 });
+    const other = JSON.stringify({ ...JSON.parse(message), deploymentId: 'd-OTHER0001' });
+
+    const wrongKey = await post(signed({ Message: other }, { key: impostor.key }));
+    const flipped = signed({ Message: other });
+    flipped.Message = String(flipped.Message).replace('SUCCEEDED', 'SUCCEEDEE');
+    const tampered = await post(flipped);
+    const unknownTopic = await post(
+      signed({ Message: other, TopicArn: 'arn:aws:sns:eu-west-2:123456789012:other' }),
+    );
+
+    expect([wrongKey.status, tampered.status, unknownTopic.status]).toEqual([401, 401, 401]);
+    expect((await h.store.listDeployments({ limit: 100 })).items).toHaveLength(before.items.length);
+  });
+
+  it.each([
+    'http://sns.eu-west-2.amazonaws.com/SimpleNotificationService-abc.pem',
+    'https://sns.eu-west-2.amazonaws.com.evil.example/SimpleNotificationService-abc.pem',
+    'https://s3.amazonaws.com/sns.eu-west-2.amazonaws.com/SimpleNotificationService-abc.pem',
+    'https://sns-eu-west-2.amazonaws.com/SimpleNotificationService-abc.pem',
+    'https://sns.eu-west-2.amazonaws.com/other.pem',
+    'https://user@sns.eu-west-2.amazonaws.com/SimpleNotificationService-abc.pem',
+    'https://sns.eu-west-2.amazonaws.com:8443/SimpleNotificationService-abc.pem',
+  ])('never fetches a certificate from a look-alike URL: %s', async (url) => {
+    const count = fetched.length;
+
+    const answer = await post(signed({ SigningCertURL: url }));
+
+    expect(answer.status).toBe(401);
+    expect(fetched.length).toBe(count);
+    expect(isSnsUrl(url, 'certificate')).toBe(false);
+  });
+
+  it('confirms a subscription only after its signature verifies', async () => {
+    const confirmation = {
+      Type: 'SubscriptionConfirmation',
+      Message: 'You have chosen to subscribe to the topic…',
+      SubscribeURL: SUBSCRIBE_URL,
+      Token: 'abc',
+      Subject: undefined,
+    };
+
+    const forged = await post(signed(confirmation, { key: impostor.key }), 'SubscriptionConfirmation');
+    expect(forged.status).toBe(401);
+    expect(confirmed).toEqual([]);
+
+    const genuine = await post(signed(confirmation), 'SubscriptionConfirmation');
+    expect(genuine.status).toBe(200);
+    expect(confirmed).toEqual([SUBSCRIBE_URL]);
+  });
+
+  it('answers 400 with the field for a malformed envelope and 413 for an oversized one', async () => {
+    const malformed = await post({ Type: 'Notification', TopicArn: TOPIC });
+    expect(malformed.status).toBe(400);
+    expect(JSON.stringify(await malformed.json())).toContain('Signature');
+
+    const huge = await post(signed({ Message: 'x'.repeat(300 * 1024) }));
+    expect(huge.status).toBe(413);
+  });
+});
