@@ -43,6 +43,14 @@ export interface DeploymentStore {
   /** Every CI event of a repository's commit, oldest first (the timeline behind a deployment). */
   ciEventsForCommit(repository: string, commit: string): Promise<CiEvent[]>;
   putIdempotent(scope: string, key: string, result: IdempotentResult, ttlSeconds: number): Promise<void>;
+  /**
+   * The generation an identity of a source is at (1 until it was advanced): for sources whose deployments
+   * are named by what they deploy (BigPanda: component, version and hosts), deploying the same thing again
+   * is a new generation. Never expires.
+   */
+  getGeneration(scope: string, identity: string): Promise<number>;
+  /** Moves the generation from `from` to `from + 1` if it is still `from`; false if another call moved it first. */
+  advanceGeneration(scope: string, identity: string, from: number): Promise<boolean>;
 }
 
 /** A remembered answer to a request made with an Idempotency-Key. */

@@ -1,9 +1,11 @@
 import { readFileSync } from 'node:fs';
+import { DeleteMessageBatchCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createApi } from '../../functions/core/api/app.ts';
 import { deploymentIdFor } from '../../functions/core/ids.ts';
+import type { DeploymentStore } from '../../functions/core/ports.ts';
 import type { DispatchMessage } from '../../functions/core/schema.ts';
-import { bigPandaDeploymentKey } from '../../functions/core/sources/bigpanda.ts';
+import { BIGPANDA_START_PATH, bigPandaDeploymentKey } from '../../functions/core/sources/bigpanda.ts';
 import { createHarness, type Harness } from '../support/harness.ts';
 
 const TOKEN = 'tok-bigpanda-7f3a9c';
@@ -57,6 +59,25 @@ describe('BigPanda deployments API drop-in', () => {
   const distinct = (messages: DispatchMessage[]) =>
     [...new Set(messages.map((m) => `${m.deploymentId} ${m.seq} ${m.target}`))].sort();
 
+  /**
+   * Takes every visible dispatch message off the queue and returns them. Taken, not just peeked at: a
+   * message only received would become visible again a second later and show up in another test.
+   */
+  const takeDispatch = async (): Promise<DispatchMessage[]> => {
+    const taken: DispatchMessage[] = [];
+    for (;;) {
+      const batch = await h.receiveDispatch(30);
+      if (batch.length === 0) return taken;
+      taken.push(...batch.map((m) => JSON.parse(m.body) as DispatchMessage));
+      await h.queues.sqs.send(
+        new DeleteMessageBatchCommand({
+          QueueUrl: h.resources.dispatchQueueUrl,
+          Entries: batch.map((m, i) => ({ Id: String(i), ReceiptHandle: m.receiptHandle })),
+        }),
+      );
+    }
+  };
+
   describe('authentication', () => {
     it.each([
       ['no authorization header', {}],
@@ -77,7 +98,7 @@ describe('BigPanda deployments API drop-in', () => {
         expect(await response.json()).toMatchObject({ error: 'unauthorized' });
       }
       expect(await h.store.getDeployment(idOf(ansible('start.ansible.json', component)))).toBeUndefined();
-      expect(await h.dispatchMessages()).toEqual([]);
+      expect(await takeDispatch()).toEqual([]);
     });
   });
 
@@ -100,6 +121,7 @@ describe('BigPanda deployments API drop-in', () => {
         deploymentId: expect.stringMatching(/^dep_[0-9a-f]{24}$/),
         deploymentStatus: 'in_progress',
         disposition: 'applied',
+        generation: 1,
         deployment: {
           component,
           version: '1.3',
@@ -120,11 +142,10 @@ describe('BigPanda deployments API drop-in', () => {
         sourceStatus: 'start',
         details: { sourceSystem: 'ansible' },
       });
-      expect(distinct(await h.dispatchMessages())).toEqual([
+      expect(distinct(await takeDispatch())).toEqual([
         `${deploymentId} 1 audit`,
         `${deploymentId} 1 console`,
       ]);
-      await h.drainDispatch();
 
       // Act: end, with the hosts in another order
       const ended = await call('end', { ...end, hosts: [...(end.hosts as string[])].reverse() });
@@ -145,7 +166,7 @@ describe('BigPanda deployments API drop-in', () => {
         [null, 'in_progress'],
         ['in_progress', 'succeeded'],
       ]);
-      expect(distinct(await h.dispatchMessages())).toEqual([
+      expect(distinct(await takeDispatch())).toEqual([
         `${deploymentId} 2 audit`,
         `${deploymentId} 2 console`,
       ]);
@@ -183,7 +204,7 @@ describe('BigPanda deployments API drop-in', () => {
       expect(record).toMatchObject({ service: component, version: '1.3', status: 'succeeded' });
       expect(record?.environment).toBeUndefined();
       expect(record?.transitions.map((t) => [t.from, t.to])).toEqual([[null, 'succeeded']]);
-      expect(distinct(await h.dispatchMessages())).toEqual([
+      expect(distinct(await takeDispatch())).toEqual([
         `${body.deploymentId} 1 audit`,
         `${body.deploymentId} 1 console`,
       ]);
@@ -258,7 +279,7 @@ describe('BigPanda deployments API drop-in', () => {
       const record = await h.store.getDeployment(deploymentId);
       expect(record?.transitions.map((t) => t.to)).toEqual(['in_progress', 'succeeded']);
       // A retry may enqueue its transition again (crash recovery); the dispatcher never sends a seq twice.
-      expect(distinct(await h.dispatchMessages())).toEqual([
+      expect(distinct(await takeDispatch())).toEqual([
         `${deploymentId} 1 audit`,
         `${deploymentId} 1 console`,
         `${deploymentId} 2 audit`,
@@ -282,6 +303,324 @@ describe('BigPanda deployments API drop-in', () => {
     });
   });
 
+  describe('generations: the same component, version and hosts deployed again', () => {
+    const json = async (response: Response) => {
+      expect(response.status).toBe(200);
+      return (await response.json()) as Json;
+    };
+    const deploymentsOf = async (component: string) =>
+      (await h.store.listDeployments({ service: component, limit: 10, order: 'asc' })).items;
+    /** The distinct dispatch messages of the given deployments (others' leftovers are not this test's). */
+
+    it('records a start after the first run ended as a second deployment, and announces the start and end of both', async () => {
+      const component = fresh();
+      const start = ansible('start.ansible.json', component);
+      const end = ansible('end-success.ansible.json', component);
+
+      const t0 = h.clock.now().getTime();
+      const minute = (n: number) => new Date(t0 + n * 60_000).toISOString();
+      const start1 = await json(await call('start', start));
+      h.clock.advance(60_000);
+      const end1 = await json(await call('end', end));
+      h.clock.advance(60_000);
+      const start2 = await json(await call('start', { ...start, owner: 'erin', description: 'Re-run' }));
+      h.clock.advance(60_000);
+      const end2 = await json(await call('end', ansible('end-failure.ansible.json', component)));
+
+      const first = start1.deploymentId as string;
+      const second = start2.deploymentId as string;
+      expect(first).toBe(idOf(start));
+      expect(second).not.toBe(first);
+      expect([start1, end1, start2, end2].map((b) => [b.deploymentId, b.generation, b.disposition])).toEqual([
+        [first, 1, 'applied'],
+        [first, 1, 'applied'],
+        [second, 2, 'applied'],
+        [second, 2, 'applied'],
+      ]);
+      expect(end2.deploymentStatus).toBe('failed');
+      expect(await h.store.getDeployment(first)).toMatchObject({
+        status: 'succeeded',
+        actor: 'dan',
+        startedAt: minute(0),
+        finishedAt: minute(1),
+      });
+      const rerun = await h.store.getDeployment(second);
+      expect(rerun).toMatchObject({
+        source: 'bigpanda',
+        sourceDeploymentId: JSON.stringify([
+          component,
+          '1.3',
+          ['web-1.prod.example.com', 'web-2.prod.example.com'],
+          2,
+        ]),
+        service: component,
+        environment: 'production',
+        version: '1.3',
+        actor: 'erin',
+        description: 'Re-run',
+        status: 'failed',
+        error: { message: 'health check failed on web-2' },
+        startedAt: minute(2),
+        finishedAt: minute(3),
+      });
+      expect(rerun?.transitions.map((t) => [t.from, t.to])).toEqual([
+        [null, 'in_progress'],
+        ['in_progress', 'failed'],
+      ]);
+      expect((await h.store.listEvents(first)).map((e) => e.disposition)).toEqual(['applied', 'applied']);
+      expect((await deploymentsOf(component)).map((d) => d.id)).toEqual([first, second]);
+      expect(distinct(await takeDispatch())).toEqual(
+        [
+          `${first} 1 audit`,
+          `${first} 1 console`,
+          `${first} 2 audit`,
+          `${first} 2 console`,
+          `${second} 1 audit`,
+          `${second} 1 console`,
+          `${second} 2 audit`,
+          `${second} 2 console`,
+        ].sort(),
+      );
+    });
+
+    it('begins one more deployment for every further run: a third start after the second ended is the third generation', async () => {
+      const component = fresh();
+      const start = ansible('start.ansible.json', component);
+      const end = ansible('end-success.ansible.json', component);
+
+      const generations: unknown[] = [];
+      for (let run = 0; run < 3; run++) {
+        generations.push((await json(await call('start', start))).generation);
+        await call('end', end);
+      }
+
+      expect(generations).toEqual([1, 2, 3]);
+      expect((await deploymentsOf(component)).map((d) => [d.status, d.transitions.length])).toEqual([
+        ['succeeded', 2],
+        ['succeeded', 2],
+        ['succeeded', 2],
+      ]);
+    });
+
+    it('takes a retried first start that arrives after the second run started as a duplicate: no third deployment, and the second run’s end still closes it', async () => {
+      const component = fresh();
+      const start = ansible('start.ansible.json', component);
+      const end = ansible('end-success.ansible.json', component);
+      const start1 = await json(await call('start', start));
+      await call('end', end);
+      const start2 = await json(await call('start', start));
+
+      const retried = await json(await call('start', start));
+
+      expect(retried).toMatchObject({
+        id: start2.id,
+        deploymentId: start2.deploymentId,
+        generation: 2,
+        deploymentStatus: 'in_progress',
+        disposition: 'duplicate',
+      });
+      const end2 = await json(await call('end', end));
+      expect(end2).toMatchObject({
+        deploymentId: start2.deploymentId,
+        deploymentStatus: 'succeeded',
+        disposition: 'applied',
+      });
+      expect((await deploymentsOf(component)).map((d) => d.id)).toEqual([
+        start1.deploymentId,
+        start2.deploymentId,
+      ]);
+      expect(
+        (await h.store.listEvents(start2.deploymentId as string)).map((e) => e.sourceStatus).sort(),
+      ).toEqual(['start', 'success']);
+    });
+
+    it('takes a retried end of the newest run as a duplicate, and a differing late end as stale, without a new deployment', async () => {
+      const component = fresh();
+      const start = ansible('start.ansible.json', component);
+      const end = ansible('end-success.ansible.json', component);
+      await call('start', start);
+      await call('end', end);
+      await call('start', start);
+      const end2 = await json(await call('end', end));
+
+      const retried = await json(await call('end', end));
+      const late = await json(await call('end', ansible('end-failure.ansible.json', component)));
+
+      expect(retried).toMatchObject({
+        id: end2.id,
+        deploymentId: end2.deploymentId,
+        generation: 2,
+        deploymentStatus: 'succeeded',
+        disposition: 'duplicate',
+      });
+      expect(late).toMatchObject({
+        deploymentId: end2.deploymentId,
+        generation: 2,
+        deploymentStatus: 'succeeded',
+        disposition: 'stale',
+      });
+      expect(await deploymentsOf(component)).toHaveLength(2);
+      const record = await h.store.getDeployment(end2.deploymentId as string);
+      expect(record?.transitions.map((t) => t.to)).toEqual(['in_progress', 'succeeded']);
+    });
+
+    it('keeps the generations of each version apart: another version starts at the first generation, and only the redeployed one gets a second', async () => {
+      const component = fresh();
+      const start = (version: string) => ({ ...ansible('start.ansible.json', component), version });
+      const end = (version: string) => ({ ...ansible('end-success.ansible.json', component), version });
+
+      const v13 = await json(await call('start', start('1.3')));
+      await call('end', end('1.3'));
+      const v14 = await json(await call('start', start('1.4')));
+      const v14end = await json(await call('end', end('1.4')));
+      const v13again = await json(await call('start', start('1.3')));
+      const v13againEnd = await json(await call('end', end('1.3')));
+
+      expect([v13, v14, v14end].map((b) => [b.deploymentId, b.generation])).toEqual([
+        [idOf(start('1.3')), 1],
+        [idOf(start('1.4')), 1],
+        [idOf(start('1.4')), 1],
+      ]);
+      expect(v14end).toMatchObject({ deploymentStatus: 'succeeded', disposition: 'applied' });
+      expect(v13again).toMatchObject({ generation: 2, disposition: 'applied' });
+      expect(v13again.deploymentId).not.toBe(v13.deploymentId);
+      expect(v13againEnd).toMatchObject({
+        deploymentId: v13again.deploymentId,
+        deploymentStatus: 'succeeded',
+      });
+      expect(await h.store.getDeployment(idOf(start('1.4')))).toMatchObject({ status: 'succeeded' });
+      expect(await deploymentsOf(component)).toHaveLength(3);
+    });
+
+    it('begins exactly one new deployment when the same start arrives several times at once after the first run ended', async () => {
+      const component = fresh();
+      const start = ansible('start.ansible.json', component);
+      await call('start', start);
+      await call('end', ansible('end-success.ansible.json', component));
+
+      const answers = await Promise.all([1, 2, 3, 4].map(async () => json(await call('start', start))));
+
+      expect(new Set(answers.map((a) => a.deploymentId)).size).toBe(1);
+      expect(new Set(answers.map((a) => a.generation))).toEqual(new Set([2]));
+      const rerun = await h.store.getDeployment(answers[0]?.deploymentId as string);
+      expect(rerun?.transitions.map((t) => t.to)).toEqual(['in_progress']);
+      expect(await deploymentsOf(component)).toHaveLength(2);
+    });
+
+    it('joins the run another start began between its read and its write, instead of beginning a third', async () => {
+      const component = fresh();
+      const start = ansible('start.ansible.json', component);
+      await call('start', start);
+      await call('end', ansible('end-success.ansible.json', component));
+      let raced = false;
+      // A store whose first generation write is beaten by another start of the same run.
+      const racing: DeploymentStore = Object.create(h.store);
+      racing.advanceGeneration = async (scope, identity, from) => {
+        if (!raced) {
+          raced = true;
+          expect(await json(await call('start', start))).toMatchObject({
+            generation: 2,
+            disposition: 'applied',
+          });
+        }
+        return h.store.advanceGeneration(scope, identity, from);
+      };
+
+      const answer = await json(
+        await createApi({ ...h.runtime.api, store: racing }).request(BIGPANDA_START_PATH, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+          body: JSON.stringify(start),
+        }),
+      );
+
+      expect(raced).toBe(true);
+      expect(answer).toMatchObject({
+        generation: 2,
+        deploymentStatus: 'in_progress',
+        disposition: 'duplicate',
+      });
+      expect(await deploymentsOf(component)).toHaveLength(2);
+    });
+
+    it('records an end that arrives while the newest run is open on that run, also when the run began without a start of its own', async () => {
+      const component = fresh();
+      const end = ansible('end-success.ansible.json', component);
+      const first = await json(await call('end', end));
+      const start2 = await json(await call('start', ansible('start.ansible.json', component)));
+      const end2 = await json(await call('end', ansible('end-failure.ansible.json', component)));
+
+      expect(first).toMatchObject({ generation: 1, deploymentStatus: 'succeeded' });
+      expect(start2).toMatchObject({ generation: 2, deploymentStatus: 'in_progress' });
+      expect(end2).toMatchObject({
+        deploymentId: start2.deploymentId,
+        generation: 2,
+        deploymentStatus: 'failed',
+        disposition: 'applied',
+      });
+      expect(await h.store.getDeployment(first.deploymentId as string)).toMatchObject({
+        status: 'succeeded',
+      });
+    });
+
+    describe('calls that carry their own timestamp', () => {
+      const at = (seconds: number) => ({ timestamp: 1772359200 + seconds });
+
+      it('recognises a start retried after its run ended by its timestamp: a duplicate, not a new run; a start with a new timestamp is the next run', async () => {
+        const component = fresh();
+        const start = { ...ansible('start.ansible.json', component), ...at(0) };
+        const start1 = await json(await call('start', start));
+        await call('end', { ...ansible('end-success.ansible.json', component), ...at(60) });
+
+        const retried = await json(await call('start', start));
+        const rerun = await json(await call('start', { ...start, ...at(300) }));
+
+        expect(retried).toMatchObject({
+          id: start1.id,
+          deploymentId: start1.deploymentId,
+          generation: 1,
+          deploymentStatus: 'succeeded',
+          disposition: 'duplicate',
+        });
+        expect(rerun).toMatchObject({
+          generation: 2,
+          deploymentStatus: 'in_progress',
+          disposition: 'applied',
+        });
+        expect(await deploymentsOf(component)).toHaveLength(2);
+      });
+
+      it('recognises an end retried after the next run started by its timestamp: a duplicate of the first run’s end, the next run stays open', async () => {
+        const component = fresh();
+        const end = { ...ansible('end-success.ansible.json', component), ...at(60) };
+        await call('start', { ...ansible('start.ansible.json', component), ...at(0) });
+        const end1 = await json(await call('end', end));
+        const start2 = await json(
+          await call('start', { ...ansible('start.ansible.json', component), ...at(300) }),
+        );
+
+        const retried = await json(await call('end', end));
+
+        expect(retried).toMatchObject({
+          id: end1.id,
+          deploymentId: end1.deploymentId,
+          generation: 1,
+          deploymentStatus: 'succeeded',
+          disposition: 'duplicate',
+        });
+        expect(await h.store.getDeployment(start2.deploymentId as string)).toMatchObject({
+          status: 'in_progress',
+        });
+        const end2 = await json(await call('end', { ...end, ...at(360) }));
+        expect(end2).toMatchObject({
+          deploymentId: start2.deploymentId,
+          deploymentStatus: 'succeeded',
+          disposition: 'applied',
+        });
+      });
+    });
+  });
+
   describe('validation', () => {
     it('answers 400 with the path of every field that cannot be a deployment, and stores nothing', async () => {
       const response = await call('start', {
@@ -301,7 +640,7 @@ describe('BigPanda deployments API drop-in', () => {
         'timestamp',
         'version',
       ]);
-      expect(await h.dispatchMessages()).toEqual([]);
+      expect(await takeDispatch()).toEqual([]);
     });
 
     it('answers 400 naming status for an end whose status is neither success nor failure', async () => {

@@ -24,6 +24,7 @@ const META = 'META';
 const EVENT_PREFIX = 'EVT#';
 const DELIVERY_PREFIX = 'DLV#';
 const ALL_DEPLOYMENTS = 'DEPLOYMENTS';
+const GENERATION = 'GEN';
 
 const deploymentPk = (id: string) => `DEP#${id}`;
 const ciPk = (eventId: string) => `CI#${eventId}`;
@@ -304,6 +305,38 @@ export class DynamoStore implements DeploymentStore, RateLimiter {
     );
   }
 
+  async getGeneration(scope: string, identity: string): Promise<number> {
+    const { Item } = await this.doc.send(
+      new GetCommand({
+        TableName: this.tableName,
+        Key: { pk: generationPk(scope, identity), sk: GENERATION },
+        ConsistentRead: true,
+      }),
+    );
+    return Item ? Number(Item.generation) : 1;
+  }
+
+  async advanceGeneration(scope: string, identity: string, from: number): Promise<boolean> {
+    try {
+      // One conditional write: of concurrent callers that saw `from`, exactly one moves it on.
+      await this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { pk: generationPk(scope, identity), sk: GENERATION },
+          UpdateExpression: 'SET generation = :next, #type = :type',
+          ConditionExpression:
+            from === 1 ? 'attribute_not_exists(generation) OR generation = :from' : 'generation = :from',
+          ExpressionAttributeNames: { '#type': 'type' },
+          ExpressionAttributeValues: { ':next': from + 1, ':from': from, ':type': 'generation' },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
+    }
+  }
+
   async saveCiEvent(next: CiEvent, expectedRev: number | null): Promise<void> {
     const keys: Record<string, string> = {
       pk: ciPk(next.eventId),
@@ -416,6 +449,8 @@ export class DynamoStore implements DeploymentStore, RateLimiter {
 // The key hash keeps caller-chosen keys (any bytes) out of the partition key.
 const idempotencyPk = (scope: string, idempotencyKey: string) =>
   `IDEM#${scope}#${stableHash(idempotencyKey)}`;
+// An identity can be long (BigPanda: up to 1000 host names): the item holds only its hash.
+const generationPk = (scope: string, identity: string) => `GEN#${scope}#${stableHash(identity)}`;
 
 const STORAGE_ATTRIBUTES = ['pk', 'sk', 'type', 'gsi1pk', 'gsi1sk', 'gsi2pk', 'gsi2sk', 'gsi3pk', 'gsi3sk'];
 

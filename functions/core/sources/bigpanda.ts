@@ -4,11 +4,12 @@ import { z } from 'zod';
 import type { ApiContext } from '../api/app.ts';
 import { bearerToken } from '../api/auth.ts';
 import { parseJsonBody } from '../api/json.ts';
-import { InvalidInputError, issuesFromZod } from '../errors.ts';
+import { ConcurrentUpdateError, InvalidInputError, issuesFromZod } from '../errors.ts';
 import { deploymentIdFor, eventIdFor } from '../ids.ts';
 import { ingestEvents } from '../ingest.ts';
-import type { DeploymentEvent } from '../schema.ts';
-import type { Status } from '../status.ts';
+import type { DeploymentStore } from '../ports.ts';
+import type { Deployment, DeploymentEvent } from '../schema.ts';
+import { isTerminal, type Status } from '../status.ts';
 import type { HttpSource } from './http-source.ts';
 
 /**
@@ -19,6 +20,9 @@ import type { HttpSource } from './http-source.ts';
  * list), `source_system` and, when given, `env`, `owner`, `description`; on end only `component`, `version`,
  * `hosts`, `status` (`success`/`failure`) and `errorMessage`. It treats only HTTP 200 as success and never
  * reads the body. The end names no environment: it finds its start by component, version and hosts.
+ *
+ * The same component, version and hosts are often deployed again (a re-run after a fix, a redeploy): each
+ * run is a *generation* of that identity, its own Shipcast deployment. See `locateBigPandaCall`.
  */
 
 /** Registry name of this source. */
@@ -97,18 +101,35 @@ export const bigPandaEndSchema = z.looseObject({
 export type BigPandaStart = z.infer<typeof bigPandaStartSchema>;
 export type BigPandaEnd = z.infer<typeof bigPandaEndSchema>;
 
-/** The deployment a call belongs to: component, version and the sorted, distinct host names. */
-export function bigPandaDeploymentKey(body: { component: string; version: string; hosts?: string[] | null }) {
+/**
+ * The deployment a call belongs to: component, version and the sorted, distinct host names (`identity`,
+ * what every generation shares), and which run of them (`generation`, from 1). The first generation keeps
+ * the identity itself as its source id (the ids Shipcast gave before generations existed); a later one
+ * appends its number.
+ */
+export function bigPandaDeploymentKey(
+  body: { component: string; version: string; hosts?: string[] | null },
+  generation = 1,
+) {
   const sortedHosts = [...new Set(body.hosts ?? [])].sort();
+  const identity: unknown[] = [body.component, body.version, sortedHosts];
   return {
-    sourceDeploymentId: JSON.stringify([body.component, body.version, sortedHosts]),
+    identity: JSON.stringify(identity),
+    sourceDeploymentId: JSON.stringify(generation === 1 ? identity : [...identity, generation]),
     hosts: sortedHosts,
   };
 }
 
-/** Normalizes a start call. Its event id depends only on the deployment, so a retried start is a duplicate. */
-export function normalizeBigPandaStart(body: BigPandaStart, receivedAt: string): DeploymentEvent {
-  const { sourceDeploymentId, hosts } = bigPandaDeploymentKey(body);
+/**
+ * Normalizes a start call of one generation. Its event id depends only on the deployment (the generation),
+ * so a retried start of the same generation is a duplicate.
+ */
+export function normalizeBigPandaStart(
+  body: BigPandaStart,
+  receivedAt: string,
+  generation = 1,
+): DeploymentEvent {
+  const { sourceDeploymentId, hosts } = bigPandaDeploymentKey(body, generation);
   const occurredAt = occurred(body.timestamp, receivedAt);
   return {
     eventId: eventIdFor(BIGPANDA_SOURCE, sourceDeploymentId, 'start'),
@@ -132,11 +153,12 @@ export function normalizeBigPandaStart(body: BigPandaStart, receivedAt: string):
 }
 
 /**
- * Normalizes an end call. It carries no environment, owner or description: the start already put them on
- * the record. An end without a start still records a finished deployment (without an environment).
+ * Normalizes an end call of one generation. It carries no environment, owner or description: the start
+ * already put them on the record. An end without a start still records a finished deployment (without an
+ * environment).
  */
-export function normalizeBigPandaEnd(body: BigPandaEnd, receivedAt: string): DeploymentEvent {
-  const { sourceDeploymentId, hosts } = bigPandaDeploymentKey(body);
+export function normalizeBigPandaEnd(body: BigPandaEnd, receivedAt: string, generation = 1): DeploymentEvent {
+  const { sourceDeploymentId, hosts } = bigPandaDeploymentKey(body, generation);
   const outcome = body.status ?? 'success';
   const status = BIGPANDA_STATUS_TABLE[outcome as 'success' | 'failure'];
   const occurredAt = occurred(body.timestamp, receivedAt);
@@ -161,6 +183,83 @@ export function normalizeBigPandaEnd(body: BigPandaEnd, receivedAt: string): Dep
   };
 }
 
+/** How often a start re-reads the generation after another call advanced it first. */
+const MAX_GENERATION_ATTEMPTS = 8;
+
+/**
+ * The event of a call, in the generation it belongs to. The store keeps, per identity, the newest
+ * generation (a pointer item, advanced only by a single-item conditional write); only the newest can be
+ * open, because a new one begins only once the newest is terminal.
+ *
+ * - A start belongs to the newest generation while that has no record yet or is not terminal (a retried
+ *   start, or an overlapping run of the same identity, is the same deployment). Once the newest is
+ *   terminal, a start begins the next generation — unless it carries a `timestamp` equal to the newest
+ *   generation's recorded start: then it is that start again (a retry that arrived after its end).
+ *   Concurrent starts that all saw a terminal newest generation begin exactly one: the others lose the
+ *   conditional write, read again, and join it.
+ * - An end belongs to the newest generation: it closes it when open, and is recorded there as a duplicate
+ *   or `stale` when it is not (as before generations). Exception: an end that carries a `timestamp`
+ *   equal to the recorded end (same outcome) of the generation before an open newest one is that end
+ *   again, a retry that arrived after the next run started, and must not close the new run.
+ *
+ * Without a `timestamp` (the Ansible module never sends one), a retry cannot be told from a new run with
+ * the same parameters: a start retried after its own end begins a new generation, and an end retried
+ * after the next start closes the new run.
+ */
+export async function locateBigPandaCall(
+  call: { kind: 'start'; body: BigPandaStart } | { kind: 'end'; body: BigPandaEnd },
+  receivedAt: string,
+  store: DeploymentStore,
+): Promise<{ event: DeploymentEvent; generation: number }> {
+  const { identity } = bigPandaDeploymentKey(call.body);
+  const timed = Boolean(call.body.timestamp);
+  const build = (generation: number) => ({
+    generation,
+    event:
+      call.kind === 'start'
+        ? normalizeBigPandaStart(call.body, receivedAt, generation)
+        : normalizeBigPandaEnd(call.body, receivedAt, generation),
+  });
+
+  if (call.kind === 'end') {
+    const generation = await store.getGeneration(BIGPANDA_SOURCE, identity);
+    const newest = build(generation);
+    if (timed && generation > 1 && !isTerminalRecord(await store.getDeployment(newest.event.deploymentId))) {
+      const earlier = build(generation - 1);
+      if (await recorded(store, earlier.event)) return earlier;
+    }
+    return newest;
+  }
+
+  for (let attempt = 1; ; attempt++) {
+    const generation = await store.getGeneration(BIGPANDA_SOURCE, identity);
+    const newest = build(generation);
+    if (!isTerminalRecord(await store.getDeployment(newest.event.deploymentId))) return newest;
+    if (timed && (await recorded(store, newest.event))) return newest;
+    if (await store.advanceGeneration(BIGPANDA_SOURCE, identity, generation)) return build(generation + 1);
+    if (attempt >= MAX_GENERATION_ATTEMPTS) {
+      throw new ConcurrentUpdateError(
+        `the generation of BigPanda ${call.body.component} ${call.body.version} kept changing while a start was placed`,
+      );
+    }
+  }
+}
+
+function isTerminalRecord(deployment: Deployment | undefined): boolean {
+  return deployment !== undefined && isTerminal(deployment.status);
+}
+
+/**
+ * Whether this very call (same event, same `timestamp`) is already in its deployment's history. A call
+ * without a `timestamp` took its time from its arrival (occurredAt = receivedAt): that is no time of the
+ * call's own, so it never matches.
+ */
+async function recorded(store: DeploymentStore, event: DeploymentEvent): Promise<boolean> {
+  return (await store.listEvents(event.deploymentId)).some(
+    (e) => e.eventId === event.eventId && e.occurredAt === event.occurredAt && e.occurredAt !== e.receivedAt,
+  );
+}
+
 function occurred(epochSeconds: number | null | undefined, receivedAt: string): string {
   return epochSeconds ? new Date(epochSeconds * 1000).toISOString() : receivedAt;
 }
@@ -181,14 +280,14 @@ export const bigPandaSource: HttpSource = {
       handle(c, context, (body, receivedAt) => {
         const parsed = bigPandaStartSchema.safeParse(body);
         if (!parsed.success) throw new InvalidInputError('request body', issuesFromZod(parsed.error));
-        return normalizeBigPandaStart(parsed.data, receivedAt);
+        return locateBigPandaCall({ kind: 'start', body: parsed.data }, receivedAt, context.store);
       }),
     );
     app.post(BIGPANDA_END_PATH, limit, (c) =>
       handle(c, context, (body, receivedAt) => {
         const parsed = bigPandaEndSchema.safeParse(body);
         if (!parsed.success) throw new InvalidInputError('request body', issuesFromZod(parsed.error));
-        return normalizeBigPandaEnd(parsed.data, receivedAt);
+        return locateBigPandaCall({ kind: 'end', body: parsed.data }, receivedAt, context.store);
       }),
     );
   },
@@ -197,7 +296,7 @@ export const bigPandaSource: HttpSource = {
 async function handle(
   c: Context,
   context: ApiContext,
-  normalize: (body: unknown, receivedAt: string) => DeploymentEvent,
+  locate: (body: unknown, receivedAt: string) => Promise<{ event: DeploymentEvent; generation: number }>,
 ) {
   // Outside /v1, so the API's bearer middleware does not cover these routes: check the token here.
   const token = await bearerToken(c.req.header('authorization'), context);
@@ -209,7 +308,7 @@ async function handle(
     );
   }
   const body = parseJsonBody(await c.req.text());
-  const event = normalize(body, context.clock.now().toISOString());
+  const { event, generation } = await locate(body, context.clock.now().toISOString());
   // Ingest answers `applied` again for a redelivered event (it completes what a crash interrupted);
   // the caller is told it was a duplicate.
   const seen = (await context.store.listEvents(event.deploymentId)).some((e) => e.eventId === event.eventId);
@@ -219,6 +318,7 @@ async function handle(
     token,
     eventId: event.eventId,
     deploymentId: event.deploymentId,
+    generation,
     disposition: result?.disposition,
   });
   // BigPanda answers {"status":"created","id":…}; the module only checks for 200. Shipcast adds its own ids
@@ -230,6 +330,7 @@ async function handle(
       deploymentId: event.deploymentId,
       deploymentStatus: result?.status ?? null,
       disposition: result?.disposition ?? null,
+      generation,
       deployment: {
         component: event.service,
         version: event.version,
@@ -257,7 +358,8 @@ export function bigPandaOpenApi(): { paths: Record<string, unknown>; schemas: Re
       description:
         'BigPanda deployments API drop-in (the Ansible `bigpanda` module and BigPanda clients): point their ' +
         '`url` at Shipcast. Start and end of the same component, version and hosts are one deployment; a ' +
-        'repeated call is recognised as a duplicate. Unknown fields are ignored.',
+        'start after that deployment ended begins a new one (its next generation), and an end closes the ' +
+        'newest. A repeated call is recognised as a duplicate. Unknown fields are ignored.',
       security: [{ bearer: [] }],
       requestBody: {
         required: true,
@@ -287,7 +389,7 @@ export function bigPandaOpenApi(): { paths: Record<string, unknown>; schemas: Re
       BigPandaEnd: schema(bigPandaEndSchema),
       BigPandaAccepted: {
         type: 'object',
-        required: ['status', 'id', 'deploymentId', 'deploymentStatus'],
+        required: ['status', 'id', 'deploymentId', 'deploymentStatus', 'generation'],
         properties: {
           status: { type: 'string', const: 'created' },
           id: { type: 'string', description: 'The event id' },
@@ -296,6 +398,12 @@ export function bigPandaOpenApi(): { paths: Record<string, unknown>; schemas: Re
           disposition: {
             type: ['string', 'null'],
             enum: ['applied', 'duplicate', 'stale', 'no-status', null],
+          },
+          generation: {
+            type: 'integer',
+            minimum: 1,
+            description:
+              'Which run of this component, version and hosts the call belongs to (a start after the previous run ended begins the next)',
           },
           deployment: {
             type: 'object',
