@@ -33,7 +33,12 @@ export function normalizeRepository(input: string | undefined | null): string | 
       return undefined;
     }
     host = url.hostname.toLowerCase();
-    path = decodeURIComponent(url.pathname);
+    try {
+      path = decodeURIComponent(url.pathname);
+    } catch {
+      // A malformed escape (`%E0%A4%A`, a lone `%`) names no repository Shipcast could match.
+      return undefined;
+    }
   } else {
     path = raw;
   }

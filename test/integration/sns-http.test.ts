@@ -83,7 +83,7 @@ describe('CodeDeploy triggers through an SNS HTTPS subscription', () => {
       TopicArn: TOPIC,
       Subject: 'SUCCEEDED: AWS CodeDeploy d-4F2KQ8ZX1 in eu-west-2 to checkout',
       Message: message,
-      Timestamp: '2022-10-13T15:57:03.105Z',
+      Timestamp: h.clock.now().toISOString(),
       SignatureVersion: version,
       SigningCertURL: CERT_URL,
       ...fields,

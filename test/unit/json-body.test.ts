@@ -38,4 +38,13 @@ describe('untrusted JSON bodies', () => {
       expect(({} as Record<string, unknown>).polluted).toBeUndefined();
     },
   );
+
+  it('rejects a string or key that is not Unicode text (an unpaired surrogate escape), naming where', () => {
+    expect(issuesOf('{"service":"a\\ud800b"}')).toEqual([
+      { path: 'service', message: 'not valid Unicode text (an unpaired surrogate escape)' },
+    ]);
+    expect(issuesOf('{"hosts":["x","\\udfff"]}')[0]?.path).toBe('hosts[1]');
+    expect(issuesOf('{"\\ud800":1}')[0]?.path).toBe('\ufffd');
+    expect(parseJsonBody('{"service":"\\ud83d\\ude80 🚀"}')).toEqual({ service: '🚀 🚀' });
+  });
 });

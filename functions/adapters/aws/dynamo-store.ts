@@ -30,8 +30,25 @@ const deploymentPk = (id: string) => `DEP#${id}`;
 const ciPk = (eventId: string) => `CI#${eventId}`;
 // Repository and commit are matched case-insensitively (GitHub treats both so).
 const commitPk = (repository: string, commit: string) =>
-  `COMMIT#${encodeURIComponent(repository.toLowerCase())}#${commit.toLowerCase()}`;
-const key = (value: string) => encodeURIComponent(value);
+  `COMMIT#${key(repository.toLowerCase())}#${bounded(commit.toLowerCase())}`;
+
+/**
+ * Longest caller-chosen part of a key, in bytes. DynamoDB refuses a key over 2048 bytes, and an item
+ * refused after its event was stored would be a half-written request: longer values are hashed.
+ * `%h` never occurs in encodeURIComponent's output (its `%` is always followed by two hex digits).
+ */
+const MAX_KEY_PART_BYTES = 512;
+const hashed = (value: string) => `%h${stableHash(value)}`;
+const key = (value: string) => {
+  let encoded: string;
+  try {
+    encoded = encodeURIComponent(value);
+  } catch {
+    return hashed(value); // an unpaired surrogate: not text encodeURIComponent can encode
+  }
+  return encoded.length <= MAX_KEY_PART_BYTES ? encoded : hashed(value);
+};
+const bounded = (value: string) => (Buffer.byteLength(value) <= MAX_KEY_PART_BYTES ? value : hashed(value));
 
 /** Deployment store on one DynamoDB table; only single-item conditional writes (works on DynamoDB Local and dynalite). */
 export class DynamoStore implements DeploymentStore, RateLimiter {
@@ -184,7 +201,7 @@ export class DynamoStore implements DeploymentStore, RateLimiter {
     let startKey = query.cursor ? decodeCursor(query.cursor) : undefined;
     // A filter can leave a page short: keep reading until the page is full or the index ends.
     do {
-      const page = await this.doc.send(
+      const page = await this.queryFromCursor(
         new QueryCommand({
           TableName: this.tableName,
           IndexName: index,
@@ -195,6 +212,7 @@ export class DynamoStore implements DeploymentStore, RateLimiter {
           Limit: query.limit - items.length,
           ExclusiveStartKey: startKey,
         }),
+        query.cursor,
       );
       for (const item of page.Items ?? []) items.push(toDeployment(item));
       startKey = page.LastEvaluatedKey;
@@ -383,7 +401,7 @@ export class DynamoStore implements DeploymentStore, RateLimiter {
   }
 
   async listCiEvents(query: CiEventQuery): Promise<{ items: CiEvent[]; cursor?: string }> {
-    const page = await this.doc.send(
+    const page = await this.queryFromCursor(
       new QueryCommand({
         TableName: this.tableName,
         IndexName: 'byTime',
@@ -393,6 +411,7 @@ export class DynamoStore implements DeploymentStore, RateLimiter {
         Limit: query.limit,
         ExclusiveStartKey: query.cursor ? decodeCursor(query.cursor) : undefined,
       }),
+      query.cursor,
     );
     return {
       items: (page.Items ?? []).map(toCiEvent),
@@ -429,6 +448,22 @@ export class DynamoStore implements DeploymentStore, RateLimiter {
     } catch (error) {
       if (error instanceof ConditionalCheckFailedException) {
         return Math.max(1, Math.ceil(windowStart + windowSeconds - nowSeconds));
+      }
+      throw error;
+    }
+  }
+
+  /**
+   * A query that may start from a caller's cursor: DynamoDB refuses a start key that is not a key of the
+   * index (a forged cursor, or one from another listing) with a ValidationException, which is the caller's
+   * mistake (400), not a failure of Shipcast.
+   */
+  private async queryFromCursor(command: QueryCommand, cursor: string | undefined) {
+    try {
+      return await this.doc.send(command);
+    } catch (error) {
+      if (cursor && (error as Error).name === 'ValidationException') {
+        throw new InvalidInputError('query', [{ path: 'cursor', message: 'not a cursor this API returned' }]);
       }
       throw error;
     }

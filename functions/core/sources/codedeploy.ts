@@ -1,4 +1,5 @@
 import * as z from 'zod';
+import { assertSafeJson } from '../api/json.ts';
 import { InvalidInputError, issuesFromZod } from '../errors.ts';
 import { deploymentIdFor, eventIdFor } from '../ids.ts';
 import type { DeploymentEvent, InstanceCounts } from '../schema.ts';
@@ -330,6 +331,8 @@ export function parseCodeDeployMessage(message: unknown, context: CodeDeployPars
       ]);
     }
   }
+  // Untrusted like any JSON body: no deep nesting, no prototype keys, Unicode text only.
+  assertSafeJson(input, where);
   if (input === null || typeof input !== 'object' || Array.isArray(input)) {
     throw new InvalidInputError(where, [
       { path: '', message: `expected a CodeDeploy trigger message object, got ${describeType(input)}` },

@@ -1,4 +1,5 @@
 import type { ApiContext } from '../api/app.ts';
+import { parseJsonBody } from '../api/json.ts';
 import { ConcurrentUpdateError } from '../errors.ts';
 import { deploymentIdFor, eventIdFor } from '../ids.ts';
 import { ingestEvents } from '../ingest.ts';
@@ -147,7 +148,7 @@ function payloadOf(deployment: Json): Json {
   const payload = deployment.payload;
   if (typeof payload === 'string') {
     try {
-      return obj(JSON.parse(payload));
+      return obj(parseJsonBody(payload, 'deployment.payload'));
     } catch {
       return {};
     }
@@ -367,7 +368,7 @@ async function push(body: Json, context: ApiContext): Promise<HookAnswer> {
       created: body.created === true,
       pusher: str(obj(body.pusher).name) ?? str(obj(body.sender).login) ?? null,
       compare: httpUrlOf(body.compare) ?? null,
-      message: str(obj(body.head_commit).message)?.slice(0, 1000) ?? null,
+      message: str(obj(body.head_commit).message, Number.POSITIVE_INFINITY)?.slice(0, 1000) ?? null,
     },
   };
   const { write, event: saved } = await saveCiEventForward(event, context);

@@ -14,6 +14,7 @@ import {
   idOf,
   isFinalBuild,
   isoTime,
+  MAX_FIELD_CHARS,
   notConfigured,
   obj,
   parseWebhookJson,
@@ -147,7 +148,7 @@ async function deployment(body: Json, context: ApiContext): Promise<HookAnswer> 
   const environment = str(body.environment);
   const actor = str(obj(body.user).username);
   const url = httpUrlOf(body.deployable_url);
-  const description = str(body.commit_title);
+  const description = str(body.commit_title, Number.POSITIVE_INFINITY)?.slice(0, MAX_FIELD_CHARS);
   if (environment) event.environment = environment;
   if (actor) event.actor = actor;
   if (url) event.url = url;

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import type { ApiContext } from '../api/app.ts';
 import { parseJsonBody } from '../api/json.ts';
 import { InvalidInputError, issuesFromZod } from '../errors.ts';
+import { stableHash } from '../ids.ts';
 import { ingestEvents } from '../ingest.ts';
 import { parseCodeDeployMessage } from './codedeploy.ts';
 import type { HttpSource } from './http-source.ts';
@@ -19,6 +20,15 @@ const SNS_HOST = /^sns\.[a-z0-9-]{4,}\.amazonaws\.com(\.cn)?$/;
 const CERT_PATH = /^\/SimpleNotificationService-[A-Za-z0-9]{1,64}\.pem$/;
 const MAX_BODY_BYTES = 256 * 1024;
 
+/**
+ * The replay window: a message whose `Timestamp` is older than this (or more than SNS_MAX_SKEW_SECONDS
+ * ahead of Shipcast's clock) is refused, and every MessageId accepted is remembered for this long plus
+ * the skew, so a captured message can be replayed neither inside the window nor after it.
+ */
+export const SNS_MAX_AGE_SECONDS = 3600;
+export const SNS_MAX_SKEW_SECONDS = 300;
+const REPLAY_SCOPE = 'sns:message';
+
 const envelopeSchema = z.object({
   Type: z.enum(['Notification', 'SubscriptionConfirmation', 'UnsubscribeConfirmation']),
   MessageId: z.string().min(1).max(100),
@@ -29,7 +39,8 @@ const envelopeSchema = z.object({
   Message: z.string(),
   Timestamp: z.string().min(1),
   SignatureVersion: z.enum(['1', '2'], { error: 'SignatureVersion must be "1" or "2"' }),
-  Signature: z.string().min(1),
+  // Empty is a signature that does not verify (401), like a missing or empty signature header elsewhere.
+  Signature: z.string(),
   SigningCertURL: z.string().min(1),
   SubscribeURL: z.string().optional(),
   Token: z.string().optional(),
@@ -102,7 +113,8 @@ const certificates = new Map<string, string>();
 /**
  * CodeDeploy triggers through an SNS HTTP(S) subscription (`POST /v1/hooks/sns`), an alternative to
  * SNS→SQS: every message's signature is verified against a certificate from an SNS host, its topic must be
- * on the allowlist (`sources.sns.topicArns`), and a SubscriptionConfirmation is confirmed only once verified.
+ * on the allowlist (`sources.sns.topicArns`), its Timestamp inside the replay window and its MessageId new,
+ * and a SubscriptionConfirmation is confirmed only once verified.
  */
 export function snsHttpSource(port: SnsHttpPort = defaultPort): HttpSource {
   return {
@@ -139,6 +151,30 @@ export function snsHttpSource(port: SnsHttpPort = defaultPort): HttpSource {
           }
           if (!(await verified(envelope, context.sns ?? port, context)))
             return unauthorized(c, 'the signature does not verify');
+          const sentAt = Date.parse(envelope.Timestamp);
+          const now = context.clock.now().getTime();
+          if (
+            Number.isNaN(sentAt) ||
+            now - sentAt > SNS_MAX_AGE_SECONDS * 1000 ||
+            sentAt - now > SNS_MAX_SKEW_SECONDS * 1000
+          ) {
+            return unauthorized(
+              c,
+              `the message Timestamp is outside the replay window (older than ${SNS_MAX_AGE_SECONDS} seconds, or in the future)`,
+            );
+          }
+          // Remembered only once handled, so SNS's retry of a delivery that failed here is still handled.
+          const replayKey = `${envelope.TopicArn} ${envelope.MessageId}`;
+          if (await context.store.getIdempotent(REPLAY_SCOPE, replayKey)) {
+            return unauthorized(c, 'this MessageId was already received (a replay)');
+          }
+          const remember = (response: Record<string, unknown>) =>
+            context.store.putIdempotent(
+              REPLAY_SCOPE,
+              replayKey,
+              { requestHash: stableHash(envelope.Signature), response },
+              SNS_MAX_AGE_SECONDS + SNS_MAX_SKEW_SECONDS,
+            );
 
           if (envelope.Type === 'SubscriptionConfirmation') {
             if (!envelope.SubscribeURL || !isSnsUrl(envelope.SubscribeURL, 'subscribe')) {
@@ -146,10 +182,12 @@ export function snsHttpSource(port: SnsHttpPort = defaultPort): HttpSource {
             }
             await (context.sns ?? port).confirmSubscription(envelope.SubscribeURL);
             context.logger.info('confirmed the SNS subscription', { topicArn: envelope.TopicArn });
+            await remember({ confirmed: true });
             return c.json({ confirmed: true });
           }
           if (envelope.Type === 'UnsubscribeConfirmation') {
             context.logger.warn('the SNS subscription was removed', { topicArn: envelope.TopicArn });
+            await remember({ acknowledged: true });
             return c.json({ acknowledged: true });
           }
           const event = parseCodeDeployMessage(envelope.Message, {
@@ -157,11 +195,13 @@ export function snsHttpSource(port: SnsHttpPort = defaultPort): HttpSource {
             where: 'SNS Message',
           });
           const [result] = await ingestEvents([event], context);
-          return c.json({
+          const response = {
             eventId: event.eventId,
             deploymentId: event.deploymentId,
             status: result?.status ?? null,
-          });
+          };
+          await remember(response);
+          return c.json(response);
         },
       );
     },

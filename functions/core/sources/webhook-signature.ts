@@ -2,6 +2,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { Context, MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { ApiContext } from '../api/app.ts';
+import { parseJsonBody } from '../api/json.ts';
 import { ConcurrentUpdateError, InvalidInputError } from '../errors.ts';
 import { stableHash } from '../ids.ts';
 import type { BuildStatus, CiEvent } from '../schema.ts';
@@ -76,16 +77,20 @@ export function notConfigured(c: Context, source: string) {
   );
 }
 
-/** The body as UTF-8 JSON, or a 400 naming the problem. */
+/**
+ * The body as UTF-8 JSON, or a 400 naming the problem: not UTF-8, not JSON, not an object, or what every
+ * JSON route refuses (nesting deeper than MAX_JSON_DEPTH, `__proto__`/`constructor`/`prototype` keys).
+ */
 export function parseWebhookJson(raw: Uint8Array): Record<string, unknown> {
-  let value: unknown;
+  let text: string;
   try {
-    value = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(raw));
+    text = new TextDecoder('utf-8', { fatal: true }).decode(raw);
   } catch (error) {
     throw new InvalidInputError('request body', [
-      { path: '', message: `not valid JSON (${(error as Error).message})` },
+      { path: '', message: `not valid UTF-8 (${(error as Error).message})` },
     ]);
   }
+  const value = parseJsonBody(text);
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     throw new InvalidInputError('request body', [{ path: '', message: 'must be a JSON object' }]);
   }
@@ -221,9 +226,16 @@ export function ciAnswer(event: CiEvent, write: CiWrite): HookAnswer {
   };
 }
 
-/** A string field of a JSON object, or undefined. */
-export function str(value: unknown): string | undefined {
-  return typeof value === 'string' && value.length > 0 ? value : undefined;
+/**
+ * Longest text read from a webhook field. GitHub's and GitLab's own limits are far below it (names ≤ 255,
+ * SHAs 40, descriptions 140); a longer value is treated as absent, so no stored record grows towards
+ * DynamoDB's 400 KB item limit from a field nobody reads.
+ */
+export const MAX_FIELD_CHARS = 1024;
+
+/** A string field of a JSON object (1 to `max` characters), or undefined. */
+export function str(value: unknown, max = MAX_FIELD_CHARS): string | undefined {
+  return typeof value === 'string' && value.length > 0 && value.length <= max ? value : undefined;
 }
 
 /** A JSON object field, or an empty object. */
