@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import * as z from 'zod';
-import { messageTemplatesSchema } from './chat/template.ts';
 import { ConfigError, issuesFromZod } from './errors.ts';
 import { STATUSES } from './status.ts';
 import { TARGETS } from './targets/index.ts';
+import { messageTemplatesSchema, TARGET_CONFIG_SCHEMAS } from './targets/schemas.ts';
 
 const name = z
   .string()
@@ -41,10 +41,9 @@ const routeSchema = z
   })
   .strict();
 
-const targetSchemas = TARGETS.map((target) => target.configSchema);
 const targetSchema = z.discriminatedUnion(
   'type',
-  targetSchemas as unknown as [z.ZodObject, ...z.ZodObject[]],
+  TARGET_CONFIG_SCHEMAS as unknown as [z.ZodObject, ...z.ZodObject[]],
   {
     error: (issue) =>
       issue.code === 'invalid_union'

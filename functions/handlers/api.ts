@@ -2,6 +2,7 @@ import type { Hono } from 'hono';
 import { handle } from 'hono/aws-lambda';
 import { createApi } from '../core/api/app.ts';
 import { awsRuntime } from './aws-runtime.ts';
+import { awsEnrichers } from './enrichers.ts';
 
 let app: Hono | undefined;
 
@@ -10,6 +11,6 @@ export const handler = async (
   event: Parameters<ReturnType<typeof handle>>[0],
   context: Parameters<ReturnType<typeof handle>>[1],
 ) => {
-  app ??= createApi((await awsRuntime()).api) as unknown as Hono;
+  app ??= createApi((await awsRuntime({ enrichers: awsEnrichers })).api) as unknown as Hono;
   return handle(app)(event, context);
 };

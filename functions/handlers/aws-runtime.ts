@@ -1,25 +1,35 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import { CodeDeployEnricher } from '../adapters/aws/codedeploy-enricher.ts';
 import { DynamoStore } from '../adapters/aws/dynamo-store.ts';
 import { SecretsManagerSource } from '../adapters/aws/secrets-manager.ts';
 import { SqsDispatchQueue } from '../adapters/aws/sqs-queue.ts';
-import { parseConfig } from '../core/config.ts';
-import { CODEDEPLOY_SOURCE } from '../core/sources/codedeploy.ts';
+import type { ShipcastConfig } from '../core/config.ts';
+import { readValidatedConfig } from '../core/config-reader.ts';
+import type { Enricher } from '../core/ports.ts';
 import { ENV } from './env.ts';
 import { buildRuntime, type Runtime } from './runtime.ts';
+
+/**
+ * What one function adds to the shared AWS wiring. Each entry point passes only what it uses, so a function's
+ * bundle holds only its own import graph (the dispatcher's has no source parser and no CodeDeploy client).
+ */
+export interface AwsRuntimeOptions {
+  /** Enrichers by source name (ingest and API: CodeDeploy's BatchGetDeployments). */
+  enrichers?: (config: ShipcastConfig) => Record<string, Enricher> | undefined;
+}
 
 let runtime: Promise<Runtime> | undefined;
 
 /** The runtime of a Lambda function: AWS adapters, built on first invocation and kept for the container's life. */
-export function awsRuntime(): Promise<Runtime> {
-  runtime ??= Promise.resolve().then(build);
+export function awsRuntime(options: AwsRuntimeOptions = {}): Promise<Runtime> {
+  runtime ??= Promise.resolve().then(() => build(options));
   return runtime;
 }
 
-function build(): Runtime {
-  const config = parseConfig(JSON.parse(required(ENV.configJson)), 'embedded config');
+function build(options: AwsRuntimeOptions): Runtime {
+  // Validated at synth (the construct's parseConfig) and baked in: trusted here, only its shape is checked.
+  const config = readValidatedConfig(required(ENV.configJson), 'embedded config');
   const dynamodb = new DynamoDBClient({});
   const sqs = new SQSClient({});
   const store = new DynamoStore(dynamodb, required(ENV.table));
@@ -29,9 +39,7 @@ function build(): Runtime {
     limiter: store,
     queue: new SqsDispatchQueue(sqs, required(ENV.dispatchQueueUrl), required(ENV.dispatchDlqUrl)),
     secrets: new SecretsManagerSource(new SecretsManagerClient({}), process.env[ENV.secretPrefix] ?? ''),
-    enrichers: config.sources.codedeploy.enrich
-      ? { [CODEDEPLOY_SOURCE]: new CodeDeployEnricher() }
-      : undefined,
+    enrichers: options.enrichers?.(config),
   });
 }
 

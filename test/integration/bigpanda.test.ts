@@ -9,6 +9,7 @@ import { ingestEvent } from '../../functions/core/ingest.ts';
 import type { RateLimiter } from '../../functions/core/ports.ts';
 import type { DeploymentEvent } from '../../functions/core/schema.ts';
 import { bigpandaTarget } from '../../functions/core/targets/bigpanda.ts';
+import { bigpandaConfigSchema } from '../../functions/core/targets/schemas.ts';
 import { type BigPandaServer, startBigPandaServer } from '../support/bigpanda-server.ts';
 import { nativeEvent } from '../support/events.ts';
 import { createHarness, type Harness } from '../support/harness.ts';
@@ -457,9 +458,9 @@ describe('bigpanda target config', () => {
   it('names the token and the app key as the secrets to resolve', () => {
     const parsed = config({ api: 'changes', token: 'bp-user', appKey: 'bp-app' });
     expect(referencedSecrets(parsed)).toEqual(['api-token', 'bp-app', 'bp-user']);
-    expect(
-      bigpandaTarget.secretNames(bigpandaTarget.configSchema.parse({ type: 'bigpanda', token: 't' })),
-    ).toEqual(['t']);
+    expect(bigpandaTarget.secretNames(bigpandaConfigSchema.parse({ type: 'bigpanda', token: 't' }))).toEqual([
+      't',
+    ]);
   });
 
   it('rejects a non-http URL and unknown component placeholders', () => {

@@ -7,6 +7,7 @@ import { ConfigError, RetryableDeliveryError } from '../../functions/core/errors
 import { HttpClient, redactUrl } from '../../functions/core/http-client.ts';
 import { ingestEvent } from '../../functions/core/ingest.ts';
 import type { DeploymentEvent } from '../../functions/core/schema.ts';
+import { type TelegramConfig, telegramConfigSchema } from '../../functions/core/targets/schemas.ts';
 import type { TargetContext } from '../../functions/core/targets/target.ts';
 import { renderTelegramText, telegramTarget } from '../../functions/core/targets/telegram.ts';
 import { createLogger, registerSecret } from '../../functions/core/telemetry.ts';
@@ -20,7 +21,6 @@ const REVOKED = '6120457733:AAEr0kedT0kenN0L0ngerValid_x9Qp2Lm4Z';
 const CHAT = '-1001234567890';
 
 type Body = Record<string, unknown>;
-type TelegramConfig = ReturnType<typeof telegramTarget.configSchema.parse>;
 
 describe('telegram target', () => {
   let h: Harness;
@@ -282,7 +282,7 @@ describe('telegram target', () => {
       extra: Partial<TargetContext<TelegramConfig>> = {},
     ): TargetContext<TelegramConfig> => ({
       name: 'chat',
-      config: telegramTarget.configSchema.parse({
+      config: telegramConfigSchema.parse({
         type: 'telegram',
         token: 'tok',
         chatId: CHAT,

@@ -6,6 +6,7 @@ import { parseConfig } from '../../functions/core/config.ts';
 import { HttpClient } from '../../functions/core/http-client.ts';
 import { ingestEvent } from '../../functions/core/ingest.ts';
 import type { DeploymentEvent } from '../../functions/core/schema.ts';
+import { type ZulipConfig, zulipConfigSchema } from '../../functions/core/targets/schemas.ts';
 import type { TargetContext } from '../../functions/core/targets/target.ts';
 import { renderZulipContent, renderZulipTopic, zulipTarget } from '../../functions/core/targets/zulip.ts';
 import { createLogger } from '../../functions/core/telemetry.ts';
@@ -17,8 +18,6 @@ import { startZulipServer, type ZulipServer } from '../support/zulip-server.ts';
 const EMAIL = 'shipcast-bot@chat.example.com';
 const API_KEY = 'zk9QeT3vLmW7xRp2NsYb4HcJ8dFgA1uE';
 const WRONG_KEY = 'zkWrongKey000000000000000000000000';
-
-type ZulipConfig = ReturnType<typeof zulipTarget.configSchema.parse>;
 
 /** Zulip's own patterns that make text active, run before any entity is decoded (zerver/lib/mention.py, markdown). */
 const ZULIP_ACTIVE = [
@@ -239,7 +238,7 @@ describe('zulip target', () => {
   describe('sent directly', () => {
     const contextFor = (extra: Partial<TargetContext<ZulipConfig>> = {}): TargetContext<ZulipConfig> => ({
       name: 'chat',
-      config: zulipTarget.configSchema.parse({
+      config: zulipConfigSchema.parse({
         type: 'zulip',
         site: zulip.url,
         email: EMAIL,

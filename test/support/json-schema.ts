@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { z } from 'zod';
+import * as z from 'zod';
 
 /**
  * GitHub's request-body schemas (test/fixtures/github/rest-schemas.json, extracted from GitHub's

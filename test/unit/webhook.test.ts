@@ -7,6 +7,7 @@ import { EnvFileSecretSource } from '../../functions/adapters/local/env-file-sec
 import { PermanentDeliveryError, SecretUnavailableError } from '../../functions/core/errors.ts';
 import { HttpClient } from '../../functions/core/http-client.ts';
 import type { Deployment, Transition } from '../../functions/core/schema.ts';
+import { webhookConfigSchema } from '../../functions/core/targets/schemas.ts';
 import type { Notification } from '../../functions/core/targets/target.ts';
 import { SIGNATURE_HEADER, webhookTarget } from '../../functions/core/targets/webhook.ts';
 import { createLogger } from '../../functions/core/telemetry.ts';
@@ -81,7 +82,7 @@ describe('webhook target', () => {
 
   const context = (config: Record<string, unknown>, env: NodeJS.ProcessEnv = {}) => ({
     name: 'hook',
-    config: webhookTarget.configSchema.parse({
+    config: webhookConfigSchema.parse({
       type: 'webhook',
       url: `${server.url}/hooks/deploys`,
       ...config,

@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
-import { z } from 'zod';
 import type { ShipcastConfig } from '../config.ts';
 import { InvalidInputError, issuesFromZod } from '../errors.ts';
 import { eventIdFor, stableHash } from '../ids.ts';
 import { type IngestContext, ingestEvents } from '../ingest.ts';
+import { lazy } from '../lazy.ts';
 import type { SecretSource } from '../ports.ts';
 import type { Delivery, Deployment } from '../schema.ts';
 import { HTTP_SOURCES } from '../sources/index.ts';
@@ -13,6 +13,7 @@ import { normalizeNativeEvent, parseNativeEvent } from '../sources/native.ts';
 import type { SnsHttpPort } from '../sources/sns-http.ts';
 import { deploymentTimeline } from '../timeline.ts';
 import { publicDeployment } from '../view.ts';
+import * as z from '../zod-mini.ts';
 import { bearerToken } from './auth.ts';
 import { parseJsonBody } from './json.ts';
 import { openApiDocument } from './openapi.ts';
@@ -28,14 +29,14 @@ export interface ApiContext extends IngestContext {
 /** Largest accepted request body. Larger ones are answered 413 before they are parsed. */
 export const MAX_BODY_BYTES = 64 * 1024;
 
-const listQuerySchema = z
-  .object({
-    service: z.string().min(1).max(128).optional(),
-    environment: z.string().min(1).max(128).optional(),
-    limit: z.coerce.number().int().min(1).max(100).default(20),
-    cursor: z.string().min(1).max(2048).optional(),
-  })
-  .strict();
+const listQuerySchema = lazy(() =>
+  z.strictObject({
+    service: z.optional(z.string().check(z.minLength(1), z.maxLength(128))),
+    environment: z.optional(z.string().check(z.minLength(1), z.maxLength(128))),
+    limit: z._default(z.coerce.number().check(z.int(), z.gte(1), z.lte(100)), 20),
+    cursor: z.optional(z.string().check(z.minLength(1), z.maxLength(2048))),
+  }),
+);
 
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 const DEPLOYMENT_ID = /^dep_[0-9a-f]{24}$/;
@@ -140,7 +141,7 @@ export function createApi(context: ApiContext): Hono<{ Variables: Variables }> {
   );
 
   app.get('/v1/deployments', async (c) => {
-    const parsed = listQuerySchema.safeParse(c.req.query());
+    const parsed = listQuerySchema().safeParse(c.req.query());
     if (!parsed.success) throw new InvalidInputError('query', issuesFromZod(parsed.error));
     const page = await context.store.listDeployments(parsed.data);
     return c.json({ deployments: page.items.map(publicDeployment), cursor: page.cursor ?? null });

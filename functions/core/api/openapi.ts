@@ -1,9 +1,9 @@
-import { z } from 'zod';
 import { bigPandaOpenApi } from '../sources/bigpanda.ts';
 import { cdEventsOpenApi } from '../sources/cdevents.ts';
 import { nativeEventSchema } from '../sources/native.ts';
 import { pipelinesOpenApi } from '../sources/pipelines.ts';
 import { STATUSES } from '../status.ts';
+import * as z from '../zod-mini.ts';
 
 let document: Record<string, unknown> | undefined;
 
@@ -14,7 +14,7 @@ export function openApiDocument(): Record<string, unknown> {
 }
 
 function build(): Record<string, unknown> {
-  const { $schema: _ignored, ...eventBody } = z.toJSONSchema(nativeEventSchema, { io: 'input' }) as Record<
+  const { $schema: _ignored, ...eventBody } = z.toJSONSchema(nativeEventSchema(), { io: 'input' }) as Record<
     string,
     unknown
   >;

@@ -1,4 +1,3 @@
-import * as z from 'zod';
 import type { ChatView } from './view.ts';
 
 /** The placeholders a chat template may use, and where each value comes from. */
@@ -28,34 +27,6 @@ export function unknownPlaceholders(template: string): string[] {
     .map((m) => m[1] as string)
     .filter((name) => !(name in PLACEHOLDERS));
 }
-
-/**
- * A logic-less template (`{{service}} {{version}} → {{environment}}`), checked when the config loads:
- * an unknown placeholder is a config error naming it, not a blank at send time.
- */
-export const templateSchema = z
-  .string()
-  .min(1)
-  .max(1000)
-  .superRefine((template, ctx) => {
-    const unknown = unknownPlaceholders(template);
-    if (unknown.length > 0) {
-      ctx.addIssue({
-        code: 'custom',
-        message: `unknown placeholder ${unknown.map((u) => `{{${u}}}`).join(', ')}; known: ${Object.keys(
-          PLACEHOLDERS,
-        )
-          .map((p) => `{{${p}}}`)
-          .join(', ')}`,
-      });
-    }
-  });
-
-/** Title and text a route or target may override. */
-export const messageTemplatesSchema = z
-  .object({ title: templateSchema.optional(), text: templateSchema.optional() })
-  .strict()
-  .optional();
 
 /**
  * Renders a template: each value is escaped with the platform's `escape` (the admin's own template text is

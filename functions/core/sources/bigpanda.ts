@@ -1,15 +1,16 @@
 import type { Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
-import { z } from 'zod';
 import type { ApiContext } from '../api/app.ts';
 import { bearerToken } from '../api/auth.ts';
 import { parseJsonBody } from '../api/json.ts';
 import { ConcurrentUpdateError, InvalidInputError, issuesFromZod } from '../errors.ts';
 import { deploymentIdFor, eventIdFor } from '../ids.ts';
 import { ingestEvents } from '../ingest.ts';
+import { lazy } from '../lazy.ts';
 import type { DeploymentStore } from '../ports.ts';
 import type { Deployment, DeploymentEvent } from '../schema.ts';
 import { isTerminal, type Status } from '../status.ts';
+import * as z from '../zod-mini.ts';
 import type { HttpSource } from './http-source.ts';
 
 /**
@@ -43,63 +44,97 @@ export const BIGPANDA_STATUS_TABLE = {
 } as const satisfies Record<string, Status>;
 
 const text = (max: number) =>
-  z.string().trim().min(1, 'must not be empty').max(max, `at most ${max} characters`);
+  z
+    .string()
+    .check(z.trim(), z.minLength(1, 'must not be empty'), z.maxLength(max, `at most ${max} characters`));
 /** Optional text: null and absent are the same ("not given"). */
-const optionalText = (max: number) => text(max).nullish();
+const optionalText = (max: number) => z.nullish(text(max));
 /** Versions arrive as strings from Ansible; scripts sometimes send a bare number. */
-const version = z
-  .union([z.number().finite().transform(String), z.string()])
-  .pipe(text(128))
-  .describe('the deployed version (a number is taken as its text)');
-const hosts = z
-  .union([text(255).transform((host) => [host]), z.array(text(255)).max(1000, 'at most 1000 hosts')])
-  .nullish()
-  .describe('a host name or a list of them');
+const version = lazy(() =>
+  z
+    .pipe(
+      z.union([
+        z.pipe(
+          z.number(),
+          z.transform((n: number) => String(n)),
+        ),
+        z.string(),
+      ]),
+      text(128),
+    )
+    .register(z.globalRegistry, { description: 'the deployed version (a number is taken as its text)' }),
+);
+const hosts = lazy(() =>
+  z
+    .nullish(
+      z.union([
+        z.pipe(
+          text(255),
+          z.transform((host: string) => [host]),
+        ),
+        z.array(text(255)).check(z.maxLength(1000, 'at most 1000 hosts')),
+      ]),
+    )
+    .register(z.globalRegistry, { description: 'a host name or a list of them' }),
+);
 /** BigPanda's clients send UTC epoch seconds (a number or numeric text). */
-const timestamp = z
-  .union([
-    z.number(),
-    z
-      .string()
-      .regex(/^\d+(\.\d+)?$/, 'must be epoch seconds')
-      .transform(Number),
-  ])
-  .pipe(
-    z.number().positive('must be epoch seconds').max(32503680000, 'must be epoch seconds (not milliseconds)'),
-  )
-  .nullish();
+const timestamp = lazy(() =>
+  z.nullish(
+    z.pipe(
+      z.union([
+        z.number(),
+        z.pipe(z.string().check(z.regex(/^\d+(\.\d+)?$/, 'must be epoch seconds')), z.transform(Number)),
+      ]),
+      z
+        .number()
+        .check(
+          z.gt(0, 'must be epoch seconds'),
+          z.lte(32503680000, 'must be epoch seconds (not milliseconds)'),
+        ),
+    ),
+  ),
+);
 
 /**
  * Body of `POST /data/events/deployments/start`. Unknown fields are accepted and ignored, as BigPanda does:
  * the shape belongs to BigPanda and its clients, not to Shipcast.
  */
-export const bigPandaStartSchema = z.looseObject({
-  component: text(128),
-  version,
-  hosts,
-  env: optionalText(128),
-  owner: optionalText(128),
-  description: optionalText(2000),
-  source_system: optionalText(128),
-  timestamp,
-});
+export const bigPandaStartSchema = lazy(() =>
+  z.looseObject({
+    component: text(128),
+    version: version(),
+    hosts: hosts(),
+    env: optionalText(128),
+    owner: optionalText(128),
+    description: optionalText(2000),
+    source_system: optionalText(128),
+    timestamp: timestamp(),
+  }),
+);
 
 /** Body of `POST /data/events/deployments/end`. */
-export const bigPandaEndSchema = z.looseObject({
-  component: text(128),
-  version,
-  hosts,
-  status: z
-    .string()
-    .transform((s) => s.trim().toLowerCase())
-    .refine((s) => s === 'success' || s === 'failure', { message: 'must be success or failure' })
-    .nullish(),
-  errorMessage: optionalText(2000),
-  timestamp,
-});
+export const bigPandaEndSchema = lazy(() =>
+  z.looseObject({
+    component: text(128),
+    version: version(),
+    hosts: hosts(),
+    status: z.nullish(
+      z
+        .pipe(
+          z.string(),
+          z.transform((s) => s.trim().toLowerCase()),
+        )
+        .check(
+          z.refine((s) => s === 'success' || s === 'failure', { message: 'must be success or failure' }),
+        ),
+    ),
+    errorMessage: optionalText(2000),
+    timestamp: timestamp(),
+  }),
+);
 
-export type BigPandaStart = z.infer<typeof bigPandaStartSchema>;
-export type BigPandaEnd = z.infer<typeof bigPandaEndSchema>;
+export type BigPandaStart = z.infer<ReturnType<typeof bigPandaStartSchema>>;
+export type BigPandaEnd = z.infer<ReturnType<typeof bigPandaEndSchema>>;
 
 /**
  * The deployment a call belongs to: component, version and the sorted, distinct host names (`identity`,
@@ -278,14 +313,14 @@ export const bigPandaSource: HttpSource = {
     });
     app.post(BIGPANDA_START_PATH, limit, (c) =>
       handle(c, context, (body, receivedAt) => {
-        const parsed = bigPandaStartSchema.safeParse(body);
+        const parsed = bigPandaStartSchema().safeParse(body);
         if (!parsed.success) throw new InvalidInputError('request body', issuesFromZod(parsed.error));
         return locateBigPandaCall({ kind: 'start', body: parsed.data }, receivedAt, context.store);
       }),
     );
     app.post(BIGPANDA_END_PATH, limit, (c) =>
       handle(c, context, (body, receivedAt) => {
-        const parsed = bigPandaEndSchema.safeParse(body);
+        const parsed = bigPandaEndSchema().safeParse(body);
         if (!parsed.success) throw new InvalidInputError('request body', issuesFromZod(parsed.error));
         return locateBigPandaCall({ kind: 'end', body: parsed.data }, receivedAt, context.store);
       }),
@@ -344,7 +379,7 @@ async function handle(
 
 /** The drop-in's OpenAPI paths and schemas (merged into the API's document). */
 export function bigPandaOpenApi(): { paths: Record<string, unknown>; schemas: Record<string, unknown> } {
-  const schema = (zod: z.ZodType) => {
+  const schema = (zod: z.ZodMiniType) => {
     const { $schema: _ignored, ...rest } = z.toJSONSchema(zod, { io: 'input' }) as Record<string, unknown>;
     return rest;
   };
@@ -385,8 +420,8 @@ export function bigPandaOpenApi(): { paths: Record<string, unknown>; schemas: Re
       ),
     },
     schemas: {
-      BigPandaStart: schema(bigPandaStartSchema),
-      BigPandaEnd: schema(bigPandaEndSchema),
+      BigPandaStart: schema(bigPandaStartSchema()),
+      BigPandaEnd: schema(bigPandaEndSchema()),
       BigPandaAccepted: {
         type: 'object',
         required: ['status', 'id', 'deploymentId', 'deploymentStatus', 'generation'],

@@ -1,13 +1,14 @@
-import { HTTP } from 'cloudevents';
 import { bodyLimit } from 'hono/body-limit';
-import { z } from 'zod';
 import type { ApiContext } from '../api/app.ts';
 import { parseJsonBody } from '../api/json.ts';
 import { ConcurrentUpdateError, InvalidInputError, type Issue, issuesFromZod } from '../errors.ts';
 import { deploymentIdFor, eventIdFor } from '../ids.ts';
 import { ingestEvents } from '../ingest.ts';
+import { lazy } from '../lazy.ts';
 import type { BuildStatus, CiEvent, DeploymentEvent } from '../schema.ts';
 import type { Status } from '../status.ts';
+import * as z from '../zod-mini.ts';
+import { type CloudEventData, cloudEventData } from './cloudevents-http.ts';
 import type { HttpSource } from './http-source.ts';
 
 /**
@@ -99,40 +100,47 @@ export function classifyCdEventType(
   return { subject, predicate };
 }
 
-const idText = z.string().trim().min(1, 'must not be empty').max(512, 'at most 512 characters');
+const idText = () =>
+  z.string().check(z.trim(), z.minLength(1, 'must not be empty'), z.maxLength(512, 'at most 512 characters'));
+const optionalText = (max?: number) => z.optional(max ? z.string().check(z.maxLength(max)) : z.string());
 
 /** The CDEvent of a service event (the CloudEvent's data). Fields beyond these are kept out, not refused. */
-const serviceEventSchema = z.looseObject({
-  context: z.looseObject({ timestamp: z.string().optional() }).optional(),
-  subject: z.looseObject({
-    id: idText,
-    source: z.string().optional(),
-    content: z.looseObject({
-      // The spec's environment is an object; some emitters send its id as a bare string.
-      environment: z.union([z.looseObject({ id: idText, source: z.string().optional() }), idText]),
-      artifactId: idText.optional(),
+const serviceEventSchema = lazy(() =>
+  z.looseObject({
+    context: z.optional(z.looseObject({ timestamp: optionalText() })),
+    subject: z.looseObject({
+      id: idText(),
+      source: optionalText(),
+      content: z.looseObject({
+        // The spec's environment is an object; some emitters send its id as a bare string.
+        environment: z.union([z.looseObject({ id: idText(), source: optionalText() }), idText()]),
+        artifactId: z.optional(idText()),
+      }),
     }),
   }),
-});
+);
 
 /** The CDEvent of a pipeline run event. */
-const pipelineRunEventSchema = z.looseObject({
-  context: z.looseObject({ timestamp: z.string().optional() }).optional(),
-  subject: z.looseObject({
-    id: idText,
-    source: z.string().optional(),
-    content: z
-      .looseObject({
-        pipelineName: idText.optional(),
-        // `url` up to pipelineRun 0.2.0, `uri` from 0.3.0.
-        url: z.string().max(2048).optional(),
-        uri: z.string().max(2048).optional(),
-        outcome: z.string().optional(),
-        errors: z.string().max(4000).optional(),
-      })
-      .default({}),
+const pipelineRunEventSchema = lazy(() =>
+  z.looseObject({
+    context: z.optional(z.looseObject({ timestamp: optionalText() })),
+    subject: z.looseObject({
+      id: idText(),
+      source: optionalText(),
+      content: z._default(
+        z.looseObject({
+          pipelineName: z.optional(idText()),
+          // `url` up to pipelineRun 0.2.0, `uri` from 0.3.0.
+          url: optionalText(2048),
+          uri: optionalText(2048),
+          outcome: optionalText(),
+          errors: optionalText(4000),
+        }),
+        {},
+      ),
+    }),
   }),
-});
+);
 
 /** The envelope attributes Shipcast relies on, read from the raw message. */
 interface Envelope {
@@ -192,14 +200,11 @@ export function parseCloudEvent(headers: Record<string, string>, body: string): 
   }
   if (issues.length > 0) throw new InvalidInputError('CloudEvent', issues);
 
-  let event: ReturnType<typeof HTTP.toEvent>;
+  let event: CloudEventData;
   try {
-    event = HTTP.toEvent({ headers: lower, body });
+    event = cloudEventData(lower, body);
   } catch (error) {
     throw new InvalidInputError('CloudEvent', [{ path: '', message: (error as Error).message }]);
-  }
-  if (Array.isArray(event)) {
-    throw new InvalidInputError('CloudEvent', [{ path: '', message: 'send one event per request' }]);
   }
   let data: unknown = event.data;
   if (data === undefined && typeof event.data_base64 === 'string') {
@@ -218,7 +223,7 @@ export function parseCloudEvent(headers: Record<string, string>, body: string): 
   };
 }
 
-function parseData<T extends z.ZodType>(schema: T, data: unknown): z.infer<T> {
+function parseData<T extends z.ZodMiniType>(schema: T, data: unknown): z.infer<T> {
   const result = schema.safeParse(data);
   if (!result.success) {
     throw new InvalidInputError(
@@ -263,7 +268,7 @@ export function normalizeServiceEvent(
   predicate: keyof typeof CDEVENTS_SERVICE_STATUS_TABLE,
   receivedAt: string,
 ): DeploymentEvent {
-  const cdevent = parseData(serviceEventSchema, envelope.data);
+  const cdevent = parseData(serviceEventSchema(), envelope.data);
   const { subject } = cdevent;
   const environment =
     typeof subject.content.environment === 'string'
@@ -318,7 +323,7 @@ export async function applyPipelineRunEvent(
   predicate: 'queued' | 'started' | 'finished',
   context: ApiContext,
 ): Promise<BuildResult> {
-  const cdevent = parseData(pipelineRunEventSchema, envelope.data);
+  const cdevent = parseData(pipelineRunEventSchema(), envelope.data);
   const { subject } = cdevent;
   let status: BuildStatus;
   let sourceStatus: string = predicate;

@@ -1,9 +1,10 @@
-import * as z from 'zod';
 import { assertSafeJson } from '../api/json.ts';
 import { InvalidInputError, issuesFromZod } from '../errors.ts';
 import { deploymentIdFor, eventIdFor } from '../ids.ts';
+import { lazy } from '../lazy.ts';
 import type { DeploymentEvent, InstanceCounts } from '../schema.ts';
 import type { Status } from '../status.ts';
+import * as z from '../zod-mini.ts';
 
 /**
  * Parses the `Message` of a CodeDeploy trigger notification (after SNS unwrapping, see `sns.ts`).
@@ -187,116 +188,136 @@ function fromMillis(millis: number, original: string): { iso: string } | { error
 }
 
 /** A timestamp field: null, absent and "" mean "not yet" (CodeDeploy sends `completeTime: null`). */
-const timestamp = z
-  .union([z.string(), z.number()], { error: 'expected a time as text or epoch seconds' })
-  .nullish()
-  .transform((value, ctx) => {
-    if (value === null || value === undefined || value === '') return undefined;
-    const parsed = parseCodeDeployTime(value);
-    if ('error' in parsed) {
-      ctx.addIssue({ code: 'custom', message: parsed.error });
-      return z.NEVER;
-    }
-    return parsed.iso;
-  });
+const timestamp = () =>
+  z.pipe(
+    z.nullish(z.union([z.string(), z.number()], { error: 'expected a time as text or epoch seconds' })),
+    z.transform((value, ctx) => {
+      if (value === null || value === undefined || value === '') return undefined;
+      const parsed = parseCodeDeployTime(value);
+      if ('error' in parsed) {
+        ctx.issues.push({ code: 'custom', message: parsed.error, input: value });
+        return z.NEVER;
+      }
+      return parsed.iso;
+    }),
+  );
 
 /**
  * Real deliveries carry nested objects as JSON *strings* (`"deploymentOverview":"{\"Succeeded\":1}"`),
  * the documentation shows plain objects; both are accepted. null, "" and absent mean "none".
  */
-function jsonEncoded<T extends z.ZodType>(schema: T) {
-  return z
-    .preprocess((value, ctx) => {
-      if (typeof value !== 'string') return value;
-      if (value.trim() === '') return undefined;
-      try {
-        return JSON.parse(value);
-      } catch (error) {
-        ctx.addIssue({
-          code: 'custom',
-          message: `is a string but not valid JSON (${(error as Error).message})`,
-          input: value,
-        });
-        return z.NEVER;
-      }
-    }, schema.nullish())
-    .transform((value) => value ?? undefined);
+function jsonEncoded<T extends z.ZodMiniType>(schema: T) {
+  return z.pipe(
+    z.pipe(
+      z.transform((value: unknown, ctx) => {
+        if (typeof value !== 'string') return value;
+        if (value.trim() === '') return undefined;
+        try {
+          return JSON.parse(value);
+        } catch (error) {
+          ctx.issues.push({
+            code: 'custom',
+            message: `is a string but not valid JSON (${(error as Error).message})`,
+            input: value,
+          });
+          return z.NEVER;
+        }
+      }),
+      z.nullish(schema),
+    ),
+    z.transform((value: z.output<T> | null | undefined) => value ?? undefined),
+  );
 }
 
 /** A count: a non-negative integer, sent as a number (real) or a numeric string (documented). */
-const count = z
-  .union([z.number().int().nonnegative(), z.string().regex(/^\s*\d+\s*$/, 'expected a whole number')], {
-    error: 'expected a whole number',
-  })
-  .transform((value) => Number(value));
+const count = () =>
+  z.pipe(
+    z.union(
+      [
+        z.number().check(z.int(), z.nonnegative()),
+        z.string().check(z.regex(/^\s*\d+\s*$/, 'expected a whole number')),
+      ],
+      { error: 'expected a whole number' },
+    ),
+    z.transform((value) => Number(value)),
+  );
 
-const overviewSchema = z.looseObject({
-  Pending: count.optional(),
-  InProgress: count.optional(),
-  Succeeded: count.optional(),
-  Failed: count.optional(),
-  Skipped: count.optional(),
-  Ready: count.optional(),
-});
+const overviewSchema = () =>
+  z.looseObject({
+    Pending: z.optional(count()),
+    InProgress: z.optional(count()),
+    Succeeded: z.optional(count()),
+    Failed: z.optional(count()),
+    Skipped: z.optional(count()),
+    Ready: z.optional(count()),
+  });
 
-const errorInformationSchema = z.looseObject({
-  ErrorCode: z.string().nullish(),
-  ErrorMessage: z.string().nullish(),
-});
+const errorInformationSchema = () =>
+  z.looseObject({
+    ErrorCode: z.nullish(z.string()),
+    ErrorMessage: z.nullish(z.string()),
+  });
 
-const rollbackInformationSchema = z.looseObject({
-  RollbackMessage: z.string().nullish(),
-  RollbackTriggeringDeploymentId: z.string().nullish(),
-  RollbackDeploymentId: z.string().nullish(),
-});
+const rollbackInformationSchema = () =>
+  z.looseObject({
+    RollbackMessage: z.nullish(z.string()),
+    RollbackTriggeringDeploymentId: z.nullish(z.string()),
+    RollbackDeploymentId: z.nullish(z.string()),
+  });
 
 function statusField(kind: 'deployment' | 'instance') {
-  return text().superRefine((value, ctx) => {
-    if (mapCodeDeployStatus(kind, value) === undefined) {
-      ctx.addIssue({
-        code: 'custom',
-        message: `unknown CodeDeploy ${kind} status "${value}"; expected one of ${Object.keys(CODEDEPLOY_STATUS_TABLE[kind]).join(', ')} (any case, _ ignored)`,
-      });
-    }
-  });
+  return text().check(
+    z.superRefine((value, ctx) => {
+      if (mapCodeDeployStatus(kind, value) === undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `unknown CodeDeploy ${kind} status "${value}"; expected one of ${Object.keys(CODEDEPLOY_STATUS_TABLE[kind]).join(', ')} (any case, _ ignored)`,
+        });
+      }
+    }),
+  );
 }
 
 /** A required, non-empty string whose issue says "is required" when it is missing. */
 function text() {
   return z
     .string({ error: (issue) => (issue.input === undefined ? 'is required' : 'expected a string') })
-    .min(1, { error: 'must not be empty', abort: true });
+    .check(z.minLength(1, { error: 'must not be empty', abort: true }));
 }
 
-const common = {
+const common = () => ({
   region: text(),
   accountId: text(),
   deploymentId: text(),
-  eventTriggerName: z.string().nullish(),
-  applicationName: text().nullish(),
-  deploymentGroupName: text().nullish(),
-};
+  eventTriggerName: z.nullish(z.string()),
+  applicationName: z.nullish(text()),
+  deploymentGroupName: z.nullish(text()),
+});
 
 // Unknown extra fields are kept out of the way, not rejected: AWS adds fields over time.
-const deploymentMessageSchema = z.looseObject({
-  ...common,
-  applicationName: text(),
-  deploymentGroupName: text(),
-  status: statusField('deployment'),
-  createTime: timestamp,
-  completeTime: timestamp,
-  deploymentOverview: jsonEncoded(overviewSchema),
-  errorInformation: jsonEncoded(errorInformationSchema),
-  rollbackInformation: jsonEncoded(rollbackInformationSchema),
-});
+const deploymentMessageSchema = lazy(() =>
+  z.looseObject({
+    ...common(),
+    applicationName: text(),
+    deploymentGroupName: text(),
+    status: statusField('deployment'),
+    createTime: timestamp(),
+    completeTime: timestamp(),
+    deploymentOverview: jsonEncoded(overviewSchema()),
+    errorInformation: jsonEncoded(errorInformationSchema()),
+    rollbackInformation: jsonEncoded(rollbackInformationSchema()),
+  }),
+);
 
-const instanceMessageSchema = z.looseObject({
-  ...common,
-  instanceId: text(),
-  instanceStatus: statusField('instance'),
-  lastUpdatedAt: timestamp,
-  lifecycleEvents: jsonEncoded(z.array(z.unknown())),
-});
+const instanceMessageSchema = lazy(() =>
+  z.looseObject({
+    ...common(),
+    instanceId: text(),
+    instanceStatus: statusField('instance'),
+    lastUpdatedAt: timestamp(),
+    lifecycleEvents: jsonEncoded(z.array(z.unknown())),
+  }),
+);
 
 /** What the parser needs besides the message. */
 export interface CodeDeployParseContext {
@@ -356,14 +377,14 @@ function describeType(value: unknown): string {
   return `a ${typeof value}`;
 }
 
-function parseWith<T extends z.ZodType>(schema: T, input: unknown, where: string): z.output<T> {
+function parseWith<T extends z.ZodMiniType>(schema: T, input: unknown, where: string): z.output<T> {
   const result = schema.safeParse(input);
   if (!result.success) throw new InvalidInputError(where, issuesFromZod(result.error));
   return result.data;
 }
 
 function deploymentEvent(input: object, context: CodeDeployParseContext): DeploymentEvent {
-  const m = parseWith(deploymentMessageSchema, input, context.where);
+  const m = parseWith(deploymentMessageSchema(), input, context.where);
   const sourceDeploymentId = codeDeploySourceId(m.accountId, m.region, m.deploymentId);
   const status = mapCodeDeployStatus('deployment', m.status) as Status;
   const event: DeploymentEvent = {
@@ -407,7 +428,7 @@ function deploymentEvent(input: object, context: CodeDeployParseContext): Deploy
 }
 
 function instanceEvent(input: object, context: CodeDeployParseContext): DeploymentEvent {
-  const m = parseWith(instanceMessageSchema, input, context.where);
+  const m = parseWith(instanceMessageSchema(), input, context.where);
   const sourceDeploymentId = codeDeploySourceId(m.accountId, m.region, m.deploymentId);
   const event: DeploymentEvent = {
     eventId: eventIdFor(

@@ -1,8 +1,9 @@
-import * as z from 'zod';
 import { InvalidInputError, issuesFromZod } from '../errors.ts';
 import { deploymentIdFor } from '../ids.ts';
+import { lazy } from '../lazy.ts';
 import type { DeploymentEvent } from '../schema.ts';
 import type { Status } from '../status.ts';
+import * as z from '../zod-mini.ts';
 
 /** How the native API's status words map to Shipcast statuses (case-insensitive). */
 export const NATIVE_STATUS_TABLE: Record<string, Status> = {
@@ -23,43 +24,48 @@ export const NATIVE_STATUS_TABLE: Record<string, Status> = {
 };
 
 const text = (max: number) =>
-  z.string().trim().min(1, 'must not be empty').max(max, `at most ${max} characters`);
+  z
+    .string()
+    .check(z.trim(), z.minLength(1, 'must not be empty'), z.maxLength(max, `at most ${max} characters`));
 
 /** Body of `POST /v1/events`. */
-export const nativeEventSchema = z
-  .object({
+export const nativeEventSchema = lazy(() =>
+  z.strictObject({
     service: text(128),
     environment: text(128),
     status: z
-      .string()
-      .transform((s) => s.trim().toLowerCase())
-      .refine((s) => s in NATIVE_STATUS_TABLE, {
-        message: `must be one of: ${Object.keys(NATIVE_STATUS_TABLE).join(', ')}`,
-      }),
-    deploymentId: text(200).optional(),
-    version: text(128).optional(),
-    repository: text(256).optional(),
-    commit: text(128).optional(),
-    ref: text(256).optional(),
-    actor: text(128).optional(),
-    description: text(2000).optional(),
-    url: z
-      .url({ protocol: /^https?$/, error: 'must be an http(s) URL' })
-      .max(2048)
-      .optional(),
-    hosts: z.array(text(255)).max(1000, 'at most 1000 hosts').optional(),
-    timestamp: z.iso
-      .datetime({ offset: true, error: 'must be an ISO 8601 date-time, e.g. 2024-03-01T10:00:00Z' })
-      .optional(),
-  })
-  .strict();
+      .pipe(
+        z.string(),
+        z.transform((s) => s.trim().toLowerCase()),
+      )
+      .check(
+        z.refine((s) => s in NATIVE_STATUS_TABLE, {
+          message: `must be one of: ${Object.keys(NATIVE_STATUS_TABLE).join(', ')}`,
+        }),
+      ),
+    deploymentId: z.optional(text(200)),
+    version: z.optional(text(128)),
+    repository: z.optional(text(256)),
+    commit: z.optional(text(128)),
+    ref: z.optional(text(256)),
+    actor: z.optional(text(128)),
+    description: z.optional(text(2000)),
+    url: z.optional(
+      z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).check(z.maxLength(2048)),
+    ),
+    hosts: z.optional(z.array(text(255)).check(z.maxLength(1000, 'at most 1000 hosts'))),
+    timestamp: z.optional(
+      z.iso.datetime({ offset: true, error: 'must be an ISO 8601 date-time, e.g. 2024-03-01T10:00:00Z' }),
+    ),
+  }),
+);
 
 /** A validated native event body. */
-export type NativeEventBody = z.infer<typeof nativeEventSchema>;
+export type NativeEventBody = z.infer<ReturnType<typeof nativeEventSchema>>;
 
 /** Validates a native event body; every problem is reported with its field path. */
 export function parseNativeEvent(body: unknown): NativeEventBody {
-  const result = nativeEventSchema.safeParse(body);
+  const result = nativeEventSchema().safeParse(body);
   if (!result.success) throw new InvalidInputError('request body', issuesFromZod(result.error));
   return result.data;
 }

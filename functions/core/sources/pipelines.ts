@@ -1,15 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import type { Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
-import * as z from 'zod';
 import type { ApiContext } from '../api/app.ts';
 import { apiTokenName } from '../api/auth.ts';
 import { parseJsonBody } from '../api/json.ts';
 import { ConcurrentUpdateError, InvalidInputError, issuesFromZod } from '../errors.ts';
 import { stableHash } from '../ids.ts';
+import { lazy } from '../lazy.ts';
 import type { BuildStatus, CiEvent, CiEventType, Deployment } from '../schema.ts';
 import type { Status } from '../status.ts';
 import { normalizeRepository, repositoryFromFields } from '../timeline.ts';
+import * as z from '../zod-mini.ts';
 import type { HttpSource } from './http-source.ts';
 
 /**
@@ -87,28 +88,32 @@ const WORD_OF_STATUS = new Map(
 // Request schemas
 
 const text = (max: number) =>
-  z.string().trim().min(1, 'must not be empty').max(max, `at most ${max} characters`);
-/** An optional field: absent or null mean "not given". */
-const opt = <T extends z.ZodType>(schema: T) => schema.nullable().optional();
-const httpUrl = z
-  .url({ protocol: /^https?$/, error: 'must be an http(s) URL' })
-  .max(2048, 'at most 2048 characters');
-const isoDate = z.iso.datetime({
-  offset: true,
-  error: 'must be an ISO 8601 date-time, e.g. 2024-03-01T10:00:00.000Z',
-});
-const anyCaseOf = (words: readonly string[]) =>
   z
     .string()
-    .trim()
-    .refine((s) => words.some((w) => w.toLowerCase() === s.toLowerCase()), {
+    .check(z.trim(), z.minLength(1, 'must not be empty'), z.maxLength(max, `at most ${max} characters`));
+/** An optional field: absent or null mean "not given". */
+const opt = <T extends z.ZodMiniType>(schema: T) => z.optional(z.nullable(schema));
+const httpUrl = () =>
+  z
+    .url({ protocol: /^https?$/, error: 'must be an http(s) URL' })
+    .check(z.maxLength(2048, 'at most 2048 characters'));
+const isoDate = () =>
+  z.iso.datetime({
+    offset: true,
+    error: 'must be an ISO 8601 date-time, e.g. 2024-03-01T10:00:00.000Z',
+  });
+const anyCaseOf = (words: readonly string[]) =>
+  z.string().check(
+    z.trim(),
+    z.refine((s) => words.some((w) => w.toLowerCase() === s.toLowerCase()), {
       message: `must be one of (any case): ${words.join(', ')}`,
-    });
-const buildStatus = anyCaseOf(Object.keys(PIPELINES_BUILD_STATUS_TABLE));
+    }),
+  );
+const buildStatus = () => anyCaseOf(Object.keys(PIPELINES_BUILD_STATUS_TABLE));
 
-const commonFields = {
+const commonFields = () => ({
   repo_url: opt(text(2048)),
-  commit_url: opt(httpUrl),
+  commit_url: opt(httpUrl()),
   repo_owner: opt(text(256)),
   repo_name: opt(text(256)),
   repo_provider: opt(anyCaseOf(REPO_PROVIDERS)),
@@ -117,63 +122,72 @@ const commonFields = {
   commit_msg: opt(text(8192)),
   commit_id: opt(text(128)),
   branch: opt(text(256)),
-};
+});
 
 /** Body of `PUT …/events/pushEvent` and `…/pullRequestEvent`. */
-export const pipelinesCommitEventSchema = z.object(commonFields).strict();
+export const pipelinesCommitEventSchema = lazy(() => z.strictObject(commonFields()));
 
 /** Body of `PUT …/events/buildEvent`. */
-export const pipelinesBuildEventSchema = z
-  .object({
-    ...commonFields,
-    build_status: opt(buildStatus),
-    build_start: opt(isoDate),
-    build_end: opt(isoDate),
+export const pipelinesBuildEventSchema = lazy(() =>
+  z.strictObject({
+    ...commonFields(),
+    build_status: opt(buildStatus()),
+    build_start: opt(isoDate()),
+    build_end: opt(isoDate()),
     auto_build: opt(z.boolean({ error: 'must be true or false' })),
     build_id: opt(text(256)),
-    build_url: opt(httpUrl),
+    build_url: opt(httpUrl()),
     build_provider: opt(anyCaseOf(BUILD_PROVIDERS)),
     parent_event_id: opt(text(128)),
-  })
-  .strict();
+  }),
+);
 
 /** Body of `POST …/events/{eventId}`: what may change on a build until it finishes. */
-export const pipelinesBuildUpdateSchema = z
-  .object({
-    build_status: opt(buildStatus),
-    build_end: opt(isoDate),
-    release_version: opt(text(256)),
-  })
-  .strict()
-  .refine((b) => b.build_status != null || b.build_end != null || b.release_version != null, {
-    message: 'send at least one of build_status, build_end, release_version',
-  });
+export const pipelinesBuildUpdateSchema = lazy(() =>
+  z
+    .strictObject({
+      build_status: opt(buildStatus()),
+      build_end: opt(isoDate()),
+      release_version: opt(text(256)),
+    })
+    .check(
+      z.refine((b) => b.build_status != null || b.build_end != null || b.release_version != null, {
+        message: 'send at least one of build_status, build_end, release_version',
+      }),
+    ),
+);
 
-const listQuerySchema = z
-  .object({
+const WHOLE_1_TO_100 = 'must be a whole number from 1 to 100';
+const listQuerySchema = lazy(() =>
+  z.strictObject({
     apiToken: z.string(),
     filter_name: opt(anyCaseOf(FILTER_NAMES)),
     filter_branch: opt(text(256)),
     filter_env: opt(text(128)),
     filter_event_type: opt(anyCaseOf(Object.keys(PIPELINES_EVENT_TYPES))),
-    max_results: z.coerce
-      .number({ error: 'must be a whole number from 1 to 100' })
-      .int('must be a whole number from 1 to 100')
-      .min(1, 'must be a whole number from 1 to 100')
-      .max(100, 'must be a whole number from 1 to 100')
-      .default(10),
-    marker: opt(z.string().min(1).max(8192)),
-    order: z
-      .string()
-      .transform((s) => s.toLowerCase())
-      .pipe(z.enum(['asc', 'desc'], { error: 'must be asc or desc' }))
-      .default('desc'),
-  })
-  .strict();
+    max_results: z._default(
+      z.coerce
+        .number({ error: WHOLE_1_TO_100 })
+        .check(z.int(WHOLE_1_TO_100), z.gte(1, WHOLE_1_TO_100), z.lte(100, WHOLE_1_TO_100)),
+      10,
+    ),
+    marker: opt(z.string().check(z.minLength(1), z.maxLength(8192))),
+    order: z._default(
+      z.pipe(
+        z.pipe(
+          z.string(),
+          z.transform((s) => s.toLowerCase()),
+        ),
+        z.enum(['asc', 'desc'], { error: 'must be asc or desc' }),
+      ),
+      'desc',
+    ),
+  }),
+);
 
-const pathSchema = z.object({ username: text(128), app_name: text(128) });
+const pathSchema = lazy(() => z.object({ username: text(128), app_name: text(128) }));
 
-function parse<T extends z.ZodType>(schema: T, value: unknown, where: string): z.output<T> {
+function parse<T extends z.ZodMiniType>(schema: T, value: unknown, where: string): z.output<T> {
   const result = schema.safeParse(value);
   if (!result.success) throw new InvalidInputError(where, issuesFromZod(result.error));
   return result.data;
@@ -343,12 +357,11 @@ function decodeMarker(raw: string, queryHash: string): Marker {
     throw invalid('not a marker this API returned');
   }
   const position = z.union([
-    z.object({ done: z.literal(true) }).strict(),
-    z.object({ c: z.string().max(4096).optional() }).strict(),
+    z.strictObject({ done: z.literal(true) }),
+    z.strictObject({ c: z.optional(z.string().check(z.maxLength(4096))) }),
   ]);
   const result = z
-    .object({ v: z.literal(1), q: z.string(), s: z.tuple([position, position]) })
-    .strict()
+    .strictObject({ v: z.literal(1), q: z.string(), s: z.tuple([position, position]) })
     .safeParse(parsed);
   if (!result.success) throw invalid('not a marker this API returned');
   if (result.data.q !== queryHash) {
@@ -357,7 +370,7 @@ function decodeMarker(raw: string, queryHash: string): Marker {
   return result.data as Marker;
 }
 
-type ListQuery = z.output<typeof listQuerySchema>;
+type ListQuery = z.output<ReturnType<typeof listQuerySchema>>;
 
 interface Filters {
   branch?: string;
@@ -498,7 +511,7 @@ type Ctx = Context<{ Variables: { token: string } }>;
 
 function pathOf(c: Ctx): { username: string; app: string } {
   const params = parse(
-    pathSchema,
+    pathSchema(),
     { username: c.req.param('username'), app_name: c.req.param('app_name') },
     'path',
   );
@@ -563,10 +576,10 @@ function mount(app: App, context: ApiContext): void {
       const { username, app: appName } = pathOf(c);
       const json = parseJsonBody(await c.req.text());
       // A push or pull request has a subset of a build's fields.
-      const body: z.output<typeof pipelinesBuildEventSchema> =
+      const body: z.output<ReturnType<typeof pipelinesBuildEventSchema>> =
         route.type === 'BUILD'
-          ? parse(pipelinesBuildEventSchema, json, 'request body')
-          : parse(pipelinesCommitEventSchema, json, 'request body');
+          ? parse(pipelinesBuildEventSchema(), json, 'request body')
+          : parse(pipelinesCommitEventSchema(), json, 'request body');
       const now = context.clock.now().toISOString();
       const fields = givenFields(body);
       const sent = body.build_status ?? undefined;
@@ -606,7 +619,7 @@ function mount(app: App, context: ApiContext): void {
   app.post(`${BASE}/:eventId`, limitBody, async (c) => {
     const { username, app: appName } = pathOf(c);
     const eventId = c.req.param('eventId');
-    const body = parse(pipelinesBuildUpdateSchema, parseJsonBody(await c.req.text()), 'request body');
+    const body = parse(pipelinesBuildUpdateSchema(), parseJsonBody(await c.req.text()), 'request body');
     const notFound = () =>
       c.json({ error: 'not_found', message: `no event ${eventId} in app ${username}/${appName}` }, 404);
     if (eventId.length > 128) return notFound();
@@ -666,7 +679,7 @@ function mount(app: App, context: ApiContext): void {
 
   app.get(BASE, async (c) => {
     const { username, app: appName } = pathOf(c);
-    const query = parse(listQuerySchema, c.req.query(), 'query');
+    const query = parse(listQuerySchema(), c.req.query(), 'query');
     return c.json(await listEvents(context, username, appName, query), 200);
   });
 }
@@ -676,7 +689,7 @@ export const pipelinesSource: HttpSource = { name: 'pipelines', mount };
 // ---------------------------------------------------------------------------------------------------------
 // OpenAPI
 
-function jsonSchema(schema: z.ZodType): Record<string, unknown> {
+function jsonSchema(schema: z.ZodMiniType): Record<string, unknown> {
   const { $schema: _ignored, ...rest } = z.toJSONSchema(schema, {
     io: 'input',
     unrepresentable: 'any',
@@ -728,9 +741,9 @@ export function pipelinesOpenApi(): {
   return {
     securitySchemes: { pipelinesApiToken: { type: 'apiKey', in: 'query', name: 'apiToken' } },
     schemas: {
-      PipelinesBuildEvent: jsonSchema(pipelinesBuildEventSchema),
-      PipelinesCommitEvent: jsonSchema(pipelinesCommitEventSchema),
-      PipelinesBuildUpdate: jsonSchema(pipelinesBuildUpdateSchema),
+      PipelinesBuildEvent: jsonSchema(pipelinesBuildEventSchema()),
+      PipelinesCommitEvent: jsonSchema(pipelinesCommitEventSchema()),
+      PipelinesBuildUpdate: jsonSchema(pipelinesBuildUpdateSchema()),
       PipelinesEvent: {
         type: 'object',
         description: 'A Pipelines event; every field is present, null where the event has none.',

@@ -1,11 +1,12 @@
 import { createVerify, X509Certificate } from 'node:crypto';
 import { bodyLimit } from 'hono/body-limit';
-import { z } from 'zod';
 import type { ApiContext } from '../api/app.ts';
 import { parseJsonBody } from '../api/json.ts';
 import { InvalidInputError, issuesFromZod } from '../errors.ts';
 import { stableHash } from '../ids.ts';
 import { ingestEvents } from '../ingest.ts';
+import { lazy } from '../lazy.ts';
+import * as z from '../zod-mini.ts';
 import { parseCodeDeployMessage } from './codedeploy.ts';
 import type { HttpSource } from './http-source.ts';
 
@@ -29,24 +30,28 @@ export const SNS_MAX_AGE_SECONDS = 3600;
 export const SNS_MAX_SKEW_SECONDS = 300;
 const REPLAY_SCOPE = 'sns:message';
 
-const envelopeSchema = z.object({
-  Type: z.enum(['Notification', 'SubscriptionConfirmation', 'UnsubscribeConfirmation']),
-  MessageId: z.string().min(1).max(100),
-  TopicArn: z
-    .string()
-    .regex(/^arn:aws(-[a-z]+)*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_.-]{1,256}$/, 'not an SNS topic ARN'),
-  Subject: z.string().nullish(),
-  Message: z.string(),
-  Timestamp: z.string().min(1),
-  SignatureVersion: z.enum(['1', '2'], { error: 'SignatureVersion must be "1" or "2"' }),
-  // Empty is a signature that does not verify (401), like a missing or empty signature header elsewhere.
-  Signature: z.string(),
-  SigningCertURL: z.string().min(1),
-  SubscribeURL: z.string().optional(),
-  Token: z.string().optional(),
-  UnsubscribeURL: z.string().optional(),
-});
-type Envelope = z.infer<typeof envelopeSchema>;
+const envelopeSchema = lazy(() =>
+  z.object({
+    Type: z.enum(['Notification', 'SubscriptionConfirmation', 'UnsubscribeConfirmation']),
+    MessageId: z.string().check(z.minLength(1), z.maxLength(100)),
+    TopicArn: z
+      .string()
+      .check(
+        z.regex(/^arn:aws(-[a-z]+)*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_.-]{1,256}$/, 'not an SNS topic ARN'),
+      ),
+    Subject: z.nullish(z.string()),
+    Message: z.string(),
+    Timestamp: z.string().check(z.minLength(1)),
+    SignatureVersion: z.enum(['1', '2'], { error: 'SignatureVersion must be "1" or "2"' }),
+    // Empty is a signature that does not verify (401), like a missing or empty signature header elsewhere.
+    Signature: z.string(),
+    SigningCertURL: z.string().check(z.minLength(1)),
+    SubscribeURL: z.optional(z.string()),
+    Token: z.optional(z.string()),
+    UnsubscribeURL: z.optional(z.string()),
+  }),
+);
+type Envelope = z.infer<ReturnType<typeof envelopeSchema>>;
 
 /** A URL Shipcast may fetch for SNS: https, an `sns.<region>.amazonaws.com` host, no credentials or port. */
 export function isSnsUrl(value: string, kind: 'certificate' | 'subscribe'): boolean {
@@ -134,7 +139,7 @@ export function snsHttpSource(port: SnsHttpPort = defaultPort): HttpSource {
           const allowed = context.config.sources.sns?.topicArns;
           if (!allowed)
             return c.json({ error: 'not_found', message: 'SNS HTTP subscriptions are not configured' }, 404);
-          const parsed = envelopeSchema.safeParse(parseJsonBody(await c.req.text(), 'SNS message'));
+          const parsed = envelopeSchema().safeParse(parseJsonBody(await c.req.text(), 'SNS message'));
           if (!parsed.success) throw new InvalidInputError('SNS message', issuesFromZod(parsed.error));
           const envelope = parsed.data;
           const headerType = c.req.header('x-amz-sns-message-type');

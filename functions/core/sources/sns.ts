@@ -1,5 +1,6 @@
-import * as z from 'zod';
 import { InvalidInputError, issuesFromZod } from '../errors.ts';
+import { lazy } from '../lazy.ts';
+import * as z from '../zod-mini.ts';
 
 /**
  * SNS envelope unwrapping, kept apart from payload parsing: these functions only find the
@@ -26,27 +27,33 @@ export interface SnsMessage {
 
 // Field names differ by delivery: SQS bodies spell `SigningCertURL`/`UnsubscribeURL`, Lambda
 // records `SigningCertUrl`/`UnsubscribeUrl`. Neither is needed, so neither is required.
-const notificationSchema = z.looseObject({
-  Type: z.literal('Notification', { error: 'expected "Notification" (only notifications carry a message)' }),
-  MessageId: z.string().min(1),
-  TopicArn: z.string().min(1),
-  Subject: z.string().nullish(),
-  Message: z.string(),
-  Timestamp: z.string().optional(),
-});
+const notificationSchema = lazy(() =>
+  z.looseObject({
+    Type: z.literal('Notification', {
+      error: 'expected "Notification" (only notifications carry a message)',
+    }),
+    MessageId: z.string().check(z.minLength(1)),
+    TopicArn: z.string().check(z.minLength(1)),
+    Subject: z.nullish(z.string()),
+    Message: z.string(),
+    Timestamp: z.optional(z.string()),
+  }),
+);
 
-const lambdaEventSchema = z.looseObject({
-  Records: z
-    .array(
-      z.looseObject({
-        EventSource: z.string().optional(),
-        Sns: notificationSchema,
-      }),
-    )
-    .min(1, 'expected at least one record'),
-});
+const lambdaEventSchema = lazy(() =>
+  z.looseObject({
+    Records: z
+      .array(
+        z.looseObject({
+          EventSource: z.optional(z.string()),
+          Sns: notificationSchema(),
+        }),
+      )
+      .check(z.minLength(1, 'expected at least one record')),
+  }),
+);
 
-function toMessage(n: z.infer<typeof notificationSchema>): SnsMessage {
+function toMessage(n: z.infer<ReturnType<typeof notificationSchema>>): SnsMessage {
   return {
     messageId: n.MessageId,
     topicArn: n.TopicArn,
@@ -76,14 +83,14 @@ export function unwrapSnsSqsBody(body: string, where: string): SnsMessage {
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed) || !('Type' in parsed)) {
     return { message: body };
   }
-  const result = notificationSchema.safeParse(parsed);
+  const result = notificationSchema().safeParse(parsed);
   if (!result.success) throw new InvalidInputError(where, issuesFromZod(result.error));
   return toMessage(result.data);
 }
 
 /** Unwraps every `Records[i].Sns` of the event a Lambda subscribed to an SNS topic receives. */
 export function unwrapSnsLambdaEvent(event: unknown, where = 'SNS event'): SnsMessage[] {
-  const result = lambdaEventSchema.safeParse(event);
+  const result = lambdaEventSchema().safeParse(event);
   if (!result.success) {
     throw new InvalidInputError(where, issuesFromZod(result.error));
   }

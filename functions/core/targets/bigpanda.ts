@@ -1,7 +1,7 @@
-import * as z from 'zod';
 import { PermanentDeliveryError, RetryableDeliveryError } from '../errors.ts';
 import type { Deployment, Transition } from '../schema.ts';
 import { isTerminal, type Status } from '../status.ts';
+import type { BigPandaConfig } from './schemas.ts';
 import { defineTarget, type Notification, type SendResult, type TargetContext } from './target.ts';
 
 /** BigPanda's own API host; `https://eu-api.bigpanda.io` for the EU region, or a proxy. */
@@ -10,53 +10,12 @@ export const BIGPANDA_DEFAULT_URL = 'https://api.bigpanda.io';
 /** BigPanda accepts at most this many changes a minute per account; more get 429. */
 export const BIGPANDA_CHANGES_PER_MINUTE = 400;
 
-const secretName = z
-  .string()
-  .regex(/^[A-Za-z0-9_./-]{1,128}$/, 'secret names use letters, digits and _ . / -');
-
 /** The values a component template may use: `{{service}}`, `{{environment}}`, `{{source}}`, `{{details.<key>}}`. */
-const PLACEHOLDER = /\{\{\s*([^{}]*?)\s*\}\}/g;
+export const PLACEHOLDER = /\{\{\s*([^{}]*?)\s*\}\}/g;
 const PLACEHOLDER_NAMES = ['service', 'environment', 'source'] as const;
-const isKnownPlaceholder = (name: string) =>
+export const isKnownComponentPlaceholder = (name: string) =>
   (PLACEHOLDER_NAMES as readonly string[]).includes(name) || /^details\.[A-Za-z0-9_-]+$/.test(name);
 
-const componentTemplate = z
-  .string()
-  .min(1)
-  .max(256)
-  .refine((template) => [...template.matchAll(PLACEHOLDER)].every((m) => isKnownPlaceholder(m[1] ?? '')), {
-    error: 'placeholders are {{service}}, {{environment}}, {{source}} and {{details.<key>}}',
-  });
-
-const configSchema = z
-  .object({
-    type: z.literal('bigpanda'),
-    /** `deployments`: the deployment start/end API (as the Ansible module); `changes`: the Changes API. */
-    api: z.enum(['deployments', 'changes']).default('deployments'),
-    /** API base URL: the EU region (`https://eu-api.bigpanda.io`) or a proxy, path prefix allowed. */
-    url: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).default(BIGPANDA_DEFAULT_URL),
-    /** Secret holding the bearer token (deployments: the org token; changes: a user API key). */
-    token: secretName,
-    /** Secret holding the app key sent as `x-bp-app-key` (required for `api: "changes"`). */
-    appKey: secretName.optional(),
-    /** `source_system` of deployment starts, and a tag of changes. */
-    sourceSystem: z.string().min(1).max(128).default('shipcast'),
-    /** BigPanda component, from the deployment's facts. */
-    component: componentTemplate.default('{{service}}'),
-  })
-  .strict()
-  .superRefine((config, ctx) => {
-    if (config.api === 'changes' && !config.appKey) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['appKey'],
-        message:
-          'required when api is "changes": the name of the secret holding the BigPanda app key (sent as x-bp-app-key)',
-      });
-    }
-  });
-
-type BigPandaConfig = z.infer<typeof configSchema>;
 type Context = TargetContext<BigPandaConfig>;
 
 /**
@@ -64,9 +23,8 @@ type Context = TargetContext<BigPandaConfig>;
  * sent, kept in the delivery's refs) or the Changes API (one change per deployment, upserted on each
  * transition).
  */
-export const bigpandaTarget = defineTarget({
+export const bigpandaTarget = defineTarget<BigPandaConfig>({
   type: 'bigpanda',
-  configSchema,
   secretNames: (config) => (config.appKey ? [config.token, config.appKey] : [config.token]),
   async send(notification, context) {
     return context.config.api === 'changes'

@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import { z } from 'zod';
 import { DEFAULT_TITLE } from '../chat/template.ts';
 import { PermanentDeliveryError, RetryableDeliveryError } from '../errors.ts';
 import type { SecretSource } from '../ports.ts';
@@ -9,14 +8,6 @@ import type { SecretSource } from '../ports.ts';
  * Discord). A webhook URL is a credential: the config names the secret holding it, and the URL never
  * appears in a log, an error, a limiter key or the stored delivery.
  */
-
-/** The config field naming the secret that holds a webhook URL. */
-export const webhookUrlSecret = z
-  .string()
-  .regex(
-    /^[A-Za-z0-9_./-]{1,128}$/,
-    'the name of the secret holding the webhook URL (letters, digits and _ . / -): a webhook URL is a credential, keep it in the secret, not in the config',
-  );
 
 /** Reads the webhook URL from its secret; a value that is not an http(s) URL is a permanent error that never shows it. */
 export async function readWebhookUrl(secrets: SecretSource, name: string, platform: string): Promise<URL> {

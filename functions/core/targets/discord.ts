@@ -1,17 +1,10 @@
-import { z } from 'zod';
 import { breakMentions, escapeMarkdown } from '../chat/sanitize.ts';
-import { messageTemplatesSchema, renderTemplate } from '../chat/template.ts';
+import { renderTemplate } from '../chat/template.ts';
 import { type ChatView, chatView } from '../chat/view.ts';
 import { RetryableDeliveryError } from '../errors.ts';
 import { answerOf, type HttpClient } from '../http-client.ts';
-import {
-  chooseTemplates,
-  explain,
-  markdownUrl,
-  messageOf,
-  readWebhookUrl,
-  webhookUrlSecret,
-} from './chat-webhook.ts';
+import { chooseTemplates, explain, markdownUrl, messageOf, readWebhookUrl } from './chat-webhook.ts';
+import type { DiscordConfig } from './schemas.ts';
 import { defineTarget } from './target.ts';
 
 /** Discord's embed limits (characters). */
@@ -27,17 +20,6 @@ export const DISCORD_LIMITS = {
 
 /** Discord's JSON error codes Shipcast acts on. */
 const UNKNOWN_MESSAGE = 10008;
-
-const configSchema = z
-  .object({
-    type: z.literal('discord'),
-    /** Name of the secret holding the webhook URL (`https://discord.com/api/webhooks/<id>/<token>`, `?thread_id=` allowed). */
-    webhookUrl: webhookUrlSecret,
-    /** Title/text templates (a route's `message` wins over these). */
-    message: messageTemplatesSchema,
-    timeoutMs: z.number().int().min(100).max(60_000).optional(),
-  })
-  .strict();
 
 /**
  * Untrusted text made literal in Discord markdown: mentions (`@everyone`, `@here`) broken, every markdown
@@ -126,9 +108,8 @@ export function clip(text: string, max: number): string {
  * with `?wait=true` (the answer is the message, its id kept in refs); later ones edit it in place. A message
  * deleted meanwhile (`Unknown Message`) is posted again, once.
  */
-export const discordTarget = defineTarget({
+export const discordTarget = defineTarget<DiscordConfig>({
   type: 'discord',
-  configSchema,
   secretNames: (config) => [config.webhookUrl],
   async send({ deployment, transition, delivery }, { config, http, secrets, logger, message }) {
     const view = chatView(deployment, transition);

@@ -1,31 +1,34 @@
-import { z } from 'zod';
 import { RetryableDeliveryError } from '../errors.ts';
 import { globToRegExp } from '../routing.ts';
 import type { Deployment } from '../schema.ts';
 import type { Status } from '../status.ts';
 import {
-  checkGitHubAuth,
   cut,
   describeStatus,
   type GitHubClient,
   githubClient,
-  githubConnectionFields,
   githubSecretNames,
   githubSubject,
   httpUrl,
   isFullSha,
   parseRepository,
   renderTemplate,
-  templateString,
   withRefs,
 } from './github.ts';
+import type { GitHubDeploymentConfig } from './schemas.ts';
 import { defineTarget } from './target.ts';
 
 /** Marks the GitHub deployments Shipcast creates (in `payload.shipcast.marker`). */
 export const SHIPCAST_MARKER = 'shipcast';
 
 /** Placeholders of `environmentUrl`. */
-const URL_PLACEHOLDERS = ['service', 'environment', 'githubEnvironment', 'version', 'deploymentId'] as const;
+export const URL_PLACEHOLDERS = [
+  'service',
+  'environment',
+  'githubEnvironment',
+  'version',
+  'deploymentId',
+] as const;
 
 /**
  * GitHub deployment state per Shipcast status. `stopped` → `error`: the deployment was halted before it
@@ -44,28 +47,8 @@ export const DEPLOYMENT_STATES: Record<Status, 'queued' | 'in_progress' | 'succe
 const LOOKUP_PAGES = 3;
 
 /** One GitHub deployment per Shipcast deployment, with a deployment status per transition. */
-export const githubDeploymentTarget = defineTarget({
+export const githubDeploymentTarget = defineTarget<GitHubDeploymentConfig>({
   type: 'github-deployment',
-  configSchema: z
-    .object({
-      type: z.literal('github-deployment'),
-      ...githubConnectionFields,
-      /** Shipcast environment (exact name or glob) → GitHub environment; unmatched names are used as they are. */
-      environments: z.record(z.string().min(1), z.string().min(1).max(255)).optional(),
-      task: z.string().min(1).max(255).default('deploy'),
-      /** Commit status contexts GitHub must see succeed before it creates the deployment (default: none). */
-      requiredContexts: z.array(z.string().min(1)).default([]),
-      transientEnvironment: z.boolean().optional(),
-      productionEnvironment: z.boolean().optional(),
-      /** URL of the deployed environment, e.g. `https://{{environment}}.example.com`. */
-      environmentUrl: templateString(URL_PLACEHOLDERS, 'environmentUrl')
-        .refine((value) => /^https?:\/\//.test(value), 'environmentUrl must start with http:// or https://')
-        .optional(),
-      /** On success, let GitHub mark earlier non-production deployments of the environment inactive. */
-      autoInactive: z.boolean().default(true),
-    })
-    .strict()
-    .superRefine(checkGitHubAuth),
   secretNames: githubSecretNames,
   async send({ deployment, transition, delivery }, context) {
     const { config, logger } = context;

@@ -1,22 +1,19 @@
-import { z } from 'zod';
 import { stableHash } from '../ids.ts';
 import type { Status } from '../status.ts';
 import {
-  checkGitHubAuth,
   cut,
   describeStatus,
   githubClient,
-  githubConnectionFields,
   githubSecretNames,
   githubSubject,
   httpUrl,
   renderTemplate,
-  templateString,
 } from './github.ts';
+import type { GitHubStatusConfig } from './schemas.ts';
 import { defineTarget } from './target.ts';
 
 /** Placeholders of `context`. */
-const CONTEXT_PLACEHOLDERS = ['service', 'environment'] as const;
+export const CONTEXT_PLACEHOLDERS = ['service', 'environment'] as const;
 
 /** Commit status state per Shipcast status (commit statuses know only these four). */
 export const COMMIT_STATES: Record<Status, 'pending' | 'success' | 'failure' | 'error'> = {
@@ -28,19 +25,8 @@ export const COMMIT_STATES: Record<Status, 'pending' | 'success' | 'failure' | '
 };
 
 /** A commit status on the deployed commit per transition; the same state and text is never posted twice. */
-export const githubStatusTarget = defineTarget({
+export const githubStatusTarget = defineTarget<GitHubStatusConfig>({
   type: 'github-status',
-  configSchema: z
-    .object({
-      type: z.literal('github-status'),
-      ...githubConnectionFields,
-      /** The status's `context`; placeholders `{{service}}` and `{{environment}}`. */
-      context: templateString(CONTEXT_PLACEHOLDERS, 'context')
-        .refine((value) => value.trim().length > 0, 'context must not be empty')
-        .default('shipcast/{{environment}}'),
-    })
-    .strict()
-    .superRefine(checkGitHubAuth),
   secretNames: githubSecretNames,
   async send({ deployment, transition, delivery }, context) {
     const { config, logger } = context;

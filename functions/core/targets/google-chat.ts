@@ -1,17 +1,10 @@
-import { z } from 'zod';
 import { breakMentions, cut, escapeAngles } from '../chat/sanitize.ts';
-import { messageTemplatesSchema, renderTemplate } from '../chat/template.ts';
+import { renderTemplate } from '../chat/template.ts';
 import { type ChatView, chatView } from '../chat/view.ts';
 import { PermanentDeliveryError, RetryableDeliveryError } from '../errors.ts';
 import { answerOf } from '../http-client.ts';
-import {
-  chooseTemplates,
-  explain,
-  limiterKey,
-  messageOf,
-  readWebhookUrl,
-  webhookUrlSecret,
-} from './chat-webhook.ts';
+import { chooseTemplates, explain, limiterKey, messageOf, readWebhookUrl } from './chat-webhook.ts';
+import type { GoogleChatConfig } from './schemas.ts';
 import { defineTarget } from './target.ts';
 
 /** Google Chat's per-space quota: 60 message writes a minute, incoming webhooks included. */
@@ -22,17 +15,6 @@ export const GOOGLE_CHAT_MAX_BYTES = 30_000;
 
 /** A text message holds at most 4,096 characters. */
 const MAX_TEXT = 4096;
-
-const configSchema = z
-  .object({
-    type: z.literal('google-chat'),
-    /** Name of the secret holding the space's incoming-webhook URL (it carries the key and token). */
-    webhookUrl: webhookUrlSecret,
-    /** Title/text templates (a route's `message` wins over these). */
-    message: messageTemplatesSchema,
-    timeoutMs: z.number().int().min(100).max(60_000).optional(),
-  })
-  .strict();
 
 /**
  * Untrusted text made literal in a Google Chat text message (Chat markup: `*bold*`, `_italic_`, `~strike~`,
@@ -150,9 +132,8 @@ export function fittingGoogleChatPayload(
  * Google Chat through a space's incoming webhook: one card message per transition, all messages of one
  * deployment in one thread (`threadKey` = the Shipcast deployment id; a reply, or a new thread if it fails).
  */
-export const googleChatTarget = defineTarget({
+export const googleChatTarget = defineTarget<GoogleChatConfig>({
   type: 'google-chat',
-  configSchema,
   secretNames: (config) => [config.webhookUrl],
   async send({ deployment, transition }, { config, http, secrets, limiter, message }) {
     const view = chatView(deployment, transition);

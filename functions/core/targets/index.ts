@@ -12,7 +12,10 @@ import { telegramTarget } from './telegram.ts';
 import { webhookTarget } from './webhook.ts';
 import { zulipTarget } from './zulip.ts';
 
-/** Every target type Shipcast knows. Adding one is one line here plus its file. */
+/**
+ * Every target type Shipcast knows (their code; the config schemas are in `schemas.ts`, out of the function
+ * bundles). Adding one is its file, one line here and its schema in `TARGET_CONFIG_SCHEMAS`.
+ */
 export const TARGETS = [
   webhookTarget,
   logTarget,

@@ -1,10 +1,9 @@
-import * as z from 'zod';
+import type { LogConfig } from './schemas.ts';
 import { defineTarget } from './target.ts';
 
 /** Writes the notification to Shipcast's own log: the default target, needs no credentials. */
-export const logTarget = defineTarget({
+export const logTarget = defineTarget<LogConfig>({
   type: 'log',
-  configSchema: z.object({ type: z.literal('log') }).strict(),
   secretNames: () => [],
   async send({ deployment, transition }, { name, logger }) {
     logger.info(`${deployment.service ?? '?'} → ${deployment.environment ?? '?'}: ${transition.to}`, {

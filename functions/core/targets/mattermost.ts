@@ -1,38 +1,14 @@
-import { z } from 'zod';
 import { breakMentions, cut, escapeMarkdown } from '../chat/sanitize.ts';
 import { chatFields, chatLinks, chooseTemplates } from '../chat/slack-blocks.ts';
-import { messageTemplatesSchema, renderTemplate } from '../chat/template.ts';
+import { renderTemplate } from '../chat/template.ts';
 import { type ChatView, chatView } from '../chat/view.ts';
 import { PermanentDeliveryError, RetryableDeliveryError } from '../errors.ts';
+import type { MattermostConfig } from './schemas.ts';
 import { withoutUrl } from './slack.ts';
 import { defineTarget, type SendResult } from './target.ts';
 
-const secretName = z
-  .string()
-  .regex(/^[A-Za-z0-9_./-]{1,128}$/, 'the name of a secret (letters, digits and _ . / -), never its value');
-
 /** Mattermost splits a post longer than this (runes) into several; Shipcast keeps each part well below. */
 export const MATTERMOST_LIMITS = { text: 4000, attachmentText: 4000, fieldValue: 1000 } as const;
-
-const configSchema = z
-  .object({
-    type: z.literal('mattermost'),
-    /** Secret holding the incoming webhook URL (`https://mm.example.com/hooks/<key>`): the URL is a credential. */
-    webhookUrl: secretName,
-    /** Channel name (`town-square`, not the display name) overriding the webhook's own, if the webhook is not locked. */
-    channel: z
-      .string()
-      .regex(/^[a-z0-9_-]{1,64}$/, 'a channel name: lowercase letters, digits, _ and -')
-      .optional(),
-    /** Overrides the poster's name (the server must allow integrations to override usernames). */
-    username: z.string().min(1).max(64).optional(),
-    /** Overrides the poster's picture (the server must allow integrations to override profile picture icons). */
-    iconUrl: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
-    /** Title and text templates (a route's `message` wins). */
-    message: messageTemplatesSchema,
-    timeoutMs: z.number().int().min(100).max(60_000).optional(),
-  })
-  .strict();
 
 /**
  * Escapes untrusted text for Mattermost Markdown: `&`, `<`, `>` as entities (so the server's Slack
@@ -49,9 +25,8 @@ export function escapeMattermost(text: string): string {
  * Mattermost, through a (Slack-compatible) incoming webhook: a post per transition (webhooks cannot edit
  * a post) with a coloured attachment carrying the default layout.
  */
-export const mattermostTarget = defineTarget({
+export const mattermostTarget = defineTarget<MattermostConfig>({
   type: 'mattermost',
-  configSchema,
   secretNames: (config) => [config.webhookUrl],
   async send({ deployment, transition }, context): Promise<SendResult> {
     const { config, http, secrets } = context;

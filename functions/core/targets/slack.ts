@@ -1,85 +1,20 @@
-import { z } from 'zod';
 import { chooseTemplates, type SlackMessage, slackDetails, slackMessage } from '../chat/slack-blocks.ts';
-import { messageTemplatesSchema } from '../chat/template.ts';
 import { chatView } from '../chat/view.ts';
 import { PermanentDeliveryError, RetryableDeliveryError } from '../errors.ts';
 import { redactUrl, retryAfterSeconds } from '../http-client.ts';
+import type { SlackConfig } from './schemas.ts';
 import { defineTarget, type Notification, type SendResult, type TargetContext } from './target.ts';
 
 /** Slack's Web API. */
 export const SLACK_DEFAULT_BASE_URL = 'https://slack.com/api';
 
-const secretName = z
-  .string()
-  .regex(/^[A-Za-z0-9_./-]{1,128}$/, 'the name of a secret (letters, digits and _ . / -), never its value');
-
-const configSchema = z
-  .object({
-    type: z.literal('slack'),
-    /** `bot`: chat.postMessage then chat.update of one message; `webhook`: an incoming webhook. Inferred when unset. */
-    mode: z.enum(['bot', 'webhook']).optional(),
-    /** Secret holding the bot token (`xoxb-…`, scope chat:write). */
-    token: secretName.optional(),
-    /** Channel ID (`C0123456789`) or name the bot posts to (bot mode; the bot must be in it). */
-    channel: z.string().min(1).max(80).optional(),
-    /** Secret holding the incoming webhook URL (webhook mode): the URL is a credential. */
-    webhookUrl: secretName.optional(),
-    /** Bot mode: reply in the message's thread with the error of a failed deployment (once per deployment). */
-    threadDetails: z.boolean().default(true),
-    /** Web API base URL (tests, proxies). */
-    baseUrl: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).default(SLACK_DEFAULT_BASE_URL),
-    /** Title and text templates (a route's `message` wins). */
-    message: messageTemplatesSchema,
-    timeoutMs: z.number().int().min(100).max(60_000).optional(),
-  })
-  .strict()
-  .superRefine((config, ctx) => {
-    const mode = config.mode ?? inferMode(config);
-    if (!mode) {
-      ctx.addIssue({
-        code: 'custom',
-        path: config.token && config.webhookUrl ? ['mode'] : [],
-        message:
-          config.token && config.webhookUrl
-            ? 'both token and webhookUrl are set: choose with mode "bot" or "webhook"'
-            : 'set token + channel (bot: one message per deployment, updated) or webhookUrl (incoming webhook: a message per transition)',
-      });
-      return;
-    }
-    if (mode === 'bot') {
-      if (!config.token)
-        ctx.addIssue({
-          code: 'custom',
-          path: ['token'],
-          message: 'required in bot mode: the name of the secret holding the bot token',
-        });
-      if (!config.channel)
-        ctx.addIssue({
-          code: 'custom',
-          path: ['channel'],
-          message: 'required in bot mode: the channel ID (C0123456789) to post to',
-        });
-    } else {
-      if (!config.webhookUrl)
-        ctx.addIssue({
-          code: 'custom',
-          path: ['webhookUrl'],
-          message: 'required in webhook mode: the name of the secret holding the incoming webhook URL',
-        });
-      if (config.channel)
-        ctx.addIssue({
-          code: 'custom',
-          path: ['channel'],
-          message:
-            'an incoming webhook posts to the channel it was created for; remove channel or use mode "bot"',
-        });
-    }
-  });
-
-type SlackConfig = z.infer<typeof configSchema>;
 type Context = TargetContext<SlackConfig>;
 
-function inferMode(config: { token?: string; webhookUrl?: string }): 'bot' | 'webhook' | undefined {
+/** The mode a Slack config without `mode` means, if it is unambiguous. */
+export function inferSlackMode(config: {
+  token?: string;
+  webhookUrl?: string;
+}): 'bot' | 'webhook' | undefined {
   if (config.token && !config.webhookUrl) return 'bot';
   if (config.webhookUrl && !config.token) return 'webhook';
   return undefined;
@@ -90,12 +25,11 @@ function inferMode(config: { token?: string; webhookUrl?: string }): 'bot' | 'we
  * channel ID + ts kept in refs), chat.update for every later one, and once a thread reply with the error of a
  * failed deployment. Webhook mode posts a message per transition (incoming webhooks cannot update).
  */
-export const slackTarget = defineTarget({
+export const slackTarget = defineTarget<SlackConfig>({
   type: 'slack',
-  configSchema,
   secretNames: (config) => [config.token, config.webhookUrl].filter((s): s is string => Boolean(s)),
   async send(notification, context) {
-    const mode = context.config.mode ?? inferMode(context.config);
+    const mode = context.config.mode ?? inferSlackMode(context.config);
     return mode === 'webhook' ? sendWebhook(notification, context) : sendBot(notification, context);
   },
 });

@@ -1,4 +1,3 @@
-import type { z } from 'zod';
 import type { HttpClient } from '../http-client.ts';
 import type { Clock, RateLimiter, SecretSource } from '../ports.ts';
 import type { Delivery, Deployment, Transition } from '../schema.ts';
@@ -35,20 +34,18 @@ export interface SendResult {
 }
 
 /**
- * One destination. Each lives in its own file with its config schema and one `send`;
- * registering it is one line in `targets/index.ts`.
+ * One destination. Each lives in its own file with one `send`, its config schema in `schemas.ts`;
+ * registering it is one line in `targets/index.ts` (and its schema in `TARGET_CONFIG_SCHEMAS`).
  * `send` throws RetryableDeliveryError or PermanentDeliveryError; anything else counts as retryable.
  */
-export interface TargetDefinition<S extends z.ZodObject = z.ZodObject> {
+export interface TargetDefinition<C = unknown> {
   type: string;
-  /** zod schema of the target's config, including `type: z.literal(<type>)`. */
-  configSchema: S;
   /** Names of the secrets the config refers to (to grant and resolve them). */
-  secretNames(config: z.infer<S>): string[];
-  send(notification: Notification, context: TargetContext<z.infer<S>>): Promise<SendResult>;
+  secretNames(config: C): string[];
+  send(notification: Notification, context: TargetContext<C>): Promise<SendResult>;
 }
 
-/** Helps a target file declare itself with its config type inferred. */
-export function defineTarget<S extends z.ZodObject>(definition: TargetDefinition<S>): TargetDefinition<S> {
+/** Helps a target file declare itself with its config type (from `schemas.ts`). */
+export function defineTarget<C>(definition: TargetDefinition<C>): TargetDefinition<C> {
   return definition;
 }

@@ -1,6 +1,5 @@
-import { z } from 'zod';
 import { breakMentions, cut, escapeMarkdown } from '../chat/sanitize.ts';
-import { messageTemplatesSchema, renderTemplate } from '../chat/template.ts';
+import { renderTemplate } from '../chat/template.ts';
 import { type ChatView, chatView } from '../chat/view.ts';
 import { PermanentDeliveryError, RetryableDeliveryError } from '../errors.ts';
 import { answerOf } from '../http-client.ts';
@@ -12,8 +11,8 @@ import {
   markdownUrl,
   messageOf,
   readWebhookUrl,
-  webhookUrlSecret,
 } from './chat-webhook.ts';
+import type { TeamsConfig } from './schemas.ts';
 import { defineTarget } from './target.ts';
 
 /** Teams refuses messages over 28 KB; the serialized payload is kept under this many bytes. */
@@ -21,17 +20,6 @@ export const TEAMS_MAX_BYTES = 28_000;
 
 /** Teams throttles a webhook that gets more than 4 requests a second. */
 export const TEAMS_REQUESTS_PER_SECOND = 4;
-
-const configSchema = z
-  .object({
-    type: z.literal('teams'),
-    /** Name of the secret holding the Workflows webhook URL ("When a Teams webhook request is received"). */
-    webhookUrl: webhookUrlSecret,
-    /** Title/text templates (a route's `message` wins over these). */
-    message: messageTemplatesSchema,
-    timeoutMs: z.number().int().min(100).max(60_000).optional(),
-  })
-  .strict();
 
 /**
  * Untrusted text made literal in an Adaptive Card TextBlock / Fact (a Markdown subset): mentions broken, every
@@ -137,9 +125,8 @@ export function fittingTeamsPayload(
  * Microsoft Teams through a Workflows webhook (Power Automate "When a Teams webhook request is received"):
  * one Adaptive Card per transition (a Workflows webhook cannot update a message it posted).
  */
-export const teamsTarget = defineTarget({
+export const teamsTarget = defineTarget<TeamsConfig>({
   type: 'teams',
-  configSchema,
   secretNames: (config) => [config.webhookUrl],
   async send({ deployment, transition }, { config, http, secrets, limiter, message }) {
     const view = chatView(deployment, transition);

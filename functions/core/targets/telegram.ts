@@ -1,10 +1,10 @@
-import { z } from 'zod';
 import { breakMentions, cleanText, cut, escapeAngles } from '../chat/sanitize.ts';
-import { DEFAULT_TITLE, messageTemplatesSchema, renderTemplate } from '../chat/template.ts';
+import { DEFAULT_TITLE, renderTemplate } from '../chat/template.ts';
 import { type ChatView, chatView } from '../chat/view.ts';
 import { PermanentDeliveryError, RetryableDeliveryError } from '../errors.ts';
 import { answerOf, retryAfterSeconds } from '../http-client.ts';
 import { maskSecrets } from '../telemetry.ts';
+import type { TelegramConfig } from './schemas.ts';
 import { defineTarget, type TargetContext } from './target.ts';
 
 /** The Bot API's own host; a local Bot API server or a proxy can replace it. */
@@ -13,34 +13,6 @@ export const TELEGRAM_DEFAULT_URL = 'https://api.telegram.org';
 /** `text` of sendMessage/editMessageText: 1-4096 characters after entities parsing. */
 export const TELEGRAM_MAX_TEXT = 4096;
 
-const secretName = z
-  .string()
-  .regex(/^[A-Za-z0-9_./-]{1,128}$/, 'secret names use letters, digits and _ . / -');
-
-/** https, or http to this machine only (a local Bot API server): the bot token travels in the URL path. */
-const apiUrl = z
-  .url({ protocol: /^https?$/, error: 'must be an http(s) URL' })
-  .refine(httpsOrLoopback, { error: 'must be an https URL (http only for localhost)' });
-
-const configSchema = z
-  .object({
-    type: z.literal('telegram'),
-    /** Name of the secret holding the bot token (`123456:ABC…` from @BotFather). */
-    token: secretName,
-    /** A numeric chat id (groups and channels are negative) or `@channelusername`. */
-    chatId: z.union([
-      z.number().int(),
-      z.string().regex(/^(-?\d{1,20}|@[A-Za-z][A-Za-z0-9_]{3,31})$/, 'a numeric chat id or @channelusername'),
-    ]),
-    /** Forum topic (message thread) of a supergroup to post in. */
-    messageThreadId: z.number().int().positive().optional(),
-    baseUrl: apiUrl.default(TELEGRAM_DEFAULT_URL),
-    /** Title/text templates (Telegram HTML allowed in the template text; values are escaped). */
-    message: messageTemplatesSchema,
-  })
-  .strict();
-
-type TelegramConfig = z.infer<typeof configSchema>;
 type Context = TargetContext<TelegramConfig>;
 
 /** What the Bot API answers, successful or not. */
@@ -56,9 +28,8 @@ interface TelegramAnswer {
  * Telegram: one living message per deployment. The first transition posts it (sendMessage), later ones edit
  * it in place (editMessageText) using the message id kept in the delivery's refs.
  */
-export const telegramTarget = defineTarget({
+export const telegramTarget = defineTarget<TelegramConfig>({
   type: 'telegram',
-  configSchema,
   secretNames: (config) => [config.token],
   async send({ deployment, transition, delivery }, context) {
     const { config, limiter } = context;
@@ -208,11 +179,6 @@ function link(url: string, html: string): string {
 /** Characters Telegram counts: the text without tags, entities as one character (UTF-16 units, as Telegram). */
 function visibleLength(html: string): number {
   return html.replace(/<[^>]*>/g, '').replace(/&(?:lt|gt|amp|quot);/g, '_').length;
-}
-
-function httpsOrLoopback(value: string): boolean {
-  const url = new URL(value);
-  return url.protocol === 'https:' || ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);
 }
 
 function positive(value: unknown): number | undefined {

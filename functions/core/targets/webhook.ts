@@ -1,6 +1,6 @@
 import { createHmac } from 'node:crypto';
-import * as z from 'zod';
 import { publicDeployment } from '../view.ts';
+import type { WebhookConfig } from './schemas.ts';
 import { defineTarget } from './target.ts';
 
 /** Header carrying `t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`. */
@@ -13,21 +13,8 @@ export function signWebhook(secret: string, body: string, unixSeconds: number): 
 }
 
 /** JSON POST of the normalized deployment and the transition, HMAC-signed. */
-export const webhookTarget = defineTarget({
+export const webhookTarget = defineTarget<WebhookConfig>({
   type: 'webhook',
-  configSchema: z
-    .object({
-      type: z.literal('webhook'),
-      url: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }),
-      /** Name of the secret holding the HMAC key; without it the body is sent unsigned. */
-      secret: z
-        .string()
-        .regex(/^[A-Za-z0-9_./-]+$/, 'secret names use letters, digits and _ . / -')
-        .optional(),
-      headers: z.record(z.string(), z.string()).optional(),
-      timeoutMs: z.number().int().min(100).max(60_000).optional(),
-    })
-    .strict(),
   secretNames: (config) => (config.secret ? [config.secret] : []),
   async send({ deployment, transition }, { config, http, secrets }) {
     const body = JSON.stringify({

@@ -1,10 +1,10 @@
-import { z } from 'zod';
 import { cleanText, cut } from '../chat/sanitize.ts';
-import { DEFAULT_TITLE, messageTemplatesSchema, renderTemplate, templateSchema } from '../chat/template.ts';
+import { DEFAULT_TITLE, renderTemplate } from '../chat/template.ts';
 import { type ChatView, chatView } from '../chat/view.ts';
 import { PermanentDeliveryError, RetryableDeliveryError } from '../errors.ts';
 import { answerOf, retryAfterSeconds } from '../http-client.ts';
 import { maskSecrets } from '../telemetry.ts';
+import type { ZulipConfig } from './schemas.ts';
 import { defineTarget, type TargetContext } from './target.ts';
 
 /** Zulip's limit on a topic name. */
@@ -15,40 +15,6 @@ export const ZULIP_MAX_CONTENT = 10_000;
 
 export const ZULIP_DEFAULT_TOPIC = '{{service}} / {{environment}}';
 
-const secretName = z
-  .string()
-  .regex(/^[A-Za-z0-9_./-]{1,128}$/, 'secret names use letters, digits and _ . / -');
-
-const configSchema = z
-  .object({
-    type: z.literal('zulip'),
-    /** The organization's URL (`https://example.zulipchat.com`); http only for localhost. */
-    site: z
-      .url({ protocol: /^https?$/, error: 'must be an http(s) URL' })
-      .refine(httpsOrLoopback, { error: 'must be an https URL (http only for localhost)' }),
-    /** The bot's email address (the user half of HTTP Basic auth). */
-    email: z
-      .string()
-      .max(254)
-      .regex(/^[^\s@:]+@[^\s@:]+$/, "the bot's email address"),
-    /** Name of the secret holding the bot's API key. */
-    apiKey: secretName,
-    /** The channel (stream) to post in, by name. */
-    stream: z
-      .string()
-      .min(1)
-      .max(200)
-      .regex(/^[^\p{Cc}]+$/u, 'no control characters'),
-    /** Topic template; the result is cut to 60 characters. */
-    topic: templateSchema.default(ZULIP_DEFAULT_TOPIC),
-    /** `stream` works on every Zulip server; `channel` is its newer name (Zulip 9.0+). */
-    messageType: z.enum(['stream', 'channel']).default('stream'),
-    /** Title/text templates (Zulip Markdown allowed in the template text; values are made inert). */
-    message: messageTemplatesSchema,
-  })
-  .strict();
-
-type ZulipConfig = z.infer<typeof configSchema>;
 type Context = TargetContext<ZulipConfig>;
 
 /** What Zulip answers: `{"result":"success","msg":"","id":42}` or `{"result":"error","msg":"…","code":"…"}`. */
@@ -65,9 +31,8 @@ interface ZulipAnswer {
  * posts it (POST /api/v1/messages), later ones edit its content (PATCH /api/v1/messages/{id}) using the id
  * kept in the delivery's refs.
  */
-export const zulipTarget = defineTarget({
+export const zulipTarget = defineTarget<ZulipConfig>({
   type: 'zulip',
-  configSchema,
   secretNames: (config) => [config.apiKey],
   async send({ deployment, transition, delivery }, context) {
     const { config } = context;
@@ -243,11 +208,6 @@ function defaultBody(view: ChatView, esc: (value: string) => string): string {
   ]
     .filter(Boolean)
     .join('\n');
-}
-
-function httpsOrLoopback(value: string): boolean {
-  const url = new URL(value);
-  return url.protocol === 'https:' || ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);
 }
 
 function positive(value: unknown): number | undefined {

@@ -1,0 +1,423 @@
+import * as z from 'zod';
+import { PLACEHOLDERS, unknownPlaceholders } from '../chat/template.ts';
+import { BIGPANDA_DEFAULT_URL, isKnownComponentPlaceholder, PLACEHOLDER } from './bigpanda.ts';
+import { GITHUB_API, templateProblems } from './github.ts';
+import { URL_PLACEHOLDERS } from './github-deployment.ts';
+import { CONTEXT_PLACEHOLDERS } from './github-status.ts';
+import { inferSlackMode, SLACK_DEFAULT_BASE_URL } from './slack.ts';
+import { TELEGRAM_DEFAULT_URL } from './telegram.ts';
+import { ZULIP_DEFAULT_TOPIC } from './zulip.ts';
+
+/**
+ * The config schema of every target type, kept apart from the targets' code (`<type>.ts`, registered in
+ * `index.ts`): the config is validated once, by `config.ts` at synth or when local mode loads it, and the
+ * Lambda functions trust the config baked into them, so no function bundle carries a schema. Adding a
+ * target is its schema here (one entry in `TARGET_CONFIG_SCHEMAS`) plus its file and one line in `index.ts`.
+ */
+
+const secretName = z
+  .string()
+  .regex(/^[A-Za-z0-9_./-]{1,128}$/, 'secret names use letters, digits and _ . / -');
+
+const httpUrl = () => z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' });
+
+const timeoutMs = () => z.number().int().min(100).max(60_000).optional();
+
+/** https, or http to this machine only (a local server): used where a credential travels in the URL. */
+function httpsOrLoopback(value: string): boolean {
+  const url = new URL(value);
+  return url.protocol === 'https:' || ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Chat templates
+
+/**
+ * A logic-less template (`{{service}} {{version}} → {{environment}}`), checked when the config loads:
+ * an unknown placeholder is a config error naming it, not a blank at send time.
+ */
+export const templateSchema = z
+  .string()
+  .min(1)
+  .max(1000)
+  .superRefine((template, ctx) => {
+    const unknown = unknownPlaceholders(template);
+    if (unknown.length > 0) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `unknown placeholder ${unknown.map((u) => `{{${u}}}`).join(', ')}; known: ${Object.keys(
+          PLACEHOLDERS,
+        )
+          .map((p) => `{{${p}}}`)
+          .join(', ')}`,
+      });
+    }
+  });
+
+/** Title and text a route or target may override. */
+export const messageTemplatesSchema = z
+  .object({ title: templateSchema.optional(), text: templateSchema.optional() })
+  .strict()
+  .optional();
+
+/** The config field naming the secret that holds a chat webhook URL. */
+const webhookUrlSecret = z
+  .string()
+  .regex(
+    /^[A-Za-z0-9_./-]{1,128}$/,
+    'the name of the secret holding the webhook URL (letters, digits and _ . / -): a webhook URL is a credential, keep it in the secret, not in the config',
+  );
+
+// ---------------------------------------------------------------------------------------------------
+// webhook, log
+
+export const webhookConfigSchema = z
+  .object({
+    type: z.literal('webhook'),
+    url: httpUrl(),
+    /** Name of the secret holding the HMAC key; without it the body is sent unsigned. */
+    secret: z
+      .string()
+      .regex(/^[A-Za-z0-9_./-]+$/, 'secret names use letters, digits and _ . / -')
+      .optional(),
+    headers: z.record(z.string(), z.string()).optional(),
+    timeoutMs: timeoutMs(),
+  })
+  .strict();
+export type WebhookConfig = z.infer<typeof webhookConfigSchema>;
+
+export const logConfigSchema = z.object({ type: z.literal('log') }).strict();
+export type LogConfig = z.infer<typeof logConfigSchema>;
+
+// ---------------------------------------------------------------------------------------------------
+// GitHub (github-deployment, github-status)
+
+/**
+ * A template field (`{{name}}` placeholders): unknown placeholders and stray braces fail at config load.
+ */
+function templateString(allowed: readonly string[], field: string) {
+  return z.string().superRefine((value, ctx) => {
+    for (const problem of templateProblems(value, allowed)) {
+      ctx.addIssue({ code: 'custom', message: `${field}: ${problem}` });
+    }
+  });
+}
+
+/** Config fields every GitHub target has: where GitHub is, how to authenticate, how fast to write. */
+const githubConnectionFields = {
+  /** REST API root: https://api.github.com, or https://<host>/api/v3 for GitHub Enterprise Server. */
+  baseUrl: z
+    .url({ protocol: /^https?$/, error: 'must be an http(s) URL such as https://ghe.example.com/api/v3' })
+    .default(GITHUB_API),
+  /** Name of the secret holding a token (fine-grained or classic PAT). Either this or `app`. */
+  token: secretName.optional(),
+  /** Authenticate as a GitHub App installation. Either this or `token`. */
+  app: z
+    .object({
+      /** The App's id (number) or client id (string), the JWT's `iss`. */
+      appId: z.union([
+        z.number().int().positive(),
+        z.string().regex(/^[A-Za-z0-9.]{1,64}$/, 'the App id or client id (e.g. Iv23li…)'),
+      ]),
+      /** Name of the secret holding the App's private key (PEM). */
+      privateKey: secretName,
+      /** Without it, the installation is looked up per repository (GET /repos/{owner}/{repo}/installation). */
+      installationId: z.number().int().positive().optional(),
+    })
+    .strict()
+    .optional(),
+  /** Shipcast's spacing of POSTs per token/installation, shared by all dispatchers (GitHub: about 80/min). */
+  maxWritesPerMinute: z.number().int().min(1).max(1000).default(80),
+  timeoutMs: timeoutMs(),
+};
+
+/** Refinement for a GitHub target's config: exactly one of `token` and `app`. */
+function checkGitHubAuth(config: { token?: string; app?: unknown }, ctx: z.RefinementCtx): void {
+  if (config.token !== undefined && config.app !== undefined) {
+    ctx.addIssue({ code: 'custom', path: ['app'], message: 'use either `token` or `app`, not both' });
+  } else if (config.token === undefined && config.app === undefined) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['token'],
+      message: 'set `token` (a secret name) or `app` ({ appId, privateKey, installationId? })',
+    });
+  }
+}
+
+export const githubDeploymentConfigSchema = z
+  .object({
+    type: z.literal('github-deployment'),
+    ...githubConnectionFields,
+    /** Shipcast environment (exact name or glob) → GitHub environment; unmatched names are used as they are. */
+    environments: z.record(z.string().min(1), z.string().min(1).max(255)).optional(),
+    task: z.string().min(1).max(255).default('deploy'),
+    /** Commit status contexts GitHub must see succeed before it creates the deployment (default: none). */
+    requiredContexts: z.array(z.string().min(1)).default([]),
+    transientEnvironment: z.boolean().optional(),
+    productionEnvironment: z.boolean().optional(),
+    /** URL of the deployed environment, e.g. `https://{{environment}}.example.com`. */
+    environmentUrl: templateString(URL_PLACEHOLDERS, 'environmentUrl')
+      .refine((value) => /^https?:\/\//.test(value), 'environmentUrl must start with http:// or https://')
+      .optional(),
+    /** On success, let GitHub mark earlier non-production deployments of the environment inactive. */
+    autoInactive: z.boolean().default(true),
+  })
+  .strict()
+  .superRefine(checkGitHubAuth);
+export type GitHubDeploymentConfig = z.infer<typeof githubDeploymentConfigSchema>;
+
+export const githubStatusConfigSchema = z
+  .object({
+    type: z.literal('github-status'),
+    ...githubConnectionFields,
+    /** The status's `context`; placeholders `{{service}}` and `{{environment}}`. */
+    context: templateString(CONTEXT_PLACEHOLDERS, 'context')
+      .refine((value) => value.trim().length > 0, 'context must not be empty')
+      .default('shipcast/{{environment}}'),
+  })
+  .strict()
+  .superRefine(checkGitHubAuth);
+export type GitHubStatusConfig = z.infer<typeof githubStatusConfigSchema>;
+
+// ---------------------------------------------------------------------------------------------------
+// BigPanda
+
+const componentTemplate = z
+  .string()
+  .min(1)
+  .max(256)
+  .refine(
+    (template) => [...template.matchAll(PLACEHOLDER)].every((m) => isKnownComponentPlaceholder(m[1] ?? '')),
+    { error: 'placeholders are {{service}}, {{environment}}, {{source}} and {{details.<key>}}' },
+  );
+
+export const bigpandaConfigSchema = z
+  .object({
+    type: z.literal('bigpanda'),
+    /** `deployments`: the deployment start/end API (as the Ansible module); `changes`: the Changes API. */
+    api: z.enum(['deployments', 'changes']).default('deployments'),
+    /** API base URL: the EU region (`https://eu-api.bigpanda.io`) or a proxy, path prefix allowed. */
+    url: httpUrl().default(BIGPANDA_DEFAULT_URL),
+    /** Secret holding the bearer token (deployments: the org token; changes: a user API key). */
+    token: secretName,
+    /** Secret holding the app key sent as `x-bp-app-key` (required for `api: "changes"`). */
+    appKey: secretName.optional(),
+    /** `source_system` of deployment starts, and a tag of changes. */
+    sourceSystem: z.string().min(1).max(128).default('shipcast'),
+    /** BigPanda component, from the deployment's facts. */
+    component: componentTemplate.default('{{service}}'),
+  })
+  .strict()
+  .superRefine((config, ctx) => {
+    if (config.api === 'changes' && !config.appKey) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['appKey'],
+        message:
+          'required when api is "changes": the name of the secret holding the BigPanda app key (sent as x-bp-app-key)',
+      });
+    }
+  });
+export type BigPandaConfig = z.infer<typeof bigpandaConfigSchema>;
+
+// ---------------------------------------------------------------------------------------------------
+// Chat: Teams, Google Chat, Discord (incoming webhooks)
+
+export const teamsConfigSchema = z
+  .object({
+    type: z.literal('teams'),
+    /** Name of the secret holding the Workflows webhook URL ("When a Teams webhook request is received"). */
+    webhookUrl: webhookUrlSecret,
+    /** Title/text templates (a route's `message` wins over these). */
+    message: messageTemplatesSchema,
+    timeoutMs: timeoutMs(),
+  })
+  .strict();
+export type TeamsConfig = z.infer<typeof teamsConfigSchema>;
+
+export const googleChatConfigSchema = z
+  .object({
+    type: z.literal('google-chat'),
+    /** Name of the secret holding the space's incoming-webhook URL (it carries the key and token). */
+    webhookUrl: webhookUrlSecret,
+    /** Title/text templates (a route's `message` wins over these). */
+    message: messageTemplatesSchema,
+    timeoutMs: timeoutMs(),
+  })
+  .strict();
+export type GoogleChatConfig = z.infer<typeof googleChatConfigSchema>;
+
+export const discordConfigSchema = z
+  .object({
+    type: z.literal('discord'),
+    /** Name of the secret holding the webhook URL (`https://discord.com/api/webhooks/<id>/<token>`, `?thread_id=` allowed). */
+    webhookUrl: webhookUrlSecret,
+    /** Title/text templates (a route's `message` wins over these). */
+    message: messageTemplatesSchema,
+    timeoutMs: timeoutMs(),
+  })
+  .strict();
+export type DiscordConfig = z.infer<typeof discordConfigSchema>;
+
+// ---------------------------------------------------------------------------------------------------
+// Chat: Slack, Mattermost
+
+const credentialSecret = z
+  .string()
+  .regex(/^[A-Za-z0-9_./-]{1,128}$/, 'the name of a secret (letters, digits and _ . / -), never its value');
+
+export const slackConfigSchema = z
+  .object({
+    type: z.literal('slack'),
+    /** `bot`: chat.postMessage then chat.update of one message; `webhook`: an incoming webhook. Inferred when unset. */
+    mode: z.enum(['bot', 'webhook']).optional(),
+    /** Secret holding the bot token (`xoxb-…`, scope chat:write). */
+    token: credentialSecret.optional(),
+    /** Channel ID (`C0123456789`) or name the bot posts to (bot mode; the bot must be in it). */
+    channel: z.string().min(1).max(80).optional(),
+    /** Secret holding the incoming webhook URL (webhook mode): the URL is a credential. */
+    webhookUrl: credentialSecret.optional(),
+    /** Bot mode: reply in the message's thread with the error of a failed deployment (once per deployment). */
+    threadDetails: z.boolean().default(true),
+    /** Web API base URL (tests, proxies). */
+    baseUrl: httpUrl().default(SLACK_DEFAULT_BASE_URL),
+    /** Title and text templates (a route's `message` wins). */
+    message: messageTemplatesSchema,
+    timeoutMs: timeoutMs(),
+  })
+  .strict()
+  .superRefine((config, ctx) => {
+    const mode = config.mode ?? inferSlackMode(config);
+    if (!mode) {
+      ctx.addIssue({
+        code: 'custom',
+        path: config.token && config.webhookUrl ? ['mode'] : [],
+        message:
+          config.token && config.webhookUrl
+            ? 'both token and webhookUrl are set: choose with mode "bot" or "webhook"'
+            : 'set token + channel (bot: one message per deployment, updated) or webhookUrl (incoming webhook: a message per transition)',
+      });
+      return;
+    }
+    if (mode === 'bot') {
+      if (!config.token)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['token'],
+          message: 'required in bot mode: the name of the secret holding the bot token',
+        });
+      if (!config.channel)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['channel'],
+          message: 'required in bot mode: the channel ID (C0123456789) to post to',
+        });
+    } else {
+      if (!config.webhookUrl)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['webhookUrl'],
+          message: 'required in webhook mode: the name of the secret holding the incoming webhook URL',
+        });
+      if (config.channel)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['channel'],
+          message:
+            'an incoming webhook posts to the channel it was created for; remove channel or use mode "bot"',
+        });
+    }
+  });
+export type SlackConfig = z.infer<typeof slackConfigSchema>;
+
+export const mattermostConfigSchema = z
+  .object({
+    type: z.literal('mattermost'),
+    /** Secret holding the incoming webhook URL (`https://mm.example.com/hooks/<key>`): the URL is a credential. */
+    webhookUrl: credentialSecret,
+    /** Channel name (`town-square`, not the display name) overriding the webhook's own, if the webhook is not locked. */
+    channel: z
+      .string()
+      .regex(/^[a-z0-9_-]{1,64}$/, 'a channel name: lowercase letters, digits, _ and -')
+      .optional(),
+    /** Overrides the poster's name (the server must allow integrations to override usernames). */
+    username: z.string().min(1).max(64).optional(),
+    /** Overrides the poster's picture (the server must allow integrations to override profile picture icons). */
+    iconUrl: httpUrl().optional(),
+    /** Title and text templates (a route's `message` wins). */
+    message: messageTemplatesSchema,
+    timeoutMs: timeoutMs(),
+  })
+  .strict();
+export type MattermostConfig = z.infer<typeof mattermostConfigSchema>;
+
+// ---------------------------------------------------------------------------------------------------
+// Chat: Telegram, Zulip
+
+export const telegramConfigSchema = z
+  .object({
+    type: z.literal('telegram'),
+    /** Name of the secret holding the bot token (`123456:ABC…` from @BotFather). */
+    token: secretName,
+    /** A numeric chat id (groups and channels are negative) or `@channelusername`. */
+    chatId: z.union([
+      z.number().int(),
+      z.string().regex(/^(-?\d{1,20}|@[A-Za-z][A-Za-z0-9_]{3,31})$/, 'a numeric chat id or @channelusername'),
+    ]),
+    /** Forum topic (message thread) of a supergroup to post in. */
+    messageThreadId: z.number().int().positive().optional(),
+    /** https, or http to this machine only (a local Bot API server): the bot token travels in the URL path. */
+    baseUrl: httpUrl()
+      .refine(httpsOrLoopback, { error: 'must be an https URL (http only for localhost)' })
+      .default(TELEGRAM_DEFAULT_URL),
+    /** Title/text templates (Telegram HTML allowed in the template text; values are escaped). */
+    message: messageTemplatesSchema,
+  })
+  .strict();
+export type TelegramConfig = z.infer<typeof telegramConfigSchema>;
+
+export const zulipConfigSchema = z
+  .object({
+    type: z.literal('zulip'),
+    /** The organization's URL (`https://example.zulipchat.com`); http only for localhost. */
+    site: httpUrl().refine(httpsOrLoopback, { error: 'must be an https URL (http only for localhost)' }),
+    /** The bot's email address (the user half of HTTP Basic auth). */
+    email: z
+      .string()
+      .max(254)
+      .regex(/^[^\s@:]+@[^\s@:]+$/, "the bot's email address"),
+    /** Name of the secret holding the bot's API key. */
+    apiKey: secretName,
+    /** The channel (stream) to post in, by name. */
+    stream: z
+      .string()
+      .min(1)
+      .max(200)
+      .regex(/^[^\p{Cc}]+$/u, 'no control characters'),
+    /** Topic template; the result is cut to 60 characters. */
+    topic: templateSchema.default(ZULIP_DEFAULT_TOPIC),
+    /** `stream` works on every Zulip server; `channel` is its newer name (Zulip 9.0+). */
+    messageType: z.enum(['stream', 'channel']).default('stream'),
+    /** Title/text templates (Zulip Markdown allowed in the template text; values are made inert). */
+    message: messageTemplatesSchema,
+  })
+  .strict();
+export type ZulipConfig = z.infer<typeof zulipConfigSchema>;
+
+// ---------------------------------------------------------------------------------------------------
+
+/** The config schema of every target type, in the order of `TARGETS` (`index.ts`). */
+export const TARGET_CONFIG_SCHEMAS = [
+  webhookConfigSchema,
+  logConfigSchema,
+  githubDeploymentConfigSchema,
+  githubStatusConfigSchema,
+  bigpandaConfigSchema,
+  teamsConfigSchema,
+  googleChatConfigSchema,
+  discordConfigSchema,
+  slackConfigSchema,
+  mattermostConfigSchema,
+  telegramConfigSchema,
+  zulipConfigSchema,
+] as const;

@@ -1,0 +1,86 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+import { describe, expect, it } from 'vitest';
+import { parseConfig } from '../../functions/core/config.ts';
+
+/**
+ * Each Lambda function's bundle holds its own import graph only (README, "Performance"): the config is
+ * validated at synth and trusted at runtime, so no bundle carries the config or target schemas; the
+ * dispatcher has no zod and no source; ingest has no target; what validates requests uses zod/mini.
+ * Bundled here with the construct's esbuild options (lib/shipcast.ts); what each output holds is read
+ * from esbuild's metafile.
+ */
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+const built = new Map<string, Promise<string[]>>();
+const inputsOf = (name: 'api' | 'ingest' | 'dispatch') => {
+  if (!built.has(name)) built.set(name, bundleInputs(name));
+  return built.get(name)!;
+};
+
+async function bundleInputs(name: 'api' | 'ingest' | 'dispatch'): Promise<string[]> {
+  const config = parseConfig(JSON.parse(readFileSync(`${ROOT}shipcast.config.json`, 'utf8')), 'test');
+  const result = await build({
+    entryPoints: [`${ROOT}functions/handlers/${name}.ts`],
+    absWorkingDir: ROOT,
+    bundle: true,
+    platform: 'node',
+    target: 'node22',
+    format: 'esm',
+    minify: true,
+    mainFields: ['module', 'main'],
+    define: { 'process.env.SHIPCAST_CONFIG_JSON': JSON.stringify(JSON.stringify(config)) },
+    write: false,
+    outfile: 'index.mjs',
+    metafile: true,
+    logLevel: 'silent',
+  });
+  // What is in the output (a module esbuild read but tree-shook away entirely counts as absent).
+  const output = Object.values(result.metafile.outputs).find((o) => o.entryPoint)!;
+  return Object.entries(output.inputs)
+    .filter(([, input]) => input.bytesInOutput > 0)
+    .map(([path]) => path);
+}
+
+const NOWHERE = [
+  'functions/core/config.ts',
+  'functions/core/targets/schemas.ts',
+  'node_modules/zod/v4/classic/',
+  'node_modules/zod/v4/locales/ar.js',
+  'node_modules/cloudevents/',
+];
+
+describe('function bundles', () => {
+  it.each(['api', 'ingest', 'dispatch'] as const)('%s carries no schema it does not use', async (name) => {
+    const inputs = await inputsOf(name);
+    for (const path of NOWHERE) expect(inputs.filter((i) => i.startsWith(path))).toEqual([]);
+  });
+
+  it('dispatch has the targets and no zod, no source', async () => {
+    const inputs = await inputsOf('dispatch');
+    expect(inputs).toContain('functions/core/targets/slack.ts');
+    expect(
+      inputs.filter((i) => i.startsWith('node_modules/zod/') || i.startsWith('functions/core/sources/')),
+    ).toEqual([]);
+  });
+
+  it('ingest has the CodeDeploy parser and no target, no HTTP source', async () => {
+    const inputs = await inputsOf('ingest');
+    expect(inputs).toContain('functions/core/sources/codedeploy.ts');
+    expect(
+      inputs.filter(
+        (i) =>
+          i.startsWith('functions/core/targets/') ||
+          i.startsWith('node_modules/hono/') ||
+          i === 'functions/core/sources/pipelines.ts',
+      ),
+    ).toEqual([]);
+  });
+
+  it('api has the sources and no target', async () => {
+    const inputs = await inputsOf('api');
+    expect(inputs).toContain('functions/core/sources/pipelines.ts');
+    expect(inputs.filter((i) => i.startsWith('functions/core/targets/'))).toEqual([]);
+  });
+});
