@@ -66,9 +66,19 @@ export async function dispatchBatch(
           },
         });
         const outcome = parsed
-          ? await dispatchOne(parsed, message.receiveCount, { ...context, logger })
+          ? await dispatchOne(parsed, message.receiveCount, { ...context, logger }).catch(
+              (error: unknown) => {
+                // One message that cannot be handled (a store error, a key DynamoDB refuses) must not fail the
+                // batch: it alone comes back, and goes to the DLQ after the queue's maximum receives.
+                logger.error('could not dispatch the message; it will be received again', {
+                  error: error as Error,
+                });
+                return undefined;
+              },
+            )
           : ({ kind: 'dead', error: 'not a Shipcast dispatch message' } as const);
-        if (!(await settle(message, outcome, { ...context, logger }))) failures.push(message.messageId);
+        if (!outcome || !(await settle(message, outcome, { ...context, logger })))
+          failures.push(message.messageId);
       }
     }),
   );
@@ -98,6 +108,7 @@ export async function dispatchOne(
     return { kind: 'skipped', reason: `transition ${delivery.deliveredSeq} was already delivered` };
   }
 
+  let answered: Record<string, string> | undefined;
   try {
     const sent = await definition.send(
       { deployment, transition, delivery },
@@ -113,6 +124,7 @@ export async function dispatchOne(
         message: transition.messages?.[message.target],
       },
     );
+    answered = sent.refs;
     await record(context, delivery, message, (base) => ({
       ...base,
       deliveredSeq: message.seq,
@@ -127,7 +139,9 @@ export async function dispatchOne(
     return { kind: 'delivered' };
   } catch (error) {
     const text = maskSecrets(error instanceof Error ? error.message : String(error));
-    const learned = (error as { refs?: Record<string, string> } | undefined)?.refs;
+    // A failure after the target answered (writing the delivery) keeps what it answered, e.g. the id of the
+    // message it made, so the retry updates that message instead of posting another.
+    const learned = answered ?? (error as { refs?: Record<string, string> } | undefined)?.refs;
     const withRefs = (base: Delivery) => (learned ? { ...base.refs, ...learned } : base.refs);
     const permanent = error instanceof PermanentDeliveryError;
     const exhausted = receiveCount >= config.dispatch.maxReceives;
@@ -192,10 +206,23 @@ async function record(
     }
     next.updatedAt = context.clock.now().toISOString();
     next.rev = base.rev + 1;
-    if (await context.store.saveDelivery(next, current ? current.rev : null)) return;
+    // Retried past the SDK's own retries: after a target answered, a lost write means calling it again.
+    if (await persistently(() => context.store.saveDelivery(next, current ? current.rev : null))) return;
     current = await context.store.getDelivery(message.deploymentId, message.target);
   }
   throw new Error(`delivery record ${message.deploymentId}/${message.target} keeps changing; will retry`);
+}
+
+/** Runs a store write again when it throws (throttled, timed out), a few times with a short backoff. */
+async function persistently<T>(write: () => Promise<T>, attempts = 4): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await write();
+    } catch (error) {
+      if (attempt >= attempts) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 50 * 2 ** attempt * (0.5 + Math.random())));
+    }
+  }
 }
 
 async function settle(message: ReceivedMessage, outcome: DispatchOutcome, context: DispatchContext) {

@@ -47,9 +47,10 @@ export async function ingestEvents(
 
 /** Applies one event (already enriched, if at all). */
 export async function ingestEvent(event: DeploymentEvent, context: IngestContext): Promise<IngestResult> {
+  const mine: StoredByThisCall = {};
   for (let attempt = 1; ; attempt++) {
     try {
-      return await applyOnce(event, context);
+      return await applyOnce(event, context, mine);
     } catch (error) {
       if (!(error instanceof ConcurrentUpdateError) || attempt >= MAX_CONFLICT_RETRIES) throw error;
       context.logger.debug('deployment changed concurrently; re-reading', {
@@ -60,7 +61,16 @@ export async function ingestEvent(event: DeploymentEvent, context: IngestContext
   }
 }
 
-async function applyOnce(event: DeploymentEvent, context: IngestContext): Promise<IngestResult> {
+/** What this ingestEvent call stored for its event, so an attempt after a lost race can correct it. */
+interface StoredByThisCall {
+  stored?: { disposition: EventDisposition; note?: string };
+}
+
+async function applyOnce(
+  event: DeploymentEvent,
+  context: IngestContext,
+  mine: StoredByThisCall,
+): Promise<IngestResult> {
   const { store, logger } = context;
   const { current, rev, rolledBackBy } = await store.loadForUpdate(event.deploymentId);
   const decision = event.status === null ? null : decide(current?.status ?? null, event.status);
@@ -74,7 +84,18 @@ async function applyOnce(event: DeploymentEvent, context: IngestContext): Promis
     disposition: d,
   });
 
-  const stored = await store.putEvent({ ...event, disposition, note });
+  const put = await store.putEvent({ ...event, disposition, note });
+  // An earlier attempt of this call stored the event, then lost the race for the record: the deployment has
+  // moved since, so the event is marked for what it is now (not "applied" without a transition) and applied.
+  const retried =
+    put === 'exists' &&
+    mine.stored !== undefined &&
+    !current?.transitions.some((t) => t.eventId === event.eventId);
+  if (retried && (mine.stored?.disposition !== disposition || mine.stored?.note !== note)) {
+    await store.setEventDisposition(event.deploymentId, event.eventId, disposition, note);
+  }
+  if (put === 'created' || retried) mine.stored = { disposition, note };
+  const stored = retried ? 'created' : put;
   if (stored === 'exists') {
     const caused = current?.transitions.find((t) => t.eventId === event.eventId);
     if (caused) {
@@ -87,7 +108,7 @@ async function applyOnce(event: DeploymentEvent, context: IngestContext): Promis
       return result(current?.status ?? null, 'duplicate');
     }
     // Recorded but never applied (a crash between the two writes): apply it now.
-  } else {
+  } else if (put === 'created') {
     count(context.metrics, 'EventsIngested', { source: event.source });
   }
 
