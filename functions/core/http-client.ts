@@ -24,7 +24,7 @@ export interface HttpClientOptions {
   timeoutMs?: number;
   /** Quick in-process retries for connection failures on idempotent requests only. */
   connectionRetries?: number;
-  /** Wait when a retryable answer says nothing about when to come back (seconds). */
+  /** Wait when a retryable answer says nothing about when to come back (seconds); unset: the dispatcher's backoff. */
   defaultRetryAfterSeconds?: number;
   fetch?: typeof fetch;
   userAgent?: string;
@@ -37,14 +37,15 @@ export interface HttpClientOptions {
 export class HttpClient {
   private readonly timeoutMs: number;
   private readonly connectionRetries: number;
-  private readonly defaultRetryAfterSeconds: number;
+  private readonly defaultRetryAfterSeconds: number | undefined;
   private readonly fetchImpl: typeof fetch;
   private readonly userAgent: string;
 
   constructor(options: HttpClientOptions = {}) {
     this.timeoutMs = options.timeoutMs ?? 10_000;
     this.connectionRetries = options.connectionRetries ?? 1;
-    this.defaultRetryAfterSeconds = options.defaultRetryAfterSeconds ?? 30;
+    // Without a hint from the answer, the dispatcher's exponential backoff decides (5 s doubling to 15 min).
+    this.defaultRetryAfterSeconds = options.defaultRetryAfterSeconds;
     this.fetchImpl = options.fetch ?? fetch;
     this.userAgent = options.userAgent ?? 'shipcast/0.1';
   }

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { retryDelay } from '../../functions/core/dispatch.ts';
 import { PermanentDeliveryError, RetryableDeliveryError } from '../../functions/core/errors.ts';
 import { HttpClient, redactUrl, retryAfterSeconds } from '../../functions/core/http-client.ts';
 import { registerSecret } from '../../functions/core/telemetry.ts';
@@ -328,5 +329,25 @@ describe('retryAfterSeconds', () => {
   it('says nothing when no header says when to come back', () => {
     expect(retryAfterSeconds(headers({}), now)).toBeUndefined();
     expect(retryAfterSeconds(headers({ 'retry-after': 'soon' }), now)).toBeUndefined();
+  });
+});
+
+describe('HttpClient without a default delay', () => {
+  it('leaves the wait to the dispatcher backoff when a 5xx answer gives no Retry-After', async () => {
+    const server = await startTargetServer();
+    server.script({ status: 503, body: 'unavailable' });
+    try {
+      const error = await new HttpClient({ timeoutMs: 2_000 })
+        .send({ method: 'POST', url: `${server.url}/x`, body: {} })
+        .catch((e: unknown) => e);
+
+      expect(error).toBeInstanceOf(RetryableDeliveryError);
+      expect((error as RetryableDeliveryError).retryAfterSeconds).toBeUndefined();
+      expect(retryDelay(error, 1)).toBe(5);
+      expect(retryDelay(error, 4)).toBe(40);
+      expect(retryDelay(error, 20)).toBe(900);
+    } finally {
+      await server.stop();
+    }
   });
 });
