@@ -17,6 +17,8 @@ export interface CallStats {
   calls: number;
   /** SQS: billed requests (64 KB chunks of the payload); otherwise = calls. */
   billed: number;
+  /** SQS: of `billed`, those to FIFO queues (the dispatch queues), which SQS prices higher. */
+  fifoBilled: number;
   /** DynamoDB: request units (RRU for reads, WRU for writes), table plus indexes. */
   units: number;
   /** DynamoDB: of `units`, those consumed by global secondary indexes. */
@@ -119,6 +121,7 @@ export class AwsCallCounter {
     byScope[name] ??= {
       calls: 0,
       billed: 0,
+      fifoBilled: 0,
       units: 0,
       indexUnits: 0,
       messages: 0,
@@ -149,7 +152,9 @@ export class AwsCallCounter {
         stats.messages += received.length;
         for (const m of received) bytes += Buffer.byteLength(m.Body ?? '');
       }
-      stats.billed += Math.max(1, Math.ceil(bytes / SQS_CHUNK));
+      const billed = Math.max(1, Math.ceil(bytes / SQS_CHUNK));
+      stats.billed += billed;
+      if (String(input.QueueUrl ?? '').endsWith('.fifo')) stats.fifoBilled += billed;
       return;
     }
     stats.billed++;

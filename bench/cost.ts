@@ -13,6 +13,8 @@ export const PRICES_US_EAST_1 = {
   dynamoReadRequestUnit: 0.125 / 1e6,
   /** SQS standard queue: per request, each 64 KB chunk of a payload billed as one. */
   sqsRequest: 0.4 / 1e6,
+  /** SQS FIFO queue (the dispatch queue and its DLQ): per request, 64 KB chunks as above. */
+  sqsFifoRequest: 0.5 / 1e6,
   /** SNS standard topic: per publish (64 KB chunks); deliveries to SQS are free. */
   snsPublish: 0.5 / 1e6,
 } as const;
@@ -73,11 +75,12 @@ export function projectCost(input: CostInput): { lines: CostLine[]; perMillionEv
   });
   lines.push({ item: 'DynamoDB reads', quantity: rru, unit: 'RRU', usd: rru * p.dynamoReadRequestUnit });
   const sqs = sum(input.counts, SHIPCAST_SCOPES, (c) => c.startsWith('SQS.'), 'billed');
+  const sqsFifo = sum(input.counts, SHIPCAST_SCOPES, (c) => c.startsWith('SQS.'), 'fifoBilled');
   lines.push({
     item: 'SQS requests (incl. event source polling)',
     quantity: sqs,
     unit: 'requests',
-    usd: sqs * p.sqsRequest,
+    usd: (sqs - sqsFifo) * p.sqsRequest + sqsFifo * p.sqsFifoRequest,
   });
   lines.push({
     item: 'SNS publishes (CodeDeploy → topic)',

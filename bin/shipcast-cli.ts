@@ -1,5 +1,6 @@
 #!/usr/bin/env -S npx tsx
 import { SQSClient } from '@aws-sdk/client-sqs';
+import { DEFAULT_NAMES } from '../functions/local/provision.ts';
 import { redrive } from '../functions/ops/redrive.ts';
 
 const USAGE = `Usage:
@@ -23,8 +24,11 @@ async function main(argv: string[]): Promise<number> {
     endpoint ??= `http://127.0.0.1:${port}`;
     const queue = flags.queue ?? 'dispatch';
     if (queue !== 'dispatch' && queue !== 'ingest') throw new Error('--queue must be dispatch or ingest');
-    queueUrl ??= `${endpoint}/000000000000/shipcast-${queue}`;
-    dlqUrl ??= `${endpoint}/000000000000/shipcast-${queue}-dlq`;
+    // As local mode provisions them (DEFAULT_NAMES): the dispatch queues are FIFO.
+    const queueName = queue === 'dispatch' ? DEFAULT_NAMES.dispatchQueue : DEFAULT_NAMES.ingestQueue;
+    const dlqName = queue === 'dispatch' ? DEFAULT_NAMES.dispatchDlq : DEFAULT_NAMES.ingestDlq;
+    queueUrl ??= `${endpoint}/000000000000/${queueName}`;
+    dlqUrl ??= `${endpoint}/000000000000/${dlqName}`;
     region ??= 'us-east-1';
   }
   if (!dlqUrl || !queueUrl) {

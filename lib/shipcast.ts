@@ -18,6 +18,7 @@ import type * as z from 'zod';
 import { TABLE } from '../functions/adapters/aws/table.ts';
 import {
   type configSchema,
+  DISPATCH_QUEUE_MAX_RECEIVES,
   parseConfig,
   referencedSecrets,
   type ShipcastConfig,
@@ -78,9 +79,12 @@ export class Shipcast extends Construct {
   readonly ingestQueue: sqs.Queue;
   /** Dead-letter queue of `ingestQueue`. */
   readonly ingestDeadLetterQueue: sqs.Queue;
-  /** Queue of pending deliveries to targets. */
+  /**
+   * Queue of pending deliveries to targets: FIFO, one message group per (deployment, target), so no two
+   * dispatchers ever work on the same delivery at once and its transitions go in order.
+   */
   readonly dispatchQueue: sqs.Queue;
-  /** Dead-letter queue of `dispatchQueue` (also written directly by the dispatcher for permanent failures). */
+  /** Dead-letter queue of `dispatchQueue` (FIFO too; also written directly by the dispatcher for permanent failures). */
   readonly dispatchDeadLetterQueue: sqs.Queue;
   /** The HTTP API function. */
   readonly apiFunction: NodejsFunction;
@@ -134,10 +138,25 @@ export class Shipcast extends Construct {
       visibilityTimeout: Duration.seconds(TIMEOUTS.ingest.toSeconds() * VISIBILITY_FACTOR),
       deadLetterQueue: { queue: this.ingestDeadLetterQueue, maxReceiveCount: INGEST_MAX_RECEIVES },
     });
-    this.dispatchDeadLetterQueue = queue('DispatchDeadLetterQueue', { retentionPeriod: DLQ_RETENTION });
+    // FIFO in high-throughput mode (deduplication and throughput per message group): the dispatcher sends
+    // its own group and deduplication ids. A FIFO queue's DLQ must be FIFO too.
+    const fifo = {
+      fifo: true,
+      deduplicationScope: sqs.DeduplicationScope.MESSAGE_GROUP,
+      fifoThroughputLimit: sqs.FifoThroughputLimit.PER_MESSAGE_GROUP_ID,
+    };
+    this.dispatchDeadLetterQueue = queue('DispatchDeadLetterQueue', {
+      ...fifo,
+      retentionPeriod: DLQ_RETENTION,
+    });
     this.dispatchQueue = queue('DispatchQueue', {
+      ...fifo,
       visibilityTimeout: Duration.seconds(TIMEOUTS.dispatch.toSeconds() * VISIBILITY_FACTOR),
-      deadLetterQueue: { queue: this.dispatchDeadLetterQueue, maxReceiveCount: config.dispatch.maxReceives },
+      // Messages held back by an open circuit wait here: keep them as long as SQS allows.
+      retentionPeriod: DLQ_RETENTION,
+      // A backstop only: the dispatcher gives up after `dispatch.maxReceives` failed attempts, counted in the
+      // delivery record (an open circuit makes messages come back without being attempted).
+      deadLetterQueue: { queue: this.dispatchDeadLetterQueue, maxReceiveCount: DISPATCH_QUEUE_MAX_RECEIVES },
     });
 
     this.codeDeployTopic = new sns.Topic(this, 'CodeDeployTopic', { enforceSSL: true });

@@ -1,5 +1,14 @@
-import type { ShipcastConfig } from './config.ts';
+import type { CircuitSettings, ShipcastConfig } from './config.ts';
 import { ConfigError, formatPath, type Issue } from './errors.ts';
+
+/** `dispatch.circuit` when the config says nothing (here, not in config.ts: the dispatcher has no zod). */
+export const CIRCUIT_DEFAULTS = { enabled: true, failures: 5, coolDownSeconds: 60 } as const;
+
+/** The circuit breaker settings of one target: `dispatch.circuit`, overridden by the target's own `circuit`. */
+export function circuitSettings(config: ShipcastConfig, target: string): CircuitSettings {
+  const own = (config.targets[target] as { circuit?: Partial<CircuitSettings> } | undefined)?.circuit;
+  return { ...CIRCUIT_DEFAULTS, ...config.dispatch.circuit, ...own };
+}
 
 /**
  * Reads a config that `parseConfig` (config.ts) already validated: the one the CDK construct validates at
@@ -68,8 +77,16 @@ export function readValidatedConfig(json: string, where: string): ShipcastConfig
     });
   }
   if (expect(isObject(c.dispatch), ['dispatch'], 'expected an object')) {
-    const { maxReceives } = c.dispatch as Record<string, unknown>;
+    const { maxReceives, circuit } = c.dispatch as Record<string, unknown>;
     expect(typeof maxReceives === 'number', ['dispatch', 'maxReceives'], 'expected a number');
+    expect(
+      isObject(circuit) &&
+        typeof circuit.enabled === 'boolean' &&
+        typeof circuit.failures === 'number' &&
+        typeof circuit.coolDownSeconds === 'number',
+      ['dispatch', 'circuit'],
+      'expected { enabled, failures, coolDownSeconds }',
+    );
   }
   if (issues.length > 0) throw new ConfigError(where, issues);
   return config as ShipcastConfig;

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import * as z from 'zod';
+import { CIRCUIT_DEFAULTS } from './config-reader.ts';
 import { ConfigError, issuesFromZod } from './errors.ts';
 import { STATUSES } from './status.ts';
 import { TARGETS } from './targets/index.ts';
@@ -41,9 +42,39 @@ const routeSchema = z
   })
   .strict();
 
+/** Circuit breaker settings: how many retryable failures in a row open it, and how long it stays open. */
+const circuitFields = {
+  /** Off: the target is called whatever happened before. */
+  enabled: z.boolean(),
+  /** Retryable failures in a row (429, 5xx, timeouts, connection errors) that open the circuit. */
+  failures: z.number().int().min(1).max(1000),
+  /** How long an open circuit holds the target's messages back before one probe may go through. */
+  coolDownSeconds: z.number().int().min(1).max(3600),
+};
+const circuitSchema = z
+  .object({
+    enabled: circuitFields.enabled.default(CIRCUIT_DEFAULTS.enabled),
+    failures: circuitFields.failures.default(CIRCUIT_DEFAULTS.failures),
+    coolDownSeconds: circuitFields.coolDownSeconds.default(CIRCUIT_DEFAULTS.coolDownSeconds),
+  })
+  .strict();
+/** A target's own circuit settings, each overriding `dispatch.circuit`'s. */
+const targetCircuitSchema = z
+  .object({
+    enabled: circuitFields.enabled.optional(),
+    failures: circuitFields.failures.optional(),
+    coolDownSeconds: circuitFields.coolDownSeconds.optional(),
+  })
+  .strict()
+  .optional();
+
+// Every target type also takes `circuit`, its own circuit breaker settings.
+const targetSchemas = TARGET_CONFIG_SCHEMAS.map((schema) =>
+  (schema as unknown as z.ZodObject).extend({ circuit: targetCircuitSchema }),
+);
 const targetSchema = z.discriminatedUnion(
   'type',
-  TARGET_CONFIG_SCHEMAS as unknown as [z.ZodObject, ...z.ZodObject[]],
+  targetSchemas as unknown as [z.ZodObject, ...z.ZodObject[]],
   {
     error: (issue) =>
       issue.code === 'invalid_union'
@@ -105,11 +136,16 @@ export const configSchema = z
     routes: z.array(routeSchema),
     dispatch: z
       .object({
-        /** Receives of one dispatch message before it goes to the DLQ. */
+        /**
+         * Attempts at one transition of one target that failed with a retryable error before it is given
+         * up and dead-lettered. Messages held back by an open circuit do not count.
+         */
         maxReceives: z.number().int().min(1).max(1000).default(10),
+        /** Per-target circuit breaker shared by all dispatchers (a target's own `circuit` overrides it). */
+        circuit: circuitSchema.default(CIRCUIT_DEFAULTS),
       })
       .strict()
-      .default({ maxReceives: 10 }),
+      .default({ maxReceives: 10, circuit: CIRCUIT_DEFAULTS }),
   })
   .strict()
   .superRefine((config, ctx) => {
@@ -128,6 +164,15 @@ export const configSchema = z
 
 export type ShipcastConfig = z.infer<typeof configSchema>;
 export type RouteConfig = ShipcastConfig['routes'][number];
+export type CircuitSettings = z.infer<typeof circuitSchema>;
+
+/**
+ * The dispatch queue's own maxReceiveCount (its RedrivePolicy): only a backstop for messages whose
+ * processing never finishes (a crashing or timing-out dispatcher). Giving up on a failing target is
+ * decided on the attempts kept in the delivery record (`dispatch.maxReceives`), because messages held
+ * back by an open circuit are received again and again without being attempted. SQS's maximum.
+ */
+export const DISPATCH_QUEUE_MAX_RECEIVES = 1000;
 
 /** Validates a parsed config; `file` names it in errors. */
 export function parseConfig(input: unknown, file = 'shipcast.config.json'): ShipcastConfig {

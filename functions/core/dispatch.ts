@@ -1,10 +1,12 @@
+import { breakersFor, type CircuitBreakers } from './circuit.ts';
 import type { ShipcastConfig } from './config.ts';
+import { circuitSettings } from './config-reader.ts';
 import { PermanentDeliveryError, RetryableDeliveryError } from './errors.ts';
 import type { HttpClient } from './http-client.ts';
 import type { Clock, DeploymentStore, DispatchQueue, RateLimiter, SecretSource } from './ports.ts';
 import type { Delivery, DispatchMessage } from './schema.ts';
 import { TARGETS } from './targets/index.ts';
-import type { TargetDefinition } from './targets/target.ts';
+import type { SendResult, TargetDefinition } from './targets/target.ts';
 import { count, type Logger, type Metrics, maskSecrets } from './telemetry.ts';
 
 /** What dispatching needs: the ports, the config, the one HTTP client and the telemetry. */
@@ -20,6 +22,8 @@ export interface DispatchContext {
   metrics: Metrics;
   /** Target definitions by type; defaults to the built-in registry. */
   targets?: readonly TargetDefinition[];
+  /** This dispatcher's circuit breakers (state shared through the store); one set per store when absent. */
+  circuits?: CircuitBreakers;
 }
 
 /** A received dispatch queue message, transport details unwrapped. */
@@ -36,6 +40,8 @@ export type DispatchOutcome =
   | { kind: 'delivered' }
   | { kind: 'skipped'; reason: string }
   | { kind: 'retry'; afterSeconds: number; error: string }
+  /** Not attempted: the target's circuit is open. Leaves the message in the queue; counts no attempt. */
+  | { kind: 'deferred'; afterSeconds: number; reason: string }
   | { kind: 'dead'; error: string };
 
 /**
@@ -108,9 +114,29 @@ export async function dispatchOne(
     return { kind: 'skipped', reason: `transition ${delivery.deliveredSeq} was already delivered` };
   }
 
-  let answered: Record<string, string> | undefined;
+  const breakers = context.circuits ?? breakersFor(store);
+  const settings = circuitSettings(config, message.target);
+  // If the circuit state cannot be read, call the target anyway (as if closed).
+  const gate =
+    (await circuitStep(() => breakers.admit(message.target, settings, context), context)) ||
+    ({ kind: 'closed', target: message.target, settings } as const);
+  if (gate.kind === 'wait') {
+    logger.info('circuit open; the message waits in the queue', { afterSeconds: gate.seconds });
+    return { kind: 'deferred', afterSeconds: gate.seconds, reason: gate.reason };
+  }
+
+  // A wait answered by the shared limiter holds the call back: it says nothing about the target.
+  let heldBack = false;
+  const limiter: RateLimiter = {
+    take: async (key, limit, windowSeconds) => {
+      const wait = await context.limiter.take(key, limit, windowSeconds);
+      if (wait > 0) heldBack = true;
+      return wait;
+    },
+  };
+  let sent: SendResult | undefined;
   try {
-    const sent = await definition.send(
+    sent = await definition.send(
       { deployment, transition, delivery },
       {
         name: message.target,
@@ -119,21 +145,24 @@ export async function dispatchOne(
         secrets: context.secrets,
         logger,
         clock: context.clock,
-        limiter: context.limiter,
+        limiter,
         deliveryOf: (deploymentId, target) => store.getDelivery(deploymentId, target),
         message: transition.messages?.[message.target],
       },
     );
-    answered = sent.refs;
+    const refs = sent.refs;
     await record(context, delivery, message, (base) => ({
       ...base,
       deliveredSeq: message.seq,
       deliveredStatus: transition.to,
       state: 'delivered',
       attempts: base.attempts + 1,
+      failedAttempts: undefined,
+      failingSeq: undefined,
       lastError: undefined,
-      refs: sent.refs ? { ...base.refs, ...sent.refs } : base.refs,
+      refs: refs ? { ...base.refs, ...refs } : base.refs,
     }));
+    await circuitStep(() => breakers.succeeded(gate, context), context);
     count(context.metrics, 'Deliveries', { target: message.target, outcome: 'delivered' });
     logger.info('delivered', { to: transition.to });
     return { kind: 'delivered' };
@@ -141,40 +170,76 @@ export async function dispatchOne(
     const text = maskSecrets(error instanceof Error ? error.message : String(error));
     // A failure after the target answered (writing the delivery) keeps what it answered, e.g. the id of the
     // message it made, so the retry updates that message instead of posting another.
-    const learned = answered ?? (error as { refs?: Record<string, string> } | undefined)?.refs;
+    const learned = sent?.refs ?? (error as { refs?: Record<string, string> } | undefined)?.refs;
     const withRefs = (base: Delivery) => (learned ? { ...base.refs, ...learned } : base.refs);
     const permanent = error instanceof PermanentDeliveryError;
-    const exhausted = receiveCount >= config.dispatch.maxReceives;
+    // Only a retryable answer of the target itself (429, 5xx, timeout, connection) counts against it.
+    const targetFailed = !sent && !heldBack && error instanceof RetryableDeliveryError;
+    let circuitOpen = false;
+    if (targetFailed)
+      circuitOpen = (await circuitStep(() => breakers.failed(gate, context), context)) === true;
+    else await circuitStep(() => breakers.inconclusive(gate, context), context);
+    // Attempts at this transition are counted in the delivery record, not by the queue's receive count (a
+    // message held back by an open circuit comes back without an attempt). A failed probe is the circuit's
+    // failure (the target is still down), not this message's: not counted either.
+    const counted = !(gate.kind === 'probe' && targetFailed);
+    const failedBefore = delivery?.failingSeq === message.seq ? (delivery.failedAttempts ?? 0) : 0;
+    const failures = counted ? failedBefore + 1 : failedBefore;
+    const exhausted = counted && failures >= config.dispatch.maxReceives;
+    const failedAttempts = (base: Delivery) => {
+      const previous = base.failingSeq === message.seq ? (base.failedAttempts ?? 0) : 0;
+      return { failingSeq: message.seq, failedAttempts: counted ? previous + 1 : previous };
+    };
     if (permanent || exhausted) {
-      const reason = permanent ? text : `gave up after ${receiveCount} attempts: ${text}`;
+      const reason = permanent ? text : `gave up after ${failures} attempts: ${text}`;
       await record(context, delivery, message, (base) => ({
         ...base,
         state: 'failed',
         attempts: base.attempts + 1,
+        ...failedAttempts(base),
         lastError: reason,
         refs: withRefs(base),
       }));
       count(context.metrics, 'Deliveries', { target: message.target, outcome: 'failed' });
       return { kind: 'dead', error: reason };
     }
-    const afterSeconds = retryDelay(error, receiveCount);
+    let afterSeconds = retryDelay(error, Math.max(1, failures));
+    // An open circuit holds the message back anyway: no use coming back before its cool-down is over.
+    if (circuitOpen && gate.settings.enabled)
+      afterSeconds = Math.max(afterSeconds, gate.settings.coolDownSeconds);
     await record(context, delivery, message, (base) => ({
       ...base,
       state: 'retrying',
       attempts: base.attempts + 1,
+      ...failedAttempts(base),
       lastError: text,
       refs: withRefs(base),
     }));
     count(context.metrics, 'Retries', { target: message.target });
-    logger.warn('delivery failed; retrying through the queue', { error: text, afterSeconds });
+    logger.warn('delivery failed; retrying through the queue', {
+      error: text,
+      afterSeconds,
+      failedAttempts: failures,
+      receiveCount,
+    });
     return { kind: 'retry', afterSeconds, error: text };
   }
 }
 
+/** Runs a circuit bookkeeping step; its failure (a store error) must not change what becomes of the message. */
+async function circuitStep<T>(step: () => Promise<T>, context: DispatchContext): Promise<T | false> {
+  try {
+    return await step();
+  } catch (error) {
+    context.logger.warn('could not update the circuit state', { error: error as Error });
+    return false;
+  }
+}
+
 /** How long to leave a failed message invisible: what the target asked for, else exponential backoff. */
-export function retryDelay(error: unknown, receiveCount: number): number {
+export function retryDelay(error: unknown, attempt: number): number {
   const asked = error instanceof RetryableDeliveryError ? error.retryAfterSeconds : undefined;
-  const backoff = Math.min(900, 5 * 2 ** Math.max(0, receiveCount - 1));
+  const backoff = Math.min(900, 5 * 2 ** Math.max(0, attempt - 1));
   // SQS caps a message's visibility timeout at 12 hours.
   return Math.min(43_200, Math.max(1, Math.ceil(asked ?? backoff)));
 }
@@ -227,7 +292,7 @@ async function persistently<T>(write: () => Promise<T>, attempts = 4): Promise<T
 
 async function settle(message: ReceivedMessage, outcome: DispatchOutcome, context: DispatchContext) {
   try {
-    if (outcome.kind === 'retry') {
+    if (outcome.kind === 'retry' || outcome.kind === 'deferred') {
       await context.queue.retryLater(message.receiptHandle, outcome.afterSeconds);
       return false;
     }
@@ -235,7 +300,7 @@ async function settle(message: ReceivedMessage, outcome: DispatchOutcome, contex
       context.logger.error('delivery failed permanently; moved to the dead-letter queue', {
         error: outcome.error,
       });
-      await context.queue.deadLetter(message.body, outcome.error);
+      await context.queue.deadLetter(message.body, outcome.error, message.messageId);
       count(context.metrics, 'DeadLettered', { queue: 'dispatch' });
     }
     if (outcome.kind === 'skipped') context.logger.info('skipped', { reason: outcome.reason });

@@ -51,6 +51,32 @@ export interface DeploymentStore {
   getGeneration(scope: string, identity: string): Promise<number>;
   /** Moves the generation from `from` to `from + 1` if it is still `from`; false if another call moved it first. */
   advanceGeneration(scope: string, identity: string, from: number): Promise<boolean>;
+  /** A target's circuit breaker state, shared by every dispatcher; undefined until its first failure. */
+  getCircuit(target: string): Promise<CircuitState | undefined>;
+  /** Counts one more failure in a row, in one atomic write (creating a closed circuit); the state after it. */
+  countCircuitFailure(target: string): Promise<CircuitState>;
+  /** Writes the circuit if its stored `rev` is `expectedRev` (null: it must not exist); false if it changed first. */
+  saveCircuit(next: CircuitState, expectedRev: number | null): Promise<boolean>;
+}
+
+/**
+ * One target's circuit breaker. Closed: calls go through. Open: the target's messages wait in the queue
+ * until `openedAt` + the cool-down, then one dispatcher at a time claims a probe (`probeOwner` until
+ * `probeUntil`); a probe that works closes it, one that fails opens it again.
+ */
+export interface CircuitState {
+  target: string;
+  state: 'closed' | 'open';
+  /** Retryable failures in a row (reset by a success while closed, and on closing). */
+  failures: number;
+  /** When it (last) opened, epoch milliseconds. */
+  openedAt?: number;
+  probeOwner?: string;
+  /** Epoch milliseconds; after it, another dispatcher may claim the probe (the prober crashed). */
+  probeUntil?: number;
+  updatedAt?: string;
+  /** Optimistic-concurrency revision, bumped by `saveCircuit` (not by failure counts). */
+  rev: number;
 }
 
 /** A remembered answer to a request made with an Idempotency-Key. */
@@ -82,8 +108,11 @@ export interface DispatchQueue {
   enqueue(messages: DispatchMessage[]): Promise<void>;
   /** Makes a received message visible again only after `seconds` (the delay a target asked for). */
   retryLater(receiptHandle: string, seconds: number): Promise<void>;
-  /** Moves a message that can never be delivered to the dead-letter queue, with the reason. */
-  deadLetter(body: string, reason: string): Promise<void>;
+  /**
+   * Moves a message that can never be delivered to the dead-letter queue, with the reason. `messageId`
+   * (of the received message) makes a repeated call for the same received message add no second copy.
+   */
+  deadLetter(body: string, reason: string, messageId?: string): Promise<void>;
 }
 
 /**

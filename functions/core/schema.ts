@@ -142,7 +142,15 @@ export interface Delivery {
   deliveredSeq: number;
   deliveredStatus?: Status;
   state: 'delivered' | 'retrying' | 'failed';
+  /** Every attempt recorded, delivered or not. */
   attempts: number;
+  /**
+   * Attempts in a row at transition `failingSeq` that failed with a retryable error (cleared when a
+   * transition is delivered): giving up is decided on it. Messages held back by an open circuit and
+   * failed circuit probes are not counted.
+   */
+  failedAttempts?: number;
+  failingSeq?: number;
   lastError?: string;
   updatedAt: string;
   /** The target's own ids (GitHub deployment id, Slack channel + ts, …), kept for later updates. */

@@ -70,24 +70,31 @@ async function createFauxqsStores(): Promise<FauxqsStores> {
   return { sqsStore, snsStore, s3Store } as FauxqsStores;
 }
 
-/** The messages a queue held when the emulator stopped: body and attributes, waiting or in flight. */
-export type QueueSnapshot = Record<string, { body: string; messageAttributes?: Record<string, unknown> }[]>;
+/** The messages a queue held when the emulator stopped: body, attributes and FIFO group, waiting or in flight. */
+export type QueueSnapshot = Record<
+  string,
+  { body: string; messageAttributes?: Record<string, unknown>; messageGroupId?: string }[]
+>;
 
 interface FauxqsMessage {
   body: string;
   messageAttributes?: Record<string, unknown>;
+  messageGroupId?: string;
 }
 interface FauxqsQueue {
   name: string;
   messages: FauxqsMessage[];
   delayedMessages: FauxqsMessage[];
   inflightMessages: Map<string, { message: FauxqsMessage }>;
+  /** FIFO queues keep their waiting messages per message group instead. */
+  fifoMessages: Map<string, FauxqsMessage[]>;
+  fifoDelayed: Map<string, FauxqsMessage[]>;
 }
 
 /** A running SQS/SNS emulator that can tell what its queues still hold. */
 export interface RunningSqsSns extends RunningEmulator {
-  /** Every message still in a queue (ready, delayed or in flight), by queue name. */
-  snapshot(): QueueSnapshot;
+  /** Every message still in a queue (ready, delayed and, unless told not to, in flight), by queue name. */
+  snapshot(options?: { inFlight?: boolean }): QueueSnapshot;
 }
 
 /** Starts fauxqs (SQS + SNS) on 127.0.0.1 (`port` 0 or absent = random); queue URLs point at its endpoint. */
@@ -104,18 +111,25 @@ export async function startSqsSns(options: { port?: number; region?: string } = 
     endpoint: `http://127.0.0.1:${port}`,
     // Cancels pending long polls (they answer empty) and force-closes connections.
     stop: () => app.close(),
-    snapshot: () => {
+    snapshot: ({ inFlight = true } = {}) => {
       // fauxqs keeps queues in memory only; this reads its store so local mode can carry messages over a restart.
       const queues = (stores.sqsStore as unknown as { queues: Map<string, FauxqsQueue> }).queues;
       const snapshot: QueueSnapshot = {};
       for (const queue of queues.values()) {
+        // In flight first: in a FIFO group, the message in flight is older than those waiting behind it.
         const held = [
+          ...(inFlight ? [...queue.inflightMessages.values()].map((entry) => entry.message) : []),
           ...queue.messages,
           ...queue.delayedMessages,
-          ...[...queue.inflightMessages.values()].map((entry) => entry.message),
+          ...[...(queue.fifoMessages?.values() ?? [])].flat(),
+          ...[...(queue.fifoDelayed?.values() ?? [])].flat(),
         ];
         if (held.length > 0) {
-          snapshot[queue.name] = held.map((m) => ({ body: m.body, messageAttributes: m.messageAttributes }));
+          snapshot[queue.name] = held.map((m) => ({
+            body: m.body,
+            messageAttributes: m.messageAttributes,
+            ...(m.messageGroupId !== undefined && { messageGroupId: m.messageGroupId }),
+          }));
         }
       }
       return snapshot;

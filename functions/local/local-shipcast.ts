@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
@@ -8,10 +8,10 @@ import { type MessageAttributeValue, SendMessageBatchCommand, SQSClient } from '
 import { type ServerType, serve } from '@hono/node-server';
 import { CodeDeployEnricher } from '../adapters/aws/codedeploy-enricher.ts';
 import { DynamoStore } from '../adapters/aws/dynamo-store.ts';
-import { SqsDispatchQueue } from '../adapters/aws/sqs-queue.ts';
+import { groupIdOfBody, isFifoQueue, SqsDispatchQueue } from '../adapters/aws/sqs-queue.ts';
 import { EnvFileSecretSource, secretEnvName } from '../adapters/local/env-file-secrets.ts';
 import { createApi } from '../core/api/app.ts';
-import type { ShipcastConfig } from '../core/config.ts';
+import { DISPATCH_QUEUE_MAX_RECEIVES, type ShipcastConfig } from '../core/config.ts';
 import type { HttpClient } from '../core/http-client.ts';
 import type { Clock } from '../core/ports.ts';
 import { CODEDEPLOY_SOURCE } from '../core/sources/codedeploy.ts';
@@ -137,7 +137,7 @@ export async function startLocal(options: LocalOptions): Promise<LocalShipcast> 
       sqs,
       sns,
       names: { ...DEFAULT_NAMES, table: options.tableName ?? DEFAULT_NAMES.table },
-      maxReceives: { ingest: 5, dispatch: options.config.dispatch.maxReceives },
+      maxReceives: { ingest: 5, dispatch: DISPATCH_QUEUE_MAX_RECEIVES },
       visibilityTimeoutSeconds: visibility,
     });
 
@@ -252,7 +252,8 @@ async function restoreQueues(sqs: SQSClient, file: string, resources: Provisione
   }
   let restored = 0;
   for (const [name, messages] of Object.entries(snapshot)) {
-    const url = urls[name];
+    // Saved before the dispatch queues became FIFO (`shipcast-dispatch`): they go to the FIFO ones.
+    const url = urls[name] ?? urls[`${name}.fifo`];
     if (!url) {
       logger.warn('saved messages of an unknown queue were not restored', {
         queue: name,
@@ -265,6 +266,10 @@ async function restoreQueues(sqs: SQSClient, file: string, resources: Provisione
         Id: String(i),
         MessageBody: m.body,
         MessageAttributes: m.messageAttributes as Record<string, MessageAttributeValue> | undefined,
+        ...(isFifoQueue(url) && {
+          MessageGroupId: m.messageGroupId ?? groupIdOfBody(m.body),
+          MessageDeduplicationId: randomUUID(),
+        }),
       }));
       const result = await sqs.send(new SendMessageBatchCommand({ QueueUrl: url, Entries: entries }));
       if (result.Failed?.length)

@@ -1,6 +1,7 @@
 /**
  * Creates (or finds) the local resources the AWS stack would: the table, the CodeDeploy topic,
- * the ingest and dispatch queues with their DLQs, and the topic → ingest queue subscription.
+ * the ingest queue and DLQ, the dispatch queue and DLQ (FIFO, as in the stack), and the topic → ingest
+ * queue subscription.
  */
 import {
   CreateTableCommand,
@@ -36,8 +37,21 @@ export const DEFAULT_NAMES: ResourceNames = {
   topic: 'shipcast-codedeploy',
   ingestQueue: 'shipcast-ingest',
   ingestDlq: 'shipcast-ingest-dlq',
-  dispatchQueue: 'shipcast-dispatch',
-  dispatchDlq: 'shipcast-dispatch-dlq',
+  dispatchQueue: 'shipcast-dispatch.fifo',
+  dispatchDlq: 'shipcast-dispatch-dlq.fifo',
+};
+
+/** The dispatch queues are FIFO, whose names end in `.fifo`: a name without it gets it appended. */
+export const fifoName = (name: string) => (name.endsWith('.fifo') ? name : `${name}.fifo`);
+
+/**
+ * FIFO with high throughput (deduplication and throughput per message group, as in the stack): one
+ * message group per (deployment, target), explicit deduplication ids.
+ */
+const FIFO_ATTRIBUTES = {
+  FifoQueue: 'true',
+  DeduplicationScope: 'messageGroup',
+  FifoThroughputLimit: 'perMessageGroupId',
 };
 
 /** What provision() needs: clients pointed at the emulators, names and queue settings. */
@@ -74,14 +88,16 @@ export async function provision(options: ProvisionOptions): Promise<ProvisionedR
   const ingestDlqUrl = await ensureQueue(sqs, names.ingestDlq, {
     MessageRetentionPeriod: DLQ_RETENTION_SECONDS,
   });
-  const dispatchDlqUrl = await ensureQueue(sqs, names.dispatchDlq, {
+  const dispatchDlqUrl = await ensureQueue(sqs, fifoName(names.dispatchDlq), {
+    ...FIFO_ATTRIBUTES,
     MessageRetentionPeriod: DLQ_RETENTION_SECONDS,
   });
   const ingestQueueUrl = await ensureQueue(sqs, names.ingestQueue, {
     VisibilityTimeout: String(options.visibilityTimeoutSeconds.ingest),
     RedrivePolicy: redrivePolicy(await queueArn(sqs, ingestDlqUrl), options.maxReceives.ingest),
   });
-  const dispatchQueueUrl = await ensureQueue(sqs, names.dispatchQueue, {
+  const dispatchQueueUrl = await ensureQueue(sqs, fifoName(names.dispatchQueue), {
+    ...FIFO_ATTRIBUTES,
     VisibilityTimeout: String(options.visibilityTimeoutSeconds.dispatch),
     RedrivePolicy: redrivePolicy(await queueArn(sqs, dispatchDlqUrl), options.maxReceives.dispatch),
   });
@@ -155,7 +171,15 @@ async function ensureQueue(
     if (!isQueueNameExists(err)) throw err;
     const { QueueUrl } = await sqs.send(new GetQueueUrlCommand({ QueueName: name }));
     if (!QueueUrl) throw new Error(`GetQueueUrl ${name} returned no QueueUrl`);
-    await sqs.send(new SetQueueAttributesCommand({ QueueUrl, Attributes: attributes }));
+    // A queue's type is fixed when it is created (SQS refuses FifoQueue here), and the FIFO settings never
+    // change (fauxqs refuses them here).
+    const {
+      FifoQueue: _type,
+      DeduplicationScope: _scope,
+      FifoThroughputLimit: _limit,
+      ...changeable
+    } = attributes;
+    await sqs.send(new SetQueueAttributesCommand({ QueueUrl, Attributes: changeable }));
     return QueueUrl;
   }
 }

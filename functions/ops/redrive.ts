@@ -6,6 +6,7 @@ import {
   SendMessageBatchCommand,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
+import { groupIdOfBody, isFifoQueue } from '../adapters/aws/sqs-queue.ts';
 
 /** What a redrive did. */
 export interface RedriveResult {
@@ -18,7 +19,10 @@ export interface RedriveResult {
  * Moves every message from a dead-letter queue back to its source queue: send first, delete from the
  * DLQ only what was sent, so a crash in between duplicates a message rather than losing it (Shipcast's
  * dispatcher never calls a target twice for a transition it already delivered, so duplicates are harmless).
- * Shipcast's own `shipcast-reason` attribute is dropped; everything else is kept.
+ * Shipcast's own `shipcast-reason` attribute is dropped; everything else is kept. Into a FIFO queue (the
+ * dispatch queue) a message goes back to its message group (the one it had, else its (deployment, target)
+ * group), at the end of it, with a deduplication id of the dead-lettered message: sending the same one twice
+ * within five minutes (an interrupted run repeated) adds no second copy.
  */
 export async function redrive(
   sqs: SQSClient,
@@ -34,6 +38,7 @@ export async function redrive(
         WaitTimeSeconds: 0,
         VisibilityTimeout: 60,
         MessageAttributeNames: ['All'],
+        MessageSystemAttributeNames: ['MessageGroupId'],
       }),
     );
     if (messages.length === 0) break;
@@ -54,13 +59,19 @@ export async function redrive(
 }
 
 async function sendBack(sqs: SQSClient, queueUrl: string, messages: Message[]): Promise<Message[]> {
+  const fifo = isFifoQueue(queueUrl);
   const entries = messages.map((message, i) => {
     const attributes: Record<string, MessageAttributeValue> = { ...message.MessageAttributes };
     delete attributes['shipcast-reason'];
+    const body = message.Body as string;
     return {
       Id: String(i),
-      MessageBody: message.Body as string,
+      MessageBody: body,
       MessageAttributes: Object.keys(attributes).length > 0 ? attributes : undefined,
+      ...(fifo && {
+        MessageGroupId: message.Attributes?.MessageGroupId ?? groupIdOfBody(body),
+        MessageDeduplicationId: `redrive-${message.MessageId}`,
+      }),
     };
   });
   const answer = await sqs.send(new SendMessageBatchCommand({ QueueUrl: queueUrl, Entries: entries }));

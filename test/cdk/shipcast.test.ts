@@ -6,6 +6,7 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TABLE } from '../../functions/adapters/aws/table.ts';
+import { DISPATCH_QUEUE_MAX_RECEIVES } from '../../functions/core/config.ts';
 import { ConfigError } from '../../functions/core/errors.ts';
 import { ENV } from '../../functions/handlers/env.ts';
 import { Shipcast, type ShipcastConfigInput, ShipcastStack } from '../../lib/index.ts';
@@ -239,7 +240,8 @@ describe('Shipcast stack', () => {
       );
     }
     for (const [source, dlq, maxReceiveCount] of [
-      ['DispatchQueue', 'DispatchDeadLetterQueue', CONFIG.dispatch.maxReceives],
+      // The dispatcher gives up after dispatch.maxReceives failed attempts itself; SQS's count is a backstop.
+      ['DispatchQueue', 'DispatchDeadLetterQueue', DISPATCH_QUEUE_MAX_RECEIVES],
       ['IngestQueue', 'IngestDeadLetterQueue', 5],
     ] as const) {
       expect(resources[queueId(source)]!.Properties.RedrivePolicy).toEqual({
@@ -248,6 +250,31 @@ describe('Shipcast stack', () => {
       });
       expect(resources[queueId(dlq)]!.Properties.MessageRetentionPeriod).toBe(14 * 24 * 3600);
     }
+  });
+
+  it('makes the dispatch queue and its DLQ FIFO in high-throughput mode, and keeps the ingest queue standard', () => {
+    const highThroughputFifo = {
+      FifoQueue: true,
+      DeduplicationScope: 'messageGroup',
+      FifoThroughputLimit: 'perMessageGroupId',
+    };
+    const dispatch = resources[queueId('DispatchQueue')]!.Properties;
+    expect(dispatch).toMatchObject(highThroughputFifo);
+    expect(resources[queueId('DispatchDeadLetterQueue')]!.Properties).toMatchObject(highThroughputFifo);
+    // Names are generated (CloudFormation adds .fifo); content-based deduplication stays off: the dispatcher
+    // sends an id per transition, the redrive tool one per dead-lettered message.
+    expect(dispatch.QueueName).toBeUndefined();
+    expect(dispatch.ContentBasedDeduplication).toBeUndefined();
+    // Messages held back by an open circuit wait in the queue: kept as long as SQS allows.
+    expect(dispatch.MessageRetentionPeriod).toBe(14 * 24 * 3600);
+    for (const standard of ['IngestQueue', 'IngestDeadLetterQueue']) {
+      expect(resources[queueId(standard)]!.Properties.FifoQueue).toBeUndefined();
+    }
+    // Lambda's event source takes FIFO batches without a batching window (CloudFormation refuses one).
+    const mapping = ofType('AWS::Lambda::EventSourceMapping').find(
+      ([, m]) => m.Properties.EventSourceArn['Fn::GetAtt'][0] === queueId('DispatchQueue'),
+    );
+    expect(mapping?.[1].Properties.MaximumBatchingWindowInSeconds).toBeUndefined();
   });
 
   it('lets CodeDeploy of this account publish to the SSL-only topic, delivered as SNS envelopes', () => {

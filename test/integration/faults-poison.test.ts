@@ -15,6 +15,7 @@ import {
 } from '@aws-sdk/client-sqs';
 import type { SQSEvent } from 'aws-lambda';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { groupIdOfBody } from '../../functions/adapters/aws/sqs-queue.ts';
 import { ingestEvent } from '../../functions/core/ingest.ts';
 import { createDispatchHandler } from '../../functions/handlers/dispatch-handler.ts';
 import { createIngestHandler } from '../../functions/handlers/ingest-handler.ts';
@@ -176,7 +177,15 @@ describe('poison messages with the real event-source poller', () => {
     await h.queues.sqs.send(
       new SendMessageBatchCommand({
         QueueUrl: h.resources.dispatchQueueUrl,
-        Entries: [{ Id: 'poison', MessageBody: crashing }],
+        // The dispatch queue is FIFO: its message group (one per deployment and target) and a deduplication id.
+        Entries: [
+          {
+            Id: 'poison',
+            MessageBody: crashing,
+            MessageGroupId: groupIdOfBody(crashing),
+            MessageDeduplicationId: 'poison',
+          },
+        ],
       }),
     );
     poll(h.resources.dispatchQueueUrl, createDispatchHandler(runtime));
@@ -204,7 +213,8 @@ describe('poison messages with the real event-source poller', () => {
     expect(await h.store.getDelivery(failing.deploymentId, 'hook')).toMatchObject({ state: 'failed' });
 
     // The target is fixed, the dispatcher stopped for the operator's redrive. The first redrive is interrupted
-    // after sending, before deleting from the DLQ, so the operator runs it again: the DLQ's copies come back too.
+    // after sending, before deleting from the DLQ, so the operator runs it again: the messages it sends again
+    // carry the same deduplication ids (one per dead-lettered message), so the FIFO queue keeps one copy each.
     broken.clear();
     await Promise.all(pollers.splice(0).map((p) => p.stop()));
     const taken: string[] = [];
@@ -240,17 +250,17 @@ describe('poison messages with the real event-source poller', () => {
       queueUrl: h.resources.dispatchQueueUrl,
     });
     expect(again).toEqual({ moved: 2, failed: 0 });
-    expect((await depth(h.resources.dispatchQueueUrl)).visible).toBe(4);
+    expect((await depth(h.resources.dispatchQueueUrl)).visible).toBe(2);
     poll(h.resources.dispatchQueueUrl, createDispatchHandler(runtime));
-    // The crashing message (twice now) returns to the DLQ; the fixed one is delivered once, its copy skipped.
-    await waitFor(() => settled(h.resources.dispatchQueueUrl, h.resources.dispatchDlqUrl, 2), {
+    // The crashing message returns to the DLQ; the fixed one is delivered once.
+    await waitFor(() => settled(h.resources.dispatchQueueUrl, h.resources.dispatchDlqUrl, 1), {
       timeoutMs: 30_000,
       message: 'the redriven messages to be handled',
     });
     const answers = hook.answers.get(`${failing.deploymentId}:1`) ?? [];
     expect(answers.filter((a) => a.kind === 'ok')).toHaveLength(1);
     expect(answers).toHaveLength(MAX_RECEIVES + 1);
-    expect((await dlqBodies(h.resources.dispatchDlqUrl)).map((m) => m.Body)).toEqual([crashing, crashing]);
+    expect((await dlqBodies(h.resources.dispatchDlqUrl)).map((m) => m.Body)).toEqual([crashing]);
     for (const e of deployments.slice(1)) expect(hook.answers.get(`${e.deploymentId}:1`)).toHaveLength(1);
     expect(await h.store.getDelivery(failing.deploymentId, 'hook')).toMatchObject({
       state: 'delivered',

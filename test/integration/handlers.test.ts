@@ -233,6 +233,21 @@ describe('Lambda handlers', () => {
       const depthBefore = await h.dlqDepth();
       const lastTry = await dispatchMessagesFor('dispatch-app', 'd-DISPATCH03');
       const failingLastTry = lastTry.messages.find((m) => targetOf(m) === 'failing')!;
+      // Nine attempts at this transition failed before.
+      await h.store.saveDelivery(
+        {
+          deploymentId: lastTry.deploymentId,
+          target: 'failing',
+          deliveredSeq: 0,
+          state: 'retrying',
+          attempts: 9,
+          failedAttempts: 9,
+          failingSeq: 1,
+          updatedAt: '2026-03-01T10:00:00.000Z',
+          rev: 1,
+        },
+        null,
+      );
       const handler = createDispatchHandler(runtime);
 
       const result = await handler(

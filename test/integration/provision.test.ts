@@ -195,7 +195,12 @@ describe('provisioned topic and queues on fauxqs', () => {
   it('moves a message to the DLQ after maxReceives receives', async () => {
     const resources = await provision({ dynamodb, sqs: fauxqs.sqs, sns: fauxqs.sns, names, ...settings });
     await fauxqs.sqs.send(
-      new SendMessageCommand({ QueueUrl: resources.dispatchQueueUrl, MessageBody: 'poison' }),
+      new SendMessageCommand({
+        QueueUrl: resources.dispatchQueueUrl,
+        MessageBody: 'poison',
+        MessageGroupId: 'poison',
+        MessageDeduplicationId: 'poison',
+      }),
     );
 
     // VisibilityTimeout 0 on receive makes the message visible again at once: each receive counts toward

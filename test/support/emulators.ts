@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import { startSqsSns } from '../../functions/local/emulators.ts';
+import { type QueueSnapshot, startSqsSns } from '../../functions/local/emulators.ts';
 import { ensureTable } from '../../functions/local/provision.ts';
 
 /** Region and fake credentials every test client uses. */
@@ -27,6 +27,8 @@ export interface TestSqsSns {
   endpoint: string;
   sqs: SQSClient;
   sns: SNSClient;
+  /** What the queues hold, by queue name, without receiving anything (in flight too, unless told not to). */
+  snapshot(options?: { inFlight?: boolean }): QueueSnapshot;
   /** Destroys the clients and stops the emulator. */
   stop(): Promise<void>;
 }
@@ -40,6 +42,7 @@ export async function startTestSqsSns(): Promise<TestSqsSns> {
     endpoint: emulator.endpoint,
     sqs,
     sns,
+    snapshot: (options) => emulator.snapshot(options),
     async stop() {
       sqs.destroy();
       sns.destroy();

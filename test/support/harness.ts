@@ -1,13 +1,20 @@
+import { randomUUID } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { GetQueueAttributesCommand, type Message, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
+import {
+  DeleteMessageCommand,
+  GetQueueAttributesCommand,
+  type Message,
+  ReceiveMessageCommand,
+  type SQSClient,
+} from '@aws-sdk/client-sqs';
 import { inject } from 'vitest';
 import { DynamoStore } from '../../functions/adapters/aws/dynamo-store.ts';
 import { SqsDispatchQueue } from '../../functions/adapters/aws/sqs-queue.ts';
 import { EnvFileSecretSource } from '../../functions/adapters/local/env-file-secrets.ts';
-import { parseConfig } from '../../functions/core/config.ts';
+import { DISPATCH_QUEUE_MAX_RECEIVES, parseConfig } from '../../functions/core/config.ts';
 import { dispatchBatch, type ReceivedMessage } from '../../functions/core/dispatch.ts';
 import { HttpClient } from '../../functions/core/http-client.ts';
 import type { Clock, DispatchQueue, RateLimiter } from '../../functions/core/ports.ts';
@@ -28,10 +35,37 @@ export class TestClock implements Clock {
   }
 }
 
+/**
+ * The dispatch queue as tests drive it. `enqueue` redelivers: as if the queue handed the message out again
+ * now (after its retry delay, or as a duplicate), so a copy always goes in (no deduplication), and a copy of
+ * the same message the harness received and still holds in flight (waiting out a retry) is taken off the
+ * queue first: in a FIFO message group it would hold the copy back until its delay is over.
+ */
+class RedeliveringQueue extends SqsDispatchQueue {
+  constructor(
+    sqs: SQSClient,
+    queueUrl: string,
+    deadLetterQueueUrl: string,
+    private readonly release: (message: DispatchMessage) => Promise<void>,
+  ) {
+    super(sqs, queueUrl, deadLetterQueueUrl);
+  }
+
+  protected override deduplicationId(): string {
+    return randomUUID();
+  }
+
+  override async enqueue(messages: DispatchMessage[]): Promise<void> {
+    for (const message of messages) await this.release(message);
+    await super.enqueue(messages);
+  }
+}
+
 /** Everything an integration test needs: real DynamoDB Local table, real SQS emulator queues, the runtime. */
 export interface Harness {
   runtime: Runtime;
   store: DynamoStore;
+  /** The dispatch queue the runtime uses, except that `enqueue` redelivers (see RedeliveringQueue). */
   queue: SqsDispatchQueue;
   resources: ProvisionedResources;
   queues: TestSqsSns;
@@ -41,7 +75,7 @@ export interface Harness {
   logs: ReturnType<typeof captureLogs>;
   /** Receives up to 10 visible dispatch messages (they become invisible for `visibility` seconds). */
   receiveDispatch(visibility?: number): Promise<ReceivedMessage[]>;
-  /** The dispatch messages currently visible, parsed, without consuming them for long. */
+  /** The dispatch messages waiting in the queue (not in flight), parsed, without receiving them. */
   dispatchMessages(): Promise<DispatchMessage[]>;
   /** Receives and dispatches until the dispatch queue has no visible message; returns how many were handled. */
   drainDispatch(): Promise<number>;
@@ -58,26 +92,61 @@ export interface HarnessOptions {
   maxReceives?: number;
   /** Replaces the rate limiter shared through DynamoDB (given the real one). */
   limiter?: (real: RateLimiter) => RateLimiter;
+  /** The dispatch queue's visibility timeout (seconds); default 1, so a failed batch comes back at once. */
+  dispatchVisibilitySeconds?: number;
+  /**
+   * Another harness whose table and queues this one uses: a second Shipcast runtime (another dispatcher,
+   * with its own store client, circuit breakers and logs) on the same deployment. Stopping it leaves them.
+   */
+  share?: Harness;
 }
 
 let counter = 0;
 
 /** Builds a harness on the run's DynamoDB Local and a fresh SQS/SNS emulator. */
 export async function createHarness(options: HarnessOptions): Promise<Harness> {
-  const config = parseConfig(options.config, 'test config');
+  const config = parseConfig(withoutCircuit(options.config), 'test config');
   const dynamodb = dynamoClient(inject('dynamodbEndpoint'));
-  const queues = await startTestSqsSns();
+  const queues = options.share?.queues ?? (await startTestSqsSns());
   const suffix = `${process.pid}-${Date.now()}-${counter++}`;
-  const resources = await provision({
-    dynamodb,
-    sqs: queues.sqs,
-    sns: queues.sns,
-    names: { ...DEFAULT_NAMES, table: `test-${suffix}` },
-    maxReceives: { ingest: 3, dispatch: options.maxReceives ?? config.dispatch.maxReceives },
-    visibilityTimeoutSeconds: { ingest: 1, dispatch: 1 },
-  });
+  const resources =
+    options.share?.resources ??
+    (await provision({
+      dynamodb,
+      sqs: queues.sqs,
+      sns: queues.sns,
+      names: { ...DEFAULT_NAMES, table: `test-${suffix}` },
+      // As in AWS: SQS's own count is a backstop; the dispatcher gives up on its attempts.
+      maxReceives: { ingest: 3, dispatch: options.maxReceives ?? DISPATCH_QUEUE_MAX_RECEIVES },
+      visibilityTimeoutSeconds: { ingest: 1, dispatch: options.dispatchVisibilitySeconds ?? 1 },
+    }));
   const store = new DynamoStore(dynamodb, resources.tableName);
   const queue = new SqsDispatchQueue(queues.sqs, resources.dispatchQueueUrl, resources.dispatchDlqUrl);
+  // Receipt handles of the dispatch messages this harness received and has not deleted, by message.
+  const held = new Map<string, Set<string>>();
+  const keyOf = (m: Partial<DispatchMessage>) => `${m.deploymentId}/${m.seq}/${m.target}`;
+  const parsedKey = (body: string | undefined) => {
+    try {
+      return keyOf(JSON.parse(body ?? '') as DispatchMessage);
+    } catch {
+      return 'unparsed';
+    }
+  };
+  const testQueue = new RedeliveringQueue(
+    queues.sqs,
+    resources.dispatchQueueUrl,
+    resources.dispatchDlqUrl,
+    async (message) => {
+      for (const receiptHandle of held.get(keyOf(message)) ?? []) {
+        await queues.sqs
+          .send(
+            new DeleteMessageCommand({ QueueUrl: resources.dispatchQueueUrl, ReceiptHandle: receiptHandle }),
+          )
+          .catch(() => {});
+      }
+      held.delete(keyOf(message));
+    },
+  );
   const secretsDir = mkdtempSync(join(tmpdir(), 'shipcast-secrets-'));
   const clock = new TestClock();
   const logs = captureLogs();
@@ -102,6 +171,10 @@ export async function createHarness(options: HarnessOptions): Promise<Harness> {
         MessageSystemAttributeNames: ['ApproximateReceiveCount'],
       }),
     );
+    for (const m of Messages) {
+      const key = parsedKey(m.Body);
+      held.set(key, new Set([...(held.get(key) ?? []), m.ReceiptHandle as string]));
+    }
     return Messages;
   };
   const toReceived = (m: Message): ReceivedMessage => ({
@@ -114,7 +187,7 @@ export async function createHarness(options: HarnessOptions): Promise<Harness> {
   const harness: Harness = {
     runtime,
     store,
-    queue,
+    queue: testQueue,
     resources,
     queues,
     dynamodb,
@@ -122,8 +195,13 @@ export async function createHarness(options: HarnessOptions): Promise<Harness> {
     secretsDir,
     logs,
     receiveDispatch: async (visibility = 30) => (await receive(visibility)).map(toReceived),
+    // A FIFO queue hands out one message of a group at a time: look at all of them in the emulator instead.
     dispatchMessages: async () =>
-      (await receive(1)).map((m) => JSON.parse(m.Body as string) as DispatchMessage),
+      (
+        queues.snapshot({ inFlight: false })[
+          resources.dispatchQueueUrl.slice(resources.dispatchQueueUrl.lastIndexOf('/') + 1)
+        ] ?? []
+      ).map((m) => JSON.parse(m.body) as DispatchMessage),
     drainDispatch: async () => {
       let handled = 0;
       for (;;) {
@@ -133,6 +211,7 @@ export async function createHarness(options: HarnessOptions): Promise<Harness> {
         const failed = new Set(await dispatchBatch(batch, runtime.dispatch));
         const { DeleteMessageBatchCommand } = await import('@aws-sdk/client-sqs');
         const done = batch.filter((m) => !failed.has(m.messageId));
+        for (const m of done) held.get(parsedKey(m.body))?.delete(m.receiptHandle);
         if (done.length > 0) {
           await queues.sqs.send(
             new DeleteMessageBatchCommand({
@@ -155,8 +234,18 @@ export async function createHarness(options: HarnessOptions): Promise<Harness> {
     stop: async () => {
       logs.restore();
       dynamodb.destroy();
-      await queues.stop();
+      if (!options.share) await queues.stop();
     },
   };
   return harness;
+}
+
+/**
+ * The per-target circuit breaker is off in tests that do not configure it: their clock stands still, so
+ * an open circuit would never cool down, and they count calls and retries of one target at a time.
+ */
+function withoutCircuit(config: unknown): unknown {
+  const input = config as { dispatch?: { circuit?: unknown } } | undefined;
+  if (!input || typeof input !== 'object' || input.dispatch?.circuit !== undefined) return config;
+  return { ...input, dispatch: { ...input.dispatch, circuit: { enabled: false } } };
 }

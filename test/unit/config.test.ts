@@ -9,6 +9,7 @@ import {
   parseConfig,
   referencedSecrets,
 } from '../../functions/core/config.ts';
+import { circuitSettings } from '../../functions/core/config-reader.ts';
 import { ConfigError } from '../../functions/core/errors.ts';
 
 const valid = () => ({
@@ -43,6 +44,27 @@ describe('config', () => {
     expect(config.sources.codedeploy.enrich).toBe(true);
     expect(config.dispatch.maxReceives).toBe(10);
     expect(config.routes[0]).toMatchObject({ match: {}, on: ['all'] });
+    expect(config.dispatch.circuit).toEqual({ enabled: true, failures: 5, coolDownSeconds: 60 });
+  });
+
+  it("takes a target's own circuit settings over dispatch.circuit, field by field, and names a bad one's path", () => {
+    const input = {
+      ...valid(),
+      targets: {
+        console: { type: 'log', circuit: { enabled: false } },
+        hook: { type: 'webhook', url: 'https://example.com/hook', circuit: { coolDownSeconds: 300 } },
+      },
+      dispatch: { circuit: { failures: 3 } },
+    };
+    const config = parseConfig(input);
+    expect(circuitSettings(config, 'hook')).toEqual({ enabled: true, failures: 3, coolDownSeconds: 300 });
+    expect(circuitSettings(config, 'console')).toEqual({ enabled: false, failures: 3, coolDownSeconds: 60 });
+
+    const bad = {
+      ...input,
+      targets: { ...input.targets, hook: { ...input.targets.hook, circuit: { failures: 0 } } },
+    };
+    expect(pathsOf(configError(() => parseConfig(bad)))).toEqual(['targets.hook.circuit.failures']);
   });
 
   it('names the path of a target with a non-http url', () => {

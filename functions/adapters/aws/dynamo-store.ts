@@ -11,6 +11,7 @@ import { ConcurrentUpdateError, InvalidInputError } from '../../core/errors.ts';
 import { stableHash } from '../../core/ids.ts';
 import type {
   CiEventQuery,
+  CircuitState,
   DeploymentQuery,
   DeploymentStore,
   IdempotentResult,
@@ -26,7 +27,10 @@ const DELIVERY_PREFIX = 'DLV#';
 const ALL_DEPLOYMENTS = 'DEPLOYMENTS';
 const GENERATION = 'GEN';
 
+const CIRCUIT = 'CIRCUIT';
+
 const deploymentPk = (id: string) => `DEP#${id}`;
+const circuitPk = (target: string) => `CIRCUIT#${target}`;
 const ciPk = (eventId: string) => `CI#${eventId}`;
 // Repository and commit are matched case-insensitively (GitHub treats both so).
 const commitPk = (repository: string, commit: string) =>
@@ -429,6 +433,58 @@ export class DynamoStore implements DeploymentStore, RateLimiter {
     return items.map(toCiEvent);
   }
 
+  async getCircuit(target: string): Promise<CircuitState | undefined> {
+    const { Item } = await this.doc.send(
+      new GetCommand({
+        TableName: this.tableName,
+        Key: { pk: circuitPk(target), sk: CIRCUIT },
+        ConsistentRead: true,
+      }),
+    );
+    return Item ? toCircuit(Item) : undefined;
+  }
+
+  async countCircuitFailure(target: string): Promise<CircuitState> {
+    // One atomic ADD: concurrent dispatchers each count their failure; `rev` is left alone, so counting
+    // never makes a state change (saveCircuit) of another dispatcher fail.
+    const { Attributes } = await this.doc.send(
+      new UpdateCommand({
+        TableName: this.tableName,
+        Key: { pk: circuitPk(target), sk: CIRCUIT },
+        UpdateExpression:
+          'ADD failures :one SET #state = if_not_exists(#state, :closed), rev = if_not_exists(rev, :zero), ' +
+          '#target = :target, #type = :type',
+        ExpressionAttributeNames: { '#state': 'state', '#target': 'target', '#type': 'type' },
+        ExpressionAttributeValues: {
+          ':one': 1,
+          ':closed': 'closed',
+          ':zero': 0,
+          ':target': target,
+          ':type': 'circuit',
+        },
+        ReturnValues: 'ALL_NEW',
+      }),
+    );
+    return toCircuit(Attributes ?? {});
+  }
+
+  async saveCircuit(next: CircuitState, expectedRev: number | null): Promise<boolean> {
+    try {
+      await this.doc.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: { ...next, pk: circuitPk(next.target), sk: CIRCUIT, type: 'circuit' },
+          ConditionExpression: expectedRev === null ? 'attribute_not_exists(pk)' : 'rev = :rev',
+          ExpressionAttributeValues: expectedRev === null ? undefined : { ':rev': expectedRev },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
+    }
+  }
+
   async take(key: string, limit: number, windowSeconds: number): Promise<number> {
     const nowSeconds = Date.now() / 1000;
     const windowStart = Math.floor(nowSeconds / windowSeconds) * windowSeconds;
@@ -497,6 +553,11 @@ function strip(item: Record<string, unknown>): Record<string, unknown> {
 
 function toDeployment(item: Record<string, unknown>): Deployment {
   return strip(item) as unknown as Deployment;
+}
+
+function toCircuit(item: Record<string, unknown>): CircuitState {
+  const circuit = strip(item) as unknown as CircuitState;
+  return { ...circuit, failures: Number(circuit.failures ?? 0), rev: Number(circuit.rev ?? 0) };
 }
 
 function toCiEvent(item: Record<string, unknown>): CiEvent {

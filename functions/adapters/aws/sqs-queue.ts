@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import {
   ChangeMessageVisibilityCommand,
   SendMessageBatchCommand,
@@ -5,12 +6,47 @@ import {
   SendMessageCommand,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
+import { stableHash } from '../../core/ids.ts';
 import type { DispatchQueue } from '../../core/ports.ts';
 import type { DispatchMessage } from '../../core/schema.ts';
 
 const SQS_BATCH_LIMIT = 10;
 
-/** The dispatch queue on SQS: batched sends, visibility changes for retries, explicit dead-lettering. */
+/** FIFO queue names (and so URLs) end in `.fifo`; SQS requires it. */
+export const isFifoQueue = (queueUrl: string) => queueUrl.endsWith('.fifo');
+
+/**
+ * The FIFO message group of a dispatch message: one per (deployment, target). SQS hands out one group's
+ * messages one at a time, in order, and none while one of them is in flight (being dispatched or
+ * waiting out a retry): so two dispatchers never work on the same delivery at once.
+ */
+export function dispatchGroupId(deploymentId: string, target: string): string {
+  const readable = `${deploymentId}/${target}`;
+  // Group ids are up to 128 characters of letters, digits and punctuation.
+  return readable.length <= 128 && /^[\x21-\x7e]+$/.test(readable)
+    ? readable
+    : `h/${stableHash(deploymentId, target)}`;
+}
+
+/** The group of a message body: its dispatch group, or one of its own for anything else. */
+export function groupIdOfBody(body: string): string {
+  try {
+    const parsed = JSON.parse(body) as Partial<DispatchMessage>;
+    if (typeof parsed?.deploymentId === 'string' && typeof parsed.target === 'string') {
+      return dispatchGroupId(parsed.deploymentId, parsed.target);
+    }
+  } catch {
+    // not JSON
+  }
+  return 'unparsed';
+}
+
+/**
+ * The dispatch queue on SQS: batched sends, visibility changes for retries, explicit dead-lettering.
+ * On a FIFO queue (the one the stack and local mode create) every message carries its (deployment, target)
+ * group and a deduplication id of its transition, so a transition enqueued twice within SQS's 5-minute
+ * window (a redelivered event completing a crashed enqueue) is one message.
+ */
 export class SqsDispatchQueue implements DispatchQueue {
   constructor(
     private readonly sqs: SQSClient,
@@ -19,10 +55,18 @@ export class SqsDispatchQueue implements DispatchQueue {
   ) {}
 
   async enqueue(messages: DispatchMessage[]): Promise<void> {
+    const fifo = isFifoQueue(this.queueUrl);
     for (let start = 0; start < messages.length; start += SQS_BATCH_LIMIT) {
       let entries: SendMessageBatchRequestEntry[] = messages
         .slice(start, start + SQS_BATCH_LIMIT)
-        .map((message, index) => ({ Id: String(index), MessageBody: JSON.stringify(message) }));
+        .map((message, index) => ({
+          Id: String(index),
+          MessageBody: JSON.stringify(message),
+          ...(fifo && {
+            MessageGroupId: dispatchGroupId(message.deploymentId, message.target),
+            MessageDeduplicationId: this.deduplicationId(message),
+          }),
+        }));
       // SendMessageBatch can fail some entries and succeed others: resend only the failed ones.
       for (let attempt = 1; entries.length > 0; attempt++) {
         const result = await this.sqs.send(
@@ -39,6 +83,11 @@ export class SqsDispatchQueue implements DispatchQueue {
     }
   }
 
+  /** One id per transition and target: SQS keeps one message of it per 5 minutes. */
+  protected deduplicationId(message: DispatchMessage): string {
+    return stableHash(message.deploymentId, String(message.seq), message.target);
+  }
+
   async retryLater(receiptHandle: string, seconds: number): Promise<void> {
     await this.sqs.send(
       new ChangeMessageVisibilityCommand({
@@ -49,7 +98,7 @@ export class SqsDispatchQueue implements DispatchQueue {
     );
   }
 
-  async deadLetter(body: string, reason: string): Promise<void> {
+  async deadLetter(body: string, reason: string, messageId?: string): Promise<void> {
     await this.sqs.send(
       new SendMessageCommand({
         QueueUrl: this.deadLetterQueueUrl,
@@ -57,6 +106,11 @@ export class SqsDispatchQueue implements DispatchQueue {
         MessageAttributes: {
           'shipcast-reason': { DataType: 'String', StringValue: reason.slice(0, 1000) },
         },
+        ...(isFifoQueue(this.deadLetterQueueUrl) && {
+          MessageGroupId: groupIdOfBody(body),
+          // Per received message: a repeat for the same one adds no copy; a redriven one is a new message.
+          MessageDeduplicationId: messageId ? stableHash('dead', messageId) : randomUUID(),
+        }),
       }),
     );
   }
