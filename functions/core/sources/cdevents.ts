@@ -1,6 +1,7 @@
 import { bodyLimit } from 'hono/body-limit';
 import type { ApiContext } from '../api/app.ts';
 import { parseJsonBody } from '../api/json.ts';
+import { BUILD_RANK } from '../build-status.ts';
 import { ConcurrentUpdateError, InvalidInputError, type Issue, issuesFromZod } from '../errors.ts';
 import { deploymentIdFor, eventIdFor } from '../ids.ts';
 import { ingestEvents } from '../ingest.ts';
@@ -63,16 +64,6 @@ const PIPELINES_BUILD_STATUS: Record<BuildStatus, string> = {
   failed: 'Failed',
   timed_out: 'TimedOut',
   cancelled: 'Cancelled',
-};
-
-const BUILD_RANK: Record<BuildStatus, number> = {
-  waiting: 0,
-  queued: 0,
-  running: 1,
-  succeeded: 2,
-  failed: 2,
-  timed_out: 2,
-  cancelled: 2,
 };
 
 /**

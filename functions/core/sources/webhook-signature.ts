@@ -3,9 +3,10 @@ import type { Context, MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { ApiContext } from '../api/app.ts';
 import { parseJsonBody } from '../api/json.ts';
+import { BUILD_RANK } from '../build-status.ts';
 import { ConcurrentUpdateError, InvalidInputError } from '../errors.ts';
 import { stableHash } from '../ids.ts';
-import type { BuildStatus, CiEvent } from '../schema.ts';
+import type { CiEvent } from '../schema.ts';
 import { registerSecret } from '../telemetry.ts';
 
 /**
@@ -155,20 +156,7 @@ export async function answerOnce(
   return c.json(answer.body, answer.status);
 }
 
-const BUILD_RANK: Record<BuildStatus, number> = {
-  waiting: 0,
-  queued: 0,
-  running: 1,
-  succeeded: 2,
-  failed: 2,
-  timed_out: 2,
-  cancelled: 2,
-};
-
-/** True for the build statuses that end a build. */
-export function isFinalBuild(status: BuildStatus | undefined): boolean {
-  return status !== undefined && BUILD_RANK[status] === 2;
-}
+export { isFinalBuild } from '../build-status.ts';
 
 /** What writing a CI event did. */
 export type CiWrite = 'created' | 'updated' | 'unchanged';
