@@ -1,45 +1,15 @@
-import { execFileSync } from 'node:child_process';
 import { createSign } from 'node:crypto';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApi } from '../../functions/core/api/app.ts';
 import { isSnsUrl, stringToSign } from '../../functions/core/sources/sns-http.ts';
 import { createHarness, type Harness } from '../support/harness.ts';
+import { SNS_CERT_URL, SNS_TOPIC, selfSignedCertificate } from '../support/sns-signing.ts';
 
-const TOPIC = 'arn:aws:sns:eu-west-2:123456789012:shipcast-codedeploy';
-const CERT_URL = 'https://sns.eu-west-2.amazonaws.com/SimpleNotificationService-0123456789abcdef.pem';
+const TOPIC = SNS_TOPIC;
+const CERT_URL = SNS_CERT_URL;
 const SUBSCRIBE_URL =
   'https://sns.eu-west-2.amazonaws.com/?Action=ConfirmSubscription&TopicArn=arn:aws:sns:eu-west-2:123456789012:shipcast-codedeploy&Token=abc';
-
-/** A self-signed certificate and its key, made with openssl (standing in for SNS's signing certificate). */
-function selfSignedCertificate(commonName: string): { cert: string; key: string } {
-  const dir = mkdtempSync(join(tmpdir(), 'shipcast-sns-cert-'));
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-days',
-      '2',
-      '-subj',
-      `/CN=${commonName}`,
-      '-keyout',
-      join(dir, 'key.pem'),
-      '-out',
-      join(dir, 'cert.pem'),
-    ],
-    { stdio: 'ignore' },
-  );
-  return {
-    cert: readFileSync(join(dir, 'cert.pem'), 'utf8'),
-    key: readFileSync(join(dir, 'key.pem'), 'utf8'),
-  };
-}
 
 describe('CodeDeploy triggers through an SNS HTTPS subscription', () => {
   let h: Harness;
