@@ -8,8 +8,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { Logger } from '@aws-lambda-powertools/logger';
 import { parseConfig } from '../functions/core/config.ts';
+import { createLogger } from '../functions/core/telemetry.ts';
 import { type LocalShipcast, startLocal } from '../functions/local/local-shipcast.ts';
 import { waitForQueueEmpty } from '../functions/local/poller.ts';
 import { AwsCallCounter, scope } from './aws-calls.ts';
@@ -118,7 +118,7 @@ async function main() {
   const dataDir = mkdtempSync(join(tmpdir(), 'shipcast-bench-'));
   const config = parseConfig(JSON.parse(env.BENCH_CONFIG as string), 'BENCH_CONFIG');
   // Logs go where Lambda's go (stdout, here /dev/null): JSON-formatted and written, as in AWS.
-  const logger = new Logger({ serviceName: 'shipcast', logLevel: 'INFO' });
+  const logger = createLogger('shipcast');
   const local: LocalShipcast = await startLocal({
     config,
     dataDir,

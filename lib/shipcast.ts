@@ -224,8 +224,6 @@ export class Shipcast extends Construct {
           [ENV.dispatchQueueUrl]: this.dispatchQueue.queueUrl,
           [ENV.dispatchDlqUrl]: this.dispatchDeadLetterQueue.queueUrl,
           [ENV.secretPrefix]: this.secretPrefix,
-          POWERTOOLS_SERVICE_NAME: 'shipcast',
-          POWERTOOLS_METRICS_NAMESPACE: 'Shipcast',
           NODE_OPTIONS: '--enable-source-maps',
         },
         bundling: {

@@ -6,7 +6,7 @@ import { startLocal } from './local-shipcast.ts';
 async function main() {
   const env = process.env;
   // EMF metrics are for CloudWatch; locally they would only flood the terminal.
-  env.POWERTOOLS_METRICS_DISABLED ??= 'true';
+  env.SHIPCAST_METRICS ??= 'off';
   const path = configPath(env);
   const config = loadConfigFile(path);
   const port = Number(env.PORT ?? 8787);

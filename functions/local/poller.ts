@@ -18,7 +18,7 @@ import type { SQSBatchResponse, SQSEvent, SQSMessageAttributes, SQSRecord } from
 // biome-ignore lint/suspicious/noConfusingVoidType: Lambda handlers may return nothing at all.
 export type SqsBatchHandler = (event: SQSEvent) => Promise<SQSBatchResponse | undefined | void>;
 
-/** Where the poller reports errors (console by default; a Powertools Logger fits). */
+/** Where the poller reports errors (console by default; Shipcast's Logger fits). */
 export interface PollerLogger {
   error(message: string, ...details: unknown[]): void;
 }

@@ -519,15 +519,7 @@ describe('Lambda bundles from cdk synth', () => {
       expect(code).toContain(`${target.url}/shipcast`);
       expect(code).not.toContain(`process.env.${ENV.configJson}`);
       expect(Object.keys(fn.environment).sort()).toEqual(
-        [
-          ENV.table,
-          ENV.dispatchQueueUrl,
-          ENV.dispatchDlqUrl,
-          ENV.secretPrefix,
-          'POWERTOOLS_SERVICE_NAME',
-          'POWERTOOLS_METRICS_NAMESPACE',
-          'NODE_OPTIONS',
-        ].sort(),
+        [ENV.table, ENV.dispatchQueueUrl, ENV.dispatchDlqUrl, ENV.secretPrefix, 'NODE_OPTIONS'].sort(),
       );
       expect(fn.environment[ENV.secretPrefix]).toBe(SECRET_PREFIX);
     }

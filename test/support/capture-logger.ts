@@ -4,9 +4,10 @@ import { createLogger, type Logger } from '../../functions/core/telemetry.ts';
 export type LogEntry = Record<string, unknown> & { level?: string; message?: string };
 
 /**
- * A real Powertools logger plus the JSON lines it (and its child loggers, and EMF metrics) write.
- * Powertools writes to process.stdout (errors to process.stderr) through its own Console, so the
- * capture taps both streams' `write`; `restore()` undoes it. Non-JSON output passes through.
+ * A real Shipcast logger (functions/core/telemetry.ts) plus the JSON lines it (and its child loggers, and
+ * EMF metrics) write. Telemetry calls `process.stdout.write` (DEBUG, INFO and metrics) and
+ * `process.stderr.write` (WARN, ERROR) when it writes, so the capture taps both streams' `write`;
+ * `restore()` undoes it. Non-JSON output passes through.
  */
 export function captureLogs(): {
   logger: Logger;

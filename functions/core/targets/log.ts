@@ -12,7 +12,7 @@ export const logTarget = defineTarget<LogConfig>({
       seq: transition.seq,
       from: transition.from,
       to: transition.to,
-      // Powertools reserves `service` (the function's own name), so the deployment's facts are nested.
+      // The logger reserves `service` (the function's own name), so the deployment's facts are nested.
       deployment: {
         service: deployment.service,
         environment: deployment.environment,
