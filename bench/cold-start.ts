@@ -2,7 +2,8 @@
  * Cold start of each Lambda: the bundle `cdk synth` produces (the construct's own esbuild options:
  * minified ESM for node22, AWS SDK bundled, config baked in), its size, and its module init time in a
  * fresh `node` (import until the module has evaluated; median of N), next to a baseline bundle that only
- * imports the same AWS SDK clients, built by esbuild with the same options. The difference is Shipcast's.
+ * imports the same AWS SDK clients as that function (found in its bundle), built by esbuild with the same
+ * options. The difference is Shipcast's.
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
@@ -58,28 +59,65 @@ export function synthesize(outdir: string): Record<FunctionName, SynthesizedFunc
   return out;
 }
 
-/** The AWS SDK surface Shipcast's functions import (functions/handlers/aws-runtime.ts and the adapters). */
-const BASELINE_ENTRY = `
-import { DynamoDBClient, ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { SQSClient, SendMessageBatchCommand, SendMessageCommand, ChangeMessageVisibilityCommand } from '@aws-sdk/client-sqs';
-import { SecretsManagerClient, GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
-import { CodeDeployClient, BatchGetDeploymentsCommand } from '@aws-sdk/client-codedeploy';
-let clients;
-export const handler = async () => {
-  clients ??= { doc: DynamoDBDocumentClient.from(new DynamoDBClient({})), sqs: new SQSClient({}),
-    secrets: new SecretsManagerClient({}), codedeploy: new CodeDeployClient({}) };
-  return [GetCommand, PutCommand, QueryCommand, UpdateCommand, SendMessageBatchCommand, SendMessageCommand,
-    ChangeMessageVisibilityCommand, GetSecretValueCommand, BatchGetDeploymentsCommand,
-    ConditionalCheckFailedException].length;
-};
-`;
+/**
+ * The AWS SDK clients a function may import: how to spot each in a bundle (a protocol string only that client
+ * carries) and the imports a baseline uses for it (the client plus the commands Shipcast sends with it).
+ */
+const SDK_CLIENTS = [
+  {
+    name: 'dynamodb',
+    marker: 'DynamoDB_20120810',
+    imports: [
+      "import { DynamoDBClient, ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';",
+      "import { DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';",
+    ],
+    uses: 'DynamoDBDocumentClient.from(new DynamoDBClient({})), GetCommand, PutCommand, QueryCommand, UpdateCommand, ConditionalCheckFailedException',
+  },
+  {
+    name: 'sqs',
+    marker: 'AmazonSQS',
+    imports: [
+      "import { SQSClient, SendMessageBatchCommand, SendMessageCommand, ChangeMessageVisibilityCommand } from '@aws-sdk/client-sqs';",
+    ],
+    uses: 'new SQSClient({}), SendMessageBatchCommand, SendMessageCommand, ChangeMessageVisibilityCommand',
+  },
+  {
+    name: 'secretsmanager',
+    marker: 'secretsmanager',
+    imports: ["import { SecretsManagerClient, GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';"],
+    uses: 'new SecretsManagerClient({}), GetSecretValueCommand',
+  },
+  {
+    name: 'codedeploy',
+    marker: 'CodeDeploy_',
+    imports: ["import { CodeDeployClient, BatchGetDeploymentsCommand } from '@aws-sdk/client-codedeploy';"],
+    uses: 'new CodeDeployClient({}), BatchGetDeploymentsCommand',
+  },
+] as const;
 
-/** Builds the baseline with the construct's bundling options (lib/shipcast.ts `bundling`). */
-export async function buildBaseline(dir: string): Promise<string> {
+export type SdkClientName = (typeof SDK_CLIENTS)[number]['name'];
+
+/** The AWS SDK clients in a bundle: its baseline imports exactly these (the API has no CodeDeploy client). */
+export function sdkClientsIn(bundle: string): SdkClientName[] {
+  const code = readFileSync(bundle, 'utf8');
+  return SDK_CLIENTS.filter((client) => code.includes(client.marker)).map((client) => client.name);
+}
+
+/** A handler that only creates the given clients (on first call, as Shipcast does) and references their commands. */
+function baselineEntry(clients: readonly SdkClientName[]): string {
+  const chosen = SDK_CLIENTS.filter((client) => clients.includes(client.name));
+  return [
+    ...chosen.flatMap((client) => client.imports),
+    'let used;',
+    `export const handler = async () => { used ??= [${chosen.map((client) => client.uses).join(', ')}]; return used.length; };`,
+  ].join('\n');
+}
+
+/** Builds a baseline of `clients` with the construct's bundling options (lib/shipcast.ts `bundling`). */
+export async function buildBaseline(dir: string, clients: readonly SdkClientName[]): Promise<string> {
   mkdirSync(dir, { recursive: true });
   const entry = join(dir, 'baseline.mjs');
-  writeFileSync(entry, BASELINE_ENTRY);
+  writeFileSync(entry, baselineEntry(clients));
   const outfile = join(dir, 'out', 'index.mjs');
   await build({
     entryPoints: [entry],

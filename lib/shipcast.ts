@@ -16,6 +16,7 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import type * as z from 'zod';
 import { TABLE } from '../functions/adapters/aws/table.ts';
+import { openApiDocument } from '../functions/core/api/openapi.ts';
 import {
   type configSchema,
   DISPATCH_QUEUE_MAX_RECEIVES,
@@ -25,6 +26,7 @@ import {
 } from '../functions/core/config.ts';
 import { targetDefinition } from '../functions/core/targets/index.ts';
 import { ENV } from '../functions/handlers/env.ts';
+import { embedOpenApi } from '../functions/handlers/openapi-embedded.ts';
 
 /** A Shipcast config as written in `shipcast.config.json` (defaults optional) or as returned by `parseConfig`. */
 export type ShipcastConfigInput = z.input<typeof configSchema>;
@@ -235,7 +237,13 @@ export class Shipcast extends Construct {
           target: 'node22',
           mainFields: ['module', 'main'],
           banner: "import { createRequire } from 'module'; const require = createRequire(import.meta.url);",
-          define: { [`process.env.${ENV.configJson}`]: JSON.stringify(bundledConfig) },
+          define: {
+            [`process.env.${ENV.configJson}`]: JSON.stringify(bundledConfig),
+            // Generated here so the API bundle carries the document, not the generator (~30 KB minified).
+            ...(name === 'api'
+              ? { [`process.env.${ENV.openApi}`]: JSON.stringify(embedOpenApi(openApiDocument())) }
+              : {}),
+          },
           // Bundle the pinned AWS SDK versions instead of relying on the runtime's copy.
           externalModules: [],
         },
@@ -278,6 +286,9 @@ export class Shipcast extends Construct {
 
     this.apiUrl = this.apiFunction.addFunctionUrl({ authType: lambda.FunctionUrlAuthType.NONE });
     this.dispatchQueue.grantSendMessages(this.apiFunction);
+    // Verified SNS HTTP(S) notifications are forwarded to the ingest queue (functions/core/sources/sns-http.ts).
+    this.ingestQueue.grantSendMessages(this.apiFunction);
+    this.apiFunction.addEnvironment(ENV.ingestQueueUrl, this.ingestQueue.queueUrl);
 
     this.ingestFunction.addEventSource(
       new SqsEventSource(this.ingestQueue, { batchSize: 10, reportBatchItemFailures: true }),

@@ -116,6 +116,15 @@ export interface DispatchQueue {
 }
 
 /**
+ * The ingest queue, as the API writes to it: CodeDeploy triggers that reach the API through an SNS HTTP(S)
+ * subscription join the ones SNS delivers to the queue directly, so one function parses and enriches them all.
+ */
+export interface IngestQueue {
+  /** Queues one verified SNS notification: its JSON envelope, as SNS→SQS delivers it. Throws if not sent. */
+  sendSnsNotification(envelopeJson: string): Promise<void>;
+}
+
+/**
  * A rate limit shared by every dispatcher (state in the store): at most `limit` takes per key per window.
  * `take` answers 0 when the call may go now, else the seconds until the window has room again.
  */

@@ -3,7 +3,7 @@ import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoStore } from '../adapters/aws/dynamo-store.ts';
 import { SecretsManagerSource } from '../adapters/aws/secrets-manager.ts';
-import { SqsDispatchQueue } from '../adapters/aws/sqs-queue.ts';
+import { SqsDispatchQueue, SqsIngestQueue } from '../adapters/aws/sqs-queue.ts';
 import type { ShipcastConfig } from '../core/config.ts';
 import { readValidatedConfig } from '../core/config-reader.ts';
 import type { Enricher } from '../core/ports.ts';
@@ -17,6 +17,10 @@ import { buildRuntime, type Runtime } from './runtime.ts';
 export interface AwsRuntimeOptions {
   /** Enrichers by source name (ingest and API: CodeDeploy's BatchGetDeployments). */
   enrichers?: (config: ShipcastConfig) => Record<string, Enricher> | undefined;
+  /** API only: forward SNS HTTP(S) notifications to the ingest queue (`SHIPCAST_INGEST_QUEUE_URL`). */
+  ingestQueue?: boolean;
+  /** The OpenAPI document (API only: the one embedded at synth). */
+  openApi?: () => Record<string, unknown>;
 }
 
 let runtime: Promise<Runtime> | undefined;
@@ -40,6 +44,8 @@ function build(options: AwsRuntimeOptions): Runtime {
     queue: new SqsDispatchQueue(sqs, required(ENV.dispatchQueueUrl), required(ENV.dispatchDlqUrl)),
     secrets: new SecretsManagerSource(new SecretsManagerClient({}), process.env[ENV.secretPrefix] ?? ''),
     enrichers: options.enrichers?.(config),
+    ingestQueue: options.ingestQueue ? new SqsIngestQueue(sqs, required(ENV.ingestQueueUrl)) : undefined,
+    openApi: options.openApi,
   });
 }
 

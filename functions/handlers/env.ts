@@ -5,9 +5,16 @@
 export const ENV = {
   table: 'SHIPCAST_TABLE',
   dispatchQueueUrl: 'SHIPCAST_DISPATCH_QUEUE_URL',
+  /** API only: the ingest queue, which verified SNS HTTP(S) notifications are forwarded to. */
+  ingestQueueUrl: 'SHIPCAST_INGEST_QUEUE_URL',
   dispatchDlqUrl: 'SHIPCAST_DISPATCH_DLQ_URL',
   /** Prefix of secret names in Secrets Manager (`shipcast/<stack>/`); a config secret `api-token` is `<prefix>api-token`. */
   secretPrefix: 'SHIPCAST_SECRET_PREFIX',
   /** Config JSON; in Lambda esbuild replaces `process.env.SHIPCAST_CONFIG_JSON` with the validated config at synth. */
   configJson: 'SHIPCAST_CONFIG_JSON',
+  /**
+   * The API's OpenAPI document, brotli-compressed and base64-encoded; esbuild replaces
+   * `process.env.SHIPCAST_OPENAPI_BR` with it at synth, so the API function does not carry the JSON Schema generator.
+   */
+  openApi: 'SHIPCAST_OPENAPI_BR',
 } as const;

@@ -8,6 +8,7 @@ import type {
   DeploymentStore,
   DispatchQueue,
   Enricher,
+  IngestQueue,
   RateLimiter,
   SecretSource,
 } from '../core/ports.ts';
@@ -27,6 +28,10 @@ export interface Adapters {
   http?: HttpClient;
   logger?: Logger;
   metrics?: Metrics;
+  /** The ingest queue, for the API's SNS HTTP(S) subscriptions (see ApiContext.ingestQueue). */
+  ingestQueue?: IngestQueue;
+  /** The OpenAPI document the API serves (see ApiContext.openApi). */
+  openApi?: () => Record<string, unknown>;
 }
 
 /** Everything the handlers need, built once per process from the adapters. */
@@ -58,6 +63,11 @@ export function buildRuntime(adapters: Adapters): Runtime {
       limiter: adapters.limiter,
       http: adapters.http ?? new HttpClient(),
     },
-    api: { ...ingest, secrets: adapters.secrets },
+    api: {
+      ...ingest,
+      secrets: adapters.secrets,
+      ingestQueue: adapters.ingestQueue,
+      openApi: adapters.openApi,
+    },
   };
 }

@@ -8,9 +8,10 @@ import { type MessageAttributeValue, SendMessageBatchCommand, SQSClient } from '
 import { type ServerType, serve } from '@hono/node-server';
 import { CodeDeployEnricher } from '../adapters/aws/codedeploy-enricher.ts';
 import { DynamoStore } from '../adapters/aws/dynamo-store.ts';
-import { groupIdOfBody, isFifoQueue, SqsDispatchQueue } from '../adapters/aws/sqs-queue.ts';
+import { groupIdOfBody, isFifoQueue, SqsDispatchQueue, SqsIngestQueue } from '../adapters/aws/sqs-queue.ts';
 import { EnvFileSecretSource, secretEnvName } from '../adapters/local/env-file-secrets.ts';
 import { createApi } from '../core/api/app.ts';
+import { openApiDocument } from '../core/api/openapi.ts';
 import { DISPATCH_QUEUE_MAX_RECEIVES, type ShipcastConfig } from '../core/config.ts';
 import type { HttpClient } from '../core/http-client.ts';
 import type { Clock } from '../core/ports.ts';
@@ -162,6 +163,8 @@ export async function startLocal(options: LocalOptions): Promise<LocalShipcast> 
       clock: options.clock,
       http: options.http,
       logger,
+      ingestQueue: new SqsIngestQueue(sqs, resources.ingestQueueUrl),
+      openApi: openApiDocument,
     });
     const ready = Promise.resolve(runtime);
     const pollers: Poller[] = [

@@ -23,6 +23,7 @@ import { App } from 'aws-cdk-lib';
 import type { LambdaFunctionURLEvent, SQSEvent, SQSRecord } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { DynamoStore } from '../../functions/adapters/aws/dynamo-store.ts';
+import { openApiDocument } from '../../functions/core/api/openapi.ts';
 import type { DispatchMessage } from '../../functions/core/schema.ts';
 import { parseCodeDeployMessage } from '../../functions/core/sources/codedeploy.ts';
 import { unwrapSnsSqsBody } from '../../functions/core/sources/sns.ts';
@@ -511,7 +512,7 @@ describe('Lambda bundles from cdk synth', () => {
   });
 
   it('bakes the config into the bundle and sets the environment the handlers read', () => {
-    for (const fn of Object.values(functions)) {
+    for (const [name, fn] of Object.entries(functions)) {
       expect(fn.handler).toBe('index.handler');
       expect(existsSync(join(fn.assetDir, 'index.mjs'))).toBe(true);
       const code = readFileSync(join(fn.assetDir, 'index.mjs'), 'utf8');
@@ -519,7 +520,15 @@ describe('Lambda bundles from cdk synth', () => {
       expect(code).toContain(`${target.url}/shipcast`);
       expect(code).not.toContain(`process.env.${ENV.configJson}`);
       expect(Object.keys(fn.environment).sort()).toEqual(
-        [ENV.table, ENV.dispatchQueueUrl, ENV.dispatchDlqUrl, ENV.secretPrefix, 'NODE_OPTIONS'].sort(),
+        [
+          ENV.table,
+          ENV.dispatchQueueUrl,
+          ENV.dispatchDlqUrl,
+          ENV.secretPrefix,
+          // Only the API forwards to the ingest queue (SNS HTTP(S) notifications).
+          ...(name === 'api' ? [ENV.ingestQueueUrl] : []),
+          'NODE_OPTIONS',
+        ].sort(),
       );
       expect(fn.environment[ENV.secretPrefix]).toBe(SECRET_PREFIX);
     }
@@ -530,6 +539,12 @@ describe('Lambda bundles from cdk synth', () => {
       const response = await invokeOk('api', functionUrlEvent('GET', '/healthz'));
       expect(response.statusCode).toBe(200);
       expect(JSON.parse(response.body)).toEqual({ status: 'ok' });
+    });
+
+    it('serves the OpenAPI document embedded at synth, equal to the one generated from the schemas', async () => {
+      const response = await invokeOk('api', functionUrlEvent('GET', '/v1/openapi.json'));
+      expect(response.statusCode).toBe(200);
+      expect(JSON.parse(response.body)).toEqual(openApiDocument());
     });
 
     it('answers 401 to a wrong bearer token and stores nothing', async () => {

@@ -64,9 +64,14 @@ const queueId = (name: string) => logicalIdOf('AWS::SQS::Queue', `Shipcast${name
 const policyOf = (name: 'Api' | 'Ingest' | 'Dispatch') =>
   resources[logicalIdOf('AWS::IAM::Policy', `Shipcast${name}FunctionRoleDefaultPolicy`)]!.Properties
     .PolicyDocument.Statement as { Action: string | string[]; Resource: unknown; Effect: string }[];
+/** The actions a function's policy allows on `resource` (CDK merges statements: Resource may be a list). */
 const actionsOn = (name: 'Api' | 'Ingest' | 'Dispatch', resource: unknown) =>
   policyOf(name)
-    .filter((s) => JSON.stringify(s.Resource) === JSON.stringify(resource))
+    .filter((s) =>
+      (Array.isArray(s.Resource) ? s.Resource : [s.Resource]).some(
+        (r) => JSON.stringify(r) === JSON.stringify(resource),
+      ),
+    )
     .flatMap((s) => (Array.isArray(s.Action) ? s.Action : [s.Action]));
 
 const outdir = mkdtempSync(join(tmpdir(), 'shipcast-cdk-test-'));
@@ -324,6 +329,9 @@ describe('Shipcast stack', () => {
     expect(actionsOn('Ingest', ingestQueue)).toEqual(
       expect.arrayContaining(['sqs:ReceiveMessage', 'sqs:DeleteMessage']),
     );
+    // The API forwards verified SNS HTTP(S) notifications to the ingest queue; it never consumes it.
+    expect(actionsOn('Api', ingestQueue)).toContain('sqs:SendMessage');
+    expect(actionsOn('Api', ingestQueue)).not.toContain('sqs:ReceiveMessage');
     expect(actionsOn('Dispatch', dispatchQueue)).toEqual(
       expect.arrayContaining(['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility']),
     );

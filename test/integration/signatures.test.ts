@@ -3,6 +3,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApi } from '../../functions/core/api/app.ts';
+import { parseCodeDeployMessage } from '../../functions/core/sources/codedeploy.ts';
 import {
   SNS_MAX_AGE_SECONDS,
   SNS_MAX_SKEW_SECONDS,
@@ -307,15 +308,18 @@ describe('every signed or token-checked route refuses a bad credential the same 
     it('accepts a message just inside the window, then refuses its replay (same MessageId) with 401 and changes nothing', async () => {
       const envelope = signedSnsEnvelope(freshMessage(), sns.key, at(-(SNS_MAX_AGE_SECONDS - 60)));
       const first = await post(envelope);
-      expect(first.status).toBe(200);
-      const { deploymentId } = (await first.json()) as { deploymentId: string };
+      expect(first.status).toBe(202);
+      expect(await h.drainIngest()).toEqual([{ batchItemFailures: [] }]);
+      const { deploymentId } = parseCodeDeployMessage(envelope.Message, { receivedAt: '', where: 'test' });
       const history = await h.store.listEvents(deploymentId);
+      expect(history).toHaveLength(1);
 
       const before = writes.length;
       const replay = await post(envelope);
       expect(replay.status).toBe(401);
       expect(await replay.json()).toMatchObject({ message: expect.stringContaining('already received') });
       expect(writes.slice(before)).toEqual([]);
+      expect(await h.drainIngest()).toEqual([]);
       expect(await h.store.listEvents(deploymentId)).toEqual(history);
 
       // Later in the window it is still a replay; after the window it is too old.
@@ -331,8 +335,9 @@ describe('every signed or token-checked route refuses a bad credential the same 
       const message = freshMessage();
       const first = await post(signedSnsEnvelope(message, sns.key, at(0)));
       const second = await post(signedSnsEnvelope(message, sns.key, at(0)));
-      expect([first.status, second.status]).toEqual([200, 200]);
-      const { deploymentId } = (await second.json()) as { deploymentId: string };
+      expect([first.status, second.status]).toEqual([202, 202]);
+      expect(await h.drainIngest()).toEqual([{ batchItemFailures: [] }]);
+      const { deploymentId } = parseCodeDeployMessage(message, { receivedAt: '', where: 'test' });
       expect(await h.store.listEvents(deploymentId)).toHaveLength(1);
     });
   });

@@ -2,6 +2,7 @@ import { createSign } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApi } from '../../functions/core/api/app.ts';
+import { parseCodeDeployMessage } from '../../functions/core/sources/codedeploy.ts';
 import { isSnsUrl, stringToSign } from '../../functions/core/sources/sns-http.ts';
 import { createHarness, type Harness } from '../support/harness.ts';
 import { SNS_CERT_URL, SNS_TOPIC, selfSignedCertificate } from '../support/sns-signing.ts';
@@ -71,13 +72,22 @@ describe('CodeDeploy triggers through an SNS HTTPS subscription', () => {
     });
 
   it.each(['1', '2'] as const)(
-    'records a CodeDeploy trigger signed with signature version %s',
+    'queues a CodeDeploy trigger signed with signature version %s for the ingest function, which records it',
     async (version) => {
-      const answer = await post(signed({}, { version }));
+      const envelope = signed({}, { version });
 
-      expect(answer.status).toBe(200);
-      const { deploymentId } = (await answer.json()) as { deploymentId: string };
-      expect((await h.store.getDeployment(deploymentId))?.status).toBe('succeeded');
+      const answer = await post(envelope);
+
+      expect(answer.status).toBe(202);
+      expect(await answer.json()).toEqual({ queued: true, messageId: envelope.MessageId });
+      expect(await h.drainIngest()).toEqual([{ batchItemFailures: [] }]);
+      const { deploymentId } = parseCodeDeployMessage(message, {
+        receivedAt: h.clock.now().toISOString(),
+        where: 'fixture',
+      });
+      const recorded = await h.store.getDeployment(deploymentId);
+      expect(recorded?.status).toBe('succeeded');
+      expect(recorded?.service).toBe(parseCodeDeployMessage(message, { receivedAt: '', where: '' }).service);
     },
   );
 
@@ -94,6 +104,7 @@ describe('CodeDeploy triggers through an SNS HTTPS subscription', () => {
     );
 
     expect([wrongKey.status, tampered.status, unknownTopic.status]).toEqual([401, 401, 401]);
+    expect(await h.drainIngest()).toEqual([]);
     expect((await h.store.listDeployments({ limit: 100 })).items).toHaveLength(before.items.length);
   });
 

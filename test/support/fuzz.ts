@@ -14,6 +14,7 @@ export type Json = any;
 
 /** Store and queue methods that change something. A rejected request must call none of them. */
 const WRITE_METHODS = new Set([
+  'sendSnsNotification',
   'putEvent',
   'setEventDisposition',
   'saveDeployment',
@@ -45,7 +46,15 @@ export function spyOnWrites(context: ApiContext): { context: ApiContext; writes:
         };
       },
     });
-  return { context: { ...context, store: spy(context.store), queue: spy(context.queue) }, writes };
+  return {
+    context: {
+      ...context,
+      store: spy(context.store),
+      queue: spy(context.queue),
+      ingestQueue: context.ingestQueue && spy(context.ingestQueue),
+    },
+    writes,
+  };
 }
 
 const prototypeKeys = () => Object.getOwnPropertyNames(Object.prototype).sort().join(',');
@@ -477,7 +486,8 @@ export function headersOf(
   const headers: Record<string, string> = {};
   for (const [k, v] of Object.entries(extra)) Object.defineProperty(headers, k, ownValue(v));
   for (const [k, v] of Object.entries(base))
-    if (v !== undefined) Object.defineProperty(headers, k, ownValue(onTheWire(v)));
+    // A value copied from a mutated document may be null or a number: a client sends its text.
+    if (v !== undefined) Object.defineProperty(headers, k, ownValue(onTheWire(String(v))));
   return headers;
 }
 

@@ -10,15 +10,18 @@ import {
   ReceiveMessageCommand,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
+import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { inject } from 'vitest';
 import { DynamoStore } from '../../functions/adapters/aws/dynamo-store.ts';
-import { SqsDispatchQueue } from '../../functions/adapters/aws/sqs-queue.ts';
+import { SqsDispatchQueue, SqsIngestQueue } from '../../functions/adapters/aws/sqs-queue.ts';
 import { EnvFileSecretSource } from '../../functions/adapters/local/env-file-secrets.ts';
+import { openApiDocument } from '../../functions/core/api/openapi.ts';
 import { DISPATCH_QUEUE_MAX_RECEIVES, parseConfig } from '../../functions/core/config.ts';
 import { dispatchBatch, type ReceivedMessage } from '../../functions/core/dispatch.ts';
 import { HttpClient } from '../../functions/core/http-client.ts';
 import type { Clock, DispatchQueue, RateLimiter } from '../../functions/core/ports.ts';
 import type { DispatchMessage } from '../../functions/core/schema.ts';
+import { createIngestHandler } from '../../functions/handlers/ingest-handler.ts';
 import { buildRuntime, type Runtime } from '../../functions/handlers/runtime.ts';
 import { DEFAULT_NAMES, type ProvisionedResources, provision } from '../../functions/local/provision.ts';
 import { captureLogs } from './capture-logger.ts';
@@ -79,6 +82,11 @@ export interface Harness {
   dispatchMessages(): Promise<DispatchMessage[]>;
   /** Receives and dispatches until the dispatch queue has no visible message; returns how many were handled. */
   drainDispatch(): Promise<number>;
+  /**
+   * Runs the ingest function's handler (as Lambda's SQS event source would) on everything in the ingest
+   * queue, deleting what it accepted; the batch responses, one per batch.
+   */
+  drainIngest(): Promise<SQSBatchResponse[]>;
   dlqDepth(): Promise<number>;
   stop(): Promise<void>;
 }
@@ -159,6 +167,8 @@ export async function createHarness(options: HarnessOptions): Promise<Harness> {
     clock,
     logger: logs.logger,
     http: options.http ?? new HttpClient({ timeoutMs: 2_000 }),
+    ingestQueue: new SqsIngestQueue(queues.sqs, resources.ingestQueueUrl),
+    openApi: openApiDocument,
   });
 
   const receive = async (visibility = 30, wait = 0): Promise<Message[]> => {
@@ -220,6 +230,49 @@ export async function createHarness(options: HarnessOptions): Promise<Harness> {
             }),
           );
         }
+      }
+    },
+    drainIngest: async () => {
+      const ingest = createIngestHandler(async () => runtime);
+      const responses: SQSBatchResponse[] = [];
+      for (;;) {
+        const { Messages = [] } = await queues.sqs.send(
+          new ReceiveMessageCommand({
+            QueueUrl: resources.ingestQueueUrl,
+            MaxNumberOfMessages: 10,
+            WaitTimeSeconds: 0,
+            VisibilityTimeout: 30,
+            AttributeNames: ['All'],
+          }),
+        );
+        if (Messages.length === 0) return responses;
+        const event = {
+          Records: Messages.map((m) => ({
+            messageId: m.MessageId!,
+            receiptHandle: m.ReceiptHandle!,
+            body: m.Body ?? '',
+            attributes: m.Attributes ?? {},
+            messageAttributes: {},
+            md5OfBody: m.MD5OfBody ?? '',
+            eventSource: 'aws:sqs',
+            eventSourceARN: 'arn:aws:sqs:us-east-1:000000000000:shipcast-ingest',
+            awsRegion: 'us-east-1',
+          })),
+        } as unknown as SQSEvent;
+        const response = (await ingest(event)) ?? { batchItemFailures: [] };
+        responses.push(response);
+        const failed = new Set(response.batchItemFailures.map((f) => f.itemIdentifier));
+        const done = Messages.filter((m) => !failed.has(m.MessageId!));
+        if (done.length > 0) {
+          const { DeleteMessageBatchCommand } = await import('@aws-sdk/client-sqs');
+          await queues.sqs.send(
+            new DeleteMessageBatchCommand({
+              QueueUrl: resources.ingestQueueUrl,
+              Entries: done.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle! })),
+            }),
+          );
+        }
+        if (done.length === 0) return responses;
       }
     },
     dlqDepth: async () => {

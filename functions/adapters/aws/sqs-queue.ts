@@ -7,7 +7,7 @@ import {
   type SQSClient,
 } from '@aws-sdk/client-sqs';
 import { stableHash } from '../../core/ids.ts';
-import type { DispatchQueue } from '../../core/ports.ts';
+import type { DispatchQueue, IngestQueue } from '../../core/ports.ts';
 import type { DispatchMessage } from '../../core/schema.ts';
 
 const SQS_BATCH_LIMIT = 10;
@@ -113,5 +113,17 @@ export class SqsDispatchQueue implements DispatchQueue {
         }),
       }),
     );
+  }
+}
+
+/** The ingest queue (standard): the API forwards verified SNS HTTP(S) notifications to it. */
+export class SqsIngestQueue implements IngestQueue {
+  constructor(
+    private readonly sqs: SQSClient,
+    private readonly queueUrl: string,
+  ) {}
+
+  async sendSnsNotification(envelopeJson: string): Promise<void> {
+    await this.sqs.send(new SendMessageCommand({ QueueUrl: this.queueUrl, MessageBody: envelopeJson }));
   }
 }

@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
+import { Hono } from 'hono/tiny';
 import type { ShipcastConfig } from '../config.ts';
 import { InvalidInputError, issuesFromZod } from '../errors.ts';
 import { eventIdFor, stableHash } from '../ids.ts';
 import { type IngestContext, ingestEvents } from '../ingest.ts';
 import { lazy } from '../lazy.ts';
-import type { SecretSource } from '../ports.ts';
+import type { IngestQueue, SecretSource } from '../ports.ts';
 import type { Delivery, Deployment } from '../schema.ts';
 import { HTTP_SOURCES } from '../sources/index.ts';
 import { normalizeNativeEvent, parseNativeEvent } from '../sources/native.ts';
@@ -16,7 +16,6 @@ import { publicDeployment } from '../view.ts';
 import * as z from '../zod-mini.ts';
 import { bearerToken } from './auth.ts';
 import { parseJsonBody } from './json.ts';
-import { openApiDocument } from './openapi.ts';
 
 /** What the HTTP API needs: everything ingest needs, plus the secrets that hold the API tokens. */
 export interface ApiContext extends IngestContext {
@@ -24,6 +23,13 @@ export interface ApiContext extends IngestContext {
   config: ShipcastConfig;
   /** How the SNS HTTP source reaches SNS (certificates, confirmations); the real HTTPS calls by default. */
   sns?: SnsHttpPort;
+  /** Where verified SNS HTTP(S) notifications go (`POST /v1/hooks/sns` answers 503 without it). */
+  ingestQueue?: IngestQueue;
+  /**
+   * The OpenAPI document served at `/v1/openapi.json` (no route without it): generated from the schemas
+   * locally and in tests (`api/openapi.ts`), generated at synth and embedded in Lambda (the same document).
+   */
+  openApi?: () => Record<string, unknown>;
 }
 
 /** Largest accepted request body. Larger ones are answered 413 before they are parsed. */
@@ -63,7 +69,8 @@ export function createApi(context: ApiContext): Hono<{ Variables: Variables }> {
   );
 
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
-  app.get('/v1/openapi.json', (c) => c.json(openApiDocument()));
+  const { openApi } = context;
+  if (openApi) app.get('/v1/openapi.json', (c) => c.json(openApi()));
 
   app.use('/v1/*', async (c, next) => {
     // Vendor webhooks prove who sent them with their own signatures (their source checks them).

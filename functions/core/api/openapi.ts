@@ -203,11 +203,25 @@ function build(): Record<string, unknown> {
           security: [{ snsSignature: [] }],
           requestBody: { required: true, content: { 'text/plain': { schema: { type: 'string' } } } },
           responses: {
-            '200': { description: 'Recorded, or the subscription confirmed' },
-            '400': errorResponse('Not an SNS message, or not a CodeDeploy trigger'),
+            '200': { description: 'The subscription confirmed (or its removal acknowledged)' },
+            '202': {
+              description:
+                'Verified and queued for the ingest function, which records it like a trigger SNS delivered to the ingest queue',
+              content: {
+                'application/json': {
+                  schema: {
+                    type: 'object',
+                    required: ['queued', 'messageId'],
+                    properties: { queued: { type: 'boolean' }, messageId: { type: 'string' } },
+                  },
+                },
+              },
+            },
+            '400': errorResponse('Not an SNS message, or its Message is not acceptable JSON'),
             '401': errorResponse('Signature, certificate URL or topic not accepted'),
             '404': errorResponse('SNS HTTP subscriptions are not configured'),
-            '413': errorResponse('Body over 256 KiB'),
+            '413': errorResponse('Body over 256 KiB, or over the queue limit once escaped'),
+            '503': errorResponse('This runtime has no ingest queue'),
           },
         },
       },

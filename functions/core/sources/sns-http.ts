@@ -4,10 +4,8 @@ import type { ApiContext } from '../api/app.ts';
 import { parseJsonBody } from '../api/json.ts';
 import { InvalidInputError, issuesFromZod } from '../errors.ts';
 import { stableHash } from '../ids.ts';
-import { ingestEvents } from '../ingest.ts';
 import { lazy } from '../lazy.ts';
 import * as z from '../zod-mini.ts';
-import { parseCodeDeployMessage } from './codedeploy.ts';
 import type { HttpSource } from './http-source.ts';
 
 /** How Shipcast reaches SNS for certificates and subscription confirmations. Only validated AWS URLs are passed. */
@@ -115,11 +113,29 @@ const defaultPort: SnsHttpPort = {
 
 const certificates = new Map<string, string>();
 
+/** SQS's message size limit (256 KiB). */
+const MAX_QUEUED_BYTES = 256 * 1024;
+
+/**
+ * JSON for an SQS message body. SQS accepts only #x9 #xA #xD, #x20–#xD7FF, #xE000–#xFFFD and #x10000–#x10FFFF
+ * (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SendMessage.html), so U+FFFE,
+ * U+FFFF and surrogates (pairs too: some emulators refuse them) are written as JSON escapes; the JSON is
+ * the same value. JSON.stringify already escapes control characters and lone surrogates.
+ */
+export function queueSafeJson(value: unknown): string {
+  return JSON.stringify(value).replace(
+    /[\ud800-\udfff\ufffe\uffff]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
+}
+
 /**
  * CodeDeploy triggers through an SNS HTTP(S) subscription (`POST /v1/hooks/sns`), an alternative to
  * SNS→SQS: every message's signature is verified against a certificate from an SNS host, its topic must be
  * on the allowlist (`sources.sns.topicArns`), its Timestamp inside the replay window and its MessageId new,
- * and a SubscriptionConfirmation is confirmed only once verified.
+ * and a SubscriptionConfirmation is confirmed only once verified. A verified notification is forwarded, as
+ * received, to the ingest queue, where the ingest function parses and enriches it like one SNS delivered
+ * there itself: one path for every CodeDeploy trigger, and the API carries no CodeDeploy parser or client.
  */
 export function snsHttpSource(port: SnsHttpPort = defaultPort): HttpSource {
   return {
@@ -195,18 +211,33 @@ export function snsHttpSource(port: SnsHttpPort = defaultPort): HttpSource {
             await remember({ acknowledged: true });
             return c.json({ acknowledged: true });
           }
-          const event = parseCodeDeployMessage(envelope.Message, {
-            receivedAt: context.clock.now().toISOString(),
-            where: 'SNS Message',
-          });
-          const [result] = await ingestEvents([event], context);
-          const response = {
-            eventId: event.eventId,
-            deploymentId: event.deploymentId,
-            status: result?.status ?? null,
-          };
+          if (!context.ingestQueue) {
+            return c.json(
+              {
+                error: 'unavailable',
+                message: 'this Shipcast runtime has no ingest queue for SNS notifications',
+              },
+              503,
+            );
+          }
+          // The ingest function parses the CodeDeploy message; untrusted JSON (not JSON, nested too deep,
+          // prototype keys) is refused here already, like every other body the API takes.
+          parseJsonBody(envelope.Message, 'SNS Message');
+          // Re-serialized from the verified fields only: what SNS→SQS would have delivered, nothing a sender added.
+          const queued = queueSafeJson(envelope);
+          if (Buffer.byteLength(queued) > MAX_QUEUED_BYTES) {
+            return c.json(
+              {
+                error: 'payload_too_large',
+                message: `the notification is over ${MAX_QUEUED_BYTES} bytes once escaped for the ingest queue`,
+              },
+              413,
+            );
+          }
+          await context.ingestQueue.sendSnsNotification(queued);
+          const response = { queued: true, messageId: envelope.MessageId };
           await remember(response);
-          return c.json(response);
+          return c.json(response, 202);
         },
       );
     },
