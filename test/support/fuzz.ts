@@ -485,8 +485,8 @@ export function headersOf(
 ): Record<string, string> {
   const headers: Record<string, string> = {};
   for (const [k, v] of Object.entries(extra)) Object.defineProperty(headers, k, ownValue(v));
+  // A value copied from a mutated document may be null or a number: a client sends its text.
   for (const [k, v] of Object.entries(base))
-    // A value copied from a mutated document may be null or a number: a client sends its text.
     if (v !== undefined) Object.defineProperty(headers, k, ownValue(onTheWire(String(v))));
   return headers;
 }
