@@ -20,11 +20,19 @@ export const PRICES_US_EAST_1 = {
 } as const;
 
 /** The Shipcast scopes whose AWS calls are Shipcast's cost (not the benchmark's own calls). */
-export const SHIPCAST_SCOPES = ['api', 'api-keyed', 'ingest', 'dispatch', 'ingest-esm', 'dispatch-esm'];
+export const SHIPCAST_SCOPES = [
+  'api',
+  'api-keyed',
+  'api-hook',
+  'ingest',
+  'dispatch',
+  'ingest-esm',
+  'dispatch-esm',
+];
 
 export interface CostInput {
   counts: CallCounts;
-  /** Handler invocation durations (ms) by scope (api, api-keyed, ingest, dispatch). */
+  /** Handler invocation durations (ms) by scope (api, api-keyed, api-hook, ingest, dispatch). */
   durations: Record<string, number[]>;
   /** Memory (MB) of each function, from the synthesized template. */
   memoryMb: { api: number; ingest: number; dispatch: number };

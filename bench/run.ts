@@ -9,6 +9,7 @@
  * BENCH_CPU_PROF=<dir> (write a CPU profile of the process under test).
  */
 import { type ChildProcess, fork } from 'node:child_process';
+import { createHmac, randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -38,6 +39,7 @@ const COLD_RUNS = num('BENCH_COLD_RUNS', 11);
 const COLD = process.env.BENCH_COLD !== '0';
 const TARGETS = 3;
 const API_TOKEN = 'bench-api-token-0123456789abcdef';
+const GITHUB_SECRET = 'bench-github-webhook-secret-0123456789';
 const HOOK_KEY = 'bench-hook-key-0123456789abcdef';
 const ACCOUNT = '123456789012';
 const REGION = 'us-east-1';
@@ -143,9 +145,10 @@ function startShipcast(env: NodeJS.ProcessEnv) {
 }
 
 // ---------------------------------------------------------------------------------------------------
-// The workload: deployments in flight, half CodeDeploy (SNS), half native (HTTP; half of those with an
-// Idempotency-Key). 3–5 events per deployment: three transitions (queued → in_progress → end) plus 0–2
-// events that change no status (CodeDeploy instance events; a native repeated "running").
+// The workload: deployments in flight, half CodeDeploy (SNS), a quarter native (HTTP; half of those with
+// an Idempotency-Key), a quarter GitHub deployment webhooks (signed, each with its X-GitHub-Delivery).
+// 3–5 events per deployment: three transitions (queued → in_progress → end) plus 0–2 events that change no
+// status (CodeDeploy instance events; a native repeated "running"; a repeated GitHub in_progress status).
 
 interface Plan {
   deploymentId: string;
@@ -156,7 +159,7 @@ let deploymentCounter = 0;
 let stopping = false;
 let windowStart = Number.POSITIVE_INFINITY;
 let windowEnd = Number.POSITIVE_INFINITY;
-const sent = { codedeploy: 0, native: 0, keyed: 0 };
+const sent = { codedeploy: 0, native: 0, keyed: 0, github: 0 };
 
 function codeDeployPlan(n: number, sns: SNSClient, topicArn: string, codedeploy: CodeDeployFake): Plan {
   const id = `d-BENCH${n.toString(36).toUpperCase()}`;
@@ -248,7 +251,7 @@ function codeDeployPlan(n: number, sns: SNSClient, topicArn: string, codedeploy:
 function nativePlan(n: number, apiUrl: string): Plan {
   const service = `svc-${n % 20}`;
   const runId = `run-${n}`;
-  const keyed = n % 4 === 1;
+  const keyed = n % 8 === 1;
   const base = {
     service,
     environment: 'production',
@@ -282,6 +285,66 @@ function nativePlan(n: number, apiUrl: string): Plan {
   for (let k = 0; k < n % 3; k++) events.push({ send: post('running', 3 + k) });
   events.push({ transition: failed ? 'failed' : 'succeeded', send: post(failed ? 'failure' : 'success', 9) });
   return { deploymentId: deploymentIdFor('native', `${service}/${runId}`), events };
+}
+
+const GITHUB_DEPLOYMENT = JSON.parse(
+  readFileSync(new URL('../test/fixtures/github/deployment/created.json', import.meta.url), 'utf8'),
+) as { deployment: Record<string, unknown>; repository: { full_name: string } } & Record<string, unknown>;
+const GITHUB_STATUS = JSON.parse(
+  readFileSync(new URL('../test/fixtures/github/deployment_status/created.json', import.meta.url), 'utf8'),
+) as { deployment_status: Record<string, unknown> } & Record<string, unknown>;
+
+/** A GitHub deployment as its webhooks report it: `deployment` created, then `deployment_status` events. */
+function githubPlan(n: number, apiUrl: string): Plan {
+  const githubId = 7_000_000 + n;
+  const deployment = {
+    ...GITHUB_DEPLOYMENT.deployment,
+    id: githubId,
+    environment: 'production',
+    payload: { service: `gh-svc-${n % 20}` },
+    created_at: new Date().toISOString(),
+  };
+  const deliver = (event: string, body: Record<string, unknown>) => async () => {
+    sent.github++;
+    const text = JSON.stringify(body);
+    const signature = createHmac('sha256', GITHUB_SECRET).update(text).digest('hex');
+    const response = await fetch(`${apiUrl}/v1/hooks/github`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        'x-github-event': event,
+        'x-github-delivery': randomUUID(),
+        'x-hub-signature-256': `sha256=${signature}`,
+      },
+      body: text,
+    });
+    if (response.status !== 202)
+      throw new Error(`POST /v1/hooks/github answered ${response.status}: ${await response.text()}`);
+    await response.arrayBuffer();
+  };
+  let statusId = 0;
+  const status = (state: string) =>
+    deliver('deployment_status', {
+      ...GITHUB_STATUS,
+      deployment,
+      deployment_status: {
+        ...GITHUB_STATUS.deployment_status,
+        id: githubId * 10 + ++statusId,
+        state,
+        created_at: new Date().toISOString(),
+      },
+    });
+  const failed = n % 10 === 3;
+  const events: Plan['events'] = [
+    { transition: 'queued', send: deliver('deployment', { ...GITHUB_DEPLOYMENT, deployment }) },
+    { transition: 'in_progress', send: status('in_progress') },
+  ];
+  for (let k = 0; k < n % 3; k++) events.push({ send: status('in_progress') });
+  events.push({ transition: failed ? 'failed' : 'succeeded', send: status(failed ? 'failure' : 'success') });
+  return {
+    deploymentId: deploymentIdFor('github', `${GITHUB_DEPLOYMENT.repository.full_name}#${githubId}`),
+    events,
+  };
 }
 
 type CodeDeployFake = Awaited<ReturnType<typeof startCodeDeployServer>>;
@@ -351,7 +414,7 @@ async function main() {
   const targets = await Promise.all([startTarget(), startTarget(), startTarget()]);
   const config = {
     api: { tokens: [{ name: 'bench', secret: 'api-token' }] },
-    sources: { codedeploy: { enrich: true } },
+    sources: { codedeploy: { enrich: true }, github: { secret: 'github-webhook' } },
     targets: Object.fromEntries(
       targets.map((t, i) => [
         `hook-${i + 1}`,
@@ -367,6 +430,7 @@ async function main() {
     BENCH_DYNAMODB_ENDPOINT: dynamodb.endpoint,
     BENCH_CODEDEPLOY_ENDPOINT: codedeploy.endpoint,
     SHIPCAST_SECRET_API_TOKEN: API_TOKEN,
+    SHIPCAST_SECRET_GITHUB_WEBHOOK: GITHUB_SECRET,
     SHIPCAST_SECRET_HOOK_KEY: HOOK_KEY,
   });
   const ready = (await shipcast.next('ready')) as {
@@ -385,7 +449,11 @@ async function main() {
     while (!stopping && !failure) {
       const n = ++deploymentCounter;
       const plan =
-        n % 2 === 0 ? codeDeployPlan(n, sns, ready.topicArn, codedeploy) : nativePlan(n, ready.apiUrl);
+        n % 2 === 0
+          ? codeDeployPlan(n, sns, ready.topicArn, codedeploy)
+          : n % 4 === 1
+            ? nativePlan(n, ready.apiUrl)
+            : githubPlan(n, ready.apiUrl);
       try {
         await runDeployment(plan);
       } catch (error) {
@@ -462,10 +530,11 @@ async function main() {
   const ev = drained.events;
   const normalEvents = (ev.api ?? 0) + (ev.ingest ?? 0);
   const keyedEvents = ev['api-keyed'] ?? 0;
-  const allEvents = normalEvents + keyedEvents;
+  const hookEvents = ev['api-hook'] ?? 0;
+  const allEvents = normalEvents + keyedEvents + hookEvents;
   const deliveries = drained.dispatched;
   const per = (n: number, d: number) => (d > 0 ? n / d : Number.NaN);
-  const ingestScopes = ['api', 'api-keyed', 'ingest'];
+  const ingestScopes = ['api', 'api-keyed', 'api-hook', 'ingest'];
   const sorted = [...latencies].sort((a, b) => a - b);
   const latency = {
     p50: pct(sorted, 0.5),
@@ -518,6 +587,12 @@ async function main() {
       events: keyedEvents,
       dynamoWritesPerEvent: per(sum(c, ['api-keyed'], isDynamoWrite), keyedEvents),
       dynamoReadsPerEvent: per(sum(c, ['api-keyed'], isDynamoRead), keyedEvents),
+    },
+    /** GitHub webhooks: like a keyed call, each delivery id is kept so a redelivery changes nothing. */
+    webhookPath: {
+      events: hookEvents,
+      dynamoWritesPerEvent: per(sum(c, ['api-hook'], isDynamoWrite), hookEvents),
+      dynamoReadsPerEvent: per(sum(c, ['api-hook'], isDynamoRead), hookEvents),
     },
     sqsSendRequestsPerEvent: per(sum(c, ingestScopes, isSqsSend), allEvents),
     sqsMessagesPerEvent: per(sum(c, ingestScopes, isSqsSend, 'messages'), allEvents),
@@ -593,8 +668,8 @@ async function main() {
   const rows: [string, string][] = [
     ['events ingested / s (sustained)', `${r2(eventsAtEnd / seconds)} (${eventsAtEnd} in ${r2(seconds)} s)`],
     [
-      '  of which CodeDeploy via SNS / HTTP / HTTP keyed',
-      `${atEnd.events.ingest ?? 0} / ${atEnd.events.api ?? 0} / ${atEnd.events['api-keyed'] ?? 0}`,
+      '  of which CodeDeploy via SNS / HTTP / HTTP keyed / GitHub webhooks',
+      `${atEnd.events.ingest ?? 0} / ${atEnd.events.api ?? 0} / ${atEnd.events['api-keyed'] ?? 0} / ${atEnd.events['api-hook'] ?? 0}`,
     ],
     ['CPU ms per event, process under test (incl. fauxqs)', `${r2(drained.cpuMs / allEvents)}`],
     ['deliveries / s', `${r2(atEnd.dispatched / seconds)}`],
@@ -613,6 +688,10 @@ async function main() {
     [
       'DynamoDB writes / reads per event, Idempotency-Key',
       `${r2(calls.keyedPath.dynamoWritesPerEvent)} / ${r2(calls.keyedPath.dynamoReadsPerEvent)}`,
+    ],
+    [
+      'DynamoDB writes / reads per event, GitHub webhook (delivery id kept)',
+      `${r2(calls.webhookPath.dynamoWritesPerEvent)} / ${r2(calls.webhookPath.dynamoReadsPerEvent)}`,
     ],
     [
       'DynamoDB writes / reads per delivery',
@@ -694,6 +773,7 @@ async function main() {
       sinceWarmup: {
         codedeploy: sent.codedeploy - sentAtStart.codedeploy,
         native: sent.native - sentAtStart.native,
+        github: sent.github - sentAtStart.github,
       },
     },
     throughput: {

@@ -84,6 +84,7 @@ function instrumentHandler<A extends unknown[], R>(
     if (name === 'api') {
       const request = args[0] as Request;
       if (request.headers.get('idempotency-key')) where = 'api-keyed';
+      else if (new URL(request.url).pathname.startsWith('/v1/hooks/')) where = 'api-hook';
     }
     return scope.run(where as never, async () => {
       const started = performance.now();
