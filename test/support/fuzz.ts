@@ -315,7 +315,7 @@ export function mutate(document: Json, mutation: Mutation): Json {
       const path = pick(strings.length > 0 ? strings : leaves);
       if (!path) return document;
       return editAt(document, path, (old) => {
-        const text = typeof old === 'string' ? old : String(old);
+        const text = textOf(old);
         switch (mutation.op) {
           case 'replace':
             return mutation.value;
@@ -485,10 +485,16 @@ export function headersOf(
 ): Record<string, string> {
   const headers: Record<string, string> = {};
   for (const [k, v] of Object.entries(extra)) Object.defineProperty(headers, k, ownValue(v));
-  // A value copied from a mutated document may be null or a number: a client sends its text.
+  // A value copied from a mutated document may be null, a number or an object: a client sends its text.
   for (const [k, v] of Object.entries(base))
-    if (v !== undefined) Object.defineProperty(headers, k, ownValue(onTheWire(String(v))));
+    if (v !== undefined) Object.defineProperty(headers, k, ownValue(onTheWire(textOf(v))));
   return headers;
+}
+
+/** Any value as text: an object (possibly without a prototype, so without toString) as its JSON. */
+export function textOf(value: unknown): string {
+  if (typeof value === 'string') return value;
+  return typeof value === 'object' && value !== null ? (JSON.stringify(value) ?? '') : String(value);
 }
 
 /**
@@ -537,7 +543,12 @@ const DEFAULT_SEED = 20261122;
 
 function fuzzSeed(): { seed?: number } {
   const chosen = process.env.FUZZ_SEED;
-  if (chosen === 'random') return {};
+  if (chosen === 'random') {
+    // Chosen here and printed, so a failure is reproducible even when its report cannot be printed.
+    const seed = (Date.now() ^ (Math.random() * 0x7fffffff)) | 0;
+    process.stderr.write(`fuzz seed ${seed} (FUZZ_SEED=${seed} replays it)\n`);
+    return { seed };
+  }
   if (chosen === undefined || chosen === '') return { seed: DEFAULT_SEED };
   const seed = Number(chosen);
   if (!Number.isSafeInteger(seed)) throw new Error(`FUZZ_SEED must be an integer or "random", got ${chosen}`);
