@@ -34,7 +34,18 @@ export interface DeploymentStore {
   listDeliveries(deploymentId: string): Promise<Delivery[]>;
   /** Writes a delivery if its stored `rev` is `expectedRev` (null: it must not exist); false if someone else wrote first. */
   saveDelivery(next: Delivery, expectedRev: number | null): Promise<boolean>;
+  /** What holds an idempotency key: its request hash, and its response once answered (none while pending). */
   getIdempotent(scope: string, key: string): Promise<IdempotentResult | undefined>;
+  /**
+   * Claims an idempotency key for a request (one conditional write, no response yet): undefined when this
+   * call claimed it, else what holds it. Of concurrent claims of one key, exactly one gets undefined.
+   */
+  claimIdempotent(
+    scope: string,
+    key: string,
+    requestHash: string,
+    ttlSeconds: number,
+  ): Promise<IdempotentResult | undefined>;
   /** Stores a CI event if its stored `rev` is `expectedRev` (null: it must not exist); else ConcurrentUpdateError. */
   saveCiEvent(next: CiEvent, expectedRev: number | null): Promise<void>;
   getCiEvent(eventId: string): Promise<CiEvent | undefined>;
@@ -79,10 +90,11 @@ export interface CircuitState {
   rev: number;
 }
 
-/** A remembered answer to a request made with an Idempotency-Key. */
+/** A request made with an Idempotency-Key: its body's hash, and the answer once it was given. */
 export interface IdempotentResult {
   requestHash: string;
-  response: Record<string, unknown>;
+  /** Absent while the request that claimed the key has not answered (or did not live to answer). */
+  response?: Record<string, unknown>;
 }
 
 export interface CiEventQuery {

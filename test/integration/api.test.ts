@@ -297,6 +297,81 @@ describe('HTTP API', () => {
         expect(await h.store.listEvents(first.deploymentId as string)).toHaveLength(1);
       });
 
+      it('applies one body when requests with the same key and different bodies race, answering the others 422 or its answer', async () => {
+        // Every request reads the key before any claims it: a barrier in front of the store's read.
+        const racers = 8;
+        let arrived = 0;
+        let release: () => void = () => {};
+        const barrier = new Promise<void>((resolve) => {
+          release = resolve;
+        });
+        const store = new Proxy(h.store, {
+          get(target, property, receiver) {
+            const value = Reflect.get(target, property, receiver);
+            if (property !== 'getIdempotent') return typeof value === 'function' ? value.bind(target) : value;
+            return async (...args: [string, string]) => {
+              const found = await target.getIdempotent(...args);
+              if (++arrived === racers) release();
+              await barrier;
+              return found;
+            };
+          },
+        });
+        const racing = createApi({ ...h.runtime.api, store });
+        const bodies = [
+          eventBody({ service: 'race-a', deploymentId: 'race-1' }),
+          eventBody({ service: 'race-b', deploymentId: 'race-1' }),
+        ];
+
+        const answers = await Promise.all(
+          Array.from({ length: racers }, async (_, i) => {
+            const response = await racing.request('/v1/events', {
+              method: 'POST',
+              headers: { ...auth, 'content-type': 'application/json', 'idempotency-key': 'race-key-1' },
+              body: JSON.stringify(bodies[i % 2]),
+            });
+            return { body: i % 2, status: response.status, json: (await response.json()) as Json };
+          }),
+        );
+
+        const accepted = answers.filter((a) => a.status === 202);
+        const winner = accepted[0]?.body;
+        expect(accepted.length).toBeGreaterThan(0);
+        expect(new Set(accepted.map((a) => a.body))).toEqual(new Set([winner]));
+        expect(new Set(accepted.map((a) => a.json.deploymentId)).size).toBe(1);
+        expect(answers.filter((a) => a.body !== winner).map((a) => a.status)).toEqual([422, 422, 422, 422]);
+        const applied = await Promise.all(
+          ['race-a', 'race-b'].map(
+            async (service) => (await h.store.listDeployments({ service, limit: 10 })).items,
+          ),
+        );
+        expect(applied.map((items) => items.length).sort()).toEqual([0, 1]);
+        const [deployment] = applied.flat();
+        expect(deployment?.id).toBe(accepted[0]?.json.deploymentId);
+        expect(await h.store.listEvents(deployment!.id)).toHaveLength(1);
+      });
+
+      it('goes on with a key whose request died before answering, for the same body only', async () => {
+        const body = eventBody({ deploymentId: 'idem-orphan' });
+        const text = JSON.stringify(body);
+        // A request claimed the key and crashed before it recorded anything or answered.
+        const { stableHash } = await import('../../functions/core/ids.ts');
+        await h.store.claimIdempotent('native:ci', 'orphan-key', stableHash(text), 3600);
+
+        const other = await post({ ...body, status: 'success' }, { 'idempotency-key': 'orphan-key' });
+        const retried = await post(text, { 'idempotency-key': 'orphan-key' });
+        const replayed = await post(text, { 'idempotency-key': 'orphan-key' });
+
+        expect(other.status).toBe(422);
+        expect(retried.status).toBe(202);
+        const answer = (await retried.json()) as Json;
+        expect(await h.store.getDeployment(answer.deploymentId as string)).toMatchObject({
+          status: 'in_progress',
+        });
+        expect(replayed.headers.get('idempotent-replayed')).toBe('true');
+        expect(await replayed.json()).toEqual(answer);
+      });
+
       it.each([
         ['with a space', 'has space'],
         ['too long', 'k'.repeat(256)],

@@ -22,6 +22,7 @@ const WRITE_METHODS = new Set([
   'saveDelivery',
   'saveCiEvent',
   'putIdempotent',
+  'claimIdempotent',
   'take',
   'advanceGeneration',
   'enqueue',

@@ -308,7 +308,33 @@ export class DynamoStore implements DeploymentStore, RateLimiter {
     );
     // TTL deletion is lazy (up to days late in DynamoDB; never on dynalite): honour the expiry ourselves.
     if (!Item || Number(Item.expiresAt) * 1000 < Date.now()) return undefined;
-    return { requestHash: Item.requestHash, response: Item.response };
+    return { requestHash: Item.requestHash, ...(Item.response ? { response: Item.response } : {}) };
+  }
+
+  async claimIdempotent(scope: string, idempotencyKey: string, requestHash: string, ttlSeconds: number) {
+    const now = Math.floor(Date.now() / 1000);
+    try {
+      await this.doc.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: {
+            pk: idempotencyPk(scope, idempotencyKey),
+            sk: 'IDEM',
+            type: 'idempotency',
+            requestHash,
+            [TABLE.ttlAttribute]: now + ttlSeconds,
+          },
+          // An expired claim (TTL deletes lazily) may be taken again.
+          ConditionExpression: 'attribute_not_exists(pk) OR #expires < :now',
+          ExpressionAttributeNames: { '#expires': TABLE.ttlAttribute },
+          ExpressionAttributeValues: { ':now': now },
+        }),
+      );
+      return undefined;
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      return (await this.getIdempotent(scope, idempotencyKey)) ?? { requestHash: '' };
+    }
   }
 
   async putIdempotent(scope: string, idempotencyKey: string, result: IdempotentResult, ttlSeconds: number) {

@@ -6,7 +6,7 @@ import { InvalidInputError, issuesFromZod } from '../errors.ts';
 import { eventIdFor, stableHash } from '../ids.ts';
 import { type IngestContext, ingestEvents } from '../ingest.ts';
 import { lazy } from '../lazy.ts';
-import type { IngestQueue, SecretSource } from '../ports.ts';
+import type { IdempotentResult, IngestQueue, SecretSource } from '../ports.ts';
 import type { Delivery, Deployment } from '../schema.ts';
 import { HTTP_SOURCES } from '../sources/index.ts';
 import { normalizeNativeEvent, parseNativeEvent } from '../sources/native.ts';
@@ -107,23 +107,35 @@ export function createApi(context: ApiContext): Hono<{ Variables: Variables }> {
       const raw = await c.req.text();
       const scope = `native:${c.get('token')}`;
       const requestHash = stableHash(raw);
-      if (key) {
-        const earlier = await context.store.getIdempotent(scope, key);
-        if (earlier) {
-          if (earlier.requestHash !== requestHash) {
-            return c.json(
-              {
-                error: 'idempotency_key_reused',
-                message: 'this Idempotency-Key was used with a different request body',
-              },
-              422,
-            );
-          }
-          c.header('idempotent-replayed', 'true');
-          return c.json(earlier.response, 202);
+      const ttlSeconds = context.config.api.idempotencyHours * 3600;
+      // What holds the key decides: another body → 422; an answer → the same answer again; a request with
+      // this body still in flight (or one that died before answering) → go on: ingest is idempotent by the
+      // event id, which the key determines.
+      const heldBy = (holder: IdempotentResult) => {
+        if (holder.requestHash !== requestHash) {
+          return c.json(
+            {
+              error: 'idempotency_key_reused',
+              message: 'this Idempotency-Key was used with a different request body',
+            },
+            422,
+          );
         }
-      }
+        if (!holder.response) return undefined;
+        c.header('idempotent-replayed', 'true');
+        return c.json(holder.response, 202);
+      };
+      const earlier = key ? await context.store.getIdempotent(scope, key) : undefined;
+      const answered = earlier && heldBy(earlier);
+      if (answered) return answered;
       const body = parseNativeEvent(parseJsonBody(raw));
+      if (key && !earlier) {
+        // Claimed only once the body is valid (a 400 writes nothing); of two requests racing with one key,
+        // the one that loses the claim is answered by the holder, so a different body is never applied.
+        const holder = await context.store.claimIdempotent(scope, key, requestHash, ttlSeconds);
+        const lost = holder && heldBy(holder);
+        if (lost) return lost;
+      }
       const eventId = key
         ? eventIdFor('native', scope, key)
         : `evt_${randomUUID().replaceAll('-', '').slice(0, 24)}`;
@@ -135,12 +147,7 @@ export function createApi(context: ApiContext): Hono<{ Variables: Variables }> {
         status: result?.status ?? null,
       };
       if (key) {
-        await context.store.putIdempotent(
-          scope,
-          key,
-          { requestHash, response },
-          context.config.api.idempotencyHours * 3600,
-        );
+        await context.store.putIdempotent(scope, key, { requestHash, response }, ttlSeconds);
       }
       logger.info('event accepted', { ...response, disposition: result?.disposition });
       return c.json(response, 202);

@@ -132,7 +132,8 @@ export async function answerOnce(
   const requestHash = stableHash(Buffer.from(raw).toString('base64'));
   if (delivery) {
     const earlier = await context.store.getIdempotent(scope, delivery);
-    if (earlier) {
+    // Deliveries are remembered with their answer (never claimed ahead), so a stored one has a response.
+    if (earlier?.response) {
       if (earlier.requestHash !== requestHash) {
         return c.json(
           { error: 'delivery_reused', message: 'this delivery id was seen with a different body' },
