@@ -1,21 +1,13 @@
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { awsError, type CapturedAwsRequest, startAwsJsonServer } from './aws-json-server.ts';
 
 /**
- * A local stand-in for the CodeDeploy API, speaking its wire protocol (AWS JSON 1.1), so the real
- * CodeDeployClient can be tested end to end: `POST /` with `x-amz-target: CodeDeploy_20141006.<Op>`
- * and `content-type: application/x-amz-json-1.1`; errors are HTTP 400 with `{"__type", "message"}`.
- * Only BatchGetDeployments is implemented.
+ * A local stand-in for the CodeDeploy API, speaking its wire protocol (AWS JSON 1.1, see
+ * aws-json-server.ts), so the real CodeDeployClient can be tested end to end:
+ * `x-amz-target: CodeDeploy_20141006.BatchGetDeployments`, the only operation implemented.
  */
 
 /** A request the server received. */
-export interface CapturedRequest {
-  target: string | undefined;
-  contentType: string | undefined;
-  /** True when the request carried a SigV4 Authorization header. */
-  signed: boolean;
-  body: unknown;
-}
+export type CapturedRequest = CapturedAwsRequest;
 
 /** An error the next matching call answers with instead of the deployments. */
 export interface ScriptedFailure {
@@ -40,9 +32,6 @@ export interface CodeDeployServer {
   close(): Promise<void>;
 }
 
-const TARGET_PREFIX = 'CodeDeploy_20141006.';
-const JSON_11 = 'application/x-amz-json-1.1';
-
 /** Starts the fake on 127.0.0.1 on a random port. */
 export async function startCodeDeployServer(
   deployments: Record<string, unknown>[] = [],
@@ -53,89 +42,36 @@ export async function startCodeDeployServer(
     failures: [],
     extraOutput: {},
   };
-
-  const server = createServer((req, res) => {
-    void handle(req, res).catch((error: unknown) => {
-      send(res, 500, { __type: 'InternalFailure', message: String(error) });
-    });
+  const server = await startAwsJsonServer({
+    target: 'CodeDeploy_20141006.BatchGetDeployments',
+    internalError: 'InternalFailure',
+    requests: state.requests,
+    operation: batchGetDeployments,
   });
+  return Object.assign(state, server);
 
-  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const chunks: Buffer[] = [];
-    for await (const chunk of req) chunks.push(chunk as Buffer);
-    const raw = Buffer.concat(chunks).toString('utf8');
-    let body: unknown;
-    try {
-      body = raw ? JSON.parse(raw) : {};
-    } catch {
-      return send(res, 400, { __type: 'SerializationException', message: 'body is not JSON' });
-    }
-    const target = header(req, 'x-amz-target');
-    const contentType = header(req, 'content-type');
-    state.requests.push({ target, contentType, signed: Boolean(header(req, 'authorization')), body });
-
-    if (req.method !== 'POST' || req.url !== '/') {
-      return send(res, 404, { __type: 'UnknownOperationException', message: `${req.method} ${req.url}` });
-    }
-    if (!contentType?.startsWith(JSON_11)) {
-      return send(res, 400, {
-        __type: 'SerializationException',
-        message: `unexpected content-type ${contentType}`,
-      });
-    }
-    if (target !== `${TARGET_PREFIX}BatchGetDeployments`) {
-      return send(res, 400, { __type: 'UnknownOperationException', message: `unknown operation ${target}` });
-    }
-    const ids = (body as { deploymentIds?: unknown }).deploymentIds;
+  function batchGetDeployments(body: Record<string, unknown>) {
+    const ids = body.deploymentIds;
     if (!Array.isArray(ids) || ids.length === 0) {
-      return send(res, 400, {
-        __type: 'DeploymentIdRequiredException',
-        message: 'At least one deployment ID must be specified',
-      });
+      return awsError('DeploymentIdRequiredException', 'At least one deployment ID must be specified');
     }
     if (ids.length > 25) {
-      return send(res, 400, {
-        __type: 'BatchLimitExceededException',
-        message: 'The maximum number of names or IDs allowed for this request (25) was exceeded.',
-      });
+      return awsError(
+        'BatchLimitExceededException',
+        'The maximum number of names or IDs allowed for this request (25) was exceeded.',
+      );
     }
     const failure = state.failures.find((f) => !f.whenIds || f.whenIds.some((id) => ids.includes(id)));
     if (failure) {
       if (failure.times !== undefined && --failure.times <= 0)
         state.failures.splice(state.failures.indexOf(failure), 1);
-      return send(res, failure.status ?? 400, { __type: failure.type, message: failure.message });
+      return awsError(failure.type, failure.message, failure.status ?? 400);
     }
     // Like CodeDeploy, unknown ids are simply left out of the answer.
     const deploymentsInfo = ids.flatMap((id) => {
       const info = state.deployments.get(String(id));
       return info ? [info] : [];
     });
-    send(res, 200, { deploymentsInfo, ...state.extraOutput });
+    return { status: 200, body: { deploymentsInfo, ...state.extraOutput } };
   }
-
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return Object.assign(state, {
-    endpoint: `http://127.0.0.1:${port}`,
-    close: () =>
-      new Promise<void>((resolve, reject) => {
-        server.closeAllConnections();
-        server.close((error) => (error ? reject(error) : resolve()));
-      }),
-  });
-}
-
-function header(req: IncomingMessage, name: string): string | undefined {
-  const value = req.headers[name];
-  return Array.isArray(value) ? value[0] : value;
-}
-
-function send(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, {
-    'content-type': JSON_11,
-    'content-length': Buffer.byteLength(text),
-    'x-amzn-requestid': `req-${Math.random().toString(16).slice(2)}`,
-  });
-  res.end(text);
 }

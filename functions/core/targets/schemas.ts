@@ -223,40 +223,29 @@ export type BigPandaConfig = z.infer<typeof bigpandaConfigSchema>;
 // ---------------------------------------------------------------------------------------------------
 // Chat: Teams, Google Chat, Discord (incoming webhooks)
 
-export const teamsConfigSchema = z
-  .object({
-    type: z.literal('teams'),
-    /** Name of the secret holding the Workflows webhook URL ("When a Teams webhook request is received"). */
-    webhookUrl: webhookUrlSecret,
-    /** Title/text templates (a route's `message` wins over these). */
-    message: messageTemplatesSchema,
-    timeoutMs: timeoutMs(),
-  })
-  .strict();
+/** A chat target reached by an incoming webhook whose URL (it carries the credential) is in a secret. */
+const webhookChatSchema = <T extends string>(type: T) =>
+  z
+    .object({
+      type: z.literal(type),
+      /** Name of the secret holding the webhook URL. */
+      webhookUrl: webhookUrlSecret,
+      /** Title/text templates (a route's `message` wins over these). */
+      message: messageTemplatesSchema,
+      timeoutMs: timeoutMs(),
+    })
+    .strict();
+
+/** Teams: a Workflows webhook URL ("When a Teams webhook request is received"). */
+export const teamsConfigSchema = webhookChatSchema('teams');
 export type TeamsConfig = z.infer<typeof teamsConfigSchema>;
 
-export const googleChatConfigSchema = z
-  .object({
-    type: z.literal('google-chat'),
-    /** Name of the secret holding the space's incoming-webhook URL (it carries the key and token). */
-    webhookUrl: webhookUrlSecret,
-    /** Title/text templates (a route's `message` wins over these). */
-    message: messageTemplatesSchema,
-    timeoutMs: timeoutMs(),
-  })
-  .strict();
+/** Google Chat: the space's incoming-webhook URL (it carries the key and token). */
+export const googleChatConfigSchema = webhookChatSchema('google-chat');
 export type GoogleChatConfig = z.infer<typeof googleChatConfigSchema>;
 
-export const discordConfigSchema = z
-  .object({
-    type: z.literal('discord'),
-    /** Name of the secret holding the webhook URL (`https://discord.com/api/webhooks/<id>/<token>`, `?thread_id=` allowed). */
-    webhookUrl: webhookUrlSecret,
-    /** Title/text templates (a route's `message` wins over these). */
-    message: messageTemplatesSchema,
-    timeoutMs: timeoutMs(),
-  })
-  .strict();
+/** Discord: `https://discord.com/api/webhooks/<id>/<token>`, `?thread_id=` allowed. */
+export const discordConfigSchema = webhookChatSchema('discord');
 export type DiscordConfig = z.infer<typeof discordConfigSchema>;
 
 // ---------------------------------------------------------------------------------------------------
