@@ -86,7 +86,7 @@ export function startPoller(options: PollerOptions): Poller {
     // back would count a receive (toward maxReceiveCount) that was never processed.
     if (messages.length === 0) return;
     const region = queueArn.split(':')[3] || (await sqs.config.region());
-    const records = messages.map((message) => toRecord(message, queueArn as string, region));
+    const records = messages.map((message) => toSqsRecord(message, queueArn as string, region));
 
     // Like Lambda: a thrown error (or an invalid batchItemFailures answer) fails the whole batch; nothing is
     // deleted and every message becomes visible again when its visibility timeout expires.
@@ -171,7 +171,7 @@ async function lookUpQueueArn(sqs: SQSClient, queueUrl: string): Promise<string>
 }
 
 /** An SQS message in the shape Lambda delivers it (camelCase fields, base64 binary attributes). */
-function toRecord(message: Message, eventSourceARN: string, awsRegion: string): SQSRecord {
+export function toSqsRecord(message: Message, eventSourceARN: string, awsRegion: string): SQSRecord {
   const attributes = message.Attributes ?? {};
   const record: SQSRecord = {
     messageId: message.MessageId ?? '',

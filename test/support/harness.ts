@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
+  DeleteMessageBatchCommand,
   DeleteMessageCommand,
   GetQueueAttributesCommand,
   type Message,
@@ -23,6 +24,7 @@ import type { Clock, DispatchQueue, RateLimiter } from '../../functions/core/por
 import type { DispatchMessage } from '../../functions/core/schema.ts';
 import { createIngestHandler } from '../../functions/handlers/ingest-handler.ts';
 import { buildRuntime, type Runtime } from '../../functions/handlers/runtime.ts';
+import { toSqsRecord } from '../../functions/local/poller.ts';
 import { DEFAULT_NAMES, type ProvisionedResources, provision } from '../../functions/local/provision.ts';
 import { captureLogs } from './capture-logger.ts';
 import { dynamoClient, startTestSqsSns, type TestSqsSns } from './emulators.ts';
@@ -219,7 +221,6 @@ export async function createHarness(options: HarnessOptions): Promise<Harness> {
         if (batch.length === 0) return handled;
         handled += batch.length;
         const failed = new Set(await dispatchBatch(batch, runtime.dispatch));
-        const { DeleteMessageBatchCommand } = await import('@aws-sdk/client-sqs');
         const done = batch.filter((m) => !failed.has(m.messageId));
         for (const m of done) held.get(parsedKey(m.body))?.delete(m.receiptHandle);
         if (done.length > 0) {
@@ -246,25 +247,16 @@ export async function createHarness(options: HarnessOptions): Promise<Harness> {
           }),
         );
         if (Messages.length === 0) return responses;
-        const event = {
-          Records: Messages.map((m) => ({
-            messageId: m.MessageId!,
-            receiptHandle: m.ReceiptHandle!,
-            body: m.Body ?? '',
-            attributes: m.Attributes ?? {},
-            messageAttributes: {},
-            md5OfBody: m.MD5OfBody ?? '',
-            eventSource: 'aws:sqs',
-            eventSourceARN: 'arn:aws:sqs:us-east-1:000000000000:shipcast-ingest',
-            awsRegion: 'us-east-1',
-          })),
-        } as unknown as SQSEvent;
+        const event: SQSEvent = {
+          Records: Messages.map((m) =>
+            toSqsRecord(m, 'arn:aws:sqs:us-east-1:000000000000:shipcast-ingest', 'us-east-1'),
+          ),
+        };
         const response = (await ingest(event)) ?? { batchItemFailures: [] };
         responses.push(response);
         const failed = new Set(response.batchItemFailures.map((f) => f.itemIdentifier));
         const done = Messages.filter((m) => !failed.has(m.MessageId!));
         if (done.length > 0) {
-          const { DeleteMessageBatchCommand } = await import('@aws-sdk/client-sqs');
           await queues.sqs.send(
             new DeleteMessageBatchCommand({
               QueueUrl: resources.ingestQueueUrl,
