@@ -12,7 +12,7 @@ import { bigpandaTarget } from '../../functions/core/targets/bigpanda.ts';
 import { bigpandaConfigSchema } from '../../functions/core/targets/schemas.ts';
 import { type BigPandaServer, startBigPandaServer } from '../support/bigpanda-server.ts';
 import { nativeEvent } from '../support/events.ts';
-import { createHarness, type Harness } from '../support/harness.ts';
+import { createHarness, type Harness, recordingRetries } from '../support/harness.ts';
 
 const TOKEN = 'bp-org-token-5Kq8ZrT2wX';
 const REVOKED = 'bp-revoked-token-9Vn3Lp';
@@ -33,15 +33,7 @@ describe('bigpanda target', () => {
     h = await createHarness({
       maxReceives: 5,
       http: new HttpClient({ timeoutMs: 1_000 }),
-      // Records the delay each retried message is put back with, then does what the real queue does.
-      queue: (real) => ({
-        enqueue: (messages) => real.enqueue(messages),
-        retryLater: (receiptHandle, seconds) => {
-          retryDelays.push(seconds);
-          return real.retryLater(receiptHandle, seconds);
-        },
-        deadLetter: (body, reason) => real.deadLetter(body, reason),
-      }),
+      queue: recordingRetries(retryDelays),
       config: {
         api: { tokens: [{ name: 'ci', secret: 'api-token' }] },
         targets: {

@@ -3,7 +3,6 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { chatView } from '../../functions/core/chat/view.ts';
 import { ingestEvent } from '../../functions/core/ingest.ts';
-import type { DispatchQueue } from '../../functions/core/ports.ts';
 import type { DeploymentEvent } from '../../functions/core/schema.ts';
 import { chooseTemplates } from '../../functions/core/targets/chat-webhook.ts';
 import { DISCORD_LIMITS, discordPayload } from '../../functions/core/targets/discord.ts';
@@ -16,7 +15,7 @@ import {
 } from '../support/chat-webhook-fixtures.ts';
 import { type DiscordServer, discordRateLimited, startDiscordServer } from '../support/discord-server.ts';
 import { nativeEvent } from '../support/events.ts';
-import { createHarness, type Harness } from '../support/harness.ts';
+import { createHarness, type Harness, recordingRetries } from '../support/harness.ts';
 
 type Embed = {
   title: string;
@@ -60,14 +59,7 @@ describe('discord target', () => {
         targets: { discord: { type: 'discord', webhookUrl: 'discord-webhook' } },
         routes: [{ targets: ['discord'] }],
       },
-      queue: (real): DispatchQueue => ({
-        enqueue: (messages) => real.enqueue(messages),
-        deadLetter: (body, reason) => real.deadLetter(body, reason),
-        retryLater: (handle, seconds) => {
-          retries.push(seconds);
-          return real.retryLater(handle, seconds);
-        },
-      }),
+      queue: recordingRetries(retries),
     });
     writeFileSync(join(h.secretsDir, 'discord-webhook'), discord.webhookUrl);
   });

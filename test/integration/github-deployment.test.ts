@@ -12,7 +12,7 @@ import {
   githubError,
   startGitHubServer,
 } from '../support/github-server.ts';
-import { createHarness, type Harness } from '../support/harness.ts';
+import { createHarness, type Harness, recordingRetries } from '../support/harness.ts';
 
 const TOKEN = 'ghp_deploytoken0123456789abcdef';
 const sha = (name: string) => createHash('sha1').update(name).digest('hex');
@@ -37,14 +37,7 @@ describe('github-deployment target', () => {
     gh = await startGitHubServer({ tokens: [TOKEN] });
     h = await createHarness({
       maxReceives: 5,
-      queue: (real) => ({
-        enqueue: (messages) => real.enqueue(messages),
-        deadLetter: (body, reason) => real.deadLetter(body, reason),
-        retryLater: (receiptHandle, seconds) => {
-          retryDelays.push(seconds);
-          return real.retryLater(receiptHandle, seconds);
-        },
-      }),
+      queue: recordingRetries(retryDelays),
       config: {
         api: { tokens: [{ name: 'ci', secret: 'api-token' }] },
         targets: {

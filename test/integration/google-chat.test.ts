@@ -3,7 +3,6 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { chatView } from '../../functions/core/chat/view.ts';
 import { ingestEvent } from '../../functions/core/ingest.ts';
-import type { DispatchQueue } from '../../functions/core/ports.ts';
 import type { DeploymentEvent } from '../../functions/core/schema.ts';
 import { chooseTemplates } from '../../functions/core/targets/chat-webhook.ts';
 import {
@@ -24,7 +23,7 @@ import {
   type GoogleChatServer,
   startGoogleChatServer,
 } from '../support/google-chat-server.ts';
-import { createHarness, type Harness } from '../support/harness.ts';
+import { createHarness, type Harness, recordingRetries } from '../support/harness.ts';
 
 type Widget = {
   textParagraph?: { text: string };
@@ -63,14 +62,7 @@ describe('google-chat target', () => {
         targets: { chat: { type: 'google-chat', webhookUrl: 'chat-webhook' } },
         routes: [{ targets: ['chat'] }],
       },
-      queue: (real): DispatchQueue => ({
-        enqueue: (messages) => real.enqueue(messages),
-        deadLetter: (body, reason) => real.deadLetter(body, reason),
-        retryLater: (handle, seconds) => {
-          retries.push(seconds);
-          return real.retryLater(handle, seconds);
-        },
-      }),
+      queue: recordingRetries(retries),
     });
     writeFileSync(join(h.secretsDir, 'chat-webhook'), chat.webhookUrl);
   });

@@ -11,7 +11,7 @@ import type { DeploymentEvent } from '../../functions/core/schema.ts';
 import { mattermostPayload } from '../../functions/core/targets/mattermost.ts';
 import { chatFixture } from '../support/chat-fixtures.ts';
 import { nativeEvent } from '../support/events.ts';
-import { createHarness, type Harness } from '../support/harness.ts';
+import { createHarness, type Harness, recordingRetries } from '../support/harness.ts';
 import { type SlackServer, startSlackServer } from '../support/slack-server.ts';
 
 // Mattermost webhook keys are 26 characters.
@@ -55,14 +55,7 @@ describe('mattermost target', () => {
     h = await createHarness({
       maxReceives: 5,
       http: new HttpClient({ timeoutMs: 1_000 }),
-      queue: (real) => ({
-        enqueue: (messages) => real.enqueue(messages),
-        retryLater: (receiptHandle, seconds) => {
-          retryDelays.push(seconds);
-          return real.retryLater(receiptHandle, seconds);
-        },
-        deadLetter: (body, reason) => real.deadLetter(body, reason),
-      }),
+      queue: recordingRetries(retryDelays),
       config: {
         api: { tokens: [{ name: 'ci', secret: 'api-token' }] },
         targets: {

@@ -10,7 +10,7 @@ import { ingestEvent } from '../../functions/core/ingest.ts';
 import type { DeploymentEvent } from '../../functions/core/schema.ts';
 import { chatFixture } from '../support/chat-fixtures.ts';
 import { nativeEvent } from '../support/events.ts';
-import { createHarness, type Harness } from '../support/harness.ts';
+import { createHarness, type Harness, recordingRetries } from '../support/harness.ts';
 import { type SlackRequest, type SlackServer, startSlackServer } from '../support/slack-server.ts';
 
 const BOT_TOKEN = 'xoxb-1111-2222-TestBotToken4f9a';
@@ -46,14 +46,7 @@ describe('slack target', () => {
     h = await createHarness({
       maxReceives: 5,
       http: new HttpClient({ timeoutMs: 1_000 }),
-      queue: (real) => ({
-        enqueue: (messages) => real.enqueue(messages),
-        retryLater: (receiptHandle, seconds) => {
-          retryDelays.push(seconds);
-          return real.retryLater(receiptHandle, seconds);
-        },
-        deadLetter: (body, reason) => real.deadLetter(body, reason),
-      }),
+      queue: recordingRetries(retryDelays),
       // Slack's one-message-a-second-per-channel limit is checked by what the target asks of the limiter.
       limiter: () => ({
         take: async (key, limit, windowSeconds) => {

@@ -5,7 +5,6 @@ import { chatView } from '../../functions/core/chat/view.ts';
 import { RetryableDeliveryError } from '../../functions/core/errors.ts';
 import { HttpClient } from '../../functions/core/http-client.ts';
 import { ingestEvent } from '../../functions/core/ingest.ts';
-import type { DispatchQueue } from '../../functions/core/ports.ts';
 import type { DeploymentEvent } from '../../functions/core/schema.ts';
 import { chooseTemplates } from '../../functions/core/targets/chat-webhook.ts';
 import { fittingTeamsPayload, TEAMS_MAX_BYTES, teamsTarget } from '../../functions/core/targets/teams.ts';
@@ -18,7 +17,7 @@ import {
   strings,
 } from '../support/chat-webhook-fixtures.ts';
 import { nativeEvent } from '../support/events.ts';
-import { createHarness, type Harness } from '../support/harness.ts';
+import { createHarness, type Harness, recordingRetries } from '../support/harness.ts';
 import { startTeamsServer, type TeamsServer, teamsThrottled } from '../support/teams-server.ts';
 
 type Card = { body: { type: string; text?: string; facts?: { title: string; value: string }[] }[] };
@@ -62,14 +61,7 @@ describe('teams target', () => {
           },
         ],
       },
-      queue: (real): DispatchQueue => ({
-        enqueue: (messages) => real.enqueue(messages),
-        deadLetter: (body, reason) => real.deadLetter(body, reason),
-        retryLater: (handle, seconds) => {
-          retries.push(seconds);
-          return real.retryLater(handle, seconds);
-        },
-      }),
+      queue: recordingRetries(retries),
     });
     writeFileSync(join(h.secretsDir, 'teams-webhook'), teams.webhookUrl);
   });

@@ -12,7 +12,7 @@ import type { TargetContext } from '../../functions/core/targets/target.ts';
 import { renderTelegramText, telegramTarget } from '../../functions/core/targets/telegram.ts';
 import { createLogger, registerSecret } from '../../functions/core/telemetry.ts';
 import { nativeEvent } from '../support/events.ts';
-import { createHarness, type Harness, TestClock } from '../support/harness.ts';
+import { createHarness, type Harness, recordingRetries, TestClock } from '../support/harness.ts';
 import { parseHtml, startTelegramServer, type TelegramServer } from '../support/telegram-server.ts';
 import { fixedDeployment, hostileDeployment } from '../support/telegram-zulip-fixtures.ts';
 
@@ -40,14 +40,7 @@ describe('telegram target', () => {
           return 0;
         },
       }),
-      queue: (real) => ({
-        enqueue: (messages) => real.enqueue(messages),
-        retryLater: (receiptHandle, seconds) => {
-          retryDelays.push(seconds);
-          return real.retryLater(receiptHandle, seconds);
-        },
-        deadLetter: (body, reason) => real.deadLetter(body, reason),
-      }),
+      queue: recordingRetries(retryDelays),
       config: {
         api: { tokens: [{ name: 'ci', secret: 'api-token' }] },
         targets: {

@@ -11,7 +11,7 @@ import type { TargetContext } from '../../functions/core/targets/target.ts';
 import { renderZulipContent, renderZulipTopic, zulipTarget } from '../../functions/core/targets/zulip.ts';
 import { createLogger } from '../../functions/core/telemetry.ts';
 import { nativeEvent } from '../support/events.ts';
-import { createHarness, type Harness, TestClock } from '../support/harness.ts';
+import { createHarness, type Harness, recordingRetries, TestClock } from '../support/harness.ts';
 import { fixedDeployment, HOSTILE, hostileDeployment } from '../support/telegram-zulip-fixtures.ts';
 import { startZulipServer, type ZulipServer } from '../support/zulip-server.ts';
 
@@ -45,14 +45,7 @@ describe('zulip target', () => {
     h = await createHarness({
       maxReceives: 5,
       http: new HttpClient({ timeoutMs: 1_000 }),
-      queue: (real) => ({
-        enqueue: (messages) => real.enqueue(messages),
-        retryLater: (receiptHandle, seconds) => {
-          retryDelays.push(seconds);
-          return real.retryLater(receiptHandle, seconds);
-        },
-        deadLetter: (body, reason) => real.deadLetter(body, reason),
-      }),
+      queue: recordingRetries(retryDelays),
       config: {
         api: { tokens: [{ name: 'ci', secret: 'api-token' }] },
         targets: {

@@ -111,6 +111,18 @@ export interface HarnessOptions {
   share?: Harness;
 }
 
+/** A `queue` option for createHarness: the real queue, recording the delay of every retryLater in `delays`. */
+export function recordingRetries(delays: number[]): (real: DispatchQueue) => DispatchQueue {
+  return (real) => ({
+    enqueue: (messages) => real.enqueue(messages),
+    deadLetter: (body, reason, messageId) => real.deadLetter(body, reason, messageId),
+    retryLater: (receiptHandle, seconds) => {
+      delays.push(seconds);
+      return real.retryLater(receiptHandle, seconds);
+    },
+  });
+}
+
 let counter = 0;
 
 /** Builds a harness on the run's DynamoDB Local and a fresh SQS/SNS emulator. */
