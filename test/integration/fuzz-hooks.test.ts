@@ -1,5 +1,5 @@
 import { createHmac, randomUUID } from 'node:crypto';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,12 +16,12 @@ import {
   type RouteChecker,
   routeChecker,
   runs,
-  spyOnWrites,
+  signedSourcesHarness,
   sweepCases,
   toJsonText,
 } from '../support/fuzz.ts';
-import { createHarness, type Harness } from '../support/harness.ts';
-import { SNS_TOPIC, selfSignedCertificate, signedSnsEnvelope } from '../support/sns-signing.ts';
+import type { Harness } from '../support/harness.ts';
+import { selfSignedCertificate, signedSnsEnvelope } from '../support/sns-signing.ts';
 
 const GITHUB_SECRET = 'fuzz-github-secret-41c9';
 const GITLAB_TOKEN = 'fuzz-gitlab-token-8e2d';
@@ -51,27 +51,15 @@ describe('the vendor webhook routes hold up against random and mutated deliverie
   const sns = selfSignedCertificate();
 
   beforeAll(async () => {
-    h = await createHarness({
-      config: {
-        api: { tokens: [{ name: 'fuzz', secret: 'api-token' }] },
-        sources: {
-          github: { secret: 'github-webhook' },
-          gitlab: { token: 'gitlab-token' },
-          sns: { topicArns: [SNS_TOPIC] },
-        },
-        targets: { console: { type: 'log' } },
-        routes: [{ targets: ['console'] }],
-      },
-      env: { SHIPCAST_SECRET_API_TOKEN: 'fuzz-api-token-0000' },
+    const signed = await signedSourcesHarness({
+      tokenName: 'fuzz',
+      apiToken: 'fuzz-api-token-0000',
+      githubSecret: GITHUB_SECRET,
+      gitlabToken: GITLAB_TOKEN,
+      snsCert: sns.cert,
     });
-    writeFileSync(join(h.secretsDir, 'github-webhook'), GITHUB_SECRET);
-    writeFileSync(join(h.secretsDir, 'gitlab-token'), GITLAB_TOKEN);
-    h.runtime.api.sns = {
-      fetchCertificate: async () => sns.cert,
-      confirmSubscription: async () => {},
-    };
-    const spied = spyOnWrites(h.runtime.api);
-    ({ send, expectBothOutcomes } = routeChecker(h, createApi(spied.context), spied.writes));
+    h = signed.h;
+    ({ send, expectBothOutcomes } = routeChecker(h, createApi(signed.context), signed.writes));
   });
   afterAll(async () => {
     await h?.stop();

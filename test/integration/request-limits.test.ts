@@ -1,11 +1,11 @@
 import { createHmac } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApi } from '../../functions/core/api/app.ts';
-import { expectNoPollution, type Json, nested, spyOnWrites } from '../support/fuzz.ts';
-import { createHarness, type Harness } from '../support/harness.ts';
-import { SNS_TOPIC, selfSignedCertificate, signedSnsEnvelope } from '../support/sns-signing.ts';
+import { type ApiContext, createApi } from '../../functions/core/api/app.ts';
+import { expectNoPollution, type Json, nested, signedSourcesHarness } from '../support/fuzz.ts';
+import type { Harness } from '../support/harness.ts';
+import { selfSignedCertificate, signedSnsEnvelope } from '../support/sns-signing.ts';
 
 const TOKEN = 'limits-api-token-5b1e';
 const GITHUB_SECRET = 'limits-github-secret';
@@ -106,25 +106,15 @@ describe('request limits and untrusted JSON on every route that takes a body', (
   const sns = selfSignedCertificate();
 
   beforeAll(async () => {
-    h = await createHarness({
-      config: {
-        api: { tokens: [{ name: 'limits', secret: 'api-token' }] },
-        sources: {
-          github: { secret: 'github-webhook' },
-          gitlab: { token: 'gitlab-token' },
-          sns: { topicArns: [SNS_TOPIC] },
-        },
-        targets: { console: { type: 'log' } },
-        routes: [{ targets: ['console'] }],
-      },
-      env: { SHIPCAST_SECRET_API_TOKEN: TOKEN },
-    });
-    writeFileSync(join(h.secretsDir, 'github-webhook'), GITHUB_SECRET);
-    writeFileSync(join(h.secretsDir, 'gitlab-token'), GITLAB_TOKEN);
-    h.runtime.api.sns = { fetchCertificate: async () => sns.cert, confirmSubscription: async () => {} };
-    const spied = spyOnWrites(h.runtime.api);
-    writes = spied.writes;
-    api = createApi(spied.context);
+    let context: ApiContext;
+    ({ h, context, writes } = await signedSourcesHarness({
+      tokenName: 'limits',
+      apiToken: TOKEN,
+      githubSecret: GITHUB_SECRET,
+      gitlabToken: GITLAB_TOKEN,
+      snsCert: sns.cert,
+    }));
+    api = createApi(context);
   });
   afterAll(async () => {
     await h?.stop();

@@ -1,17 +1,17 @@
 import { createHash, createHmac, createSign, randomUUID } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApi } from '../../functions/core/api/app.ts';
+import { type ApiContext, createApi } from '../../functions/core/api/app.ts';
 import { parseCodeDeployMessage } from '../../functions/core/sources/codedeploy.ts';
 import {
   SNS_MAX_AGE_SECONDS,
   SNS_MAX_SKEW_SECONDS,
   stringToSign,
 } from '../../functions/core/sources/sns-http.ts';
-import { type Json, spyOnWrites } from '../support/fuzz.ts';
-import { createHarness, type Harness } from '../support/harness.ts';
-import { SNS_TOPIC, selfSignedCertificate, signedSnsEnvelope } from '../support/sns-signing.ts';
+import { type Json, signedSourcesHarness } from '../support/fuzz.ts';
+import type { Harness } from '../support/harness.ts';
+import { selfSignedCertificate, signedSnsEnvelope } from '../support/sns-signing.ts';
 
 const TOKEN = 'sig-api-token-3d5f0a';
 const GITHUB_SECRET = 'sig-github-secret-77aa';
@@ -52,25 +52,15 @@ describe('every signed or token-checked route refuses a bad credential the same 
   const impostor = selfSignedCertificate();
 
   beforeAll(async () => {
-    h = await createHarness({
-      config: {
-        api: { tokens: [{ name: 'ci', secret: 'api-token' }] },
-        sources: {
-          github: { secret: 'github-webhook' },
-          gitlab: { token: 'gitlab-token' },
-          sns: { topicArns: [SNS_TOPIC] },
-        },
-        targets: { console: { type: 'log' } },
-        routes: [{ targets: ['console'] }],
-      },
-      env: { SHIPCAST_SECRET_API_TOKEN: TOKEN },
-    });
-    writeFileSync(join(h.secretsDir, 'github-webhook'), GITHUB_SECRET);
-    writeFileSync(join(h.secretsDir, 'gitlab-token'), GITLAB_TOKEN);
-    h.runtime.api.sns = { fetchCertificate: async () => sns.cert, confirmSubscription: async () => {} };
-    const spied = spyOnWrites(h.runtime.api);
-    writes = spied.writes;
-    api = createApi(spied.context);
+    let context: ApiContext;
+    ({ h, context, writes } = await signedSourcesHarness({
+      tokenName: 'ci',
+      apiToken: TOKEN,
+      githubSecret: GITHUB_SECRET,
+      gitlabToken: GITLAB_TOKEN,
+      snsCert: sns.cert,
+    }));
+    api = createApi(context);
   });
   afterAll(async () => {
     await h?.stop();

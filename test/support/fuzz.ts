@@ -3,11 +3,15 @@
  * mutate them (drop, duplicate, retype, nest, huge and hostile strings, `__proto__` keys), random headers
  * and query strings, a write spy on the store and the queue, and the invariants every answer must keep.
  */
+
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { type AttributeValue, ScanCommand } from '@aws-sdk/client-dynamodb';
 import fc from 'fast-check';
 import { expect } from 'vitest';
 import type { ApiContext } from '../../functions/core/api/app.ts';
-import type { Harness } from './harness.ts';
+import { createHarness, type Harness } from './harness.ts';
+import { SNS_TOPIC } from './sns-signing.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: fuzzed JSON is walked and edited freely
 export type Json = any;
@@ -29,6 +33,36 @@ const WRITE_METHODS = new Set([
   'retryLater',
   'deadLetter',
 ]);
+
+/**
+ * A harness with every signed source on (GitHub webhook secret, GitLab token, SNS topic whose certificate
+ * is `snsCert`), the API token `apiToken` named `tokenName`, and the API context under a write spy.
+ */
+export async function signedSourcesHarness(secrets: {
+  tokenName: string;
+  apiToken: string;
+  githubSecret: string;
+  gitlabToken: string;
+  snsCert: string;
+}): Promise<{ h: Harness; context: ApiContext; writes: string[] }> {
+  const h = await createHarness({
+    config: {
+      api: { tokens: [{ name: secrets.tokenName, secret: 'api-token' }] },
+      sources: {
+        github: { secret: 'github-webhook' },
+        gitlab: { token: 'gitlab-token' },
+        sns: { topicArns: [SNS_TOPIC] },
+      },
+      targets: { console: { type: 'log' } },
+      routes: [{ targets: ['console'] }],
+    },
+    env: { SHIPCAST_SECRET_API_TOKEN: secrets.apiToken },
+  });
+  writeFileSync(join(h.secretsDir, 'github-webhook'), secrets.githubSecret);
+  writeFileSync(join(h.secretsDir, 'gitlab-token'), secrets.gitlabToken);
+  h.runtime.api.sns = { fetchCertificate: async () => secrets.snsCert, confirmSubscription: async () => {} };
+  return { h, ...spyOnWrites(h.runtime.api) };
+}
 
 /**
  * The API context with its store and queue wrapped: every write is recorded in `writes` (its method name)
