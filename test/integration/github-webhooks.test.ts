@@ -60,11 +60,12 @@ describe('GitHub webhooks (POST /v1/hooks/github)', () => {
     });
   };
 
-  /** A copy of a fixture with its deployment made unique (so tests do not share records). */
+  let statusIds = 0;
+  /** A copy of a fixture with its deployment made unique (so tests do not share records); every status gets its own id. */
   const uniqueDeployment = (path: string, id: number, changes: (p: Json) => void = () => {}): Json => {
     const payload = structuredClone(fixture(path));
     payload.deployment.id = id;
-    if (payload.deployment_status) payload.deployment_status.id = id * 10 + Math.floor(Math.random() * 9);
+    if (payload.deployment_status) payload.deployment_status.id = id * 1000 + ++statusIds;
     changes(payload);
     return payload;
   };
@@ -225,7 +226,7 @@ describe('GitHub webhooks (POST /v1/hooks/github)', () => {
       ['failure', 'failed'],
       ['error', 'failed'],
     ])('maps deployment status state %s to %s (fixture with the state changed)', async (state, status) => {
-      const id = 7_100_000 + Math.floor(Math.random() * 99_999);
+      const id = 7_100_000 + ++statusIds;
       const payload = uniqueDeployment('deployment_status/created.json', id, (p) => {
         p.deployment_status.state = state;
       });

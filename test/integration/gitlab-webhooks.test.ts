@@ -19,6 +19,8 @@ const fixture = (path: string): Json => JSON.parse(readFileSync(join(FIXTURES, p
 describe('GitLab webhooks (POST /v1/hooks/gitlab)', () => {
   let h: Harness;
   let api: ReturnType<typeof createApi>;
+  /** Distinct deployment and pipeline ids for the tests that need a fresh one. */
+  let uniqueIds = 0;
 
   beforeAll(async () => {
     h = await createHarness({
@@ -131,7 +133,7 @@ describe('GitLab webhooks (POST /v1/hooks/gitlab)', () => {
       ['failed', 'failed'],
       ['canceled', 'stopped'],
     ])('maps status %s to %s (documented example with the status changed)', async (status, expected) => {
-      const id = 9_100 + Math.floor(Math.random() * 899);
+      const id = 9_100 + ++uniqueIds;
       const response = await deliver(deploymentWith(id, status));
       expect(await response.json()).toMatchObject({ status: expected });
       expect(
@@ -229,9 +231,7 @@ describe('GitLab webhooks (POST /v1/hooks/gitlab)', () => {
     ])(
       'maps pipeline status %s to %s (documented example with the status changed)',
       async (status, expected) => {
-        const answer = (await (
-          await deliver(pipelineWith(50_000 + Math.floor(Math.random() * 9_999), status))
-        ).json()) as Json;
+        const answer = (await (await deliver(pipelineWith(50_000 + ++uniqueIds, status))).json()) as Json;
         expect(answer).toMatchObject({ status: expected });
       },
     );
