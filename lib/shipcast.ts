@@ -20,7 +20,9 @@ import { openApiDocument } from '../functions/core/api/openapi.ts';
 import {
   type configSchema,
   DISPATCH_QUEUE_MAX_RECEIVES,
+  FUNCTION_TIMEOUT_SECONDS,
   parseConfig,
+  QUEUE_VISIBILITY_FACTOR,
   referencedSecrets,
   type ShipcastConfig,
 } from '../functions/core/config.ts';
@@ -55,16 +57,14 @@ const PACKAGE_ROOT = fileURLToPath(new URL('..', import.meta.url));
 const LOCK_FILE = fileURLToPath(new URL('../package-lock.json', import.meta.url));
 
 const TIMEOUTS: Record<ShipcastFunctionName, Duration> = {
-  api: Duration.seconds(10),
-  ingest: Duration.seconds(30),
-  dispatch: Duration.seconds(60),
+  api: Duration.seconds(FUNCTION_TIMEOUT_SECONDS.api),
+  ingest: Duration.seconds(FUNCTION_TIMEOUT_SECONDS.ingest),
+  dispatch: Duration.seconds(FUNCTION_TIMEOUT_SECONDS.dispatch),
 };
 const DEFAULT_MEMORY: Record<ShipcastFunctionName, number> = { api: 512, ingest: 256, dispatch: 256 };
 /** Receives of one ingest message (SNS envelope) before it goes to the ingest DLQ. */
 const INGEST_MAX_RECEIVES = 5;
 const DLQ_RETENTION = Duration.days(14);
-/** AWS recommends a queue visibility timeout of at least six times the consumer function's timeout. */
-const VISIBILITY_FACTOR = 6;
 
 /**
  * Shipcast on AWS: CodeDeploy trigger topic → ingest queue → ingest function, HTTP API function (function URL),
@@ -137,7 +137,7 @@ export class Shipcast extends Construct {
       });
     this.ingestDeadLetterQueue = queue('IngestDeadLetterQueue', { retentionPeriod: DLQ_RETENTION });
     this.ingestQueue = queue('IngestQueue', {
-      visibilityTimeout: Duration.seconds(TIMEOUTS.ingest.toSeconds() * VISIBILITY_FACTOR),
+      visibilityTimeout: Duration.seconds(TIMEOUTS.ingest.toSeconds() * QUEUE_VISIBILITY_FACTOR),
       deadLetterQueue: { queue: this.ingestDeadLetterQueue, maxReceiveCount: INGEST_MAX_RECEIVES },
     });
     // FIFO in high-throughput mode (deduplication and throughput per message group): the dispatcher sends
@@ -153,7 +153,7 @@ export class Shipcast extends Construct {
     });
     this.dispatchQueue = queue('DispatchQueue', {
       ...fifo,
-      visibilityTimeout: Duration.seconds(TIMEOUTS.dispatch.toSeconds() * VISIBILITY_FACTOR),
+      visibilityTimeout: Duration.seconds(TIMEOUTS.dispatch.toSeconds() * QUEUE_VISIBILITY_FACTOR),
       // Messages held back by an open circuit wait here: keep them as long as SQS allows.
       retentionPeriod: DLQ_RETENTION,
       // A backstop only: the dispatcher gives up after `dispatch.maxReceives` failed attempts, counted in the

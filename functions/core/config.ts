@@ -174,6 +174,12 @@ export type CircuitSettings = z.infer<typeof circuitSchema>;
  */
 export const DISPATCH_QUEUE_MAX_RECEIVES = 1000;
 
+/** Each function's timeout in seconds: Lambda's in AWS, the local pollers' deadline under `npm start`. */
+export const FUNCTION_TIMEOUT_SECONDS = { api: 10, ingest: 30, dispatch: 60 } as const;
+
+/** A queue's visibility timeout is this many times its consumer's timeout (AWS recommends at least six). */
+export const QUEUE_VISIBILITY_FACTOR = 6;
+
 /** Validates a parsed config; `file` names it in errors. */
 export function parseConfig(input: unknown, file = 'shipcast.config.json'): ShipcastConfig {
   const result = configSchema.safeParse(input);

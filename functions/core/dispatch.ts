@@ -24,7 +24,16 @@ export interface DispatchContext {
   targets?: readonly TargetDefinition[];
   /** This dispatcher's circuit breakers (state shared through the store); one set per store when absent. */
   circuits?: CircuitBreakers;
+  /** Milliseconds left before the function's timeout (Lambda's context); no deadline when absent. */
+  remainingMs?: () => number;
 }
+
+/**
+ * A message is started only with this much of the function's time left: enough for the target's calls
+ * (10 s each) and the record. One started later could be cut off by the timeout between calling the
+ * target and recording it, and its message, still invisible, could overlap with the next receive.
+ */
+export const DISPATCH_START_RESERVE_MS = 20_000;
 
 /** A received dispatch queue message, transport details unwrapped. */
 export interface ReceivedMessage {
@@ -40,7 +49,7 @@ export type DispatchOutcome =
   | { kind: 'delivered' }
   | { kind: 'skipped'; reason: string }
   | { kind: 'retry'; afterSeconds: number; error: string }
-  /** Not attempted: the target's circuit is open. Leaves the message in the queue; counts no attempt. */
+  /** Not attempted (the target's circuit is open, or the function's time is short). Counts no attempt. */
   | { kind: 'deferred'; afterSeconds: number; reason: string }
   | { kind: 'dead'; error: string };
 
@@ -98,6 +107,16 @@ export async function dispatchOne(
   context: DispatchContext,
 ): Promise<DispatchOutcome> {
   const { store, config, logger } = context;
+  const left = context.remainingMs?.();
+  if (left !== undefined && left < DISPATCH_START_RESERVE_MS) {
+    // Not attempted, so not counted: the message is received again at once, by a fresh invocation.
+    logger.info("not started: too little of the function's time is left", { remainingMs: left });
+    return {
+      kind: 'deferred',
+      afterSeconds: 0,
+      reason: `not started with ${left} ms of the function's time left (needs ${DISPATCH_START_RESERVE_MS})`,
+    };
+  }
   const deployment = await store.getDeployment(message.deploymentId);
   if (!deployment) return { kind: 'dead', error: `deployment ${message.deploymentId} does not exist` };
   const transition = deployment.transitions.find((t) => t.seq === message.seq);

@@ -1,11 +1,21 @@
-import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { dispatchBatch } from '../core/dispatch.ts';
 import type { Runtime } from './runtime.ts';
 
-/** The dispatcher function: one SQS batch of dispatch messages; failures reported per message. */
+/**
+ * The dispatcher function: one SQS batch of dispatch messages; failures reported per message. The
+ * invocation's context (Lambda's, or the local poller's) tells how long the function has left: a message
+ * that could not be finished in it is not started.
+ */
 export function createDispatchHandler(runtime: () => Promise<Runtime>) {
-  return async (event: SQSEvent): Promise<SQSBatchResponse> => {
-    const { dispatch } = await runtime();
+  return async (
+    event: SQSEvent,
+    invocation?: Pick<Context, 'getRemainingTimeInMillis'>,
+  ): Promise<SQSBatchResponse> => {
+    const runtimeNow = await runtime();
+    const dispatch = invocation
+      ? { ...runtimeNow.dispatch, remainingMs: () => invocation.getRemainingTimeInMillis() }
+      : runtimeNow.dispatch;
     const failed = await dispatchBatch(
       event.Records.map((record) => ({
         messageId: record.messageId,

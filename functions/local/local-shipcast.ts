@@ -12,7 +12,12 @@ import { groupIdOfBody, isFifoQueue, SqsDispatchQueue, SqsIngestQueue } from '..
 import { EnvFileSecretSource, secretEnvName } from '../adapters/local/env-file-secrets.ts';
 import { createApi } from '../core/api/app.ts';
 import { openApiDocument } from '../core/api/openapi.ts';
-import { DISPATCH_QUEUE_MAX_RECEIVES, type ShipcastConfig } from '../core/config.ts';
+import {
+  DISPATCH_QUEUE_MAX_RECEIVES,
+  FUNCTION_TIMEOUT_SECONDS,
+  QUEUE_VISIBILITY_FACTOR,
+  type ShipcastConfig,
+} from '../core/config.ts';
 import type { HttpClient } from '../core/http-client.ts';
 import type { Clock } from '../core/ports.ts';
 import { CODEDEPLOY_SOURCE } from '../core/sources/codedeploy.ts';
@@ -132,7 +137,12 @@ export async function startLocal(options: LocalOptions): Promise<LocalShipcast> 
       sns.destroy();
     });
 
-    const visibility = options.visibilityTimeoutSeconds ?? { ingest: 30, dispatch: 60 };
+    // As in AWS: each queue's visibility timeout is six times its function's timeout, which the poller
+    // gives the handler as its deadline.
+    const visibility = options.visibilityTimeoutSeconds ?? {
+      ingest: FUNCTION_TIMEOUT_SECONDS.ingest * QUEUE_VISIBILITY_FACTOR,
+      dispatch: FUNCTION_TIMEOUT_SECONDS.dispatch * QUEUE_VISIBILITY_FACTOR,
+    };
     const resources = await provision({
       dynamodb,
       sqs,
@@ -177,6 +187,7 @@ export async function startLocal(options: LocalOptions): Promise<LocalShipcast> 
         ),
         logger,
         name: 'ingest',
+        timeoutSeconds: FUNCTION_TIMEOUT_SECONDS.ingest,
       }),
       startPoller({
         sqs,
@@ -187,6 +198,7 @@ export async function startLocal(options: LocalOptions): Promise<LocalShipcast> 
         ),
         logger,
         name: 'dispatch',
+        timeoutSeconds: FUNCTION_TIMEOUT_SECONDS.dispatch,
       }),
     ];
     stops.push(async () => {

@@ -14,9 +14,17 @@ import {
 } from '@aws-sdk/client-sqs';
 import type { SQSBatchResponse, SQSEvent, SQSMessageAttributes, SQSRecord } from 'aws-lambda';
 
+/** The part of Lambda's context a poller gives its handler: the time left before the function's timeout. */
+export interface InvocationDeadline {
+  getRemainingTimeInMillis(): number;
+}
+
 /** The handler a poller calls: a Lambda SQS handler with ReportBatchItemFailures. */
-// biome-ignore lint/suspicious/noConfusingVoidType: Lambda handlers may return nothing at all.
-export type SqsBatchHandler = (event: SQSEvent) => Promise<SQSBatchResponse | undefined | void>;
+export type SqsBatchHandler = (
+  event: SQSEvent,
+  context: InvocationDeadline,
+  // biome-ignore lint/suspicious/noConfusingVoidType: Lambda handlers may return nothing at all.
+) => Promise<SQSBatchResponse | undefined | void>;
 
 /** Where the poller reports errors (console by default; Shipcast's Logger fits). */
 export interface PollerLogger {
@@ -37,6 +45,11 @@ export interface PollerOptions {
   logger?: PollerLogger;
   /** Label in log messages; defaults to the queue name. */
   name?: string;
+  /**
+   * The function timeout the handler is told about (its context's getRemainingTimeInMillis), as Lambda
+   * tells it; Shipcast's handlers start no work they could not finish in it. Default 60.
+   */
+  timeoutSeconds?: number;
 }
 
 /** A running poller. */
@@ -54,6 +67,7 @@ export function startPoller(options: PollerOptions): Poller {
   const waitTimeSeconds = options.waitTimeSeconds ?? 1;
   const logger = options.logger ?? console;
   const name = options.name ?? queueUrl.slice(queueUrl.lastIndexOf('/') + 1);
+  const timeoutMs = (options.timeoutSeconds ?? 60) * 1000;
   if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 10) {
     throw new Error(`batchSize must be an integer from 1 to 10, got ${batchSize}`);
   }
@@ -91,8 +105,12 @@ export function startPoller(options: PollerOptions): Poller {
     // Like Lambda: a thrown error (or an invalid batchItemFailures answer) fails the whole batch; nothing is
     // deleted and every message becomes visible again when its visibility timeout expires.
     let response: unknown;
+    const deadline = Date.now() + timeoutMs;
     try {
-      response = await handler({ Records: records });
+      response = await handler(
+        { Records: records },
+        { getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()) },
+      );
     } catch (err) {
       logger.error(`[poller ${name}] handler failed for a batch of ${records.length}`, err);
       return;

@@ -3,11 +3,11 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { GetQueueAttributesCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { dispatchBatch } from '../../functions/core/dispatch.ts';
+import { DISPATCH_START_RESERVE_MS, dispatchBatch } from '../../functions/core/dispatch.ts';
 import { ingestEvent } from '../../functions/core/ingest.ts';
 import type { DeploymentEvent } from '../../functions/core/schema.ts';
 import { nativeEvent } from '../support/events.ts';
-import { createHarness, type Harness } from '../support/harness.ts';
+import { createHarness, type Harness, recordingRetries } from '../support/harness.ts';
 import { startTargetServer, type TargetServer } from '../support/target-server.ts';
 
 const SECRET = 'whsec-test-0123456789';
@@ -111,6 +111,37 @@ describe('dispatch', () => {
     ).toEqual(['succeeded']);
     await h.drainDispatch();
     expect(hookCalls(queued.deploymentId)).toHaveLength(1);
+  });
+
+  it("does not start a message with too little of the function's time left, and counts no attempt", async () => {
+    const started = event('d-deadline', 'in_progress');
+    await ingestEvent(started, h.runtime.ingest);
+    const delays: number[] = [];
+    const queue = recordingRetries(delays)(h.runtime.dispatch.queue);
+    const batch = await h.receiveDispatch(1);
+    expect(batch).toHaveLength(2);
+
+    const failed = await dispatchBatch(batch, {
+      ...h.runtime.dispatch,
+      queue,
+      remainingMs: () => DISPATCH_START_RESERVE_MS - 1,
+    });
+
+    expect(failed.sort()).toEqual(batch.map((m) => m.messageId).sort());
+    // Handed straight back to the queue, for a fresh invocation: no call, nothing recorded.
+    expect(delays).toEqual([0, 0]);
+    expect(hookCalls(started.deploymentId)).toEqual([]);
+    expect(other.requests).toEqual([]);
+    expect(await h.store.getDelivery(started.deploymentId, 'hook')).toBeUndefined();
+
+    // Both come back at once and are delivered by the next receive.
+    expect(await h.drainDispatch()).toBe(2);
+    expect(hookCalls(started.deploymentId)).toHaveLength(1);
+    expect(await h.store.getDelivery(started.deploymentId, 'hook')).toMatchObject({
+      state: 'delivered',
+      deliveredSeq: 1,
+      attempts: 1,
+    });
   });
 
   it('puts a rate-limited message back on the queue for as long as Retry-After says, without failing the others', async () => {

@@ -129,6 +129,32 @@ describe('startPoller', () => {
     expect(Number(record?.attributes.ApproximateFirstReceiveTimestamp)).toBeGreaterThan(0);
   });
 
+  it("tells the handler how long it has left of its timeout, as Lambda's context does", async () => {
+    const { queueUrl } = await createQueues();
+    await sendBatch(queueUrl, ['tick']);
+    const readings: number[] = [];
+    pollers.push(
+      startPoller({
+        sqs: fauxqs.sqs,
+        queueUrl,
+        timeoutSeconds: 1,
+        handler: async (_event, context) => {
+          readings.push(context.getRemainingTimeInMillis());
+          // The time left runs out: wait for it to reach zero (it never goes below).
+          while (context.getRemainingTimeInMillis() > 0)
+            await new Promise((resolve) => setTimeout(resolve, 20));
+          readings.push(context.getRemainingTimeInMillis());
+        },
+      }),
+    );
+    await waitForQueueEmpty(fauxqs.sqs, queueUrl);
+
+    expect(readings).toHaveLength(2);
+    expect(readings[0]).toBeGreaterThan(0);
+    expect(readings[0]).toBeLessThanOrEqual(1000);
+    expect(readings[1]).toBe(0);
+  });
+
   it('deletes the successes of a batch and redelivers the reported failure', async () => {
     const { queueUrl } = await createQueues();
     await sendBatch(queueUrl, ['a', 'b', 'c']);
