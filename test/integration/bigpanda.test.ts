@@ -32,12 +32,14 @@ describe('bigpanda target', () => {
     eu = await startBigPandaServer({ tokens: [TOKEN], basePath: '/bigpanda-eu' });
     h = await createHarness({
       maxReceives: 5,
-      http: new HttpClient({ timeoutMs: 1_000 }),
+      http: new HttpClient({ timeoutMs: 10_000 }),
       queue: recordingRetries(retryDelays),
       config: {
         api: { tokens: [{ name: 'ci', secret: 'api-token' }] },
         targets: {
           bp: { type: 'bigpanda', url: bigpanda.url, token: 'bigpanda-token' },
+          // Its own short timeout, for the answer that never comes: the others keep the client's 10 s.
+          slow: { type: 'bigpanda', url: bigpanda.url, token: 'bigpanda-token', timeoutMs: 1_000 },
           euProxy: { type: 'bigpanda', url: `${eu.url}/`, token: 'bigpanda-token', sourceSystem: 'deploys' },
           revoked: { type: 'bigpanda', url: bigpanda.url, token: 'bigpanda-revoked' },
           changes: {
@@ -50,6 +52,7 @@ describe('bigpanda target', () => {
         },
         routes: [
           { match: { service: 'checkout-*' }, targets: ['bp'] },
+          { match: { service: 'slow-*' }, targets: ['slow'] },
           { match: { service: 'eu-*' }, targets: ['euProxy'] },
           { match: { service: 'revoked-*' }, targets: ['revoked'] },
           { match: { service: 'changes-*' }, targets: ['changes'] },
@@ -279,13 +282,13 @@ describe('bigpanda target', () => {
     });
 
     it('retries a start that BigPanda never answered', async () => {
-      const started = nativeEvent('bp-7', 'in_progress', { service: 'checkout-slow', version: '1' });
+      const started = nativeEvent('bp-7', 'in_progress', { service: 'slow-checkout', version: '1' });
       await ingest(started);
       bigpanda.script({ hang: true });
 
       await h.drainDispatch();
 
-      const delivery = await h.store.getDelivery(started.deploymentId, 'bp');
+      const delivery = await h.store.getDelivery(started.deploymentId, 'slow');
       expect(delivery).toMatchObject({ state: 'retrying', deliveredSeq: 0 });
       expect(delivery?.lastError).toContain('timed out');
       expect(delivery?.refs).toBeUndefined();

@@ -85,7 +85,7 @@ describe('targets that rate-limit, fail, hang and reset', () => {
     h = await createHarness({
       maxReceives: 60,
       // Generous next to a local answer (a loaded machine must not turn a 200 into a timeout), short next to a hang.
-      http: new HttpClient({ timeoutMs: 2_000 }),
+      http: new HttpClient({ timeoutMs: 3_000 }),
       queue: (real) => {
         queue = recordingQueue(real, 0);
         const retryLater = queue.retryLater;

@@ -7,6 +7,7 @@ import {
   bodyArb,
   contentType,
   extraHeaders,
+  FUZZ_TEST_TIMEOUT_MS,
   headersOf,
   headerValue,
   type Json,
@@ -91,7 +92,9 @@ const bearer: fc.Arbitrary<string | undefined> = fc.oneof(
   { weight: 1, arbitrary: headerValue.map((v) => `Bearer ${v}`) },
 );
 
-describe('every API route holds up against random and mutated input (property-based)', () => {
+describe('every API route holds up against random and mutated input (property-based)', {
+  timeout: FUZZ_TEST_TIMEOUT_MS,
+}, () => {
   let h: Harness;
   let api: ReturnType<typeof createApi>;
   let send: RouteChecker['send'];

@@ -8,6 +8,7 @@ import {
   bodyArb,
   contentType,
   extraHeaders,
+  FUZZ_TEST_TIMEOUT_MS,
   headersOf,
   headerValue,
   type Json,
@@ -44,7 +45,9 @@ const CODEDEPLOY = filesUnder('codedeploy')
 const sign = (body: Uint8Array, secret = GITHUB_SECRET) =>
   `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
 
-describe('the vendor webhook routes hold up against random and mutated deliveries (property-based)', () => {
+describe('the vendor webhook routes hold up against random and mutated deliveries (property-based)', {
+  timeout: FUZZ_TEST_TIMEOUT_MS,
+}, () => {
   let h: Harness;
   let send: RouteChecker['send'];
   let expectBothOutcomes: RouteChecker['expectBothOutcomes'];

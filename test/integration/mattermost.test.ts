@@ -54,7 +54,7 @@ describe('mattermost target', () => {
     mm = await startSlackServer({ tokens: [], channels: {} });
     h = await createHarness({
       maxReceives: 5,
-      http: new HttpClient({ timeoutMs: 1_000 }),
+      http: new HttpClient({ timeoutMs: 10_000 }),
       queue: recordingRetries(retryDelays),
       config: {
         api: { tokens: [{ name: 'ci', secret: 'api-token' }] },

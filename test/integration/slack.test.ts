@@ -45,7 +45,7 @@ describe('slack target', () => {
     const bot = { type: 'slack', token: 'slack-bot-token', baseUrl: slack.apiUrl };
     h = await createHarness({
       maxReceives: 5,
-      http: new HttpClient({ timeoutMs: 1_000 }),
+      http: new HttpClient({ timeoutMs: 10_000 }),
       queue: recordingRetries(retryDelays),
       // Slack's one-message-a-second-per-channel limit is checked by what the target asks of the limiter.
       limiter: () => ({

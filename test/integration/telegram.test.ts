@@ -32,7 +32,7 @@ describe('telegram target', () => {
     tg = await startTelegramServer({ tokens: [TOKEN], chats: [CHAT, '@shipcast_deploys'] });
     h = await createHarness({
       maxReceives: 5,
-      http: new HttpClient({ timeoutMs: 1_000 }),
+      http: new HttpClient({ timeoutMs: 10_000 }),
       // The real limiter's one-second windows follow the wall clock; this one records and lets everything go.
       limiter: () => ({
         take: async (key, limit, windowSeconds) => {
@@ -282,7 +282,7 @@ describe('telegram target', () => {
         baseUrl: tg.url,
         ...config,
       }),
-      http: new HttpClient({ timeoutMs: 1_000 }),
+      http: new HttpClient({ timeoutMs: 10_000 }),
       secrets: { get: async () => TOKEN, invalidate: () => {} },
       logger: createLogger('telegram-test'),
       clock,

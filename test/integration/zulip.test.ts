@@ -44,7 +44,7 @@ describe('zulip target', () => {
     zulip = await startZulipServer({ users: { [EMAIL]: API_KEY }, streams: ['deploys', 'ops'] });
     h = await createHarness({
       maxReceives: 5,
-      http: new HttpClient({ timeoutMs: 1_000 }),
+      http: new HttpClient({ timeoutMs: 10_000 }),
       queue: recordingRetries(retryDelays),
       config: {
         api: { tokens: [{ name: 'ci', secret: 'api-token' }] },
@@ -238,7 +238,7 @@ describe('zulip target', () => {
         apiKey: 'zulip-key',
         stream: 'deploys',
       }),
-      http: new HttpClient({ timeoutMs: 1_000 }),
+      http: new HttpClient({ timeoutMs: 10_000 }),
       secrets: { get: async () => API_KEY, invalidate: () => {} },
       logger: createLogger('zulip-test'),
       clock: new TestClock(),

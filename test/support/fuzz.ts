@@ -565,13 +565,18 @@ export function safeEncode(value: string): string {
   );
 }
 
+/** A property stops taking new cases after this long (a very slow machine runs fewer of them)… */
+const FUZZ_TIME_LIMIT_MS = 120_000;
+/** …and its test has room to finish the case in hand and report (vitest's 30 s default would cut it off). */
+export const FUZZ_TEST_TIMEOUT_MS = FUZZ_TIME_LIMIT_MS + 60_000;
+
 /**
  * fast-check settings for the route properties. The seed is fixed so that CI is reproducible;
  * `FUZZ_SEED=<n>` replays a reported seed and `FUZZ_SEED=random` explores new cases (the seed of a
  * failure is printed with its counterexample).
  */
 export function runs(numRuns: number): fc.Parameters<unknown> {
-  return { numRuns, endOnFailure: true, interruptAfterTimeLimit: 120_000, ...fuzzSeed() };
+  return { numRuns, endOnFailure: true, interruptAfterTimeLimit: FUZZ_TIME_LIMIT_MS, ...fuzzSeed() };
 }
 
 const DEFAULT_SEED = 20261122;

@@ -180,7 +180,7 @@ export async function createHarness(options: HarnessOptions): Promise<Harness> {
     secrets: new EnvFileSecretSource(secretsDir, options.env ?? {}),
     clock,
     logger: logs.logger,
-    http: options.http ?? new HttpClient({ timeoutMs: 2_000 }),
+    http: options.http ?? new HttpClient({ timeoutMs: 10_000 }),
     ingestQueue: new SqsIngestQueue(queues.sqs, resources.ingestQueueUrl),
     openApi: openApiDocument,
   });

@@ -259,7 +259,13 @@ async function post(context: Context, call: keyof typeof PATHS, body: unknown): 
   };
   if (call === 'changes' && config.appKey) headers['x-bp-app-key'] = await secrets.get(config.appKey);
   try {
-    await http.send({ method: 'POST', url: `${baseUrl(config.url)}${PATHS[call]}`, headers, body });
+    await http.send({
+      method: 'POST',
+      url: `${baseUrl(config.url)}${PATHS[call]}`,
+      headers,
+      body,
+      timeoutMs: config.timeoutMs,
+    });
   } catch (error) {
     if (/ answered 40[13]\b/.test(error instanceof Error ? error.message : '')) {
       // A rotated credential is read afresh next time.

@@ -206,6 +206,7 @@ export const bigpandaConfigSchema = z
     sourceSystem: z.string().min(1).max(128).default('shipcast'),
     /** BigPanda component, from the deployment's facts. */
     component: componentTemplate.default('{{service}}'),
+    timeoutMs: timeoutMs(),
   })
   .strict()
   .superRefine((config, ctx) => {
@@ -361,6 +362,7 @@ export const telegramConfigSchema = z
       .default(TELEGRAM_DEFAULT_URL),
     /** Title/text templates (Telegram HTML allowed in the template text; values are escaped). */
     message: messageTemplatesSchema,
+    timeoutMs: timeoutMs(),
   })
   .strict();
 export type TelegramConfig = z.infer<typeof telegramConfigSchema>;
@@ -389,6 +391,7 @@ export const zulipConfigSchema = z
     messageType: z.enum(['stream', 'channel']).default('stream'),
     /** Title/text templates (Zulip Markdown allowed in the template text; values are made inert). */
     message: messageTemplatesSchema,
+    timeoutMs: timeoutMs(),
   })
   .strict();
 export type ZulipConfig = z.infer<typeof zulipConfigSchema>;

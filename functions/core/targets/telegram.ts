@@ -83,7 +83,12 @@ async function call(context: Context, token: string, method: string, body: unkno
   const base = context.config.baseUrl.replace(/\/+$/, '');
   let answer: TelegramAnswer;
   try {
-    const response = await context.http.send({ method: 'POST', url: `${base}/bot${token}/${method}`, body });
+    const response = await context.http.send({
+      method: 'POST',
+      url: `${base}/bot${token}/${method}`,
+      body,
+      timeoutMs: context.config.timeoutMs,
+    });
     answer = (safeJson(response.text) as TelegramAnswer | undefined) ?? {
       ok: false,
       description: response.text,

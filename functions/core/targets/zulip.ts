@@ -94,6 +94,7 @@ async function request(
         'content-type': 'application/x-www-form-urlencoded',
       },
       body: new URLSearchParams(fields).toString(),
+      timeoutMs: context.config.timeoutMs,
     });
     return (safeJson(response.text) as ZulipAnswer | undefined) ?? { result: 'success' };
   } catch (error) {
