@@ -154,7 +154,7 @@ export async function startLocal(options: LocalOptions): Promise<LocalShipcast> 
 
     await restoreQueues(sqs, snapshotFile, resources, logger);
 
-    const store = new DynamoStore(dynamodb, resources.tableName);
+    const store = new DynamoStore(dynamodb, resources.tableName, options.clock);
     const runtime = buildRuntime({
       config: options.config,
       store,

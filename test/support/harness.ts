@@ -90,6 +90,11 @@ export interface Harness {
    */
   drainIngest(): Promise<SQSBatchResponse[]>;
   dlqDepth(): Promise<number>;
+  /**
+   * Deletes the dispatch messages of a deployment that this harness received and still holds (waiting out
+   * a retry), so that a test's retry cannot come back during a later test of the same file.
+   */
+  discardHeld(deploymentId: string): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -142,7 +147,9 @@ export async function createHarness(options: HarnessOptions): Promise<Harness> {
       maxReceives: { ingest: 3, dispatch: options.maxReceives ?? DISPATCH_QUEUE_MAX_RECEIVES },
       visibilityTimeoutSeconds: { ingest: 1, dispatch: options.dispatchVisibilitySeconds ?? 1 },
     }));
-  const store = new DynamoStore(dynamodb, resources.tableName);
+  const clock = new TestClock();
+  // The limiter's windows follow the test clock too: a test decides when a minute is over, not the run.
+  const store = new DynamoStore(dynamodb, resources.tableName, clock);
   const queue = new SqsDispatchQueue(queues.sqs, resources.dispatchQueueUrl, resources.dispatchDlqUrl);
   // Receipt handles of the dispatch messages this harness received and has not deleted, by message.
   const held = new Map<string, Set<string>>();
@@ -170,7 +177,6 @@ export async function createHarness(options: HarnessOptions): Promise<Harness> {
     },
   );
   const secretsDir = mkdtempSync(join(tmpdir(), 'shipcast-secrets-'));
-  const clock = new TestClock();
   const logs = captureLogs();
   const runtime = buildRuntime({
     config,
@@ -243,6 +249,17 @@ export async function createHarness(options: HarnessOptions): Promise<Harness> {
             }),
           );
         }
+      }
+    },
+    discardHeld: async (deploymentId) => {
+      for (const [key, handles] of held) {
+        if (!key.startsWith(`${deploymentId}/`)) continue;
+        for (const receiptHandle of handles) {
+          await queues.sqs.send(
+            new DeleteMessageCommand({ QueueUrl: resources.dispatchQueueUrl, ReceiptHandle: receiptHandle }),
+          );
+        }
+        held.delete(key);
       }
     },
     drainIngest: async () => {

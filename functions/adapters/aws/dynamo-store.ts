@@ -9,13 +9,15 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { ConcurrentUpdateError, InvalidInputError } from '../../core/errors.ts';
 import { stableHash } from '../../core/ids.ts';
-import type {
-  CiEventQuery,
-  CircuitState,
-  DeploymentQuery,
-  DeploymentStore,
-  IdempotentResult,
-  RateLimiter,
+import {
+  type CiEventQuery,
+  type CircuitState,
+  type Clock,
+  type DeploymentQuery,
+  type DeploymentStore,
+  type IdempotentResult,
+  type RateLimiter,
+  systemClock,
 } from '../../core/ports.ts';
 import type { CiEvent, Delivery, Deployment, StoredEvent } from '../../core/schema.ts';
 import { isTerminal } from '../../core/status.ts';
@@ -61,6 +63,8 @@ export class DynamoStore implements DeploymentStore, RateLimiter {
   constructor(
     client: DynamoDBClient,
     private readonly tableName: string,
+    /** The rate limiter's time (its fixed windows); the system clock but in tests. */
+    private readonly clock: Clock = systemClock,
   ) {
     this.doc = DynamoDBDocumentClient.from(client, {
       marshallOptions: { removeUndefinedValues: true },
@@ -512,7 +516,7 @@ export class DynamoStore implements DeploymentStore, RateLimiter {
   }
 
   async take(key: string, limit: number, windowSeconds: number): Promise<number> {
-    const nowSeconds = Date.now() / 1000;
+    const nowSeconds = this.clock.now().getTime() / 1000;
     const windowStart = Math.floor(nowSeconds / windowSeconds) * windowSeconds;
     try {
       // A fixed window per key: one conditional ADD, so concurrent dispatchers share the count.
