@@ -47,7 +47,8 @@ describe('github-deployment target', () => {
             token: 'github-token',
             environments: { 'stag*': 'staging', production: 'prod' },
             environmentUrl: 'https://{{environment}}.example.com/{{service}}',
-            timeoutMs: 1000,
+            // Short for the case whose answer never comes; long enough for a loaded machine to read a local answer.
+            timeoutMs: 3_000,
           },
         },
         routes: [{ targets: ['github'] }],
