@@ -542,7 +542,10 @@ describe('Lambda bundles from cdk synth', () => {
     });
 
     it('serves the OpenAPI document embedded at synth, equal to the one generated from the schemas', async () => {
-      const response = await invokeOk('api', functionUrlEvent('GET', '/v1/openapi.json'));
+      const response = await invokeOk(
+        'api',
+        functionUrlEvent('GET', '/v1/openapi.json', { headers: auth() }),
+      );
       expect(response.statusCode).toBe(200);
       expect(JSON.parse(response.body)).toEqual(openApiDocument());
     });

@@ -64,8 +64,16 @@ describe('HTTP API', () => {
       expect(await response.json()).toEqual({ status: 'ok' });
     });
 
-    it('serves the OpenAPI document without a token, describing every route the app serves', async () => {
+    it('serves the OpenAPI document only with a token', async () => {
       const response = await api.request('/v1/openapi.json');
+      expect(response.status).toBe(401);
+      expect(response.headers.get('www-authenticate')).toBe('Bearer realm="shipcast"');
+      expect(await response.json()).toMatchObject({ error: 'unauthorized' });
+      expect((await api.request('/v1/openapi.json', { headers: auth })).status).toBe(200);
+    });
+
+    it('serves the OpenAPI document describing every route the app serves', async () => {
+      const response = await api.request('/v1/openapi.json', { headers: auth });
       expect(response.status).toBe(200);
       const document = (await response.json()) as { openapi: string; paths: Record<string, Json> };
       expect(document.openapi).toMatch(/^3\.1/);
@@ -80,13 +88,13 @@ describe('HTTP API', () => {
       expect(documented.sort()).toEqual([...new Set(served)].sort());
     });
 
-    it('marks every /v1 operation except the document itself as needing the bearer token, and vendor hooks as verified by their own signature', async () => {
-      const document = (await (await api.request('/v1/openapi.json')).json()) as {
+    it('marks every /v1 operation as needing the bearer token, and vendor hooks as verified by their own signature', async () => {
+      const document = (await (await api.request('/v1/openapi.json', { headers: auth })).json()) as {
         paths: Record<string, Record<string, { security?: unknown[] }>>;
       };
       for (const [path, operations] of Object.entries(document.paths)) {
         for (const [method, operation] of Object.entries(operations)) {
-          const open = path === '/healthz' || path === '/v1/openapi.json';
+          const open = path === '/healthz';
           if (path.startsWith('/{username}/apps/{app_name}/events')) {
             // The Pipelines-compatible API authenticates with its own apiToken query parameter.
             expect(operation.security, `${method} ${path}`).toEqual([{ pipelinesApiToken: [] }]);

@@ -129,7 +129,8 @@ function build(): Record<string, unknown> {
       '/healthz': { get: { summary: 'Liveness', responses: { '200': { description: 'Shipcast is up' } } } },
       '/v1/openapi.json': {
         get: {
-          summary: 'This OpenAPI document (no token needed)',
+          summary: 'This OpenAPI document',
+          security: secured,
           responses: { '200': { description: 'The OpenAPI 3.1 document' } },
         },
       },
