@@ -4,6 +4,15 @@
  */
 export const STATUSES = ['queued', 'in_progress', 'succeeded', 'failed', 'stopped'] as const;
 
+/**
+ * A lookup table of words that come from outside (a source's status names) with no prototype, so that
+ * `__proto__`, `constructor` or `toString` is not a key of it: `word in table` and `table[word]` only
+ * ever see the listed words.
+ */
+export function wordTable<T>(entries: Record<string, T>): Readonly<Record<string, T>> {
+  return Object.freeze(Object.assign(Object.create(null) as Record<string, T>, entries));
+}
+
 /** A normalized deployment status. */
 export type Status = (typeof STATUSES)[number];
 

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createApi, MAX_BODY_BYTES } from '../../functions/core/api/app.ts';
+import { deploymentIdFor } from '../../functions/core/ids.ts';
 import type { StoredEvent } from '../../functions/core/schema.ts';
 import { createHarness, type Harness } from '../support/harness.ts';
 import { startTargetServer, type TargetServer } from '../support/target-server.ts';
@@ -201,6 +202,18 @@ describe('HTTP API', () => {
       expect(byPath.status).toContain('succeeded');
       expect(byPath.colour).toContain('unknown field');
     });
+
+    it.each(['constructor', '__proto__', 'toString', 'hasOwnProperty'])(
+      'answers 400 for the status %s (a name every object has) and records nothing',
+      async (status) => {
+        const response = await post({ service: 'proto', environment: 'production', status, version: '1' });
+
+        expect(response.status).toBe(400);
+        const body = (await response.json()) as { issues: { path: string; message: string }[] };
+        expect(body.issues).toEqual([{ path: 'status', message: expect.stringContaining('must be one of') }]);
+        expect(await h.store.getDeployment(deploymentIdFor('native', 'proto/production/1'))).toBeUndefined();
+      },
+    );
 
     it('answers 400 for a body that is not JSON, and for JSON that is not an object', async () => {
       const notJson = await post('{"service": "checkout",');

@@ -4,7 +4,7 @@ import { ConcurrentUpdateError } from '../errors.ts';
 import { deploymentIdFor, eventIdFor } from '../ids.ts';
 import { ingestEvents } from '../ingest.ts';
 import type { BuildStatus, CiEvent, DeploymentEvent } from '../schema.ts';
-import type { Status } from '../status.ts';
+import { type Status, wordTable } from '../status.ts';
 import type { HttpSource } from './http-source.ts';
 import {
   answerOnce,
@@ -33,7 +33,7 @@ type Json = Record<string, unknown>;
  * a newer one succeeded) says nothing about how this one went: recorded, no status change. `error`
  * (the deployment could not run) and `failure` both end it as failed.
  */
-export const DEPLOYMENT_STATE_STATUS: Record<string, Status | null> = {
+export const DEPLOYMENT_STATE_STATUS: Readonly<Record<string, Status | null>> = wordTable({
   queued: 'queued',
   pending: 'queued',
   in_progress: 'in_progress',
@@ -41,7 +41,7 @@ export const DEPLOYMENT_STATE_STATUS: Record<string, Status | null> = {
   failure: 'failed',
   error: 'failed',
   inactive: null,
-};
+});
 
 /**
  * Build status per workflow run `status` (until it is `completed`) and per `conclusion` (after).
@@ -49,14 +49,14 @@ export const DEPLOYMENT_STATE_STATUS: Record<string, Status | null> = {
  * `stale` (GitHub gave up on the run) never ran to an end: cancelled. `action_required` waits for an
  * approval and the same run continues: waiting, not final.
  */
-export const WORKFLOW_STATUS: Record<string, BuildStatus> = {
+export const WORKFLOW_STATUS: Readonly<Record<string, BuildStatus>> = wordTable({
   requested: 'queued',
   queued: 'queued',
   pending: 'queued',
   waiting: 'waiting',
   in_progress: 'running',
-};
-export const WORKFLOW_CONCLUSION: Record<string, BuildStatus> = {
+});
+export const WORKFLOW_CONCLUSION: Readonly<Record<string, BuildStatus>> = wordTable({
   success: 'succeeded',
   neutral: 'succeeded',
   failure: 'failed',
@@ -66,7 +66,7 @@ export const WORKFLOW_CONCLUSION: Record<string, BuildStatus> = {
   skipped: 'cancelled',
   stale: 'cancelled',
   action_required: 'waiting',
-};
+});
 
 /**
  * The marker the `github-deployment` target puts in the payload of every GitHub deployment it creates:

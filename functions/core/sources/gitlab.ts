@@ -3,7 +3,7 @@ import { secretsEqual } from '../api/auth.ts';
 import { deploymentIdFor, eventIdFor } from '../ids.ts';
 import { ingestEvents } from '../ingest.ts';
 import type { BuildStatus, CiEvent, DeploymentEvent } from '../schema.ts';
-import type { Status } from '../status.ts';
+import { type Status, wordTable } from '../status.ts';
 import type { HttpSource } from './http-source.ts';
 import {
   answerOnce,
@@ -31,7 +31,7 @@ type Json = Record<string, unknown>;
  * Shipcast status per GitLab deployment `status`. `blocked` waits for an approval (queued); `skipped`
  * never ran (stopped).
  */
-export const DEPLOYMENT_STATUS: Record<string, Status> = {
+export const DEPLOYMENT_STATUS: Readonly<Record<string, Status>> = wordTable({
   created: 'queued',
   blocked: 'queued',
   running: 'in_progress',
@@ -39,13 +39,13 @@ export const DEPLOYMENT_STATUS: Record<string, Status> = {
   failed: 'failed',
   canceled: 'stopped',
   skipped: 'stopped',
-};
+});
 
 /**
  * Build status per GitLab pipeline `status`. `manual` and `scheduled` wait for a person or a time
  * (waiting, not final); `skipped` never ran (cancelled); `canceling` is still running.
  */
-export const PIPELINE_STATUS: Record<string, BuildStatus> = {
+export const PIPELINE_STATUS: Readonly<Record<string, BuildStatus>> = wordTable({
   created: 'queued',
   waiting_for_resource: 'waiting',
   preparing: 'queued',
@@ -58,7 +58,7 @@ export const PIPELINE_STATUS: Record<string, BuildStatus> = {
   skipped: 'cancelled',
   manual: 'waiting',
   scheduled: 'waiting',
-};
+});
 
 const FULL_SHA = /^[0-9a-f]{40}$/;
 

@@ -2,11 +2,11 @@ import { InvalidInputError, issuesFromZod } from '../errors.ts';
 import { deploymentIdFor } from '../ids.ts';
 import { lazy } from '../lazy.ts';
 import type { DeploymentEvent } from '../schema.ts';
-import type { Status } from '../status.ts';
+import { type Status, wordTable } from '../status.ts';
 import * as z from '../zod-mini.ts';
 
 /** How the native API's status words map to Shipcast statuses (case-insensitive). */
-export const NATIVE_STATUS_TABLE: Record<string, Status> = {
+export const NATIVE_STATUS_TABLE: Readonly<Record<string, Status>> = wordTable({
   queued: 'queued',
   pending: 'queued',
   in_progress: 'in_progress',
@@ -21,7 +21,7 @@ export const NATIVE_STATUS_TABLE: Record<string, Status> = {
   cancelled: 'stopped',
   canceled: 'stopped',
   aborted: 'stopped',
-};
+});
 
 const text = (max: number) =>
   z
