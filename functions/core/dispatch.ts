@@ -200,13 +200,19 @@ export async function dispatchOne(
     else await circuitStep(() => breakers.inconclusive(gate, context), context);
     // Attempts at this transition are counted in the delivery record, not by the queue's receive count (a
     // message held back by an open circuit comes back without an attempt). A failed probe is the circuit's
-    // failure (the target is still down), not this message's: not counted either.
-    const counted = !(gate.kind === 'probe' && targetFailed);
-    const failedBefore = delivery?.failingSeq === message.seq ? (delivery.failedAttempts ?? 0) : 0;
+    // failure (the target is still down), not this message's: not counted either. Nor is a wait for
+    // Shipcast's own spacing of calls (the shared limiter): the target said nothing, so a burst for one
+    // channel waits its turn instead of using up its attempts and ending in the DLQ.
+    const counted = !heldBack && !(gate.kind === 'probe' && targetFailed);
+    // A transition given up on before (its message dead-lettered) and now received again was redriven:
+    // once the cause is fixed it gets a fresh set of attempts, not the one left over.
+    const priorFailures = (base: Delivery | undefined) =>
+      base?.failingSeq === message.seq && base.state !== 'failed' ? (base.failedAttempts ?? 0) : 0;
+    const failedBefore = priorFailures(delivery);
     const failures = counted ? failedBefore + 1 : failedBefore;
     const exhausted = counted && failures >= config.dispatch.maxReceives;
     const failedAttempts = (base: Delivery) => {
-      const previous = base.failingSeq === message.seq ? (base.failedAttempts ?? 0) : 0;
+      const previous = priorFailures(base);
       return { failingSeq: message.seq, failedAttempts: counted ? previous + 1 : previous };
     };
     if (permanent || exhausted) {

@@ -225,5 +225,22 @@ describe('dispatch', () => {
     expect(delivery?.state).toBe('failed');
     expect(delivery?.lastError).toMatch(/gave up after 4 attempts/);
     expect(hookCalls(started.deploymentId)).toHaveLength(4);
+
+    // Redriven once the target is back: a fresh set of attempts, so one more 503 is retried, not given up.
+    const redriven = { ...batch[0], messageId: 'd6-redriven', receiveCount: 1 } as (typeof batch)[number];
+    expect(await dispatchBatch([redriven], h.runtime.dispatch)).toEqual(['d6-redriven']);
+    expect(await h.store.getDelivery(started.deploymentId, 'hook')).toMatchObject({
+      state: 'retrying',
+      failingSeq: 1,
+      failedAttempts: 1,
+    });
+    hook.fallback = () => ({ status: 200, body: { ok: true } });
+    expect(await dispatchBatch([redriven], h.runtime.dispatch)).toEqual([]);
+    expect(await h.store.getDelivery(started.deploymentId, 'hook')).toMatchObject({
+      state: 'delivered',
+      deliveredSeq: 1,
+    });
+    expect(hookCalls(started.deploymentId)).toHaveLength(6);
+    await h.discardHeld(started.deploymentId);
   });
 });

@@ -40,7 +40,7 @@ describe('slack target', () => {
   beforeAll(async () => {
     slack = await startSlackServer({
       tokens: [BOT_TOKEN],
-      channels: { deploys: 'C0DEPLOYS', quiet: 'C0QUIET' },
+      channels: { deploys: 'C0DEPLOYS', quiet: 'C0QUIET', busy: 'C0BUSY' },
     });
     const bot = { type: 'slack', token: 'slack-bot-token', baseUrl: slack.apiUrl };
     h = await createHarness({
@@ -341,6 +341,34 @@ describe('slack target', () => {
       expect(limiterTakes.filter(([key]) => key === 'slack:busy')).toEqual([['slack:busy', 1, 1]]);
       expect(retryDelays).toContain(3);
       expect(slack.requests.filter((r) => r.body.includes('busy-twelve'))).toHaveLength(0);
+    });
+
+    it('uses no attempt while it waits for the channel: more waits than maxReceives, then posted once', async () => {
+      const started = nativeEvent('sl-busy-burst', 'in_progress', { service: 'busy-thirteen' });
+      await ingest(started);
+      limiterWaits.set('slack:busy', 1);
+      const dead = await h.dlqDepth();
+
+      for (let round = 0; round < 7; round++) {
+        if (round > 0)
+          await h.queue.enqueue([{ v: 1, deploymentId: started.deploymentId, seq: 1, target: 'limited' }]);
+        await h.drainDispatch();
+      }
+
+      const waiting = await h.store.getDelivery(started.deploymentId, 'limited');
+      expect(waiting).toMatchObject({ state: 'retrying', deliveredSeq: 0, attempts: 7 });
+      expect(waiting?.failedAttempts ?? 0).toBe(0);
+      expect(await h.dlqDepth()).toBe(dead);
+      expect(slack.requests.filter((r) => r.body.includes('busy-thirteen'))).toHaveLength(0);
+
+      limiterWaits.delete('slack:busy');
+      await h.queue.enqueue([{ v: 1, deploymentId: started.deploymentId, seq: 1, target: 'limited' }]);
+      await h.drainDispatch();
+      expect(slack.requests.filter((r) => r.body.includes('busy-thirteen'))).toHaveLength(1);
+      expect(await h.store.getDelivery(started.deploymentId, 'limited')).toMatchObject({
+        state: 'delivered',
+        deliveredSeq: 1,
+      });
     });
 
     it('asks the limiter only for new messages, not for updates', async () => {
