@@ -203,7 +203,8 @@ beforeAll(async () => {
   functions = { api: bundleOf('api'), ingest: bundleOf('ingest'), dispatch: bundleOf('dispatch') };
 
   secretsManager = await startSecretsManagerServer({
-    [`${SECRET_PREFIX}api-token`]: API_TOKEN,
+    // Stored as `--secret-string file://token.txt` stores it, with the file's newline: Shipcast trims it.
+    [`${SECRET_PREFIX}api-token`]: `${API_TOKEN}\n`,
     [`${SECRET_PREFIX}webhook-secret`]: WEBHOOK_KEY,
   });
   codedeploy = await startCodeDeployServer([CODEDEPLOY_INFO]);
@@ -495,10 +496,10 @@ describe('Lambda bundles from cdk synth', () => {
     });
     try {
       const byName = await client.send(new GetSecretValueCommand({ SecretId: `${SECRET_PREFIX}api-token` }));
-      expect(byName).toMatchObject({ Name: `${SECRET_PREFIX}api-token`, SecretString: API_TOKEN });
+      expect(byName).toMatchObject({ Name: `${SECRET_PREFIX}api-token`, SecretString: `${API_TOKEN}\n` });
       expect(byName.CreatedDate).toBeInstanceOf(Date);
       const byArn = await client.send(new GetSecretValueCommand({ SecretId: byName.ARN! }));
-      expect(byArn.SecretString).toBe(API_TOKEN);
+      expect(byArn.SecretString).toBe(`${API_TOKEN}\n`);
       await expect(
         client.send(new GetSecretValueCommand({ SecretId: `${SECRET_PREFIX}missing` })),
       ).rejects.toMatchObject({

@@ -19,7 +19,9 @@ export class SecretsManagerSource implements SecretSource {
     let value: string | undefined;
     try {
       const result = await this.client.send(new GetSecretValueCommand({ SecretId: this.prefix + name }));
-      value = result.SecretString;
+      // Trimmed, as local secret files are: a secret created from a file (`--secret-string file://…`)
+      // keeps its trailing newline, which no token, key or URL has.
+      value = result.SecretString?.trim();
     } catch (error) {
       throw new SecretUnavailableError(
         `secret "${name}" could not be read from Secrets Manager (${(error as Error).name})`,

@@ -30,7 +30,7 @@ export class EnvFileSecretSource implements SecretSource {
   getSync(name: string): string {
     const cached = this.cache.get(name);
     if (cached && cached.until > Date.now()) return cached.value;
-    let value = this.env[secretEnvName(name)];
+    let value = this.env[secretEnvName(name)]?.trim();
     if (!value) {
       if (name.split('/').includes('..'))
         throw new SecretUnavailableError(`secret name "${name}" is not allowed`);
