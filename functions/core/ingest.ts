@@ -96,6 +96,11 @@ async function applyOnce(
   }
   if (put === 'created' || retried) mine.stored = { disposition, note };
   const stored = retried ? 'created' : put;
+  if (stored === 'exists' && event.rollbackOfSourceId && current?.rollbackOf) {
+    // A redelivery: the link to the rolled-back deployment may be what failed the first time (it is a
+    // write of its own after the record's). Making it again changes nothing when it is there.
+    await store.linkRollback(current.rollbackOf, current.id);
+  }
   if (stored === 'exists') {
     const caused = current?.transitions.find((t) => t.eventId === event.eventId);
     if (caused) {

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ingestEvent, ingestEvents } from '../../functions/core/ingest.ts';
 import type { DispatchQueue } from '../../functions/core/ports.ts';
 import type { DeploymentEvent, DispatchMessage } from '../../functions/core/schema.ts';
@@ -195,6 +195,31 @@ describe('ingest', () => {
       environment: 'checkout-production',
     });
     expect(record?.transitions).toHaveLength(1);
+  });
+
+  it('makes the rollback link on the redelivery when writing it failed the first time', async () => {
+    const original = event('link-original', 'succeeded');
+    const rollbackId = event('link-rollback', 'in_progress');
+    const rollback: DeploymentEvent = {
+      ...rollbackId,
+      rollbackOfSourceId: original.sourceDeploymentId,
+    };
+    await ingestEvent(original, h.runtime.ingest);
+    // A write fault DynamoDB Local cannot be asked for: the link fails once (throttled, say).
+    const link = vi
+      .spyOn(h.store, 'linkRollback')
+      .mockRejectedValueOnce(new Error('injected: ProvisionedThroughputExceededException'));
+
+    await expect(ingestEvent(rollback, h.runtime.ingest)).rejects.toThrow('injected');
+    expect((await h.store.getDeployment(rollback.deploymentId))?.rollbackOf).toBe(original.deploymentId);
+    expect((await h.store.getDeployment(original.deploymentId))?.rolledBackBy).toBeUndefined();
+
+    // The message is received again.
+    await ingestEvent(rollback, h.runtime.ingest);
+    link.mockRestore();
+
+    expect((await h.store.getDeployment(original.deploymentId))?.rolledBackBy).toBe(rollback.deploymentId);
+    expect((await h.store.getDeployment(rollback.deploymentId))?.transitions).toHaveLength(1);
   });
 
   it('links a rollback to the deployment it rolls back, both ways, whichever arrives first', async () => {
