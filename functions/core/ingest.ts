@@ -117,6 +117,10 @@ async function applyOnce(
     count(context.metrics, 'EventsIngested', { source: event.source });
   }
 
+  if (stored === 'created' && decision?.kind === 'duplicate' && current) {
+    await resendRecentTransition(current, context);
+  }
+
   if (!current && event.status === null) return result(null, disposition);
 
   const next = merge(
@@ -164,6 +168,22 @@ async function applyOnce(
   }
   if (transition) await enqueueTransition(next, transition, context);
   return result(next.status, transition ? 'applied' : disposition);
+}
+
+/**
+ * How long after a transition a new event repeating its status sends it again. A caller whose request
+ * failed after the record was written and before the enqueue (a 500, a timeout) retries with a new event
+ * (a keyless native event gets a new id): that retry completes the enqueue. The queue's deduplication
+ * and the delivery records make the repeat harmless when nothing was lost.
+ */
+export const RESEND_WINDOW_MS = 15 * 60_000;
+
+async function resendRecentTransition(current: Deployment, context: IngestContext): Promise<void> {
+  const last = current.transitions.at(-1);
+  if (!last || last.to !== current.status) return;
+  const age = context.clock.now().getTime() - Date.parse(current.updatedAt);
+  if (!(age >= 0 && age <= RESEND_WINDOW_MS)) return;
+  await enqueueTransition(current, last, context);
 }
 
 async function routeFor(

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { ingestEvent, ingestEvents } from '../../functions/core/ingest.ts';
+import { ingestEvent, ingestEvents, RESEND_WINDOW_MS } from '../../functions/core/ingest.ts';
 import type { DispatchQueue } from '../../functions/core/ports.ts';
 import type { DeploymentEvent, DispatchMessage } from '../../functions/core/schema.ts';
 import { parseCodeDeployMessage } from '../../functions/core/sources/codedeploy.ts';
@@ -141,6 +141,33 @@ describe('ingest', () => {
     const enqueued = sent.flat().filter((m) => m.deploymentId === started.deploymentId);
     expect(enqueued.map((m) => m.target).sort()).toEqual(['everything']);
     expect(enqueued.every((m) => m.seq === 1)).toBe(true);
+  });
+
+  it('completes the enqueue when the caller retries with a new event after a crash between store and enqueue', async () => {
+    const started = event('crash-2', 'in_progress');
+    failNextEnqueue = true;
+    await expect(ingestEvent(started, h.runtime.ingest)).rejects.toThrow('injected crash');
+    expect(sent.flat().some((m) => m.deploymentId === started.deploymentId)).toBe(false);
+
+    // A keyless HTTP retry is a new event (a new id) with the same status: a duplicate, which sends the
+    // transition that set that status again.
+    const retry = await ingestEvent({ ...started, eventId: `${started.eventId}-retry` }, h.runtime.ingest);
+
+    expect(retry).toMatchObject({ disposition: 'duplicate', status: 'in_progress' });
+    const enqueued = sent.flat().filter((m) => m.deploymentId === started.deploymentId);
+    expect(enqueued).toEqual([{ v: 1, deploymentId: started.deploymentId, seq: 1, target: 'everything' }]);
+    expect((await h.store.getDeployment(started.deploymentId))?.transitions).toHaveLength(1);
+  });
+
+  it('sends a transition again only while it is recent', async () => {
+    const started = event('resend-old', 'in_progress');
+    await ingestEvent(started, h.runtime.ingest);
+    const before = sent.flat().filter((m) => m.deploymentId === started.deploymentId).length;
+    h.clock.advance(RESEND_WINDOW_MS + 1000);
+
+    await ingestEvent({ ...started, eventId: `${started.eventId}-later` }, h.runtime.ingest);
+
+    expect(sent.flat().filter((m) => m.deploymentId === started.deploymentId)).toHaveLength(before);
   });
 
   it('routes failing, change, problem and recovered against the previous deployment of the same service+environment', async () => {
