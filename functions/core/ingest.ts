@@ -38,19 +38,34 @@ const MAX_CONFLICT_RETRIES = 8;
 export async function ingestEvents(
   events: DeploymentEvent[],
   context: IngestContext,
+  options: IngestOptions = {},
 ): Promise<IngestResult[]> {
   await enrichEvents(events, context);
   const results: IngestResult[] = [];
-  for (const event of events) results.push(await ingestEvent(event, context));
+  for (const event of events) results.push(await ingestEvent(event, context, options));
   return results;
 }
 
+/** How to ingest events whose source cannot give a repeated input the same event id. */
+export interface IngestOptions {
+  /**
+   * The event's id is new for every request (a native event without an Idempotency-Key): a retry of the
+   * same input is a new event, so a duplicate of a recent transition's status sends that transition again
+   * (see RESEND_WINDOW_MS). Sources with stable ids complete a lost enqueue by the id instead.
+   */
+  resendOnDuplicate?: boolean;
+}
+
 /** Applies one event (already enriched, if at all). */
-export async function ingestEvent(event: DeploymentEvent, context: IngestContext): Promise<IngestResult> {
+export async function ingestEvent(
+  event: DeploymentEvent,
+  context: IngestContext,
+  options: IngestOptions = {},
+): Promise<IngestResult> {
   const mine: StoredByThisCall = {};
   for (let attempt = 1; ; attempt++) {
     try {
-      return await applyOnce(event, context, mine);
+      return await applyOnce(event, context, mine, options);
     } catch (error) {
       if (!(error instanceof ConcurrentUpdateError) || attempt >= MAX_CONFLICT_RETRIES) throw error;
       context.logger.debug('deployment changed concurrently; re-reading', {
@@ -70,6 +85,7 @@ async function applyOnce(
   event: DeploymentEvent,
   context: IngestContext,
   mine: StoredByThisCall,
+  options: IngestOptions,
 ): Promise<IngestResult> {
   const { store, logger } = context;
   const { current, rev, rolledBackBy } = await store.loadForUpdate(event.deploymentId);
@@ -117,7 +133,7 @@ async function applyOnce(
     count(context.metrics, 'EventsIngested', { source: event.source });
   }
 
-  if (stored === 'created' && decision?.kind === 'duplicate' && current) {
+  if (options.resendOnDuplicate && stored === 'created' && decision?.kind === 'duplicate' && current) {
     await resendRecentTransition(current, context);
   }
 
@@ -171,10 +187,10 @@ async function applyOnce(
 }
 
 /**
- * How long after a transition a new event repeating its status sends it again. A caller whose request
- * failed after the record was written and before the enqueue (a 500, a timeout) retries with a new event
- * (a keyless native event gets a new id): that retry completes the enqueue. The queue's deduplication
- * and the delivery records make the repeat harmless when nothing was lost.
+ * How long after a transition a new event repeating its status sends it again (with `resendOnDuplicate`).
+ * A caller whose request failed after the record was written and before the enqueue (a 500, a timeout)
+ * retries with what is a new event: that retry completes the enqueue. The queue's deduplication and the
+ * delivery records make the repeat harmless when nothing was lost.
  */
 export const RESEND_WINDOW_MS = 15 * 60_000;
 

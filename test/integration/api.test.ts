@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createApi, MAX_BODY_BYTES } from '../../functions/core/api/app.ts';
 import { deploymentIdFor } from '../../functions/core/ids.ts';
 import type { StoredEvent } from '../../functions/core/schema.ts';
@@ -181,6 +181,26 @@ describe('HTTP API', () => {
       expect(record?.transitions.map((t) => t.to)).toEqual(['in_progress', 'succeeded']);
     });
 
+    it('completes the enqueue when a keyless request that failed after recording is retried', async () => {
+      const body = eventBody();
+      // A fault the queue emulator cannot be asked for: the enqueue fails once, after the record was written.
+      const enqueue = vi
+        .spyOn(h.runtime.api.queue, 'enqueue')
+        .mockRejectedValueOnce(new Error('injected: SQS unavailable'));
+      const failed = await post(body);
+      expect(failed.status).toBe(500);
+      enqueue.mockRestore();
+
+      const retried = await post(body);
+
+      expect(retried.status).toBe(202);
+      const { deploymentId } = (await retried.json()) as { deploymentId: string };
+      expect((await h.store.getDeployment(deploymentId))?.transitions).toHaveLength(1);
+      const queued = (await h.dispatchMessages()).filter((m) => m.deploymentId === deploymentId);
+      expect(queued.map((m) => m.target).sort()).toEqual(['console', 'hook']);
+      await h.drainDispatch();
+    });
+
     it('answers 400 with every problem and its field path', async () => {
       const response = await post({
         service: '',
@@ -303,6 +323,21 @@ describe('HTTP API', () => {
         const record = await h.store.getDeployment((first as Json).deploymentId as string);
         expect(record?.status).toBe('failed');
         expect(record?.transitions.map((t) => t.to)).toEqual(['in_progress', 'failed']);
+      });
+
+      it('applies a key used again after its window for another event: a new event, not the old one', async () => {
+        const body = eventBody({ deploymentId: 'idem-expired' });
+        const first = (await (await post(body, { 'idempotency-key': 'idem-expired' })).json()) as Json;
+        h.clock.advance((24 + 1) * 3600_000);
+
+        const later = await post({ ...body, status: 'success' }, { 'idempotency-key': 'idem-expired' });
+
+        expect(later.status).toBe(202);
+        const answer = (await later.json()) as Json;
+        expect(answer).toMatchObject({ deploymentId: first.deploymentId, status: 'succeeded' });
+        expect(answer.eventId).not.toBe(first.eventId);
+        const record = await h.store.getDeployment(first.deploymentId as string);
+        expect(record?.transitions.map((t) => t.to)).toEqual(['in_progress', 'succeeded']);
       });
 
       it('answers 422 when the key is reused with a different body, and records nothing new', async () => {

@@ -351,6 +351,19 @@ describe('GitHub webhooks (POST /v1/hooks/github)', () => {
       });
     });
 
+    it('takes the receiving time for a push whose pushed_at is no date a clock can hold', async () => {
+      const payload = structuredClone(fixture('push/push.json'));
+      payload.after = 'f'.repeat(40);
+      payload.repository.pushed_at = 1e20;
+      const response = await deliver('push', payload);
+      expect(response.status).toBe(202);
+      const answer = (await response.json()) as Json;
+      expect(await h.store.getCiEvent(answer.eventId)).toMatchObject({
+        commit: 'f'.repeat(40),
+        eventTime: h.clock.now().toISOString(),
+      });
+    });
+
     it('ignores a push that deletes a ref, storing nothing', async () => {
       const response = await deliver('push', fixture('push/deleted.json'));
       expect(response.status).toBe(202);

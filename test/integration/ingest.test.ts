@@ -151,7 +151,9 @@ describe('ingest', () => {
 
     // A keyless HTTP retry is a new event (a new id) with the same status: a duplicate, which sends the
     // transition that set that status again.
-    const retry = await ingestEvent({ ...started, eventId: `${started.eventId}-retry` }, h.runtime.ingest);
+    const retry = await ingestEvent({ ...started, eventId: `${started.eventId}-retry` }, h.runtime.ingest, {
+      resendOnDuplicate: true,
+    });
 
     expect(retry).toMatchObject({ disposition: 'duplicate', status: 'in_progress' });
     const enqueued = sent.flat().filter((m) => m.deploymentId === started.deploymentId);
@@ -159,13 +161,17 @@ describe('ingest', () => {
     expect((await h.store.getDeployment(started.deploymentId))?.transitions).toHaveLength(1);
   });
 
-  it('sends a transition again only while it is recent', async () => {
+  it('sends a transition again only while it is recent, and only for sources without stable event ids', async () => {
     const started = event('resend-old', 'in_progress');
     await ingestEvent(started, h.runtime.ingest);
     const before = sent.flat().filter((m) => m.deploymentId === started.deploymentId).length;
+    await ingestEvent({ ...started, eventId: `${started.eventId}-stable` }, h.runtime.ingest);
+    expect(sent.flat().filter((m) => m.deploymentId === started.deploymentId)).toHaveLength(before);
     h.clock.advance(RESEND_WINDOW_MS + 1000);
 
-    await ingestEvent({ ...started, eventId: `${started.eventId}-later` }, h.runtime.ingest);
+    await ingestEvent({ ...started, eventId: `${started.eventId}-later` }, h.runtime.ingest, {
+      resendOnDuplicate: true,
+    });
 
     expect(sent.flat().filter((m) => m.deploymentId === started.deploymentId)).toHaveLength(before);
   });

@@ -63,7 +63,7 @@ export class DynamoStore implements DeploymentStore, RateLimiter {
   constructor(
     client: DynamoDBClient,
     private readonly tableName: string,
-    /** The rate limiter's time (its fixed windows); the system clock but in tests. */
+    /** The time of the rate limiter's windows and of idempotency expiry; the system clock but in tests. */
     private readonly clock: Clock = systemClock,
   ) {
     this.doc = DynamoDBDocumentClient.from(client, {
@@ -311,12 +311,12 @@ export class DynamoStore implements DeploymentStore, RateLimiter {
       }),
     );
     // TTL deletion is lazy (up to days late in DynamoDB; never on dynalite): honour the expiry ourselves.
-    if (!Item || Number(Item.expiresAt) * 1000 < Date.now()) return undefined;
+    if (!Item || Number(Item.expiresAt) * 1000 < this.clock.now().getTime()) return undefined;
     return { requestHash: Item.requestHash, ...(Item.response ? { response: Item.response } : {}) };
   }
 
   async claimIdempotent(scope: string, idempotencyKey: string, requestHash: string, ttlSeconds: number) {
-    const now = Math.floor(Date.now() / 1000);
+    const now = Math.floor(this.clock.now().getTime() / 1000);
     try {
       await this.doc.send(
         new PutCommand({
@@ -351,7 +351,7 @@ export class DynamoStore implements DeploymentStore, RateLimiter {
           type: 'idempotency',
           requestHash: result.requestHash,
           response: result.response,
-          [TABLE.ttlAttribute]: Math.floor(Date.now() / 1000) + ttlSeconds,
+          [TABLE.ttlAttribute]: Math.floor(this.clock.now().getTime() / 1000) + ttlSeconds,
         },
       }),
     );

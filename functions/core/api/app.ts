@@ -111,7 +111,7 @@ export function createApi(context: ApiContext): Hono<{ Variables: Variables }> {
       const ttlSeconds = context.config.api.idempotencyHours * 3600;
       // What holds the key decides: another body → 422; an answer → the same answer again; a request with
       // this body still in flight (or one that died before answering) → go on: ingest is idempotent by the
-      // event id, which the key determines.
+      // event id, which the key and the body determine.
       const heldBy = (holder: IdempotentResult) => {
         if (holder.requestHash !== requestHash) {
           return c.json(
@@ -137,11 +137,14 @@ export function createApi(context: ApiContext): Hono<{ Variables: Variables }> {
         const lost = holder && heldBy(holder);
         if (lost) return lost;
       }
+      // The body is part of a keyed event's id: a key used again after its window, for another event,
+      // is a new event, not a repeat of the old one.
       const eventId = key
-        ? eventIdFor('native', scope, key)
+        ? eventIdFor('native', scope, key, requestHash)
         : `evt_${randomUUID().replaceAll('-', '').slice(0, 24)}`;
       const event = normalizeNativeEvent(body, eventId, context.clock.now().toISOString());
-      const [result] = await ingestEvents([event], context);
+      // Without a key, a retry of this request is a new event: it re-sends what it repeats.
+      const [result] = await ingestEvents([event], context, { resendOnDuplicate: !key });
       const response = {
         eventId: event.eventId,
         deploymentId: event.deploymentId,

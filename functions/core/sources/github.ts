@@ -353,7 +353,7 @@ async function push(body: Json, context: ApiContext): Promise<HookAnswer> {
     type: 'PUSH',
     username: repository.owner,
     app: repository.name,
-    eventTime: typeof pushedAt === 'number' ? new Date(pushedAt * 1000).toISOString() : now,
+    eventTime: epochTime(pushedAt) ?? now,
     updatedAt: now,
     repository: repository.fullName.toLowerCase(),
     commit: after,
@@ -373,4 +373,11 @@ async function push(body: Json, context: ApiContext): Promise<HookAnswer> {
   };
   const { write, event: saved } = await saveCiEventForward(event, context);
   return ciAnswer(saved, write);
+}
+
+/** Epoch seconds as an ISO time, if they are a date JavaScript can hold (a signed payload can say 1e20). */
+function epochTime(seconds: unknown): string | undefined {
+  if (typeof seconds !== 'number') return undefined;
+  const date = new Date(seconds * 1000);
+  return Number.isNaN(date.getTime()) ? undefined : date.toISOString();
 }
