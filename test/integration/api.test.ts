@@ -201,6 +201,22 @@ describe('HTTP API', () => {
       await h.drainDispatch();
     });
 
+    it('keeps deployments apart whose names differ only in where a slash falls', async () => {
+      const ids = [];
+      for (const body of [
+        { service: 'a/b', environment: 'c', version: 'd' },
+        { service: 'a', environment: 'b/c', version: 'd' },
+        { service: 'slashes', deploymentId: 'production/1.0' },
+        { service: 'slashes', environment: 'production', version: '1.0' },
+      ]) {
+        const response = await post({ ...body, status: 'started', environment: body.environment ?? 'any' });
+        expect(response.status).toBe(202);
+        ids.push(((await response.json()) as { deploymentId: string }).deploymentId);
+      }
+      expect(new Set(ids).size).toBe(4);
+      await h.drainDispatch();
+    });
+
     it('answers 400 with every problem and its field path', async () => {
       const response = await post({
         service: '',

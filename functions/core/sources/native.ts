@@ -81,10 +81,8 @@ export function normalizeNativeEvent(
 ): DeploymentEvent {
   const identity = body.deploymentId ?? body.version ?? body.commit;
   const sourceDeploymentId = body.deploymentId
-    ? `${body.service}/${body.deploymentId}`
-    : identity
-      ? `${body.service}/${body.environment}/${identity}`
-      : `${body.service}/${body.environment}/${eventId}`;
+    ? joinParts(body.service, body.deploymentId)
+    : joinParts(body.service, body.environment, identity ?? eventId);
   const status = NATIVE_STATUS_TABLE[body.status] as Status;
   const occurredAt = body.timestamp ? new Date(body.timestamp).toISOString() : receivedAt;
   return {
@@ -112,4 +110,14 @@ export function normalizeNativeEvent(
     finishedAt:
       status === 'succeeded' || status === 'failed' || status === 'stopped' ? occurredAt : undefined,
   };
+}
+
+/**
+ * Joins the parts of a native deployment's identity with `/`, escaping `%` and `/` inside a part, so that
+ * different parts never make the same identity (`a/b` + `c` is not `a` + `b/c`; a caller's deploymentId
+ * `production/1.4.2` is not environment `production` + version `1.4.2`). Parts without either character
+ * are kept as they are.
+ */
+function joinParts(...parts: string[]): string {
+  return parts.map((part) => part.replaceAll('%', '%25').replaceAll('/', '%2F')).join('/');
 }
