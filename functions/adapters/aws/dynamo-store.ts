@@ -56,6 +56,11 @@ const key = (value: string) => {
 };
 const bounded = (value: string) => (Buffer.byteLength(value) <= MAX_KEY_PART_BYTES ? value : hashed(value));
 
+/** Deployments read per query when a filter is applied after reading (`environment` without `service`). */
+const FILTERED_PAGE_SIZE = 100;
+/** Queries one listing request makes at most with such a filter, before answering a short page. */
+const MAX_FILTERED_PAGES = 10;
+
 /** Deployment store on one DynamoDB table; only single-item conditional writes (works on DynamoDB Local and dynalite). */
 export class DynamoStore implements DeploymentStore, RateLimiter {
   private readonly doc: DynamoDBDocumentClient;
@@ -207,8 +212,14 @@ export class DynamoStore implements DeploymentStore, RateLimiter {
     if (filterByEnvironment) values[':env'] = query.environment as string;
     const items: Deployment[] = [];
     let startKey = query.cursor ? decodeCursor(query.cursor) : undefined;
-    // A filter can leave a page short: keep reading until the page is full or the index ends.
+    const indexKeys = TABLE.indexes.find((i) => i.name === index) as (typeof TABLE.indexes)[number];
+    // The environment filter is applied after reading: read in large pages (not one query per deployment
+    // when the environment is rare), stop after a bounded number of them (a short page with a cursor: the
+    // caller goes on from there), and when a page holds more matches than wanted, continue after the last
+    // one returned.
+    let pages = 0;
     do {
+      const want = query.limit - items.length;
       const page = await this.queryFromCursor(
         new QueryCommand({
           TableName: this.tableName,
@@ -217,14 +228,28 @@ export class DynamoStore implements DeploymentStore, RateLimiter {
           FilterExpression: filterByEnvironment ? 'environment = :env' : undefined,
           ExpressionAttributeValues: values,
           ScanIndexForward: query.order === 'asc',
-          Limit: query.limit - items.length,
+          Limit: filterByEnvironment ? Math.max(want, FILTERED_PAGE_SIZE) : want,
           ExclusiveStartKey: startKey,
         }),
         query.cursor,
       );
-      for (const item of page.Items ?? []) items.push(toDeployment(item));
+      pages++;
+      const found = page.Items ?? [];
       startKey = page.LastEvaluatedKey;
-    } while (startKey && items.length < query.limit);
+      for (const [i, item] of found.entries()) {
+        items.push(toDeployment(item));
+        if (items.length < query.limit) continue;
+        if (i < found.length - 1 || startKey) {
+          startKey = {
+            [TABLE.partitionKey]: item[TABLE.partitionKey],
+            [TABLE.sortKey]: item[TABLE.sortKey],
+            [indexKeys.partitionKey]: item[indexKeys.partitionKey],
+            [indexKeys.sortKey]: item[indexKeys.sortKey],
+          };
+        }
+        break;
+      }
+    } while (startKey && items.length < query.limit && pages < MAX_FILTERED_PAGES);
     return { items, cursor: startKey ? encodeCursor(startKey) : undefined };
   }
 
