@@ -61,9 +61,10 @@ export function chatView(deployment: Deployment, transition: Transition): ChatVi
   const status = transition.to;
   const commitSha = cleanText(deployment.revision?.commit, 64);
   const repository = cleanText(deployment.revision?.repository, 200);
+  const onGitHub = githubRepo(repository, deployment.source);
   const commitUrl =
-    commitSha && githubRepo(repository)
-      ? safeLink(`https://github.com/${githubRepo(repository)}/commit/${commitSha}`)
+    commitSha && COMMIT_SHA.test(commitSha) && onGitHub
+      ? safeLink(`https://github.com/${onGitHub}/commit/${commitSha}`)
       : undefined;
   const isRollback = Boolean(deployment.rollbackOf);
   return {
@@ -95,12 +96,17 @@ export function chatView(deployment: Deployment, transition: Transition): ChatVi
 }
 
 /** `owner/name` when the repository is on github.com (a slug or a github.com URL), else undefined. */
-function githubRepo(repository: string): string | undefined {
-  const slug = /^([A-Za-z0-9_.-]+)\/([A-Za-z0-9_.-]+)$/.exec(repository);
-  if (slug) return `${slug[1]}/${slug[2]}`;
+function githubRepo(repository: string, source: string): string | undefined {
   const url = /^https:\/\/github\.com\/([A-Za-z0-9_.-]+)\/([A-Za-z0-9_.-]+?)(?:\.git)?\/?$/.exec(repository);
-  return url ? `${url[1]}/${url[2]}` : undefined;
+  // A bare `owner/name` is a GitHub repository unless the deployment came from GitLab (its project path).
+  const slug = source === 'gitlab' ? null : /^([A-Za-z0-9_.-]+)\/([A-Za-z0-9_.-]+)$/.exec(repository);
+  const match = url ?? slug;
+  if (!match || [match[1], match[2]].some((part) => /^\.+$/.test(part as string))) return undefined;
+  return `${match[1]}/${match[2]}`;
 }
+
+/** A commit id a link can be built from: hex, abbreviated or full (SHA-1 or SHA-256). */
+const COMMIT_SHA = /^[0-9a-f]{7,64}$/i;
 
 /** `1h 2m`, `6m 17s`, `42s`; empty when not finished or unknown. */
 export function formatDuration(start: string | undefined, end: string | undefined): string {
