@@ -2,9 +2,18 @@ import { createPrivateKey, generateKeyPairSync, verify } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { parseConfig, referencedSecrets } from '../../functions/core/config.ts';
 import { ConfigError } from '../../functions/core/errors.ts';
-import { appJwt, cut, parseRepository, renderTemplate } from '../../functions/core/targets/github.ts';
+import type { Deployment } from '../../functions/core/schema.ts';
+import {
+  appJwt,
+  cut,
+  githubSubject,
+  parseRepository,
+  renderTemplate,
+} from '../../functions/core/targets/github.ts';
 import { githubEnvironment, isShipcastDeployment } from '../../functions/core/targets/github-deployment.ts';
 import { GITHUB_SCHEMA_SOURCE, requestBodyProblems } from '../support/json-schema.ts';
+
+const GITHUB = 'https://api.github.com';
 
 const config = (target: Record<string, unknown>) => ({
   api: { tokens: [{ name: 'ci', secret: 'api-token' }] },
@@ -56,6 +65,31 @@ describe('GitHub repository names', () => {
     '',
   ])('does not take %j for a GitHub repository', (value) => {
     expect(parseRepository(value)).toBeUndefined();
+  });
+});
+
+describe('the repository a GitHub target acts on', () => {
+  const deployment = (source: string, repository: string) =>
+    ({
+      id: 'dep_0123456789abcdef01234567',
+      source,
+      revision: { repository, commit: 'a'.repeat(40) },
+    }) as Deployment;
+
+  it('takes owner/name from a GitHub-side source, and a GitHub URL from any', () => {
+    expect(githubSubject(deployment('native', 'acme/shop'), GITHUB)).toEqual({
+      repo: { owner: 'acme', repo: 'shop' },
+      commit: 'a'.repeat(40),
+    });
+    expect(githubSubject(deployment('gitlab', 'https://github.com/acme/shop.git'), GITHUB)).toMatchObject({
+      repo: { owner: 'acme', repo: 'shop' },
+    });
+  });
+
+  it('skips a GitLab project path: a GitHub repository of the same name is not it', () => {
+    expect(githubSubject(deployment('gitlab', 'acme/shop'), GITHUB)).toEqual({
+      skip: '"acme/shop" is a GitLab project path, not a GitHub repository',
+    });
   });
 });
 

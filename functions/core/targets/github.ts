@@ -94,6 +94,8 @@ export interface GitHubRepo {
 
 const OWNER = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$/;
 const REPO = /^[A-Za-z0-9._-]{1,100}$/;
+/** `owner/name` with no host: GitHub's way of naming a repository, and GitLab's of naming a project. */
+const BARE_SLUG = /^[^/:@\s]+\/[^/:@\s]+$/;
 
 /**
  * Reads `owner/name`, `https://github.com/owner/name(.git)`, `git@github.com:owner/name.git` or
@@ -104,7 +106,7 @@ export function parseRepository(value: string | undefined, baseUrl = GITHUB_API)
   const text = value?.trim();
   if (!text) return undefined;
   let path: string | undefined;
-  if (/^[^/:@\s]+\/[^/:@\s]+$/.test(text)) {
+  if (BARE_SLUG.test(text)) {
     path = text;
   } else {
     const scp = /^[\w.-]+@([\w.-]+):(.+)$/.exec(text);
@@ -151,6 +153,10 @@ export function githubSubject(
   const commit = deployment.revision?.commit?.trim();
   if (!repository) return { skip: 'the deployment names no repository' };
   if (!commit) return { skip: 'the deployment names no commit' };
+  if (deployment.source === 'gitlab' && BARE_SLUG.test(repository.trim())) {
+    // GitLab names its project by path: a GitHub repository of the same name is someone else's.
+    return { skip: `"${repository}" is a GitLab project path, not a GitHub repository` };
+  }
   const repo = parseRepository(repository, baseUrl);
   if (!repo) return { skip: `"${repository}" is not a GitHub repository of ${baseUrl}` };
   return { repo, commit };
