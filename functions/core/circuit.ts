@@ -52,7 +52,10 @@ export class CircuitBreakers {
       const state = await this.read(target, context, round > 0);
       if (!state || state.state === 'closed') return { kind: 'closed', target, settings };
       const now = context.clock.now().getTime();
-      const reopensAt = (state.openedAt ?? 0) + settings.coolDownSeconds * 1000;
+      const reopensAt = Math.max(
+        (state.openedAt ?? 0) + settings.coolDownSeconds * 1000,
+        state.reopensAt ?? 0,
+      );
       if (now < reopensAt) {
         return {
           kind: 'wait',
@@ -145,15 +148,21 @@ export class CircuitBreakers {
    * The target failed in a way that may pass (429, 5xx, timeout, connection): counts toward opening the
    * circuit, or reopens it after a failed probe. Returns whether the circuit is open now.
    */
-  async failed(gate: CircuitGate, context: CircuitContext): Promise<boolean> {
+  async failed(gate: CircuitGate, context: CircuitContext, retryAfterSeconds?: number): Promise<boolean> {
     if (gate.kind === 'wait') return true;
     const now = context.clock.now();
+    // A target that named its wait (Retry-After, a rate limit's reset) is not probed before it is over.
+    const reopensAt =
+      retryAfterSeconds && retryAfterSeconds > gate.settings.coolDownSeconds
+        ? now.getTime() + retryAfterSeconds * 1000
+        : undefined;
     if (gate.kind === 'probe') {
       const reopened: CircuitState = {
         target: gate.target,
         state: 'open',
         failures: gate.claimed.failures,
         openedAt: now.getTime(),
+        reopensAt,
         updatedAt: now.toISOString(),
         rev: gate.claimed.rev + 1,
       };
@@ -174,6 +183,7 @@ export class CircuitBreakers {
       ...counted,
       state: 'open',
       openedAt: now.getTime(),
+      reopensAt,
       probeOwner: undefined,
       probeUntil: undefined,
       updatedAt: now.toISOString(),

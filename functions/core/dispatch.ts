@@ -196,7 +196,8 @@ export async function dispatchOne(
     const targetFailed = !sent && !heldBack && error instanceof RetryableDeliveryError;
     let circuitOpen = false;
     if (targetFailed)
-      circuitOpen = (await circuitStep(() => breakers.failed(gate, context), context)) === true;
+      circuitOpen =
+        (await circuitStep(() => breakers.failed(gate, context, error.retryAfterSeconds), context)) === true;
     else await circuitStep(() => breakers.inconclusive(gate, context), context);
     // Attempts at this transition are counted in the delivery record, not by the queue's receive count (a
     // message held back by an open circuit comes back without an attempt). A failed probe is the circuit's

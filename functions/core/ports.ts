@@ -82,6 +82,11 @@ export interface CircuitState {
   failures: number;
   /** When it (last) opened, epoch milliseconds. */
   openedAt?: number;
+  /**
+   * No probe before this, epoch milliseconds: set when the failure that opened it asked for a longer
+   * wait than the cool-down (a rate limit's Retry-After or reset).
+   */
+  reopensAt?: number;
   probeOwner?: string;
   /** Epoch milliseconds; after it, another dispatcher may claim the probe (the prober crashed). */
   probeUntil?: number;

@@ -223,6 +223,34 @@ describe('circuit breaker', () => {
     expect((await h.store.getCircuit('hook'))?.state).toBe('closed');
   });
 
+  it("waits out a Retry-After longer than the cool-down before it probes: no call before the target's time", async () => {
+    receiver.answerWith(() => ({ status: 429, headers: { 'retry-after': '600' } }));
+    const limited = await started('cb-rl-1', 'cb-rl-2', 'cb-rl-3');
+    await dispatchBatch(limited, h.runtime.dispatch);
+    expect(await h.store.getCircuit('hook')).toMatchObject({
+      state: 'open',
+      reopensAt: h.clock.now().getTime() + 600_000,
+    });
+    const callsBefore = receiver.calls.length;
+
+    // The cool-down is over, the target's wait is not: still no probe.
+    h.clock.advance((COOL_DOWN + 1) * 1000);
+    receiver.answerWith(() => ({ status: 200 }));
+    expect(await dispatchOne(messageOf(limited[0] as ReceivedMessage), 2, h.runtime.dispatch)).toMatchObject({
+      kind: 'deferred',
+      afterSeconds: 600 - COOL_DOWN - 1,
+    });
+    expect(receiver.calls).toHaveLength(callsBefore);
+
+    // Then one probe closes it, and the rest follow.
+    h.clock.advance((600 - COOL_DOWN - 1) * 1000);
+    for (const m of limited)
+      expect((await dispatchOne(messageOf(m), 3, h.runtime.dispatch)).kind).toBe('delivered');
+    expect(receiver.calls).toHaveLength(callsBefore + 3);
+    expect(await h.store.getCircuit('hook')).toMatchObject({ state: 'closed', failures: 0 });
+    expect((await h.store.getCircuit('hook'))?.reopensAt).toBeUndefined();
+  });
+
   it('is not opened by permanent refusals (4xx), and a success resets the failures counted before it', async () => {
     receiver.answerWith(() => ({ status: 400 }));
     const refused = await started('cb-400-1', 'cb-400-2', 'cb-400-3', 'cb-400-4');
