@@ -12,10 +12,10 @@ export function createDispatchHandler(runtime: () => Promise<Runtime>) {
     event: SQSEvent,
     invocation?: Pick<Context, 'getRemainingTimeInMillis'>,
   ): Promise<SQSBatchResponse> => {
-    const runtimeNow = await runtime();
+    const { dispatch: shared } = await runtime();
     const dispatch = invocation
-      ? { ...runtimeNow.dispatch, remainingMs: () => invocation.getRemainingTimeInMillis() }
-      : runtimeNow.dispatch;
+      ? { ...shared, remainingMs: () => invocation.getRemainingTimeInMillis() }
+      : shared;
     const failed = await dispatchBatch(
       event.Records.map((record) => ({
         messageId: record.messageId,

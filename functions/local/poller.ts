@@ -12,12 +12,10 @@ import {
   ReceiveMessageCommand,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
-import type { SQSBatchResponse, SQSEvent, SQSMessageAttributes, SQSRecord } from 'aws-lambda';
+import type { Context, SQSBatchResponse, SQSEvent, SQSMessageAttributes, SQSRecord } from 'aws-lambda';
 
 /** The part of Lambda's context a poller gives its handler: the time left before the function's timeout. */
-export interface InvocationDeadline {
-  getRemainingTimeInMillis(): number;
-}
+export type InvocationDeadline = Pick<Context, 'getRemainingTimeInMillis'>;
 
 /** The handler a poller calls: a Lambda SQS handler with ReportBatchItemFailures. */
 export type SqsBatchHandler = (

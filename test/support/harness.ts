@@ -161,20 +161,22 @@ export async function createHarness(options: HarnessOptions): Promise<Harness> {
       return 'unparsed';
     }
   };
+  /** Deletes the copies of one message the harness holds (a handle gone stale is no matter). */
+  const dropHeld = async (key: string) => {
+    for (const receiptHandle of held.get(key) ?? []) {
+      await queues.sqs
+        .send(
+          new DeleteMessageCommand({ QueueUrl: resources.dispatchQueueUrl, ReceiptHandle: receiptHandle }),
+        )
+        .catch(() => {});
+    }
+    held.delete(key);
+  };
   const testQueue = new RedeliveringQueue(
     queues.sqs,
     resources.dispatchQueueUrl,
     resources.dispatchDlqUrl,
-    async (message) => {
-      for (const receiptHandle of held.get(keyOf(message)) ?? []) {
-        await queues.sqs
-          .send(
-            new DeleteMessageCommand({ QueueUrl: resources.dispatchQueueUrl, ReceiptHandle: receiptHandle }),
-          )
-          .catch(() => {});
-      }
-      held.delete(keyOf(message));
-    },
+    (message) => dropHeld(keyOf(message)),
   );
   const secretsDir = mkdtempSync(join(tmpdir(), 'shipcast-secrets-'));
   const logs = captureLogs();
@@ -252,15 +254,7 @@ export async function createHarness(options: HarnessOptions): Promise<Harness> {
       }
     },
     discardHeld: async (deploymentId) => {
-      for (const [key, handles] of held) {
-        if (!key.startsWith(`${deploymentId}/`)) continue;
-        for (const receiptHandle of handles) {
-          await queues.sqs.send(
-            new DeleteMessageCommand({ QueueUrl: resources.dispatchQueueUrl, ReceiptHandle: receiptHandle }),
-          );
-        }
-        held.delete(key);
-      }
+      for (const key of [...held.keys()]) if (key.startsWith(`${deploymentId}/`)) await dropHeld(key);
     },
     drainIngest: async () => {
       const ingest = createIngestHandler(async () => runtime);

@@ -2,6 +2,7 @@ import { ConditionalCheckFailedException, type DynamoDBClient } from '@aws-sdk/c
 import {
   DynamoDBDocumentClient,
   GetCommand,
+  type GetCommandOutput,
   PutCommand,
   QueryCommand,
   type QueryCommandInput,
@@ -76,6 +77,14 @@ export class DynamoStore implements DeploymentStore, RateLimiter {
     });
   }
 
+  /** One item by its key, read consistently (every read of a single item here wants the latest write). */
+  private async getItem(pk: string, sk: string): Promise<GetCommandOutput['Item']> {
+    const { Item } = await this.doc.send(
+      new GetCommand({ TableName: this.tableName, Key: { pk, sk }, ConsistentRead: true }),
+    );
+    return Item;
+  }
+
   async getDeployment(id: string): Promise<Deployment | undefined> {
     const { current } = await this.loadForUpdate(id);
     return current;
@@ -84,13 +93,7 @@ export class DynamoStore implements DeploymentStore, RateLimiter {
   async loadForUpdate(
     id: string,
   ): Promise<{ current?: Deployment; rev: number | null; rolledBackBy?: string }> {
-    const { Item } = await this.doc.send(
-      new GetCommand({
-        TableName: this.tableName,
-        Key: { pk: deploymentPk(id), sk: META },
-        ConsistentRead: true,
-      }),
-    );
+    const Item = await this.getItem(deploymentPk(id), META);
     if (!Item) return { rev: null };
     const rev = Number(Item.rev ?? 0);
     // A rollback can name its original before the original's first event arrives: the item then holds only the link.
@@ -285,13 +288,7 @@ export class DynamoStore implements DeploymentStore, RateLimiter {
   }
 
   async getDelivery(deploymentId: string, target: string): Promise<Delivery | undefined> {
-    const { Item } = await this.doc.send(
-      new GetCommand({
-        TableName: this.tableName,
-        Key: { pk: deploymentPk(deploymentId), sk: DELIVERY_PREFIX + target },
-        ConsistentRead: true,
-      }),
-    );
+    const Item = await this.getItem(deploymentPk(deploymentId), DELIVERY_PREFIX + target);
     return Item ? (strip(Item) as unknown as Delivery) : undefined;
   }
 
@@ -328,13 +325,7 @@ export class DynamoStore implements DeploymentStore, RateLimiter {
   }
 
   async getIdempotent(scope: string, idempotencyKey: string): Promise<IdempotentResult | undefined> {
-    const { Item } = await this.doc.send(
-      new GetCommand({
-        TableName: this.tableName,
-        Key: { pk: idempotencyPk(scope, idempotencyKey), sk: 'IDEM' },
-        ConsistentRead: true,
-      }),
-    );
+    const Item = await this.getItem(idempotencyPk(scope, idempotencyKey), 'IDEM');
     // TTL deletion is lazy (up to days late in DynamoDB; never on dynalite): honour the expiry ourselves.
     if (!Item || Number(Item.expiresAt) * 1000 < this.clock.now().getTime()) return undefined;
     return { requestHash: Item.requestHash, ...(Item.response ? { response: Item.response } : {}) };
@@ -383,13 +374,7 @@ export class DynamoStore implements DeploymentStore, RateLimiter {
   }
 
   async getGeneration(scope: string, identity: string): Promise<number> {
-    const { Item } = await this.doc.send(
-      new GetCommand({
-        TableName: this.tableName,
-        Key: { pk: generationPk(scope, identity), sk: GENERATION },
-        ConsistentRead: true,
-      }),
-    );
+    const Item = await this.getItem(generationPk(scope, identity), GENERATION);
     return Item ? Number(Item.generation) : 1;
   }
 
@@ -449,13 +434,7 @@ export class DynamoStore implements DeploymentStore, RateLimiter {
   }
 
   async getCiEvent(eventId: string): Promise<CiEvent | undefined> {
-    const { Item } = await this.doc.send(
-      new GetCommand({
-        TableName: this.tableName,
-        Key: { pk: ciPk(eventId), sk: META },
-        ConsistentRead: true,
-      }),
-    );
+    const Item = await this.getItem(ciPk(eventId), META);
     return Item ? toCiEvent(Item) : undefined;
   }
 
@@ -489,13 +468,7 @@ export class DynamoStore implements DeploymentStore, RateLimiter {
   }
 
   async getCircuit(target: string): Promise<CircuitState | undefined> {
-    const { Item } = await this.doc.send(
-      new GetCommand({
-        TableName: this.tableName,
-        Key: { pk: circuitPk(target), sk: CIRCUIT },
-        ConsistentRead: true,
-      }),
-    );
+    const Item = await this.getItem(circuitPk(target), CIRCUIT);
     return Item ? toCircuit(Item) : undefined;
   }
 
