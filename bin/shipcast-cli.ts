@@ -1,18 +1,28 @@
 #!/usr/bin/env -S npx tsx
+import { readFileSync } from 'node:fs';
+import { SNSClient } from '@aws-sdk/client-sns';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { DEFAULT_NAMES } from '../functions/local/provision.ts';
+import { publishTrigger } from '../functions/ops/publish-trigger.ts';
 import { redrive } from '../functions/ops/redrive.ts';
 
 const USAGE = `Usage:
   shipcast redrive --dlq-url <url> --queue-url <url> [--endpoint <url>] [--region <region>] [--max <n>]
   shipcast redrive --local [--queue dispatch|ingest]      (npm start's emulator on 127.0.0.1:\${SHIPCAST_QUEUE_PORT:-8788})
+  shipcast publish-trigger <message.json> --local | --topic-arn <arn> [--region <region>]
 
-Moves dead-lettered messages back to their queue. Safe to repeat: a transition already delivered
-to a target is never sent to it again.`;
+redrive: moves dead-lettered messages back to their queue. Safe to repeat: a transition already
+delivered to a target is never sent to it again.
+publish-trigger: publishes a CodeDeploy trigger message to Shipcast's topic exactly as CodeDeploy does
+(after checking Shipcast accepts it), e.g. test/fixtures/codedeploy/deployment-succeeded.real.message.json.
+
+Exit codes: 0 done, 1 partly done (messages left in the DLQ), 2 bad usage or input.`;
 
 /** The operator's command line: `npm run redrive -- …` or `npx tsx bin/shipcast-cli.ts redrive …`. */
 async function main(argv: string[]): Promise<number> {
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const [command, ...rest] = argv;
+  if (command === 'publish-trigger') return publishTriggerCommand(rest);
   if (command !== 'redrive') {
     process.stderr.write(`${USAGE}\n`);
     return command === undefined || command === '--help' ? 0 : 2;
@@ -53,6 +63,48 @@ async function main(argv: string[]): Promise<number> {
     return result.failed > 0 ? 1 : 0;
   } finally {
     sqs.destroy();
+  }
+}
+
+/** `shipcast publish-trigger <file> --local | --topic-arn <arn>`. */
+async function publishTriggerCommand(args: string[]): Promise<number> {
+  const [file, ...rest] = args;
+  if (!file || file.startsWith('--')) {
+    process.stderr.write(`${USAGE}\n`);
+    return 2;
+  }
+  const flags = parseFlags(rest);
+  const local = flags.local !== undefined;
+  let { 'topic-arn': topicArn, endpoint, region } = flags;
+  if (local) {
+    const port = Number(process.env.SHIPCAST_QUEUE_PORT ?? Number(process.env.PORT ?? 8787) + 1);
+    endpoint ??= `http://127.0.0.1:${port}`;
+    region ??= 'us-east-1';
+    topicArn ??= `arn:aws:sns:${region}:000000000000:${DEFAULT_NAMES.topic}`;
+  }
+  if (!topicArn)
+    throw new Error('say where to publish: --local (npm start) or --topic-arn <CodeDeployTopicArn>');
+  let message: string;
+  try {
+    message = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new Error(
+      `cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+    );
+  }
+  const sns = new SNSClient({
+    region: region ?? process.env.AWS_REGION,
+    endpoint,
+    ...(local ? { credentials: { accessKeyId: 'local', secretAccessKey: 'local' } } : {}),
+  });
+  try {
+    const published = await publishTrigger(sns, { topicArn, message, where: file });
+    process.stdout.write(
+      `published ${published.status} of ${published.service} → ${published.environment} (SNS message ${published.messageId})\n`,
+    );
+    return 0;
+  } finally {
+    sns.destroy();
   }
 }
 
