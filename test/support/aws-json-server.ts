@@ -39,6 +39,8 @@ export async function startAwsJsonServer(options: {
   internalError: string;
   requests: CapturedAwsRequest[];
   operation: (body: Record<string, unknown>) => AwsJsonAnswer;
+  /** More operations of the same service, by their full `x-amz-target`. */
+  operations?: Record<string, (body: Record<string, unknown>) => AwsJsonAnswer>;
 }): Promise<{ endpoint: string; close(): Promise<void> }> {
   const server = createServer((req, res) => {
     void handle(req, res).catch((error: unknown) => {
@@ -68,10 +70,11 @@ export async function startAwsJsonServer(options: {
     if (!contentType?.startsWith(JSON_11)) {
       return send(res, awsError('SerializationException', `unexpected content-type ${contentType}`));
     }
-    if (target !== options.target) {
+    const operation = target === options.target ? options.operation : target && options.operations?.[target];
+    if (!operation) {
       return send(res, awsError('UnknownOperationException', `unknown operation ${target}`));
     }
-    send(res, options.operation(body as Record<string, unknown>));
+    send(res, operation(body as Record<string, unknown>));
   }
 
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
