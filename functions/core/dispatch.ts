@@ -8,6 +8,7 @@ import type { Delivery, DispatchMessage } from './schema.ts';
 import { TARGETS } from './targets/index.ts';
 import type { SendResult, TargetDefinition } from './targets/target.ts';
 import { count, type Logger, type Metrics, maskSecrets } from './telemetry.ts';
+import { MAX_VISIBILITY_SECONDS, queueableWait } from './visibility.ts';
 
 /** What dispatching needs: the ports, the config, the one HTTP client and the telemetry. */
 export interface DispatchContext {
@@ -42,6 +43,11 @@ export interface ReceivedMessage {
   body: string;
   /** How many times the queue has handed this message out, this time included. */
   receiveCount: number;
+  /**
+   * When the queue handed it out this time (epoch milliseconds), as near as known: a wait asked of the queue
+   * must end within SQS's 12 hours of it. Absent: now (the caller received it itself just before).
+   */
+  receivedAt?: number;
 }
 
 /** What became of one message. */
@@ -266,8 +272,8 @@ async function circuitStep<T>(step: () => Promise<T>, context: DispatchContext):
 export function retryDelay(error: unknown, attempt: number): number {
   const asked = error instanceof RetryableDeliveryError ? error.retryAfterSeconds : undefined;
   const backoff = Math.min(900, 5 * 2 ** Math.max(0, attempt - 1));
-  // SQS caps a message's visibility timeout at 12 hours.
-  return Math.min(43_200, Math.max(1, Math.ceil(asked ?? backoff)));
+  // What is left of the message's 12 hours is applied when the wait is asked of the queue (queueableWait).
+  return Math.min(MAX_VISIBILITY_SECONDS, Math.max(1, Math.ceil(asked ?? backoff)));
 }
 
 /** Writes the delivery record with a conditional put; re-reads and re-applies when another writer won. */
@@ -319,7 +325,15 @@ async function persistently<T>(write: () => Promise<T>, attempts = 4): Promise<T
 async function settle(message: ReceivedMessage, outcome: DispatchOutcome, context: DispatchContext) {
   try {
     if (outcome.kind === 'retry' || outcome.kind === 'deferred') {
-      await context.queue.retryLater(message.receiptHandle, outcome.afterSeconds);
+      const now = context.clock.now().getTime();
+      const wait = queueableWait(outcome.afterSeconds, message.receivedAt ?? now, now);
+      if (wait < outcome.afterSeconds) {
+        context.logger.info("wait cut to what is left of the queue's 12 hours", {
+          askedSeconds: outcome.afterSeconds,
+          afterSeconds: wait,
+        });
+      }
+      await context.queue.retryLater(message.receiptHandle, wait);
       return false;
     }
     if (outcome.kind === 'dead') {

@@ -7,6 +7,7 @@ import { dispatchBatch, dispatchOne, type ReceivedMessage } from '../../function
 import { ingestEvent } from '../../functions/core/ingest.ts';
 import type { DispatchQueue } from '../../functions/core/ports.ts';
 import type { DispatchMessage } from '../../functions/core/schema.ts';
+import { MAX_VISIBILITY_SECONDS, VISIBILITY_MARGIN_SECONDS } from '../../functions/core/visibility.ts';
 import type { LogEntry } from '../support/capture-logger.ts';
 import { nativeEvent } from '../support/events.ts';
 import { createHarness, type Harness } from '../support/harness.ts';
@@ -249,6 +250,38 @@ describe('circuit breaker', () => {
     expect(receiver.calls).toHaveLength(callsBefore + 3);
     expect(await h.store.getCircuit('hook')).toMatchObject({ state: 'closed', failures: 0 });
     expect((await h.store.getCircuit('hook'))?.reopensAt).toBeUndefined();
+  });
+
+  it("never asks the queue for a wait past SQS's 12 hours since the receive, for a retry or an open circuit", async () => {
+    // A rate limit that names a day: longer than SQS can hold a message back after it was received.
+    receiver.answerWith(() => ({ status: 429, headers: { 'retry-after': '86400' } }));
+    const threeHoursAgo = h.clock.now().getTime() - 3 * 3_600_000;
+    const limited = (await started('cb-day-1', 'cb-day-2', 'cb-day-3')).map((m) => ({
+      ...m,
+      receivedAt: threeHoursAgo,
+    }));
+    const usable = MAX_VISIBILITY_SECONDS - VISIBILITY_MARGIN_SECONDS;
+
+    await dispatchBatch(limited, h.runtime.dispatch);
+
+    // Nine of the twelve hours are left (less the margin): that is what each retry asks for.
+    expect(limited.map((m) => delays.get(m.receiptHandle))).toEqual(Array(3).fill(usable - 3 * 3600));
+    // The circuit is probed again no later than a freshly received message can wait.
+    expect(await h.store.getCircuit('hook')).toMatchObject({
+      state: 'open',
+      reopensAt: h.clock.now().getTime() + usable * 1000,
+    });
+    // A message held back by the open circuit is cut to what is left of its own 12 hours too.
+    const held = (await started('cb-day-4')).map((m) => ({ ...m, receivedAt: threeHoursAgo }));
+    expect(await dispatchBatch(held, h.runtime.dispatch)).toHaveLength(1);
+    expect(delays.get((held[0] as ReceivedMessage).receiptHandle)).toBe(usable - 3 * 3600);
+
+    // Clean up: the wait is over, the target is back.
+    h.clock.advance(usable * 1000);
+    receiver.answerWith(() => ({ status: 200 }));
+    for (const m of [...limited, ...held])
+      expect((await dispatchOne(messageOf(m), 3, h.runtime.dispatch)).kind).toBe('delivered');
+    expect((await h.store.getCircuit('hook'))?.state).toBe('closed');
   });
 
   it('is not opened by permanent refusals (4xx), and a success resets the failures counted before it', async () => {
