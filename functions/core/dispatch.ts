@@ -159,6 +159,12 @@ export async function dispatchOne(
       return wait;
     },
   };
+  // The target's health is judged by its calls, not by the delivery: a delivery of several calls (a GitHub
+  // deployment's first: a look-up, a create and a status) that fails on one of them still saw it answer.
+  let answeredCalls = 0;
+  const http = context.http.observed((outcome) => {
+    if (outcome === 'answered') answeredCalls++;
+  });
   let sent: SendResult | undefined;
   try {
     sent = await definition.send(
@@ -166,7 +172,7 @@ export async function dispatchOne(
       {
         name: message.target,
         config: targetConfig as never,
-        http: context.http,
+        http,
         secrets: context.secrets,
         logger,
         clock: context.clock,
@@ -198,10 +204,14 @@ export async function dispatchOne(
     const learned = sent?.refs ?? (error as { refs?: Record<string, string> } | undefined)?.refs;
     const withRefs = (base: Delivery) => (learned ? { ...base.refs, ...learned } : base.refs);
     const permanent = error instanceof PermanentDeliveryError;
-    // Only a retryable answer of the target itself (429, 5xx, timeout, connection) counts against it.
-    const targetFailed = !sent && !heldBack && error instanceof RetryableDeliveryError;
+    // A call the target answered shows it up (a probe closes the circuit, a closed one's failures reset);
+    // only a retryable failure of the target itself (429, 5xx, timeout, connection), with none of its calls
+    // answered, counts against it.
+    const targetAnswered = sent !== undefined || answeredCalls > 0;
+    const targetFailed = !targetAnswered && !heldBack && error instanceof RetryableDeliveryError;
     let circuitOpen = false;
-    if (targetFailed)
+    if (targetAnswered) await circuitStep(() => breakers.succeeded(gate, context), context);
+    else if (targetFailed)
       circuitOpen =
         (await circuitStep(() => breakers.failed(gate, context, error.retryAfterSeconds), context)) === true;
     else await circuitStep(() => breakers.inconclusive(gate, context), context);
