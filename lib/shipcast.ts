@@ -19,6 +19,7 @@ import { TABLE } from '../functions/adapters/aws/table.ts';
 import { openApiDocument } from '../functions/core/api/openapi.ts';
 import {
   type configSchema,
+  DISPATCH_MAX_CONCURRENCY,
   DISPATCH_QUEUE_MAX_RECEIVES,
   FUNCTION_TIMEOUT_SECONDS,
   parseConfig,
@@ -320,7 +321,7 @@ export class Shipcast extends Construct {
       new SqsEventSource(this.dispatchQueue, {
         batchSize: 10,
         reportBatchItemFailures: true,
-        maxConcurrency: props.dispatchMaxConcurrency ?? 5,
+        maxConcurrency: props.dispatchMaxConcurrency ?? DISPATCH_MAX_CONCURRENCY,
       }),
     );
     // The event source grants receive/delete/ChangeMessageVisibility on the dispatch queue.

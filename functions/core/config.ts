@@ -177,6 +177,12 @@ export const DISPATCH_QUEUE_MAX_RECEIVES = 1000;
 /** Each function's timeout in seconds: Lambda's in AWS, the local pollers' deadline under `npm start`. */
 export const FUNCTION_TIMEOUT_SECONDS = { api: 10, ingest: 30, dispatch: 60 } as const;
 
+/**
+ * Dispatch batches run at once, at most: the dispatch event source mapping's maximum concurrency in AWS (the
+ * construct's default) and the dispatch poller's concurrency under `npm start`.
+ */
+export const DISPATCH_MAX_CONCURRENCY = 5;
+
 /** A queue's visibility timeout is this many times its consumer's timeout (AWS recommends at least six). */
 export const QUEUE_VISIBILITY_FACTOR = 6;
 

@@ -13,6 +13,7 @@ import { EnvFileSecretSource, secretEnvName } from '../adapters/local/env-file-s
 import { createApi } from '../core/api/app.ts';
 import { openApiDocument } from '../core/api/openapi.ts';
 import {
+  DISPATCH_MAX_CONCURRENCY,
   DISPATCH_QUEUE_MAX_RECEIVES,
   FUNCTION_TIMEOUT_SECONDS,
   QUEUE_VISIBILITY_FACTOR,
@@ -199,6 +200,9 @@ export async function startLocal(options: LocalOptions): Promise<LocalShipcast> 
         logger,
         name: 'dispatch',
         timeoutSeconds: FUNCTION_TIMEOUT_SECONDS.dispatch,
+        // As many batches at once as the event source mapping runs in AWS: a target that hangs holds back
+        // its own batch, not every other target's deliveries.
+        concurrency: DISPATCH_MAX_CONCURRENCY,
       }),
     ];
     stops.push(async () => {
