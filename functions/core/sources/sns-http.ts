@@ -1,7 +1,7 @@
 import { createVerify, X509Certificate } from 'node:crypto';
 import { bodyLimit } from 'hono/body-limit';
 import type { ApiContext } from '../api/app.ts';
-import { parseJsonBody } from '../api/json.ts';
+import { parseJsonBody, readUtf8Body } from '../api/json.ts';
 import { InvalidInputError, issuesFromZod } from '../errors.ts';
 import { stableHash } from '../ids.ts';
 import { lazy } from '../lazy.ts';
@@ -155,7 +155,7 @@ export function snsHttpSource(port: SnsHttpPort = defaultPort): HttpSource {
           const allowed = context.config.sources.sns?.topicArns;
           if (!allowed)
             return c.json({ error: 'not_found', message: 'SNS HTTP subscriptions are not configured' }, 404);
-          const parsed = envelopeSchema().safeParse(parseJsonBody(await c.req.text(), 'SNS message'));
+          const parsed = envelopeSchema().safeParse(parseJsonBody(await readUtf8Body(c.req), 'SNS message'));
           if (!parsed.success) throw new InvalidInputError('SNS message', issuesFromZod(parsed.error));
           const envelope = parsed.data;
           const headerType = c.req.header('x-amz-sns-message-type');
