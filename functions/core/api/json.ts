@@ -11,7 +11,9 @@ export function decodeUtf8(raw: Uint8Array, where = 'request body'): string {
   try {
     return new TextDecoder('utf-8', { fatal: true }).decode(raw);
   } catch (error) {
-    throw new InvalidInputError(where, [{ path: '', message: `not valid UTF-8 (${(error as Error).message})` }]);
+    throw new InvalidInputError(where, [
+      { path: '', message: `not valid UTF-8 (${(error as Error).message})` },
+    ]);
   }
 }
 

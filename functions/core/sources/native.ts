@@ -90,7 +90,10 @@ export function hasIdentity(body: NativeEventBody): boolean {
  * Checks that the Shipcast deployment a body's `deploymentId` names (see SHIPCAST_DEPLOYMENT_ID) exists and
  * is of the body's service and environment; an InvalidInputError naming `deploymentId` otherwise.
  */
-export function checkShipcastDeployment(body: NativeEventBody, deployment: Deployment | undefined): Deployment {
+export function checkShipcastDeployment(
+  body: NativeEventBody,
+  deployment: Deployment | undefined,
+): Deployment {
   const problem = !deployment
     ? `${body.deploymentId} has the form of a Shipcast deployment id (dep_ + 24 hex digits) but no such deployment exists; send the id Shipcast answered, or your own id in another form`
     : deployment.service !== body.service || deployment.environment !== body.environment

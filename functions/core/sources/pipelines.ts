@@ -619,7 +619,11 @@ function mount(app: App, context: ApiContext): void {
   app.post(`${BASE}/:eventId`, limitBody, async (c) => {
     const { username, app: appName } = pathOf(c);
     const eventId = c.req.param('eventId');
-    const body = parse(pipelinesBuildUpdateSchema(), parseJsonBody(await readUtf8Body(c.req)), 'request body');
+    const body = parse(
+      pipelinesBuildUpdateSchema(),
+      parseJsonBody(await readUtf8Body(c.req)),
+      'request body',
+    );
     const notFound = () =>
       c.json({ error: 'not_found', message: `no event ${eventId} in app ${username}/${appName}` }, 404);
     if (eventId.length > 128) return notFound();
