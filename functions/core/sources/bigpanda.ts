@@ -2,7 +2,7 @@ import type { Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { ApiContext } from '../api/app.ts';
 import { bearerToken } from '../api/auth.ts';
-import { parseJsonBody } from '../api/json.ts';
+import { parseJsonBody, readUtf8Body } from '../api/json.ts';
 import { ConcurrentUpdateError, InvalidInputError, issuesFromZod } from '../errors.ts';
 import { deploymentIdFor, eventIdFor } from '../ids.ts';
 import { ingestEvents } from '../ingest.ts';
@@ -342,7 +342,7 @@ async function handle(
       401,
     );
   }
-  const body = parseJsonBody(await c.req.text());
+  const body = parseJsonBody(await readUtf8Body(c.req));
   const { event, generation } = await locate(body, context.clock.now().toISOString());
   // Ingest answers `applied` again for a redelivered event (it completes what a crash interrupted);
   // the caller is told it was a duplicate.

@@ -1,6 +1,6 @@
 import { bodyLimit } from 'hono/body-limit';
 import type { ApiContext } from '../api/app.ts';
-import { parseJsonBody } from '../api/json.ts';
+import { mediaType, parseJsonBody, readUtf8Body } from '../api/json.ts';
 import { BUILD_RANK } from '../build-status.ts';
 import { ConcurrentUpdateError, InvalidInputError, type Issue, issuesFromZod } from '../errors.ts';
 import { deploymentIdFor, eventIdFor } from '../ids.ts';
@@ -148,7 +148,9 @@ interface Envelope {
  */
 export function parseCloudEvent(headers: Record<string, string>, body: string): Envelope {
   const lower = Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), v]));
-  const contentType = lower['content-type'] ?? '';
+  // Compared as a media type: `Application/CloudEvents+JSON; charset=UTF-8` is structured mode too.
+  const contentType = mediaType(lower['content-type']);
+  if (lower['content-type'] !== undefined) lower['content-type'] = contentType;
   if (contentType.startsWith('application/cloudevents-batch')) {
     throw new InvalidInputError('request', [
       { path: 'content-type', message: 'batched CloudEvents are not accepted; send one event per request' },
@@ -271,6 +273,8 @@ export function normalizeServiceEvent(
   const details: Record<string, string> = { cdeventType: envelope.type, action: predicate };
   if (subject.source) details.subjectSource = subject.source;
   if (artifactId) details.artifactId = artifactId;
+  const service = serviceName(subject.id);
+  if (service !== subject.id) details.subjectId = subject.id;
   return {
     eventId: eventIdFor(CDEVENTS_SOURCE, envelope.source, envelope.id),
     source: CDEVENTS_SOURCE,
@@ -281,7 +285,7 @@ export function normalizeServiceEvent(
     sourceStatus: predicate,
     occurredAt: at,
     receivedAt,
-    service: subject.id,
+    service,
     environment,
     version: artifactId ? versionFromArtifactId(artifactId) : undefined,
     description:
@@ -293,6 +297,16 @@ export function normalizeServiceEvent(
     finishedAt: at,
     details,
   };
+}
+
+/**
+ * The service a service subject's id names: the part after its last `/`. The spec's examples are
+ * `service/myapp` and `daemonset/myapp` (https://github.com/cdevents/spec/blob/main/continuous-deployment.md#service),
+ * a kind before the name; the bare name lines up with the same service from CodeDeploy or the native API.
+ */
+export function serviceName(subjectId: string): string {
+  const name = subjectId.slice(subjectId.lastIndexOf('/') + 1).trim();
+  return name || subjectId;
 }
 
 /** What applying a pipeline run event did to its build. */
@@ -405,7 +419,7 @@ export const cdEventsSource: HttpSource = {
           ),
       }),
       async (c) => {
-        const envelope = parseCloudEvent(c.req.header(), await c.req.text());
+        const envelope = parseCloudEvent(c.req.header(), await readUtf8Body(c.req));
         const kind = classifyCdEventType(envelope.type);
         if (!kind) {
           context.logger.info('CloudEvent type not handled; ignored', {

@@ -3,7 +3,7 @@ import type { Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { ApiContext } from '../api/app.ts';
 import { apiTokenName } from '../api/auth.ts';
-import { parseJsonBody } from '../api/json.ts';
+import { parseJsonBody, readUtf8Body } from '../api/json.ts';
 import { ConcurrentUpdateError, InvalidInputError, issuesFromZod } from '../errors.ts';
 import { stableHash } from '../ids.ts';
 import { lazy } from '../lazy.ts';
@@ -574,7 +574,7 @@ function mount(app: App, context: ApiContext): void {
   for (const route of CREATE_ROUTES) {
     app.put(`${BASE}/${route.path}`, limitBody, async (c) => {
       const { username, app: appName } = pathOf(c);
-      const json = parseJsonBody(await c.req.text());
+      const json = parseJsonBody(await readUtf8Body(c.req));
       // A push or pull request has a subset of a build's fields.
       const body: z.output<ReturnType<typeof pipelinesBuildEventSchema>> =
         route.type === 'BUILD'
@@ -619,7 +619,11 @@ function mount(app: App, context: ApiContext): void {
   app.post(`${BASE}/:eventId`, limitBody, async (c) => {
     const { username, app: appName } = pathOf(c);
     const eventId = c.req.param('eventId');
-    const body = parse(pipelinesBuildUpdateSchema(), parseJsonBody(await c.req.text()), 'request body');
+    const body = parse(
+      pipelinesBuildUpdateSchema(),
+      parseJsonBody(await readUtf8Body(c.req)),
+      'request body',
+    );
     const notFound = () =>
       c.json({ error: 'not_found', message: `no event ${eventId} in app ${username}/${appName}` }, 404);
     if (eventId.length > 128) return notFound();
