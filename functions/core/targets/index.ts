@@ -3,6 +3,7 @@ import { discordTarget } from './discord.ts';
 import { githubDeploymentTarget } from './github-deployment.ts';
 import { githubStatusTarget } from './github-status.ts';
 import { googleChatTarget } from './google-chat.ts';
+import { grafanaTarget } from './grafana.ts';
 import { logTarget } from './log.ts';
 import { mattermostTarget } from './mattermost.ts';
 import { pagerdutyTarget } from './pagerduty.ts';
@@ -31,6 +32,7 @@ export const TARGETS = [
   telegramTarget,
   zulipTarget,
   pagerdutyTarget,
+  grafanaTarget,
 ] as const satisfies readonly TargetDefinition[];
 
 /** Looks a target type up by name. */

@@ -4,6 +4,7 @@ import { BIGPANDA_DEFAULT_URL, isKnownComponentPlaceholder, PLACEHOLDER } from '
 import { GITHUB_API, templateProblems } from './github.ts';
 import { URL_PLACEHOLDERS } from './github-deployment.ts';
 import { CONTEXT_PLACEHOLDERS } from './github-status.ts';
+import { grafanaConfigSchema } from './grafana.schema.ts';
 import { pagerdutyConfigSchema } from './pagerduty.schema.ts';
 import { inferSlackMode, SLACK_DEFAULT_BASE_URL } from './slack.ts';
 import { TELEGRAM_DEFAULT_URL } from './telegram.ts';
@@ -414,4 +415,5 @@ export const TARGET_CONFIG_SCHEMAS = [
   telegramConfigSchema,
   zulipConfigSchema,
   pagerdutyConfigSchema,
+  grafanaConfigSchema,
 ] as const;
