@@ -1,4 +1,5 @@
 import { bigpandaTarget } from './bigpanda.ts';
+import { datadogTarget } from './datadog.ts';
 import { discordTarget } from './discord.ts';
 import { githubDeploymentTarget } from './github-deployment.ts';
 import { githubStatusTarget } from './github-status.ts';
@@ -33,6 +34,7 @@ export const TARGETS = [
   zulipTarget,
   pagerdutyTarget,
   grafanaTarget,
+  datadogTarget,
 ] as const satisfies readonly TargetDefinition[];
 
 /** Looks a target type up by name. */
