@@ -1,9 +1,12 @@
 import * as z from 'zod';
 import { PLACEHOLDERS, unknownPlaceholders } from '../chat/template.ts';
 import { BIGPANDA_DEFAULT_URL, isKnownComponentPlaceholder, PLACEHOLDER } from './bigpanda.ts';
+import { datadogConfigSchema } from './datadog.schema.ts';
 import { GITHUB_API, templateProblems } from './github.ts';
 import { URL_PLACEHOLDERS } from './github-deployment.ts';
 import { CONTEXT_PLACEHOLDERS } from './github-status.ts';
+import { grafanaConfigSchema } from './grafana.schema.ts';
+import { pagerdutyConfigSchema } from './pagerduty.schema.ts';
 import { inferSlackMode, SLACK_DEFAULT_BASE_URL } from './slack.ts';
 import { TELEGRAM_DEFAULT_URL } from './telegram.ts';
 import { ZULIP_DEFAULT_TOPIC } from './zulip.ts';
@@ -412,4 +415,7 @@ export const TARGET_CONFIG_SCHEMAS = [
   mattermostConfigSchema,
   telegramConfigSchema,
   zulipConfigSchema,
+  pagerdutyConfigSchema,
+  grafanaConfigSchema,
+  datadogConfigSchema,
 ] as const;
