@@ -5,6 +5,7 @@ import {
   ArnFormat,
   type CfnElement,
   Duration,
+  Names,
   RemovalPolicy,
   Stack,
   Validations,
@@ -19,7 +20,6 @@ import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sns from 'aws-cdk-lib/aws-sns';
-import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import type * as z from 'zod';
@@ -270,7 +270,26 @@ export class Shipcast extends Construct {
           conditions: { StringEquals: { 'aws:SourceAccount': stack.account } },
         }),
       );
-      if (!statementAdded) {
+      // SNS writes to the encrypted queues with the key. Conditioned on this account's topics, not on the
+      // topic's ARN: the topic is encrypted with the same key, so naming it here would be a dependency cycle.
+      const snsStatement = encryptionKey.addToResourcePolicy(
+        new iam.PolicyStatement({
+          sid: 'AllowSnsToWriteToShipcastQueues',
+          principals: [new iam.ServicePrincipal('sns.amazonaws.com')],
+          actions: ['kms:GenerateDataKey', 'kms:Decrypt'],
+          resources: ['*'],
+          conditions: {
+            ArnLike: {
+              'aws:SourceArn': stack.formatArn({
+                service: 'sns',
+                resource: '*',
+                arnFormat: ArnFormat.NO_RESOURCE_NAME,
+              }),
+            },
+          },
+        }),
+      );
+      if (!statementAdded || !snsStatement.statementAdded) {
         Annotations.of(this).addWarningV2(
           'shipcast:importedKeyPolicy',
           'props.encryptionKey is imported: add to its key policy kms:GenerateDataKey* and kms:Decrypt for ' +
@@ -280,9 +299,7 @@ export class Shipcast extends Construct {
     }
     // rawMessageDelivery stays off: the ingest function parses the SNS envelope (Subject, Message, MessageId).
     this.codeDeployTopic.addSubscription(
-      new subscriptions.SqsSubscription(this.ingestQueue, {
-        deadLetterQueue: this.subscriptionDeadLetterQueue,
-      }),
+      new QueueSubscription(this.ingestQueue, this.subscriptionDeadLetterQueue),
     );
 
     // Secrets: created with generated values so the stack works after deploy; overwrite with put-secret-value.
@@ -373,6 +390,16 @@ export class Shipcast extends Construct {
         `IAM5[Resource::<${tableLogicalId}.Arn>/index/*]`,
         "grantReadWriteData also covers the table's GSIs (byServiceEnv, byService, byTime), which the functions query.",
       );
+      if (encryptionKey) {
+        for (const action of ['kms:GenerateDataKey*', 'kms:ReEncrypt*']) {
+          acknowledgeNag(
+            role,
+            `IAM5[Action::${action}]`,
+            "CDK's grants for the queues and table encrypted with props.encryptionKey: on that one key only, " +
+              'the wildcard covering the variants of the action KMS checks for SQS and DynamoDB encryption.',
+          );
+        }
+      }
       if (props.tracing) {
         acknowledgeNag(
           role,
@@ -500,6 +527,37 @@ export class Shipcast extends Construct {
           "message returns to its queue and ends in that queue's dead-letter queue, which is alarmed.",
       );
     }
+  }
+}
+
+/**
+ * `SqsSubscription` (same queue policy, same construct path) without its key-policy statement, which names
+ * the topic's ARN: with a topic encrypted by the queue's key that is a dependency cycle. The construct adds
+ * the key statement itself.
+ */
+class QueueSubscription implements sns.ITopicSubscription {
+  constructor(
+    private readonly queue: sqs.Queue,
+    private readonly deadLetterQueue: sqs.Queue,
+  ) {}
+
+  bind(topic: sns.ITopic): sns.TopicSubscriptionConfig {
+    const { policyDependable } = this.queue.addToResourcePolicy(
+      new iam.PolicyStatement({
+        resources: [this.queue.queueArn],
+        actions: ['sqs:SendMessage'],
+        principals: [new iam.ServicePrincipal('sns.amazonaws.com')],
+        conditions: { ArnEquals: { 'aws:SourceArn': topic.topicArn } },
+      }),
+    );
+    return {
+      subscriberScope: this.queue,
+      subscriberId: Names.nodeUniqueId(topic.node),
+      endpoint: this.queue.queueArn,
+      protocol: sns.SubscriptionProtocol.SQS,
+      deadLetterQueue: this.deadLetterQueue,
+      subscriptionDependency: policyDependable,
+    };
   }
 }
 
