@@ -98,9 +98,19 @@ export class ShipcastPropsError extends Error {
   }
 }
 
-const HANDLERS_DIR = new URL('../functions/handlers/', import.meta.url);
-const PACKAGE_ROOT = fileURLToPath(new URL('..', import.meta.url));
-const LOCK_FILE = fileURLToPath(new URL('../package-lock.json', import.meta.url));
+/**
+ * The package root: this file runs from `lib/` in the repository (through tsx) and from `dist/lib/` when
+ * installed as a package. The handlers are bundled from the TypeScript sources under `functions/`, which the
+ * package ships.
+ */
+const PACKAGE_ROOT_URL = new URL(
+  existsSync(new URL('../package.json', import.meta.url)) ? '../' : '../../',
+  import.meta.url,
+);
+const HANDLERS_DIR = new URL('functions/handlers/', PACKAGE_ROOT_URL);
+const PACKAGE_ROOT = fileURLToPath(PACKAGE_ROOT_URL);
+/** Only in the repository: an installed package bundles with the lock file of the app that installed it. */
+const LOCK_FILE = fileURLToPath(new URL('package-lock.json', PACKAGE_ROOT_URL));
 
 const TIMEOUTS: Record<ShipcastFunctionName, Duration> = {
   api: Duration.seconds(FUNCTION_TIMEOUT_SECONDS.api),
