@@ -7,6 +7,7 @@ import { SqsDispatchQueue, SqsIngestQueue } from '../adapters/aws/sqs-queue.ts';
 import type { ShipcastConfig } from '../core/config.ts';
 import { readValidatedConfig } from '../core/config-reader.ts';
 import type { Enricher } from '../core/ports.ts';
+import { createMetrics } from '../core/telemetry.ts';
 import { ENV } from './env.ts';
 import { buildRuntime, type Runtime } from './runtime.ts';
 
@@ -46,6 +47,7 @@ function build(options: AwsRuntimeOptions): Runtime {
     enrichers: options.enrichers?.(config),
     ingestQueue: options.ingestQueue ? new SqsIngestQueue(sqs, required(ENV.ingestQueueUrl)) : undefined,
     openApi: options.openApi,
+    metrics: createMetrics(process.env[ENV.metricsService] || undefined),
   });
 }
 
