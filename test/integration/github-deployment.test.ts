@@ -302,7 +302,7 @@ describe('github-deployment target', () => {
         status: 403,
         headers: {
           'x-ratelimit-remaining': '0',
-          'x-ratelimit-reset': String(Math.floor(Date.now() / 1000) + 600),
+          'x-ratelimit-reset': String(Math.floor(h.clock.now().getTime() / 1000) + 600),
         },
         body: githubError('API rate limit exceeded for installation ID 1.'),
       }),
@@ -353,6 +353,8 @@ describe('github-deployment target', () => {
     expect(gh.deploymentsOf(started.deploymentId)).toEqual([]);
     // Its retry would take a later test's one-shot answer from the fake GitHub.
     await h.discardHeld(started.deploymentId);
+    // Wait the limit out: no call with this token goes to GitHub before its reset.
+    h.clock.advance((seconds + 1) * 1000);
   });
 
   it('asks again when GitHub merged instead of creating (202)', async () => {
@@ -411,5 +413,106 @@ describe('github-deployment target', () => {
     expect(record?.lastError).not.toContain(TOKEN);
     expect(await h.dlqDepth()).toBe(dead + 1);
     expect(gh.deploymentsOf(started.deploymentId)).toEqual([]);
+  });
+});
+
+describe("github-deployment target: GitHub's limits", () => {
+  let h: Harness;
+  let gh: GitHubServer;
+  const retryDelays: number[] = [];
+
+  beforeAll(async () => {
+    gh = await startGitHubServer({ tokens: [TOKEN], rateLimit: { limit: 5000 }, now: () => h.clock.now() });
+    h = await createHarness({
+      queue: recordingRetries(retryDelays),
+      config: {
+        api: { tokens: [{ name: 'ci', secret: 'api-token' }] },
+        targets: {
+          github: {
+            type: 'github-deployment',
+            baseUrl: gh.url,
+            token: 'github-token',
+            maxWritesPerMinute: 2,
+          },
+        },
+        routes: [{ targets: ['github'] }],
+      },
+    });
+    writeFileSync(join(h.secretsDir, 'github-token'), TOKEN);
+  });
+  afterAll(async () => {
+    await h.stop();
+    await gh.stop();
+  });
+  beforeEach(() => {
+    gh.reset();
+    retryDelays.length = 0;
+  });
+
+  const lookups = () => gh.requests.filter((r) => r.method === 'GET' && r.path.endsWith('/deployments'));
+  /** Delivers every transition not yet delivered again, a minute later (as the queue would after the wait). */
+  const nextMinute = async (events: DeploymentEvent[]) => {
+    h.clock.advance(61_000);
+    for (const e of events) {
+      const record = await h.store.getDelivery(e.deploymentId, 'github');
+      if (record?.state !== 'delivered')
+        await h.queue.enqueue([{ v: 1, deploymentId: e.deploymentId, seq: 1, target: 'github' }]);
+    }
+    await h.drainDispatch();
+  };
+
+  it('takes the write budget before looking up: a burst of new deployments makes one look-up each', async () => {
+    const burst = Array.from({ length: 6 }, (_, i) => event(`burst-${i}`, 'queued'));
+    for (const e of burst) await ingestEvent(e, h.runtime.ingest);
+
+    await h.drainDispatch();
+    for (let minute = 0; minute < 12 && lookups().length < 100; minute++) await nextMinute(burst);
+
+    for (const e of burst) {
+      expect(await h.store.getDelivery(e.deploymentId, 'github')).toMatchObject({ state: 'delivered' });
+      expect(gh.deploymentsOf(e.deploymentId)).toHaveLength(1);
+    }
+    // Two writes a minute, two writes a deployment (create, status): one deployment a minute, one look-up each.
+    expect(lookups()).toHaveLength(6);
+    expect(gh.requests.filter((r) => r.method === 'POST')).toHaveLength(12);
+  });
+
+  it('waits for the hourly reset instead of spending the last requests on look-ups; statuses still go', async () => {
+    const first = event('reserve-1', 'queued');
+    await ingestEvent(first, h.runtime.ingest);
+    await h.drainDispatch();
+    // The next status is answered with 100 requests left this hour: the reserve kept for writes.
+    gh.rateLimitRemaining.set(TOKEN, 101);
+    h.clock.advance(61_000);
+    await ingestEvent(event('reserve-1', 'in_progress'), h.runtime.ingest);
+    await h.drainDispatch();
+    const second = event('reserve-2', 'queued');
+    await ingestEvent(second, h.runtime.ingest);
+    gh.reset();
+
+    await h.drainDispatch();
+
+    expect(lookups()).toHaveLength(0);
+    expect(gh.deploymentsOf(second.deploymentId)).toEqual([]);
+    const waiting = await h.store.getDelivery(second.deploymentId, 'github');
+    expect(waiting).toMatchObject({ state: 'retrying' });
+    expect(waiting?.lastError).toMatch(/hourly limit .* waiting \d+ s for its reset/);
+    const reset = Math.ceil(h.clock.now().getTime() / 3_600_000) * 3_600_000;
+    expect(retryDelays).toContain(Math.ceil((reset - h.clock.now().getTime()) / 1000));
+    // The deployment GitHub already has still gets its statuses from the reserve.
+    h.clock.advance(61_000);
+    await ingestEvent(event('reserve-1', 'succeeded'), h.runtime.ingest);
+    await h.drainDispatch();
+    expect(gh.deploymentsOf(first.deploymentId)[0]?.statuses.map((s) => s.state)).toEqual([
+      'queued',
+      'in_progress',
+      'success',
+    ]);
+
+    h.clock.advance(reset - h.clock.now().getTime() + 1_000);
+    gh.rateLimitRemaining.delete(TOKEN);
+    await nextMinute([second]);
+    expect(lookups()).toHaveLength(1);
+    expect(await h.store.getDelivery(second.deploymentId, 'github')).toMatchObject({ state: 'delivered' });
   });
 });

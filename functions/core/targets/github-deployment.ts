@@ -70,6 +70,9 @@ export const githubDeploymentTarget = defineTarget<GitHubDeploymentConfig>({
       id = known.githubDeploymentId;
     } else {
       gh = githubClient(context, subject.repo);
+      // The write budget first: when it is spent the delivery waits without reading anything, so a burst of
+      // new deployments costs GitHub one look-up each, not one per minute of waiting.
+      await gh.reserveWrite();
       // Two dispatchers sending transitions of one deployment at once would both find nothing and both
       // create: only one may look-and-create per attempt (the shared limiter as a one-minute lease).
       const lease = `github:create:${context.name}:${deployment.id}:${delivery?.attempts ?? 0}`;
