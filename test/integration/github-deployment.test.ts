@@ -1,8 +1,10 @@
-import { createHash } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { createHash, createHmac } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createApi } from '../../functions/core/api/app.ts';
 import { dispatchBatch } from '../../functions/core/dispatch.ts';
+import { deploymentIdFor } from '../../functions/core/ids.ts';
 import { ingestEvent } from '../../functions/core/ingest.ts';
 import type { DeploymentEvent } from '../../functions/core/schema.ts';
 import { nativeEvent } from '../support/events.ts';
@@ -16,6 +18,9 @@ import { createHarness, type Harness, recordingRetries } from '../support/harnes
 
 const TOKEN = 'ghp_deploytoken0123456789abcdef';
 const sha = (name: string) => createHash('sha1').update(name).digest('hex');
+// biome-ignore lint/suspicious/noExplicitAny: fixture payloads are edited freely
+const githubFixture = (path: string): Record<string, any> =>
+  JSON.parse(readFileSync(join(import.meta.dirname, '..', 'fixtures', 'github', path), 'utf8'));
 
 /** A native event of the service `deploy-shop` in production, on acme/shop at the commit named after `id`. */
 const event = (id: string, status: DeploymentEvent['status'], extra: Partial<DeploymentEvent> = {}) =>
@@ -514,5 +519,122 @@ describe("github-deployment target: GitHub's limits", () => {
     await nextMinute([second]);
     expect(lookups()).toHaveLength(1);
     expect(await h.store.getDelivery(second.deploymentId, 'github')).toMatchObject({ state: 'delivered' });
+  });
+});
+
+describe('github-deployment target: deployments that came from GitHub', () => {
+  const WEBHOOK_SECRET = 'gh-hook-secret-for-echo-tests';
+  let h: Harness;
+  let gh: GitHubServer;
+  let api: ReturnType<typeof createApi>;
+  let statusIds = 0;
+
+  beforeAll(async () => {
+    gh = await startGitHubServer({ tokens: [TOKEN] });
+    h = await createHarness({
+      config: {
+        api: { tokens: [{ name: 'ci', secret: 'api-token' }] },
+        sources: { github: { secret: 'github-webhook' } },
+        targets: {
+          github: { type: 'github-deployment', baseUrl: gh.url, token: 'github-token' },
+          mirror: {
+            type: 'github-deployment',
+            baseUrl: gh.url,
+            token: 'github-token',
+            statusesOnGitHubDeployments: true,
+          },
+        },
+        routes: [
+          { match: { service: 'plain' }, targets: ['github'] },
+          { match: { service: 'mirrored' }, targets: ['mirror'] },
+        ],
+      },
+    });
+    writeFileSync(join(h.secretsDir, 'github-token'), TOKEN);
+    writeFileSync(join(h.secretsDir, 'github-webhook'), WEBHOOK_SECRET);
+    api = createApi(h.runtime.api);
+  });
+  afterAll(async () => {
+    await h.stop();
+    await gh.stop();
+  });
+
+  /** A GitHub deployment another tool created on the fake GitHub (payload naming the Shipcast service). */
+  const createdElsewhere = async (service: string) => {
+    const response = await fetch(`${gh.url}/repos/Codertocat/Hello-World/deployments`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ ref: sha(service), environment: 'production', payload: { service } }),
+    });
+    return (await response.json()) as { id: number };
+  };
+  const webhook = async (event: string, payload: Record<string, unknown>) => {
+    const body = JSON.stringify(payload);
+    const response = await api.request('/v1/hooks/github', {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        'x-github-event': event,
+        'x-github-delivery': `delivery-${++statusIds}`,
+        'x-hub-signature-256': `sha256=${createHmac('sha256', WEBHOOK_SECRET).update(body).digest('hex')}`,
+      },
+      body,
+    });
+    expect(response.status).toBeLessThan(300);
+    return response.json();
+  };
+  /** GitHub's `deployment` (created) webhook of deployment `id`, from the real payload. */
+  const deploymentHook = (id: number, service: string) => {
+    const payload = structuredClone(githubFixture('deployment/created.json'));
+    Object.assign(payload.deployment, { id, sha: sha(service), payload: { service } });
+    return payload;
+  };
+  /** GitHub's `deployment_status` (created) webhook of one status of deployment `id`. */
+  const statusHook = (id: number, service: string, state: string) => {
+    const payload = structuredClone(githubFixture('deployment_status/created.json'));
+    Object.assign(payload.deployment, { id, sha: sha(service), payload: { service } });
+    Object.assign(payload.deployment_status, { id: 90_000 + ++statusIds, state });
+    return payload;
+  };
+
+  it('creates no second GitHub deployment of a deployment GitHub announced, and calls GitHub not at all by default', async () => {
+    const original = await createdElsewhere('plain');
+    gh.reset();
+
+    await webhook('deployment', deploymentHook(original.id, 'plain'));
+    await webhook('deployment_status', statusHook(original.id, 'plain', 'in_progress'));
+    await h.drainDispatch();
+
+    expect(gh.requests).toEqual([]);
+    expect(gh.deployments).toHaveLength(1);
+    const id = deploymentIdFor('github', `Codertocat/Hello-World#${original.id}`);
+    expect(await h.store.getDelivery(id, 'github')).toMatchObject({ state: 'delivered', deliveredSeq: 2 });
+    expect(h.logs.lines.join('\n')).toContain(`it already is GitHub deployment ${original.id}`);
+  });
+
+  it('posts statuses on the original when configured, and their echoes cause no new sends', async () => {
+    const original = await createdElsewhere('mirrored');
+    gh.reset();
+
+    await webhook('deployment', deploymentHook(original.id, 'mirrored'));
+    await h.drainDispatch();
+    await webhook('deployment_status', statusHook(original.id, 'mirrored', 'success'));
+    await h.drainDispatch();
+
+    const stored = gh.deployments.find((d) => d.id === original.id);
+    expect(gh.deployments).toHaveLength(2);
+    expect(gh.requests.filter((r) => r.path.endsWith('/deployments'))).toEqual([]);
+    expect(stored?.statuses.map((s) => s.state)).toEqual(['queued', 'success']);
+
+    // GitHub announces every status Shipcast posted as a deployment_status webhook: none is a transition.
+    const id = deploymentIdFor('github', `Codertocat/Hello-World#${original.id}`);
+    const transitions = (await h.store.getDeployment(id))?.transitions.length;
+    for (const status of stored?.statuses ?? [])
+      await webhook('deployment_status', statusHook(original.id, 'mirrored', status.state));
+    await h.drainDispatch();
+
+    expect((await h.store.getDeployment(id))?.transitions.length).toBe(transitions);
+    expect(stored?.statuses.map((s) => s.state)).toEqual(['queued', 'success']);
+    expect(await h.dispatchMessages()).toEqual([]);
   });
 });
