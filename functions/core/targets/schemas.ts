@@ -164,6 +164,12 @@ export const githubDeploymentConfigSchema = z
       .optional(),
     /** On success, let GitHub mark earlier non-production deployments of the environment inactive. */
     autoInactive: z.boolean().default(true),
+    /**
+     * A deployment that came from GitHub (a `deployment` webhook) already is a GitHub deployment of its
+     * repository: it never gets a second one. With this on, its transitions are posted as statuses of that
+     * original deployment; off (default), it is left alone.
+     */
+    statusesOnGitHubDeployments: z.boolean().default(false),
   })
   .strict()
   .superRefine(checkGitHubAuth);
