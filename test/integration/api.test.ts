@@ -89,7 +89,7 @@ describe('HTTP API', () => {
       expect(documented.sort()).toEqual([...new Set(served)].sort());
     });
 
-    it('marks every /v1 operation as needing the bearer token, and vendor hooks as verified by their own signature', async () => {
+    it('marks every /v1 operation as needing the bearer token with its scope, and vendor hooks as verified by their own signature', async () => {
       const document = (await (await api.request('/v1/openapi.json', { headers: auth })).json()) as {
         paths: Record<string, Record<string, { security?: unknown[] }>>;
       };
@@ -97,8 +97,12 @@ describe('HTTP API', () => {
         for (const [method, operation] of Object.entries(operations)) {
           const open = path === '/healthz';
           if (path.startsWith('/{username}/apps/{app_name}/events')) {
-            // The Pipelines-compatible API authenticates with its own apiToken query parameter.
-            expect(operation.security, `${method} ${path}`).toEqual([{ pipelinesApiToken: [] }]);
+            // The Pipelines-compatible API also takes its own apiToken query parameter.
+            const scope = method === 'get' ? 'pipelines:read' : 'pipelines:write';
+            expect(operation.security, `${method} ${path}`).toEqual([
+              { pipelinesApiToken: [scope] },
+              { bearer: [scope] },
+            ]);
             continue;
           }
           if (path.startsWith('/v1/hooks/')) {
@@ -106,7 +110,13 @@ describe('HTTP API', () => {
             expect(operation.security, `${method} ${path}`).not.toContainEqual({ bearer: [] });
             continue;
           }
-          expect(operation.security, `${method} ${path}`).toEqual(open ? undefined : [{ bearer: [] }]);
+          const scope =
+            path === '/v1/openapi.json'
+              ? []
+              : path.startsWith('/v1/deployments')
+                ? ['deployments:read']
+                : ['events:write'];
+          expect(operation.security, `${method} ${path}`).toEqual(open ? undefined : [{ bearer: scope }]);
         }
       }
     });

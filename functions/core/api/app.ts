@@ -20,7 +20,7 @@ import type { SnsHttpPort } from '../sources/sns-http.ts';
 import { deploymentTimeline } from '../timeline.ts';
 import { publicDeployment } from '../view.ts';
 import * as z from '../zod-mini.ts';
-import { bearerToken } from './auth.ts';
+import { bearerToken, requireScope } from './auth.ts';
 import { parseJsonBody, readUtf8Body } from './json.ts';
 
 /** What the HTTP API needs: everything ingest needs, plus the secrets that hold the API tokens. */
@@ -95,6 +95,7 @@ export function createApi(context: ApiContext): Hono<{ Variables: Variables }> {
 
   app.post(
     '/v1/events',
+    requireScope(context.config, 'events:write'),
     bodyLimit({
       maxSize: MAX_BODY_BYTES,
       onError: (c) =>
@@ -177,6 +178,8 @@ export function createApi(context: ApiContext): Hono<{ Variables: Variables }> {
     },
   );
 
+  app.use('/v1/deployments', requireScope(context.config, 'deployments:read'));
+  app.use('/v1/deployments/*', requireScope(context.config, 'deployments:read'));
   app.get('/v1/deployments', async (c) => {
     const parsed = listQuerySchema().safeParse(c.req.query());
     if (!parsed.success) throw new InvalidInputError('query', issuesFromZod(parsed.error));

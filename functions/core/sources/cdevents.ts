@@ -1,5 +1,6 @@
 import { bodyLimit } from 'hono/body-limit';
 import type { ApiContext } from '../api/app.ts';
+import { requireScope } from '../api/auth.ts';
 import { mediaType, parseJsonBody, readUtf8Body } from '../api/json.ts';
 import { BUILD_RANK } from '../build-status.ts';
 import { ConcurrentUpdateError, InvalidInputError, type Issue, issuesFromZod } from '../errors.ts';
@@ -410,6 +411,7 @@ export const cdEventsSource: HttpSource = {
   mount(app, context) {
     app.post(
       CDEVENTS_PATH,
+      requireScope(context.config, 'events:write'),
       bodyLimit({
         maxSize: MAX_BODY_BYTES,
         onError: (c) =>
@@ -499,7 +501,7 @@ export function cdEventsOpenApi(): { paths: Record<string, unknown>; schemas: Re
             'dev.cdevents.service.deployed|upgraded|rolledback|removed become finished deployments; ' +
             'dev.cdevents.pipelinerun.queued|started|finished update one BUILD CI event per run. Any other ' +
             'type is answered 202 and not stored. A CloudEvent seen before (same source and id) is a duplicate.',
-          security: [{ bearer: [] }],
+          security: [{ bearer: ['events:write'] }],
           parameters: ['ce-specversion', 'ce-id', 'ce-source', 'ce-type', 'ce-time'].map(ceHeader),
           requestBody: {
             required: true,
@@ -531,6 +533,7 @@ export function cdEventsOpenApi(): { paths: Record<string, unknown>; schemas: Re
               'A required CloudEvents attribute is missing, or the CDEvent lacks a field it needs',
             ),
             '401': error('Missing or unknown bearer token'),
+            '403': error('The token lacks the events:write scope'),
             '413': error('Body over 64 KiB'),
           },
         },
