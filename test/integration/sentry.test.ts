@@ -1,14 +1,15 @@
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { parseConfig, referencedSecrets } from '../../functions/core/config.ts';
-import type { ConfigError } from '../../functions/core/errors.ts';
-import { HttpClient } from '../../functions/core/http-client.ts';
-import { ingestEvent } from '../../functions/core/ingest.ts';
+import { referencedSecrets } from '../../functions/core/config.ts';
 import type { DeploymentEvent } from '../../functions/core/schema.ts';
 import { nativeEvent } from '../support/events.ts';
-import { createHarness, type Harness, recordingRetries } from '../support/harness.ts';
+import type { Harness } from '../support/harness.ts';
 import { type SentryServer, sentryRateLimited, startSentryServer } from '../support/sentry-server.ts';
+import {
+  configWithTarget,
+  createTargetHarness,
+  type TargetHarness,
+  targetConfigIssues,
+} from '../support/target-harness.ts';
 
 const TOKEN = 'sntrys_eyJpYXQiOjE3MDAwMDAwMDAsInVybCI6Imh0dHBzOi8vc2VudHJ5LmlvIn0_AbCdEf';
 const READ_ONLY = 'sntryu_0123456789abcdef0123456789abcdef0123456789abcdef01234567';
@@ -19,7 +20,7 @@ const CLOCK_EPOCH_SECONDS = Date.parse('2026-03-01T10:00:00.000Z') / 1000;
 describe('sentry target', () => {
   let h: Harness;
   let sentry: SentryServer;
-  const retryDelays: number[] = [];
+  let t: TargetHarness;
 
   beforeAll(async () => {
     sentry = await startSentryServer({
@@ -29,42 +30,31 @@ describe('sentry target', () => {
       readOnlyTokens: [READ_ONLY],
     });
     const common = { type: 'sentry', url: sentry.url, organization: 'acme', token: 'sentry-token' };
-    h = await createHarness({
-      maxReceives: 5,
-      http: new HttpClient({ timeoutMs: 10_000 }),
-      queue: recordingRetries(retryDelays),
-      config: {
-        api: { tokens: [{ name: 'ci', secret: 'api-token' }] },
-        targets: {
-          sentry: { ...common, projects: ['checkout-web', 'checkout-api'] },
-          named: {
-            ...common,
-            url: `${sentry.url}/`,
-            projects: ['checkout-api'],
-            release: '{{service}}@{{version}}',
-          },
-          readOnly: { ...common, projects: ['checkout-web'], token: 'sentry-read-only' },
+    t = await createTargetHarness({
+      targets: {
+        sentry: { ...common, projects: ['checkout-web', 'checkout-api'] },
+        named: {
+          ...common,
+          url: `${sentry.url}/`,
+          projects: ['checkout-api'],
+          release: '{{service}}@{{version}}',
         },
-        routes: [
-          { match: { service: 'checkout*' }, targets: ['sentry'] },
-          { match: { service: 'api*' }, targets: ['named'] },
-          { match: { service: 'readonly*' }, targets: ['readOnly'] },
-        ],
-        dispatch: { maxReceives: 5 },
+        readOnly: { ...common, projects: ['checkout-web'], token: 'sentry-read-only' },
       },
+      routes: { 'checkout*': 'sentry', 'api*': 'named', 'readonly*': 'readOnly' },
+      secrets: { 'sentry-token': TOKEN, 'sentry-read-only': READ_ONLY },
     });
-    writeFileSync(join(h.secretsDir, 'sentry-token'), TOKEN);
-    writeFileSync(join(h.secretsDir, 'sentry-read-only'), READ_ONLY);
+    h = t.h;
   });
   afterAll(async () => {
-    await h.stop();
+    await t.stop();
     await sentry.stop();
   });
   beforeEach(() => {
-    retryDelays.length = 0;
+    t.retryDelays.length = 0;
   });
 
-  const ingest = (event: DeploymentEvent) => ingestEvent(event, h.runtime.ingest);
+  const ingest = (event: DeploymentEvent) => t.ingest(event);
   const callsFor = (version: string) =>
     sentry.requests
       .filter(
@@ -74,7 +64,7 @@ describe('sentry target', () => {
       )
       .map((r) => r.path.replace('/api/0/organizations/acme', ''));
   const redeliver = (deploymentId: string, seq: number, target: string) =>
-    h.queue.enqueue([{ v: 1, deploymentId, seq, target }]);
+    t.redeliver(deploymentId, seq, target);
 
   it('creates the missing release with its commit, then its deploy, when the deployment succeeds', async () => {
     const base = {
@@ -202,7 +192,7 @@ describe('sentry target', () => {
     sentry.script(sentryRateLimited(CLOCK_EPOCH_SECONDS + 25));
     await h.drainDispatch();
 
-    expect(retryDelays).toEqual([12, 25]);
+    expect(t.retryDelays).toEqual([12, 25]);
     expect((await h.store.getDelivery(second.deploymentId, 'sentry'))?.lastError).toBe(
       'create the Sentry deploy of release 4.0.1 answered 429: You are attempting to use this endpoint too frequently. Limit is 40 requests in 1 seconds',
     );
@@ -240,25 +230,25 @@ describe('sentry target', () => {
 
 describe('sentry target config', () => {
   const config = (target: Record<string, unknown>) =>
-    parseConfig({
-      api: { tokens: [{ name: 'ci', secret: 'api-token' }] },
-      targets: {
-        se: { type: 'sentry', organization: 'acme', projects: ['web'], token: 'sentry-token', ...target },
-      },
-      routes: [{ targets: ['se'] }],
+    configWithTarget({
+      type: 'sentry',
+      organization: 'acme',
+      projects: ['web'],
+      token: 'sentry-token',
+      ...target,
     });
-  const issues = (target: Record<string, unknown>) => {
-    try {
-      config(target);
-      return [];
-    } catch (error) {
-      return (error as ConfigError).issues.map((i) => `${i.path}: ${i.message}`);
-    }
-  };
+  const issues = (target: Record<string, unknown>) =>
+    targetConfigIssues({
+      type: 'sentry',
+      organization: 'acme',
+      projects: ['web'],
+      token: 'sentry-token',
+      ...target,
+    });
 
   it('defaults to sentry.io and the deployment’s version as the release, and names the token as a secret', () => {
     const parsed = config({});
-    expect(parsed.targets.se).toEqual({
+    expect(parsed.targets.t).toEqual({
       type: 'sentry',
       url: 'https://sentry.io',
       organization: 'acme',
@@ -271,11 +261,11 @@ describe('sentry target config', () => {
 
   it('rejects an unknown release placeholder, no projects and an organization that is not a slug', () => {
     expect(issues({ release: '{{service}}-{{tag}}' })).toEqual([
-      expect.stringMatching(/^targets\.se\.release: unknown placeholder \{\{tag\}\}/),
+      expect.stringMatching(/^targets\.t\.release: unknown placeholder \{\{tag\}\}/),
     ]);
-    expect(issues({ projects: [] }).map((i) => i.split(':')[0])).toEqual(['targets.se.projects']);
+    expect(issues({ projects: [] }).map((i) => i.split(':')[0])).toEqual(['targets.t.projects']);
     expect(issues({ organization: 'Acme Inc' }).map((i) => i.split(':')[0])).toEqual([
-      'targets.se.organization',
+      'targets.t.organization',
     ]);
   });
 });
