@@ -1,8 +1,8 @@
 import { cut } from '../chat/sanitize.ts';
 import { PermanentDeliveryError } from '../errors.ts';
-import { answerOf, type HttpAnswer } from '../http-client.ts';
+import type { HttpAnswer } from '../http-client.ts';
 import type { Deployment } from '../schema.ts';
-import { changeFacts, type VendorErrors, vendorCall } from './change-event.ts';
+import { changeFacts, type VendorErrors, vendorAnswer, vendorCall } from './change-event.ts';
 import { renderTemplate } from './github.ts';
 import type { SentryConfig } from './sentry.schema.ts';
 import { defineTarget, type Notification, type TargetContext } from './target.ts';
@@ -72,7 +72,7 @@ export const sentryTarget = defineTarget<SentryConfig>({
     try {
       created = await createDeploy(version, deploy, context);
     } catch (error) {
-      if (answerOf((error as { cause?: unknown }).cause)?.status !== 404) throw error;
+      if (vendorAnswer(error)?.status !== 404) throw error;
       await call(
         context,
         `create Sentry release ${version}`,
