@@ -1,15 +1,16 @@
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { parseConfig, referencedSecrets } from '../../functions/core/config.ts';
-import type { ConfigError } from '../../functions/core/errors.ts';
-import { HttpClient } from '../../functions/core/http-client.ts';
-import { ingestEvent } from '../../functions/core/ingest.ts';
+import { referencedSecrets } from '../../functions/core/config.ts';
 import type { DeploymentEvent } from '../../functions/core/schema.ts';
 import { datadogApiBase } from '../../functions/core/targets/datadog.ts';
 import { type DatadogServer, datadogRateLimited, startDatadogServer } from '../support/datadog-server.ts';
 import { nativeEvent } from '../support/events.ts';
-import { createHarness, type Harness, recordingRetries } from '../support/harness.ts';
+import type { Harness } from '../support/harness.ts';
+import {
+  configWithTarget,
+  createTargetHarness,
+  type TargetHarness,
+  targetConfigIssues,
+} from '../support/target-harness.ts';
 
 const API_KEY = 'dd0api0key0a1b2c3d4e5f60718293a4b5';
 const WRONG_KEY = 'dd0wrong0key0ffeeddccbbaa99887766';
@@ -18,51 +19,40 @@ const COMMIT = '9f1c2d3e4b5a69788796a5b4c3d2e1f0a9b8c7d6';
 describe('datadog target', () => {
   let h: Harness;
   let datadog: DatadogServer;
-  const retryDelays: number[] = [];
+  let t: TargetHarness;
 
   beforeAll(async () => {
     datadog = await startDatadogServer({ apiKeys: [API_KEY] });
-    h = await createHarness({
-      maxReceives: 5,
-      http: new HttpClient({ timeoutMs: 10_000 }),
-      queue: recordingRetries(retryDelays),
-      config: {
-        api: { tokens: [{ name: 'ci', secret: 'api-token' }] },
-        targets: {
-          dora: { type: 'datadog', baseUrl: datadog.url, apiKey: 'dd-api-key', team: 'shop' },
-          both: {
-            type: 'datadog',
-            baseUrl: `${datadog.url}/`,
-            apiKey: 'dd-api-key',
-            events: true,
-            tags: ['team:pay'],
-          },
-          wrong: { type: 'datadog', baseUrl: datadog.url, apiKey: 'dd-wrong-key' },
+    t = await createTargetHarness({
+      targets: {
+        dora: { type: 'datadog', baseUrl: datadog.url, apiKey: 'dd-api-key', team: 'shop' },
+        both: {
+          type: 'datadog',
+          baseUrl: `${datadog.url}/`,
+          apiKey: 'dd-api-key',
+          events: true,
+          tags: ['team:pay'],
         },
-        routes: [
-          { match: { service: 'checkout*' }, targets: ['dora'] },
-          { match: { service: 'payments*' }, targets: ['both'] },
-          { match: { service: 'wrong*' }, targets: ['wrong'] },
-        ],
-        dispatch: { maxReceives: 5 },
+        wrong: { type: 'datadog', baseUrl: datadog.url, apiKey: 'dd-wrong-key' },
       },
+      routes: { 'checkout*': 'dora', 'payments*': 'both', 'wrong*': 'wrong' },
+      secrets: { 'dd-api-key': API_KEY, 'dd-wrong-key': WRONG_KEY },
     });
-    writeFileSync(join(h.secretsDir, 'dd-api-key'), API_KEY);
-    writeFileSync(join(h.secretsDir, 'dd-wrong-key'), WRONG_KEY);
+    h = t.h;
   });
   afterAll(async () => {
-    await h.stop();
+    await t.stop();
     await datadog.stop();
   });
   beforeEach(() => {
-    retryDelays.length = 0;
+    t.retryDelays.length = 0;
   });
 
-  const ingest = (event: DeploymentEvent) => ingestEvent(event, h.runtime.ingest);
+  const ingest = (event: DeploymentEvent) => t.ingest(event);
   const eventsOf = (deploymentId: string) => datadog.events.filter((e) => e.aggregation_key === deploymentId);
   const doraSendsOf = (deploymentId: string) => datadog.doraSends.filter((d) => d.id === deploymentId);
   const redeliver = (deploymentId: string, seq: number, target: string) =>
-    h.queue.enqueue([{ v: 1, deploymentId, seq, target }]);
+    t.redeliver(deploymentId, seq, target);
 
   it('sends a finished deployment to DORA Metrics once, with nanosecond times, git and version', async () => {
     const base = {
@@ -182,7 +172,7 @@ describe('datadog target', () => {
 
     await h.drainDispatch();
 
-    expect(retryDelays).toEqual([17]);
+    expect(t.retryDelays).toEqual([17]);
     const delivery = await h.store.getDelivery(done.deploymentId, 'dora');
     expect(delivery).toMatchObject({ state: 'retrying', deliveredSeq: 0 });
     expect(delivery?.lastError).toBe('Datadog DORA deployment answered 429: Too many requests');
@@ -216,24 +206,12 @@ describe('datadog target', () => {
 });
 
 describe('datadog target config', () => {
-  const config = (target: Record<string, unknown>) =>
-    parseConfig({
-      api: { tokens: [{ name: 'ci', secret: 'api-token' }] },
-      targets: { dd: { type: 'datadog', ...target } },
-      routes: [{ targets: ['dd'] }],
-    });
-  const issues = (target: Record<string, unknown>) => {
-    try {
-      config(target);
-      return [];
-    } catch (error) {
-      return (error as ConfigError).issues.map((i) => `${i.path}: ${i.message}`);
-    }
-  };
+  const config = (target: Record<string, unknown>) => configWithTarget({ type: 'datadog', ...target });
+  const issues = (target: Record<string, unknown>) => targetConfigIssues({ type: 'datadog', ...target });
 
   it('defaults to US1, DORA deployments of successes and no events, and names the API key as a secret', () => {
     const parsed = config({ apiKey: 'dd-key' });
-    expect(parsed.targets.dd).toEqual({
+    expect(parsed.targets.t).toEqual({
       type: 'datadog',
       site: 'datadoghq.com',
       apiKey: 'dd-key',
@@ -259,15 +237,15 @@ describe('datadog target config', () => {
 
   it('refuses DORA on GovCloud, nothing to send, an unknown site and a tag that is not key:value', () => {
     expect(issues({ apiKey: 'k', site: 'ddog-gov.com' })).toEqual([
-      expect.stringMatching(/^targets\.dd\.dora: DORA Metrics are not available on the GovCloud site/),
+      expect.stringMatching(/^targets\.t\.dora: DORA Metrics are not available on the GovCloud site/),
     ]);
     expect(issues({ apiKey: 'k', site: 'ddog-gov.com', dora: false, events: true })).toEqual([]);
-    expect(issues({ apiKey: 'k', dora: false })).toEqual([expect.stringMatching(/^targets\.dd\.events: /)]);
+    expect(issues({ apiKey: 'k', dora: false })).toEqual([expect.stringMatching(/^targets\.t\.events: /)]);
     expect(issues({ apiKey: 'k', site: 'datadoghq.fr' }).map((i) => i.split(':')[0])).toEqual([
-      'targets.dd.site',
+      'targets.t.site',
     ]);
     expect(issues({ apiKey: 'k', tags: ['payments'] }).map((i) => i.split(':')[0])).toEqual([
-      'targets.dd.tags[0]',
+      'targets.t.tags[0]',
     ]);
   });
 });

@@ -1,14 +1,15 @@
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { parseConfig, referencedSecrets } from '../../functions/core/config.ts';
-import type { ConfigError } from '../../functions/core/errors.ts';
-import { HttpClient } from '../../functions/core/http-client.ts';
-import { ingestEvent } from '../../functions/core/ingest.ts';
+import { referencedSecrets } from '../../functions/core/config.ts';
 import type { DeploymentEvent } from '../../functions/core/schema.ts';
 import { nativeEvent } from '../support/events.ts';
 import { type GrafanaServer, startGrafanaServer } from '../support/grafana-server.ts';
-import { createHarness, type Harness, recordingRetries } from '../support/harness.ts';
+import type { Harness } from '../support/harness.ts';
+import {
+  configWithTarget,
+  createTargetHarness,
+  type TargetHarness,
+  targetConfigIssues,
+} from '../support/target-harness.ts';
 
 const EDITOR = 'glsa_Ed1torT0kenAbCdEfGh12345678_0a1b2c3d';
 const VIEWER = 'glsa_V1ewerT0kenZyXwVuTs87654321_9f8e7d6c';
@@ -17,51 +18,40 @@ const COMMIT = '9f1c2d3e4b5a69788796a5b4c3d2e1f0a9b8c7d6';
 describe('grafana target', () => {
   let h: Harness;
   let grafana: GrafanaServer;
-  const retryDelays: number[] = [];
+  let t: TargetHarness;
 
   beforeAll(async () => {
     grafana = await startGrafanaServer({ editorTokens: [EDITOR], viewerTokens: [VIEWER] });
-    h = await createHarness({
-      maxReceives: 5,
-      http: new HttpClient({ timeoutMs: 10_000 }),
-      queue: recordingRetries(retryDelays),
-      config: {
-        api: { tokens: [{ name: 'ci', secret: 'api-token' }] },
-        targets: {
-          graf: { type: 'grafana', url: grafana.url, token: 'grafana-token', tags: ['team:payments'] },
-          panel: {
-            type: 'grafana',
-            url: `${grafana.url}/`,
-            token: 'grafana-token',
-            dashboardUID: 'svc-ov',
-            panelId: 4,
-          },
-          viewer: { type: 'grafana', url: grafana.url, token: 'grafana-viewer' },
+    t = await createTargetHarness({
+      targets: {
+        graf: { type: 'grafana', url: grafana.url, token: 'grafana-token', tags: ['team:payments'] },
+        panel: {
+          type: 'grafana',
+          url: `${grafana.url}/`,
+          token: 'grafana-token',
+          dashboardUID: 'svc-ov',
+          panelId: 4,
         },
-        routes: [
-          { match: { service: 'checkout*' }, targets: ['graf'] },
-          { match: { service: 'panel*' }, targets: ['panel'] },
-          { match: { service: 'viewer*' }, targets: ['viewer'] },
-        ],
-        dispatch: { maxReceives: 5 },
+        viewer: { type: 'grafana', url: grafana.url, token: 'grafana-viewer' },
       },
+      routes: { 'checkout*': 'graf', 'panel*': 'panel', 'viewer*': 'viewer' },
+      secrets: { 'grafana-token': EDITOR, 'grafana-viewer': VIEWER },
     });
-    writeFileSync(join(h.secretsDir, 'grafana-token'), EDITOR);
-    writeFileSync(join(h.secretsDir, 'grafana-viewer'), VIEWER);
+    h = t.h;
   });
   afterAll(async () => {
-    await h.stop();
+    await t.stop();
     await grafana.stop();
   });
   beforeEach(() => {
-    retryDelays.length = 0;
+    t.retryDelays.length = 0;
   });
 
-  const ingest = (event: DeploymentEvent) => ingestEvent(event, h.runtime.ingest);
+  const ingest = (event: DeploymentEvent) => t.ingest(event);
   const annotationsOf = (deploymentId: string) =>
     [...grafana.annotations.values()].filter((a) => a.tags.includes(`shipcast:${deploymentId}`));
   const redeliver = (deploymentId: string, seq: number, target: string) =>
-    h.queue.enqueue([{ v: 1, deploymentId, seq, target }]);
+    t.redeliver(deploymentId, seq, target);
 
   it('creates an annotation when the deployment starts and turns it into a region when it ends', async () => {
     const base = {
@@ -195,7 +185,7 @@ describe('grafana target', () => {
 
     await h.drainDispatch();
 
-    expect(retryDelays).toEqual([30]);
+    expect(t.retryDelays).toEqual([30]);
     const throttled = await h.store.getDelivery(started.deploymentId, 'graf');
     expect(throttled?.lastError).toBe('create the Grafana annotation answered 429: Too many requests');
 
@@ -230,24 +220,13 @@ describe('grafana target', () => {
 });
 
 describe('grafana target config', () => {
-  const config = (target: Record<string, unknown>) =>
-    parseConfig({
-      api: { tokens: [{ name: 'ci', secret: 'api-token' }] },
-      targets: { graf: { type: 'grafana', ...target } },
-      routes: [{ targets: ['graf'] }],
-    });
-  const issues = (target: Record<string, unknown>) => {
-    try {
-      config(target);
-      return [];
-    } catch (error) {
-      return (error as ConfigError).issues.map((i) => i.path);
-    }
-  };
+  const config = (target: Record<string, unknown>) => configWithTarget({ type: 'grafana', ...target });
+  const issues = (target: Record<string, unknown>) =>
+    targetConfigIssues({ type: 'grafana', ...target }).map((i) => i.split(':')[0]);
 
   it('takes the URL and the token’s secret name, with no extra tags by default', () => {
     const parsed = config({ url: 'https://grafana.example.com', token: 'grafana-sa' });
-    expect(parsed.targets.graf).toEqual({
+    expect(parsed.targets.t).toEqual({
       type: 'grafana',
       url: 'https://grafana.example.com',
       token: 'grafana-sa',
@@ -257,9 +236,7 @@ describe('grafana target config', () => {
   });
 
   it('rejects a panel without its dashboard, a missing URL and a token value, naming the fields', () => {
-    expect(issues({ url: 'https://g.example.com', token: 't', panelId: 2 })).toEqual([
-      'targets.graf.panelId',
-    ]);
-    expect(issues({ token: 'glsa_abc def' })).toEqual(['targets.graf.url', 'targets.graf.token']);
+    expect(issues({ url: 'https://g.example.com', token: 't', panelId: 2 })).toEqual(['targets.t.panelId']);
+    expect(issues({ token: 'glsa_abc def' })).toEqual(['targets.t.url', 'targets.t.token']);
   });
 });

@@ -1,18 +1,19 @@
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { parseConfig, referencedSecrets } from '../../functions/core/config.ts';
-import type { ConfigError } from '../../functions/core/errors.ts';
-import { HttpClient } from '../../functions/core/http-client.ts';
-import { ingestEvent } from '../../functions/core/ingest.ts';
+import { referencedSecrets } from '../../functions/core/config.ts';
 import type { DeploymentEvent } from '../../functions/core/schema.ts';
 import { nativeEvent } from '../support/events.ts';
-import { createHarness, type Harness, recordingRetries } from '../support/harness.ts';
+import type { Harness } from '../support/harness.ts';
 import {
   type PagerDutyServer,
   pagerdutyThrottled,
   startPagerDutyServer,
 } from '../support/pagerduty-server.ts';
+import {
+  configWithTarget,
+  createTargetHarness,
+  type TargetHarness,
+  targetConfigIssues,
+} from '../support/target-harness.ts';
 
 const ROUTING_KEY = 'R0ut1ngK3yCheckout5ervice00000aa';
 const OTHER_KEY = 'R0ut1ngK3yPayments5ervice11111bb';
@@ -24,44 +25,32 @@ type Body = { routing_key: string; payload: Record<string, unknown>; links?: unk
 describe('pagerduty target', () => {
   let h: Harness;
   let pagerduty: PagerDutyServer;
-  const retryDelays: number[] = [];
+  let t: TargetHarness;
 
   beforeAll(async () => {
     pagerduty = await startPagerDutyServer({
       routingKeys: { [ROUTING_KEY]: 'checkout', [OTHER_KEY]: 'payments' },
     });
-    h = await createHarness({
-      maxReceives: 5,
-      http: new HttpClient({ timeoutMs: 10_000 }),
-      queue: recordingRetries(retryDelays),
-      config: {
-        api: { tokens: [{ name: 'ci', secret: 'api-token' }] },
-        targets: {
-          pd: { type: 'pagerduty', url: pagerduty.url, routingKey: 'pd-checkout' },
-          pdStart: { type: 'pagerduty', url: pagerduty.url, routingKey: 'pd-payments', onStart: true },
-          pdRevoked: { type: 'pagerduty', url: `${pagerduty.url}/`, routingKey: 'pd-revoked', source: 'ci' },
-        },
-        routes: [
-          { match: { service: 'checkout*' }, targets: ['pd'] },
-          { match: { service: 'payments*' }, targets: ['pdStart'] },
-          { match: { service: 'revoked*' }, targets: ['pdRevoked'] },
-        ],
-        dispatch: { maxReceives: 5 },
+    t = await createTargetHarness({
+      targets: {
+        pd: { type: 'pagerduty', url: pagerduty.url, routingKey: 'pd-checkout' },
+        pdStart: { type: 'pagerduty', url: pagerduty.url, routingKey: 'pd-payments', onStart: true },
+        pdRevoked: { type: 'pagerduty', url: `${pagerduty.url}/`, routingKey: 'pd-revoked', source: 'ci' },
       },
+      routes: { 'checkout*': 'pd', 'payments*': 'pdStart', 'revoked*': 'pdRevoked' },
+      secrets: { 'pd-checkout': ROUTING_KEY, 'pd-payments': OTHER_KEY, 'pd-revoked': REVOKED_KEY },
     });
-    writeFileSync(join(h.secretsDir, 'pd-checkout'), ROUTING_KEY);
-    writeFileSync(join(h.secretsDir, 'pd-payments'), OTHER_KEY);
-    writeFileSync(join(h.secretsDir, 'pd-revoked'), REVOKED_KEY);
+    h = t.h;
   });
   afterAll(async () => {
-    await h.stop();
+    await t.stop();
     await pagerduty.stop();
   });
   beforeEach(() => {
-    retryDelays.length = 0;
+    t.retryDelays.length = 0;
   });
 
-  const ingest = (event: DeploymentEvent) => ingestEvent(event, h.runtime.ingest);
+  const ingest = (event: DeploymentEvent) => t.ingest(event);
   /** What was sent about one deployment (by its Shipcast id in the custom details). */
   const sent = (deploymentId: string) =>
     pagerduty.requests
@@ -172,16 +161,16 @@ describe('pagerduty target', () => {
     expect(accepted(done.deploymentId)).toEqual([]);
 
     pagerduty.script({ status: 502, body: 'Bad Gateway' });
-    await h.queue.enqueue([{ v: 1, deploymentId: done.deploymentId, seq: 1, target: 'pd' }]);
+    await t.redeliver(done.deploymentId, 1, 'pd');
     await h.drainDispatch();
     expect((await h.store.getDelivery(done.deploymentId, 'pd'))?.lastError).toContain(
       'PagerDuty change event answered 502: POST',
     );
 
-    await h.queue.enqueue([{ v: 1, deploymentId: done.deploymentId, seq: 1, target: 'pd' }]);
+    await t.redeliver(done.deploymentId, 1, 'pd');
     await h.drainDispatch();
     // A copy of the message after it was delivered (a redrive, a duplicate) calls PagerDuty no more.
-    await h.queue.enqueue([{ v: 1, deploymentId: done.deploymentId, seq: 1, target: 'pd' }]);
+    await t.redeliver(done.deploymentId, 1, 'pd');
     await h.drainDispatch();
 
     expect(sent(done.deploymentId)).toHaveLength(3);
@@ -214,16 +203,9 @@ describe('pagerduty target', () => {
 });
 
 describe('pagerduty target config', () => {
-  const config = (target: Record<string, unknown>) =>
-    parseConfig({
-      api: { tokens: [{ name: 'ci', secret: 'api-token' }] },
-      targets: { pd: { type: 'pagerduty', ...target } },
-      routes: [{ targets: ['pd'] }],
-    });
-
   it('defaults to PagerDuty’s US Events API host and end-only events, and names the routing key as a secret', () => {
-    const parsed = config({ routingKey: 'pd-key' });
-    expect(parsed.targets.pd).toEqual({
+    const parsed = configWithTarget({ type: 'pagerduty', routingKey: 'pd-key' });
+    expect(parsed.targets.t).toEqual({
       type: 'pagerduty',
       routingKey: 'pd-key',
       onStart: false,
@@ -233,14 +215,11 @@ describe('pagerduty target config', () => {
   });
 
   it('rejects a routing key given as a value and a non-http URL, naming the fields', () => {
-    try {
-      config({ routingKey: 'R0ut1ng K3y!', url: 'ftp://events.pagerduty.com' });
-      expect.unreachable();
-    } catch (error) {
-      expect((error as ConfigError).issues.map((i) => i.path)).toEqual([
-        'targets.pd.routingKey',
-        'targets.pd.url',
-      ]);
-    }
+    const issues = targetConfigIssues({
+      type: 'pagerduty',
+      routingKey: 'R0ut1ng K3y!',
+      url: 'ftp://events.pagerduty.com',
+    });
+    expect(issues.map((i) => i.split(':')[0])).toEqual(['targets.t.routingKey', 'targets.t.url']);
   });
 });

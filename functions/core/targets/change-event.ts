@@ -81,21 +81,32 @@ export interface VendorErrors {
   retryAfter?(answer: HttpAnswer, nowMs: number): number | undefined;
 }
 
+/** The vendor's answer behind an error `vendorCall` threw (or the HTTP client did), if the vendor answered. */
+export function vendorAnswer(error: unknown): HttpAnswer | undefined {
+  return answerOf(error) ?? answerOf((error as { cause?: unknown } | undefined)?.cause);
+}
+
+/** What `vendorCall` needs besides the call. */
+export interface VendorCallOptions {
+  errors: VendorErrors;
+  secrets: SecretSource;
+  /** The secrets the call used: read afresh after a 401 or 403 (a rotated key). */
+  secretNames: string[];
+  /** Target ids learned so far in this send: kept on the delivery even when the call fails. */
+  refs?: Record<string, string>;
+  /** Now, by the target's clock (for rate-limit resets given as times). */
+  nowMs: number;
+}
+
 /**
  * Runs one vendor call; an error it throws is thrown again as the same kind of delivery error, saying
- * `<what> answered <status>: <vendor's message>`, with the refs learned so far. After a 401 or 403 the
- * secrets are read afresh on the next call (a rotated key). Never carries a secret: messages are masked.
+ * `<what> answered <status>: <vendor's message>`, with the refs learned so far. Never carries a secret:
+ * messages are masked.
  */
 export async function vendorCall<T>(
   what: string,
   call: () => Promise<T>,
-  options: {
-    errors: VendorErrors;
-    secrets: SecretSource;
-    secretNames: string[];
-    refs?: Record<string, string>;
-    nowMs: number;
-  },
+  options: VendorCallOptions,
 ): Promise<T> {
   try {
     return await call();
@@ -104,19 +115,8 @@ export async function vendorCall<T>(
   }
 }
 
-function vendorError(
-  what: string,
-  error: unknown,
-  options: {
-    errors: VendorErrors;
-    secrets: SecretSource;
-    secretNames: string[];
-    refs?: Record<string, string>;
-  } & {
-    nowMs: number;
-  },
-): Error {
-  const refs = options.refs && Object.keys(options.refs).length > 0 ? options.refs : undefined;
+function vendorError(what: string, error: unknown, options: VendorCallOptions): Error {
+  const refs = options.refs && Object.keys(options.refs).length > 0 ? { ...options.refs } : undefined;
   const answer = answerOf(error);
   const original = error instanceof Error ? error.message : String(error);
   if (answer && (answer.status === 401 || answer.status === 403)) {
@@ -128,7 +128,7 @@ function vendorError(
   );
   if (error instanceof PermanentDeliveryError)
     return new PermanentDeliveryError(text, { cause: error, refs });
-  const asked = answer && options.errors.retryAfter?.(answer, options.nowMs);
+  const asked = answer ? options.errors.retryAfter?.(answer, options.nowMs) : undefined;
   const retryAfter = asked ?? (error instanceof RetryableDeliveryError ? error.retryAfterSeconds : undefined);
   return new RetryableDeliveryError(text, retryAfter, { cause: error, refs });
 }

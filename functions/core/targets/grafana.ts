@@ -1,8 +1,15 @@
 import { cut, escapeAngles } from '../chat/sanitize.ts';
-import { answerOf, type HttpAnswer } from '../http-client.ts';
+import type { HttpAnswer } from '../http-client.ts';
 import type { Deployment, Transition } from '../schema.ts';
 import { isTerminal } from '../status.ts';
-import { type ChangeFacts, changeFacts, epochMs, type VendorErrors, vendorCall } from './change-event.ts';
+import {
+  type ChangeFacts,
+  changeFacts,
+  epochMs,
+  type VendorErrors,
+  vendorAnswer,
+  vendorCall,
+} from './change-event.ts';
 import type { GrafanaConfig } from './grafana.schema.ts';
 import { defineTarget, type Notification, type SendResult, type TargetContext } from './target.ts';
 
@@ -121,7 +128,7 @@ async function patchAnnotation(id: string, annotation: Annotation, context: Cont
     );
     return true;
   } catch (error) {
-    if (answerOf((error as { cause?: unknown }).cause)?.status === 404) return false;
+    if (vendorAnswer(error)?.status === 404) return false;
     throw error;
   }
 }

@@ -8,6 +8,7 @@ import { grafanaTarget } from './grafana.ts';
 import { logTarget } from './log.ts';
 import { mattermostTarget } from './mattermost.ts';
 import { pagerdutyTarget } from './pagerduty.ts';
+import { sentryTarget } from './sentry.ts';
 import { slackTarget } from './slack.ts';
 import type { TargetDefinition } from './target.ts';
 import { teamsTarget } from './teams.ts';
@@ -35,6 +36,7 @@ export const TARGETS = [
   pagerdutyTarget,
   grafanaTarget,
   datadogTarget,
+  sentryTarget,
 ] as const satisfies readonly TargetDefinition[];
 
 /** Looks a target type up by name. */

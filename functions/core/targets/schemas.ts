@@ -7,6 +7,7 @@ import { URL_PLACEHOLDERS } from './github-deployment.ts';
 import { CONTEXT_PLACEHOLDERS } from './github-status.ts';
 import { grafanaConfigSchema } from './grafana.schema.ts';
 import { pagerdutyConfigSchema } from './pagerduty.schema.ts';
+import { sentryConfigSchema } from './sentry.schema.ts';
 import { inferSlackMode, SLACK_DEFAULT_BASE_URL } from './slack.ts';
 import { TELEGRAM_DEFAULT_URL } from './telegram.ts';
 import { ZULIP_DEFAULT_TOPIC } from './zulip.ts';
@@ -424,4 +425,5 @@ export const TARGET_CONFIG_SCHEMAS = [
   pagerdutyConfigSchema,
   grafanaConfigSchema,
   datadogConfigSchema,
+  sentryConfigSchema,
 ] as const;
