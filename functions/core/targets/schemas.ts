@@ -71,6 +71,32 @@ const webhookUrlSecret = z
 // ---------------------------------------------------------------------------------------------------
 // webhook, log
 
+/** How a webhook (or bus) event is written: Shipcast's JSON, a CloudEvent of Shipcast's type, or a CDEvent. */
+export const eventFormatFields = {
+  /** `shipcast` (default): Shipcast's JSON; `cloudevents`: a CloudEvents 1.0 event; `cdevents`: a CDEvent (v0.5). */
+  format: z.enum(['shipcast', 'cloudevents', 'cdevents']).optional(),
+  /** CloudEvents over HTTP: `binary` (ce-* headers, the data as body) or `structured` (application/cloudevents+json). */
+  mode: z.enum(['binary', 'structured']).optional(),
+  /** The CloudEvents `source` (a URI reference); `shipcast` when unset. */
+  source: z
+    .string()
+    .min(1)
+    .max(256)
+    .regex(/^[^\s]+$/, 'a URI reference without spaces, such as shipcast or /shipcast/production')
+    .optional(),
+};
+
+/** Refinement: `mode` says how a CloudEvent travels, so it needs a CloudEvents format. */
+function checkEventMode(config: { format?: string; mode?: string }, ctx: z.RefinementCtx): void {
+  if (config.mode !== undefined && (config.format ?? 'shipcast') === 'shipcast') {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['mode'],
+      message: 'mode applies to format "cloudevents" or "cdevents"; set one of them, or remove mode',
+    });
+  }
+}
+
 export const webhookConfigSchema = z
   .object({
     type: z.literal('webhook'),
@@ -82,8 +108,10 @@ export const webhookConfigSchema = z
       .optional(),
     headers: z.record(z.string(), z.string()).optional(),
     timeoutMs: timeoutMs(),
+    ...eventFormatFields,
   })
-  .strict();
+  .strict()
+  .superRefine(checkEventMode);
 export type WebhookConfig = z.infer<typeof webhookConfigSchema>;
 
 export const logConfigSchema = z.object({ type: z.literal('log') }).strict();
