@@ -96,7 +96,7 @@ export function shipcastCloudEvent(
 
 /** What decides between `deployed` and `upgraded`: whether the service ran in the environment before. */
 export interface ServiceHistory {
-  /** An earlier deployment of the same service and environment finished (any outcome). */
+  /** The newest earlier finished deployment of the same service and environment succeeded (and was no removal). */
   deployedBefore: boolean;
 }
 
@@ -218,13 +218,18 @@ export interface EventFormatConfig {
   source?: string;
 }
 
-/** Whether the service ran in the environment before this deployment, from the context's store lookup. */
+/**
+ * Whether the service ran in the environment before this deployment: the newest earlier finished deployment
+ * of the same service and environment (one store read) succeeded and was not a removal.
+ */
 export function historyOf(
   context: Pick<TargetContext<unknown>, 'previousDeployment'>,
 ): () => Promise<ServiceHistory> {
   return async () => {
     const previous = await context.previousDeployment?.();
-    return { deployedBefore: previous !== undefined && previous.details?.action !== 'removed' };
+    return {
+      deployedBefore: previous?.status === 'succeeded' && previous.details?.action !== 'removed',
+    };
   };
 }
 
