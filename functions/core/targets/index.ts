@@ -4,6 +4,7 @@ import { eventbridgeTarget } from './eventbridge.ts';
 import { githubDeploymentTarget } from './github-deployment.ts';
 import { githubStatusTarget } from './github-status.ts';
 import { googleChatTarget } from './google-chat.ts';
+import { honeycombTarget } from './honeycomb.ts';
 import { logTarget } from './log.ts';
 import { mattermostTarget } from './mattermost.ts';
 import { slackTarget } from './slack.ts';
@@ -31,6 +32,7 @@ export const TARGETS = [
   telegramTarget,
   zulipTarget,
   eventbridgeTarget,
+  honeycombTarget,
 ] as const satisfies readonly TargetDefinition[];
 
 /** Looks a target type up by name. */
