@@ -35,6 +35,8 @@ import {
   referencedSecrets,
   type ShipcastConfig,
 } from '../functions/core/config.ts';
+import type { EventBridgeConfig } from '../functions/core/targets/eventbridge.schema.ts';
+import { eventBusArn } from '../functions/core/targets/eventbridge.ts';
 import { targetDefinition } from '../functions/core/targets/index.ts';
 import { ENV } from '../functions/handlers/env.ts';
 import { embedOpenApi } from '../functions/handlers/openapi-embedded.ts';
@@ -487,6 +489,17 @@ export class Shipcast extends Construct {
     );
     // The event source grants receive/delete/ChangeMessageVisibility on the dispatch queue.
     this.dispatchDeadLetterQueue.grantSendMessages(this.dispatchFunction);
+    // Each eventbridge target: PutEvents on its own bus only (a bus of another account needs its policy too).
+    for (const target of Object.values(config.targets)) {
+      if (target.type !== 'eventbridge') continue;
+      const own = { partition: stack.partition, region: stack.region, account: stack.account };
+      this.dispatchFunction.addToRolePolicy(
+        new iam.PolicyStatement({
+          actions: ['events:PutEvents'],
+          resources: [eventBusArn((target as EventBridgeConfig).bus, own)],
+        }),
+      );
+    }
 
     // The API function checks API tokens and vendor webhook secrets.
     const tokenSecrets = new Set(config.api.tokens.map((token) => token.secret));

@@ -8,6 +8,7 @@ import { type MessageAttributeValue, SendMessageBatchCommand, SQSClient } from '
 import { type ServerType, serve } from '@hono/node-server';
 import { CodeDeployEnricher } from '../adapters/aws/codedeploy-enricher.ts';
 import { DynamoStore } from '../adapters/aws/dynamo-store.ts';
+import { EventBridgeBus } from '../adapters/aws/eventbridge-bus.ts';
 import { groupIdOfBody, isFifoQueue, SqsDispatchQueue, SqsIngestQueue } from '../adapters/aws/sqs-queue.ts';
 import { EnvFileSecretSource, secretEnvName } from '../adapters/local/env-file-secrets.ts';
 import { createApi } from '../core/api/app.ts';
@@ -44,6 +45,8 @@ export interface LocalOptions {
   tableName?: string;
   /** A CodeDeploy API endpoint for enrichment; without it enrichment is off locally (no AWS account). */
   codeDeployEndpoint?: string;
+  /** EventBridge endpoint for `eventbridge` targets (a local stand-in); AWS's, with the default credentials, when unset. */
+  eventBridgeEndpoint?: string;
   /** Visibility timeouts (seconds): how soon a failed batch is received again. */
   visibilityTimeoutSeconds?: { ingest: number; dispatch: number };
   env?: NodeJS.ProcessEnv;
@@ -176,6 +179,9 @@ export async function startLocal(options: LocalOptions): Promise<LocalShipcast> 
       logger,
       ingestQueue: new SqsIngestQueue(sqs, resources.ingestQueueUrl),
       openApi: openApiDocument,
+      eventBus: new EventBridgeBus(
+        options.eventBridgeEndpoint ? { ...LOCAL_CLIENT, endpoint: options.eventBridgeEndpoint } : {},
+      ),
     });
     const ready = Promise.resolve(runtime);
     const pollers: Poller[] = [

@@ -1,10 +1,12 @@
 import { bigpandaTarget } from './bigpanda.ts';
 import { datadogTarget } from './datadog.ts';
 import { discordTarget } from './discord.ts';
+import { eventbridgeTarget } from './eventbridge.ts';
 import { githubDeploymentTarget } from './github-deployment.ts';
 import { githubStatusTarget } from './github-status.ts';
 import { googleChatTarget } from './google-chat.ts';
 import { grafanaTarget } from './grafana.ts';
+import { honeycombTarget } from './honeycomb.ts';
 import { logTarget } from './log.ts';
 import { mattermostTarget } from './mattermost.ts';
 import { pagerdutyTarget } from './pagerduty.ts';
@@ -37,6 +39,8 @@ export const TARGETS = [
   grafanaTarget,
   datadogTarget,
   sentryTarget,
+  eventbridgeTarget,
+  honeycombTarget,
 ] as const satisfies readonly TargetDefinition[];
 
 /** Looks a target type up by name. */
