@@ -5,6 +5,7 @@ import { githubStatusTarget } from './github-status.ts';
 import { googleChatTarget } from './google-chat.ts';
 import { logTarget } from './log.ts';
 import { mattermostTarget } from './mattermost.ts';
+import { pushoverTarget } from './pushover.ts';
 import { slackTarget } from './slack.ts';
 import type { TargetDefinition } from './target.ts';
 import { teamsTarget } from './teams.ts';
@@ -29,6 +30,7 @@ export const TARGETS = [
   mattermostTarget,
   telegramTarget,
   zulipTarget,
+  pushoverTarget,
 ] as const satisfies readonly TargetDefinition[];
 
 /** Looks a target type up by name. */

@@ -4,6 +4,7 @@ import { BIGPANDA_DEFAULT_URL, isKnownComponentPlaceholder, PLACEHOLDER } from '
 import { GITHUB_API, templateProblems } from './github.ts';
 import { URL_PLACEHOLDERS } from './github-deployment.ts';
 import { CONTEXT_PLACEHOLDERS } from './github-status.ts';
+import { pushoverConfigSchema } from './pushover.schema.ts';
 import { inferSlackMode, SLACK_DEFAULT_BASE_URL } from './slack.ts';
 import { TELEGRAM_DEFAULT_URL } from './telegram.ts';
 import { ZULIP_DEFAULT_TOPIC } from './zulip.ts';
@@ -412,4 +413,5 @@ export const TARGET_CONFIG_SCHEMAS = [
   mattermostConfigSchema,
   telegramConfigSchema,
   zulipConfigSchema,
+  pushoverConfigSchema,
 ] as const;
