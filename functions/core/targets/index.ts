@@ -1,5 +1,6 @@
 import { bigpandaTarget } from './bigpanda.ts';
 import { discordTarget } from './discord.ts';
+import { gerritTarget } from './gerrit.ts';
 import { githubDeploymentTarget } from './github-deployment.ts';
 import { githubStatusTarget } from './github-status.ts';
 import { googleChatTarget } from './google-chat.ts';
@@ -31,6 +32,7 @@ export const TARGETS = [
   telegramTarget,
   zulipTarget,
   pushoverTarget,
+  gerritTarget,
 ] as const satisfies readonly TargetDefinition[];
 
 /** Looks a target type up by name. */

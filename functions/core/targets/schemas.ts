@@ -1,6 +1,7 @@
 import * as z from 'zod';
 import { PLACEHOLDERS, unknownPlaceholders } from '../chat/template.ts';
 import { BIGPANDA_DEFAULT_URL, isKnownComponentPlaceholder, PLACEHOLDER } from './bigpanda.ts';
+import { gerritConfigSchema } from './gerrit.schema.ts';
 import { GITHUB_API, templateProblems } from './github.ts';
 import { URL_PLACEHOLDERS } from './github-deployment.ts';
 import { CONTEXT_PLACEHOLDERS } from './github-status.ts';
@@ -414,4 +415,5 @@ export const TARGET_CONFIG_SCHEMAS = [
   telegramConfigSchema,
   zulipConfigSchema,
   pushoverConfigSchema,
+  gerritConfigSchema,
 ] as const;
