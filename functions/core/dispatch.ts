@@ -3,7 +3,7 @@ import type { ShipcastConfig } from './config.ts';
 import { circuitSettings } from './config-reader.ts';
 import { PermanentDeliveryError, RetryableDeliveryError } from './errors.ts';
 import type { HttpClient } from './http-client.ts';
-import type { Clock, DeploymentStore, DispatchQueue, RateLimiter, SecretSource } from './ports.ts';
+import type { Clock, DeploymentStore, DispatchQueue, RateLimiter, SecretSource, SesSender } from './ports.ts';
 import type { Delivery, DispatchMessage } from './schema.ts';
 import { TARGETS } from './targets/index.ts';
 import type { SendResult, TargetDefinition } from './targets/target.ts';
@@ -26,6 +26,8 @@ export interface DispatchContext {
   circuits?: CircuitBreakers;
   /** Milliseconds left before the function's timeout (Lambda's context); no deadline when absent. */
   remainingMs?: () => number;
+  /** Amazon SES for the `email` target. */
+  ses?: SesSender;
 }
 
 /**
@@ -167,6 +169,7 @@ export async function dispatchOne(
         limiter,
         deliveryOf: (deploymentId, target) => store.getDelivery(deploymentId, target),
         message: transition.messages?.[message.target],
+        ses: context.ses,
       },
     );
     const refs = sent.refs;

@@ -6,7 +6,7 @@ import { SecretsManagerSource } from '../adapters/aws/secrets-manager.ts';
 import { SqsDispatchQueue, SqsIngestQueue } from '../adapters/aws/sqs-queue.ts';
 import type { ShipcastConfig } from '../core/config.ts';
 import { readValidatedConfig } from '../core/config-reader.ts';
-import type { Enricher } from '../core/ports.ts';
+import type { Enricher, SesSender } from '../core/ports.ts';
 import { ENV } from './env.ts';
 import { buildRuntime, type Runtime } from './runtime.ts';
 
@@ -21,6 +21,8 @@ export interface AwsRuntimeOptions {
   ingestQueue?: boolean;
   /** The OpenAPI document (API only: the one embedded at synth). */
   openApi?: () => Record<string, unknown>;
+  /** Dispatcher only: Amazon SES for the `email` target. */
+  ses?: () => SesSender;
 }
 
 let runtime: Promise<Runtime> | undefined;
@@ -46,6 +48,7 @@ function build(options: AwsRuntimeOptions): Runtime {
     enrichers: options.enrichers?.(config),
     ingestQueue: options.ingestQueue ? new SqsIngestQueue(sqs, required(ENV.ingestQueueUrl)) : undefined,
     openApi: options.openApi,
+    ses: options.ses?.(),
   });
 }
 

@@ -11,6 +11,7 @@ import type {
   IngestQueue,
   RateLimiter,
   SecretSource,
+  SesSender,
 } from '../core/ports.ts';
 import { systemClock } from '../core/ports.ts';
 import { createLogger, createMetrics, type Logger, type Metrics } from '../core/telemetry.ts';
@@ -32,6 +33,8 @@ export interface Adapters {
   ingestQueue?: IngestQueue;
   /** The OpenAPI document the API serves (see ApiContext.openApi). */
   openApi?: () => Record<string, unknown>;
+  /** Amazon SES for the `email` target (the dispatcher only). */
+  ses?: SesSender;
 }
 
 /** Everything the handlers need, built once per process from the adapters. */
@@ -62,6 +65,7 @@ export function buildRuntime(adapters: Adapters): Runtime {
       secrets: adapters.secrets,
       limiter: adapters.limiter,
       http: adapters.http ?? new HttpClient(),
+      ses: adapters.ses,
     },
     api: {
       ...ingest,

@@ -8,6 +8,7 @@ import { type MessageAttributeValue, SendMessageBatchCommand, SQSClient } from '
 import { type ServerType, serve } from '@hono/node-server';
 import { CodeDeployEnricher } from '../adapters/aws/codedeploy-enricher.ts';
 import { DynamoStore } from '../adapters/aws/dynamo-store.ts';
+import { SesV2Sender } from '../adapters/aws/ses-sender.ts';
 import { groupIdOfBody, isFifoQueue, SqsDispatchQueue, SqsIngestQueue } from '../adapters/aws/sqs-queue.ts';
 import { EnvFileSecretSource, secretEnvName } from '../adapters/local/env-file-secrets.ts';
 import { createApi } from '../core/api/app.ts';
@@ -175,6 +176,7 @@ export async function startLocal(options: LocalOptions): Promise<LocalShipcast> 
       logger,
       ingestQueue: new SqsIngestQueue(sqs, resources.ingestQueueUrl),
       openApi: openApiDocument,
+      ses: new SesV2Sender(),
     });
     const ready = Promise.resolve(runtime);
     const pollers: Poller[] = [

@@ -1,5 +1,6 @@
 import { bigpandaTarget } from './bigpanda.ts';
 import { discordTarget } from './discord.ts';
+import { emailTarget } from './email.ts';
 import { gerritTarget } from './gerrit.ts';
 import { githubDeploymentTarget } from './github-deployment.ts';
 import { githubStatusTarget } from './github-status.ts';
@@ -33,6 +34,7 @@ export const TARGETS = [
   zulipTarget,
   pushoverTarget,
   gerritTarget,
+  emailTarget,
 ] as const satisfies readonly TargetDefinition[];
 
 /** Looks a target type up by name. */

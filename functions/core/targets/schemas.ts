@@ -1,6 +1,7 @@
 import * as z from 'zod';
 import { PLACEHOLDERS, unknownPlaceholders } from '../chat/template.ts';
 import { BIGPANDA_DEFAULT_URL, isKnownComponentPlaceholder, PLACEHOLDER } from './bigpanda.ts';
+import { emailConfigSchema } from './email.schema.ts';
 import { gerritConfigSchema } from './gerrit.schema.ts';
 import { GITHUB_API, templateProblems } from './github.ts';
 import { URL_PLACEHOLDERS } from './github-deployment.ts';
@@ -416,4 +417,5 @@ export const TARGET_CONFIG_SCHEMAS = [
   zulipConfigSchema,
   pushoverConfigSchema,
   gerritConfigSchema,
+  emailConfigSchema,
 ] as const;
