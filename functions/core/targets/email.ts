@@ -29,6 +29,11 @@ export function isMailbox(value: string): boolean {
   return named ? isEmailAddress(named[2] as string) : isEmailAddress(value);
 }
 
+/** The address of a mailbox (`Name <a@b>` → `a@b`). */
+export function addressIn(mailbox: string): string {
+  return /<([^<>\s]+)>$/.exec(mailbox)?.[1] ?? mailbox;
+}
+
 type Context = TargetContext<EmailConfig>;
 
 /** One rendered message, before it is addressed. */
@@ -50,6 +55,35 @@ export const emailTarget = defineTarget<EmailConfig>({
     config.transport.type === 'smtp'
       ? [config.transport.password, config.transport.caCertificate].filter((n): n is string => Boolean(n))
       : [],
+  // Granted on the configured identity (default: the domain of `from`) and configuration set only.
+  awsPermissions: (config) => {
+    const { transport } = config;
+    if (transport.type !== 'ses') return [];
+    const region = transport.region;
+    const identity = transport.identity ?? addressIn(config.from).split('@')[1] ?? '';
+    return [
+      {
+        actions: ['ses:SendEmail'],
+        resources: [
+          { service: 'ses', region, resource: 'identity', resourceName: identity },
+          ...(transport.configurationSet
+            ? [
+                {
+                  service: 'ses',
+                  region,
+                  resource: 'configuration-set',
+                  resourceName: transport.configurationSet,
+                },
+              ]
+            : []),
+        ],
+      },
+    ];
+  },
+  lazyModules: {
+    all: ['nodemailer', '@aws-sdk/client-sesv2'],
+    needed: (config) => [config.transport.type === 'smtp' ? 'nodemailer' : '@aws-sdk/client-sesv2'],
+  },
   async send({ deployment, transition, delivery }, context) {
     const { config, logger } = context;
     const { to, dropped } = recipientsOf(deployment, config);
