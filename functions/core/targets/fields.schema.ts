@@ -49,3 +49,15 @@ export const messageTemplatesField = () =>
     .object({ title: templateField().optional(), text: templateField(4000).optional() })
     .strict()
     .optional();
+
+/** A value per status a deployment can move to (`queued` … `stopped`), each optional. */
+export const perStatusField = (value: () => z.ZodNumber) =>
+  z
+    .object({
+      queued: value().optional(),
+      in_progress: value().optional(),
+      succeeded: value().optional(),
+      failed: value().optional(),
+      stopped: value().optional(),
+    })
+    .strict();

@@ -3,6 +3,7 @@ import {
   httpsOrLoopback,
   httpUrlField,
   messageTemplatesField,
+  perStatusField,
   secretNameField,
   timeoutMsField,
 } from './fields.schema.ts';
@@ -31,16 +32,7 @@ export const gerritConfigSchema = z
       .regex(/^[A-Za-z0-9-]{1,64}$/, 'a label name such as Verified')
       .default('Verified'),
     /** The vote per status moved to; `queued` and `in_progress` vote only when set here. */
-    votes: z
-      .object({
-        queued: vote().optional(),
-        in_progress: vote().optional(),
-        succeeded: vote().optional(),
-        failed: vote().optional(),
-        stopped: vote().optional(),
-      })
-      .strict()
-      .default({ succeeded: 1, failed: -1 }),
+    votes: perStatusField(vote).default({ succeeded: 1, failed: -1 }),
     /** Whom Gerrit e-mails about the review (Gerrit's default: ALL). */
     notify: z.enum(['NONE', 'OWNER', 'OWNER_REVIEWERS', 'ALL']).optional(),
     /** Title and text templates of the review message (a route's `message` wins). */

@@ -3,6 +3,7 @@ import {
   httpsOrLoopback,
   httpUrlField,
   messageTemplatesField,
+  perStatusField,
   secretNameField,
   timeoutMsField,
 } from './fields.schema.ts';
@@ -27,16 +28,7 @@ export const pushoverConfigSchema = z
       )
       .optional(),
     /** Priority per status moved to; unset statuses keep Shipcast's defaults (see the docs). */
-    priorities: z
-      .object({
-        queued: priority().optional(),
-        in_progress: priority().optional(),
-        succeeded: priority().optional(),
-        failed: priority().optional(),
-        stopped: priority().optional(),
-      })
-      .strict()
-      .default({}),
+    priorities: perStatusField(priority).default({}),
     /** Priority 2 only: how often Pushover repeats the notification and for how long (seconds). */
     emergency: z
       .object({
