@@ -37,7 +37,7 @@ import {
 } from '../functions/core/config.ts';
 import type { EventBridgeConfig } from '../functions/core/targets/eventbridge.schema.ts';
 import { eventBusArn } from '../functions/core/targets/eventbridge.ts';
-import { targetDefinition } from '../functions/core/targets/index.ts';
+import { TARGETS, targetDefinition } from '../functions/core/targets/index.ts';
 import { ENV } from '../functions/handlers/env.ts';
 import { embedOpenApi } from '../functions/handlers/openapi-embedded.ts';
 import { createAlarms, createDashboard, type QueueAgeAlarmThresholds } from './monitoring.ts';
@@ -393,8 +393,9 @@ export class Shipcast extends Construct {
               ? { [`process.env.${ENV.openApi}`]: JSON.stringify(embedOpenApi(openApiDocument())) }
               : {}),
           },
-          // Bundle the pinned AWS SDK versions instead of relying on the runtime's copy.
-          externalModules: [],
+          // Bundle the pinned AWS SDK versions instead of relying on the runtime's copy. Libraries targets load on
+          // first use are bundled only into the dispatcher, and only when a configured target needs them.
+          externalModules: unusedLazyModules(config, name),
         },
       });
       this.table.grantReadWriteData(f);
@@ -514,6 +515,19 @@ export class Shipcast extends Construct {
       if (tokenSecrets.has(name)) secret.grantRead(this.apiFunction);
       if (targetSecrets.has(name)) secret.grantRead(this.dispatchFunction);
     }
+    // AWS APIs a target calls (the email target's SES identity), on exactly the resources its config names.
+    for (const target of Object.values(config.targets)) {
+      for (const grant of targetDefinition(String(target.type))?.awsPermissions?.(target as never) ?? []) {
+        this.dispatchFunction.addToRolePolicy(
+          new iam.PolicyStatement({
+            actions: grant.actions,
+            resources: grant.resources.map((r) =>
+              stack.formatArn({ ...r, arnFormat: ArnFormat.SLASH_RESOURCE_NAME }),
+            ),
+          }),
+        );
+      }
+    }
 
     const monitored = {
       functions: { api: this.apiFunction, ingest: this.ingestFunction, dispatch: this.dispatchFunction },
@@ -552,6 +566,18 @@ export class Shipcast extends Construct {
       );
     }
   }
+}
+
+/** The libraries targets load on first use that `name`'s bundle can leave out: all but the dispatcher's needed ones. */
+export function unusedLazyModules(config: ShipcastConfig, name: string): string[] {
+  const needed = new Set(
+    name === 'dispatch'
+      ? Object.values(config.targets).flatMap(
+          (target) => targetDefinition(String(target.type))?.lazyModules?.needed(target as never) ?? [],
+        )
+      : [],
+  );
+  return [...new Set(TARGETS.flatMap((t) => t.lazyModules?.all ?? []))].filter((m) => !needed.has(m));
 }
 
 /**

@@ -3,7 +3,15 @@ import type { ShipcastConfig } from './config.ts';
 import { circuitSettings } from './config-reader.ts';
 import { PermanentDeliveryError, RetryableDeliveryError } from './errors.ts';
 import type { HttpClient } from './http-client.ts';
-import type { Clock, DeploymentStore, DispatchQueue, EventBus, RateLimiter, SecretSource } from './ports.ts';
+import type {
+  Clock,
+  DeploymentStore,
+  DispatchQueue,
+  EventBus,
+  RateLimiter,
+  SecretSource,
+  SesSender,
+} from './ports.ts';
 import type { Delivery, DispatchMessage } from './schema.ts';
 import { TARGETS } from './targets/index.ts';
 import type { SendResult, TargetDefinition } from './targets/target.ts';
@@ -29,6 +37,8 @@ export interface DispatchContext {
   remainingMs?: () => number;
   /** The event bus adapter the `eventbridge` target puts events with. */
   eventBus?: EventBus;
+  /** Amazon SES for the `email` target. */
+  ses?: SesSender;
 }
 
 /**
@@ -186,6 +196,7 @@ export async function dispatchOne(
             : undefined,
         eventBus: context.eventBus,
         message: transition.messages?.[message.target],
+        ses: context.ses,
       },
     );
     const refs = sent.refs;

@@ -9,6 +9,7 @@ import { type ServerType, serve } from '@hono/node-server';
 import { CodeDeployEnricher } from '../adapters/aws/codedeploy-enricher.ts';
 import { DynamoStore } from '../adapters/aws/dynamo-store.ts';
 import { EventBridgeBus } from '../adapters/aws/eventbridge-bus.ts';
+import { SesV2Sender } from '../adapters/aws/ses-sender.ts';
 import { groupIdOfBody, isFifoQueue, SqsDispatchQueue, SqsIngestQueue } from '../adapters/aws/sqs-queue.ts';
 import { EnvFileSecretSource, secretEnvName } from '../adapters/local/env-file-secrets.ts';
 import { createApi } from '../core/api/app.ts';
@@ -182,6 +183,7 @@ export async function startLocal(options: LocalOptions): Promise<LocalShipcast> 
       eventBus: new EventBridgeBus(
         options.eventBridgeEndpoint ? { ...LOCAL_CLIENT, endpoint: options.eventBridgeEndpoint } : {},
       ),
+      ses: new SesV2Sender(),
     });
     const ready = Promise.resolve(runtime);
     const pollers: Poller[] = [

@@ -1,7 +1,9 @@
 import { bigpandaTarget } from './bigpanda.ts';
 import { datadogTarget } from './datadog.ts';
 import { discordTarget } from './discord.ts';
+import { emailTarget } from './email.ts';
 import { eventbridgeTarget } from './eventbridge.ts';
+import { gerritTarget } from './gerrit.ts';
 import { githubDeploymentTarget } from './github-deployment.ts';
 import { githubStatusTarget } from './github-status.ts';
 import { googleChatTarget } from './google-chat.ts';
@@ -10,6 +12,7 @@ import { honeycombTarget } from './honeycomb.ts';
 import { logTarget } from './log.ts';
 import { mattermostTarget } from './mattermost.ts';
 import { pagerdutyTarget } from './pagerduty.ts';
+import { pushoverTarget } from './pushover.ts';
 import { sentryTarget } from './sentry.ts';
 import { slackTarget } from './slack.ts';
 import type { TargetDefinition } from './target.ts';
@@ -41,6 +44,9 @@ export const TARGETS = [
   sentryTarget,
   eventbridgeTarget,
   honeycombTarget,
+  pushoverTarget,
+  gerritTarget,
+  emailTarget,
 ] as const satisfies readonly TargetDefinition[];
 
 /** Looks a target type up by name. */

@@ -2,13 +2,16 @@ import * as z from 'zod';
 import { PLACEHOLDERS, unknownPlaceholders } from '../chat/template.ts';
 import { BIGPANDA_DEFAULT_URL, isKnownComponentPlaceholder, PLACEHOLDER } from './bigpanda.ts';
 import { datadogConfigSchema } from './datadog.schema.ts';
+import { emailConfigSchema } from './email.schema.ts';
 import { eventbridgeConfigSchema } from './eventbridge.schema.ts';
+import { gerritConfigSchema } from './gerrit.schema.ts';
 import { GITHUB_API, templateProblems } from './github.ts';
 import { URL_PLACEHOLDERS } from './github-deployment.ts';
 import { CONTEXT_PLACEHOLDERS } from './github-status.ts';
 import { grafanaConfigSchema } from './grafana.schema.ts';
 import { honeycombConfigSchema } from './honeycomb.schema.ts';
 import { pagerdutyConfigSchema } from './pagerduty.schema.ts';
+import { pushoverConfigSchema } from './pushover.schema.ts';
 import { sentryConfigSchema } from './sentry.schema.ts';
 import { inferSlackMode, SLACK_DEFAULT_BASE_URL } from './slack.ts';
 import { TELEGRAM_DEFAULT_URL } from './telegram.ts';
@@ -458,4 +461,7 @@ export const TARGET_CONFIG_SCHEMAS = [
   sentryConfigSchema,
   eventbridgeConfigSchema,
   honeycombConfigSchema,
+  pushoverConfigSchema,
+  gerritConfigSchema,
+  emailConfigSchema,
 ] as const;
