@@ -196,6 +196,8 @@ export interface GitHubClient {
   get<T>(path: string, query: Record<string, string | number>, what: string): Promise<GitHubAnswer<T>>;
   /** `POST {baseUrl}{path}` with a JSON body, spaced by the shared limiter. */
   post<T>(path: string, body: unknown, what: string): Promise<GitHubAnswer<T>>;
+  /** `PATCH {baseUrl}{path}` with a JSON body, spaced by the shared limiter. */
+  patch<T>(path: string, body: unknown, what: string): Promise<GitHubAnswer<T>>;
 }
 
 export interface GitHubAnswer<T> {
@@ -209,7 +211,7 @@ type Context = TargetContext<GitHubConnection>;
 /** A client for `repo` authenticated as the config says. */
 export function githubClient(context: Context, repo: GitHubRepo): GitHubClient {
   const call = async <T>(
-    method: 'GET' | 'POST',
+    method: 'GET' | 'POST' | 'PATCH',
     path: string,
     what: string,
     query?: Record<string, string | number>,
@@ -217,7 +219,7 @@ export function githubClient(context: Context, repo: GitHubRepo): GitHubClient {
   ): Promise<GitHubAnswer<T>> => {
     for (let attempt = 1; ; attempt++) {
       const credential = await credentialFor(context, repo);
-      if (method === 'POST') await space(context, credential.limiterKey);
+      if (method !== 'GET') await space(context, credential.limiterKey);
       try {
         const response = await context.http.send({
           method,
@@ -242,6 +244,7 @@ export function githubClient(context: Context, repo: GitHubRepo): GitHubClient {
     repo,
     get: (path, query, what) => call('GET', path, what, query),
     post: (path, body, what) => call('POST', path, what, undefined, body),
+    patch: (path, body, what) => call('PATCH', path, what, undefined, body),
   };
 }
 

@@ -1,5 +1,6 @@
 import { bigpandaTarget } from './bigpanda.ts';
 import { discordTarget } from './discord.ts';
+import { githubCommentTarget } from './github-comment.ts';
 import { githubDeploymentTarget } from './github-deployment.ts';
 import { githubStatusTarget } from './github-status.ts';
 import { googleChatTarget } from './google-chat.ts';
@@ -29,6 +30,7 @@ export const TARGETS = [
   mattermostTarget,
   telegramTarget,
   zulipTarget,
+  githubCommentTarget,
 ] as const satisfies readonly TargetDefinition[];
 
 /** Looks a target type up by name. */

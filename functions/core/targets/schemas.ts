@@ -1,7 +1,9 @@
 import * as z from 'zod';
 import { PLACEHOLDERS, unknownPlaceholders } from '../chat/template.ts';
 import { BIGPANDA_DEFAULT_URL, isKnownComponentPlaceholder, PLACEHOLDER } from './bigpanda.ts';
-import { GITHUB_API, templateProblems } from './github.ts';
+import { httpsOrLoopback, httpUrl, secretName, templateString, timeoutMs } from './fields.schema.ts';
+import { checkGitHubAuth, githubConnectionFields } from './github.schema.ts';
+import { githubCommentConfigSchema } from './github-comment.schema.ts';
 import { URL_PLACEHOLDERS } from './github-deployment.ts';
 import { CONTEXT_PLACEHOLDERS } from './github-status.ts';
 import { inferSlackMode, SLACK_DEFAULT_BASE_URL } from './slack.ts';
@@ -14,20 +16,6 @@ import { ZULIP_DEFAULT_TOPIC } from './zulip.ts';
  * Lambda functions trust the config baked into them, so no function bundle carries a schema. Adding a
  * target is its schema here (one entry in `TARGET_CONFIG_SCHEMAS`) plus its file and one line in `index.ts`.
  */
-
-const secretName = z
-  .string()
-  .regex(/^[A-Za-z0-9_./-]{1,128}$/, 'secret names use letters, digits and _ . / -');
-
-const httpUrl = () => z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' });
-
-const timeoutMs = () => z.number().int().min(100).max(60_000).optional();
-
-/** https, or http to this machine only (a local server): used where a credential travels in the URL. */
-function httpsOrLoopback(value: string): boolean {
-  const url = new URL(value);
-  return url.protocol === 'https:' || ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);
-}
 
 // ---------------------------------------------------------------------------------------------------
 // Chat templates
@@ -91,58 +79,6 @@ export type LogConfig = z.infer<typeof logConfigSchema>;
 
 // ---------------------------------------------------------------------------------------------------
 // GitHub (github-deployment, github-status)
-
-/**
- * A template field (`{{name}}` placeholders): unknown placeholders and stray braces fail at config load.
- */
-function templateString(allowed: readonly string[], field: string) {
-  return z.string().superRefine((value, ctx) => {
-    for (const problem of templateProblems(value, allowed)) {
-      ctx.addIssue({ code: 'custom', message: `${field}: ${problem}` });
-    }
-  });
-}
-
-/** Config fields every GitHub target has: where GitHub is, how to authenticate, how fast to write. */
-const githubConnectionFields = {
-  /** REST API root: https://api.github.com, or https://<host>/api/v3 for GitHub Enterprise Server. */
-  baseUrl: z
-    .url({ protocol: /^https?$/, error: 'must be an http(s) URL such as https://ghe.example.com/api/v3' })
-    .default(GITHUB_API),
-  /** Name of the secret holding a token (fine-grained or classic PAT). Either this or `app`. */
-  token: secretName.optional(),
-  /** Authenticate as a GitHub App installation. Either this or `token`. */
-  app: z
-    .object({
-      /** The App's id (number) or client id (string), the JWT's `iss`. */
-      appId: z.union([
-        z.number().int().positive(),
-        z.string().regex(/^[A-Za-z0-9.]{1,64}$/, 'the App id or client id (e.g. Iv23li…)'),
-      ]),
-      /** Name of the secret holding the App's private key (PEM). */
-      privateKey: secretName,
-      /** Without it, the installation is looked up per repository (GET /repos/{owner}/{repo}/installation). */
-      installationId: z.number().int().positive().optional(),
-    })
-    .strict()
-    .optional(),
-  /** Shipcast's spacing of POSTs per token/installation, shared by all dispatchers (GitHub: about 80/min). */
-  maxWritesPerMinute: z.number().int().min(1).max(1000).default(80),
-  timeoutMs: timeoutMs(),
-};
-
-/** Refinement for a GitHub target's config: exactly one of `token` and `app`. */
-function checkGitHubAuth(config: { token?: string; app?: unknown }, ctx: z.RefinementCtx): void {
-  if (config.token !== undefined && config.app !== undefined) {
-    ctx.addIssue({ code: 'custom', path: ['app'], message: 'use either `token` or `app`, not both' });
-  } else if (config.token === undefined && config.app === undefined) {
-    ctx.addIssue({
-      code: 'custom',
-      path: ['token'],
-      message: 'set `token` (a secret name) or `app` ({ appId, privateKey, installationId? })',
-    });
-  }
-}
 
 export const githubDeploymentConfigSchema = z
   .object({
@@ -412,4 +348,5 @@ export const TARGET_CONFIG_SCHEMAS = [
   mattermostConfigSchema,
   telegramConfigSchema,
   zulipConfigSchema,
+  githubCommentConfigSchema,
 ] as const;
