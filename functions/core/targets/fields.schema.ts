@@ -30,3 +30,6 @@ export function templateString(allowed: readonly string[], field: string) {
     }
   });
 }
+
+/** Which pull requests containing the commit get a comment: all of them (merged ones too), or open ones only. */
+export const pullRequestsField = z.enum(['all', 'open']).default('all');

@@ -1,8 +1,6 @@
 import * as z from 'zod';
+import { pullRequestsField } from './fields.schema.ts';
 import { checkGitHubAuth, githubConnectionFields } from './github.schema.ts';
-
-/** Which pull requests containing the commit get a comment: all of them (merged ones too), or open ones only. */
-export const pullRequestsField = z.enum(['all', 'open']).default('all');
 
 export const githubCommentConfigSchema = z
   .object({

@@ -3,6 +3,8 @@ import { discordTarget } from './discord.ts';
 import { githubCommentTarget } from './github-comment.ts';
 import { githubDeploymentTarget } from './github-deployment.ts';
 import { githubStatusTarget } from './github-status.ts';
+import { gitlabCommentTarget } from './gitlab-comment.ts';
+import { gitlabStatusTarget } from './gitlab-status.ts';
 import { googleChatTarget } from './google-chat.ts';
 import { logTarget } from './log.ts';
 import { mattermostTarget } from './mattermost.ts';
@@ -31,6 +33,8 @@ export const TARGETS = [
   telegramTarget,
   zulipTarget,
   githubCommentTarget,
+  gitlabStatusTarget,
+  gitlabCommentTarget,
 ] as const satisfies readonly TargetDefinition[];
 
 /** Looks a target type up by name. */

@@ -6,6 +6,8 @@ import { checkGitHubAuth, githubConnectionFields } from './github.schema.ts';
 import { githubCommentConfigSchema } from './github-comment.schema.ts';
 import { URL_PLACEHOLDERS } from './github-deployment.ts';
 import { CONTEXT_PLACEHOLDERS } from './github-status.ts';
+import { gitlabCommentConfigSchema } from './gitlab-comment.schema.ts';
+import { gitlabStatusConfigSchema } from './gitlab-status.schema.ts';
 import { inferSlackMode, SLACK_DEFAULT_BASE_URL } from './slack.ts';
 import { TELEGRAM_DEFAULT_URL } from './telegram.ts';
 import { ZULIP_DEFAULT_TOPIC } from './zulip.ts';
@@ -349,4 +351,6 @@ export const TARGET_CONFIG_SCHEMAS = [
   telegramConfigSchema,
   zulipConfigSchema,
   githubCommentConfigSchema,
+  gitlabStatusConfigSchema,
+  gitlabCommentConfigSchema,
 ] as const;
