@@ -1,4 +1,6 @@
 import { bigpandaTarget } from './bigpanda.ts';
+import { bitbucketCommentTarget } from './bitbucket-comment.ts';
+import { bitbucketStatusTarget } from './bitbucket-status.ts';
 import { discordTarget } from './discord.ts';
 import { githubCommentTarget } from './github-comment.ts';
 import { githubDeploymentTarget } from './github-deployment.ts';
@@ -35,6 +37,8 @@ export const TARGETS = [
   githubCommentTarget,
   gitlabStatusTarget,
   gitlabCommentTarget,
+  bitbucketStatusTarget,
+  bitbucketCommentTarget,
 ] as const satisfies readonly TargetDefinition[];
 
 /** Looks a target type up by name. */

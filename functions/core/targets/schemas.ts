@@ -1,6 +1,8 @@
 import * as z from 'zod';
 import { PLACEHOLDERS, unknownPlaceholders } from '../chat/template.ts';
 import { BIGPANDA_DEFAULT_URL, isKnownComponentPlaceholder, PLACEHOLDER } from './bigpanda.ts';
+import { bitbucketCommentConfigSchema } from './bitbucket-comment.schema.ts';
+import { bitbucketStatusConfigSchema } from './bitbucket-status.schema.ts';
 import { httpsOrLoopback, httpUrl, secretName, templateString, timeoutMs } from './fields.schema.ts';
 import { checkGitHubAuth, githubConnectionFields } from './github.schema.ts';
 import { githubCommentConfigSchema } from './github-comment.schema.ts';
@@ -353,4 +355,6 @@ export const TARGET_CONFIG_SCHEMAS = [
   githubCommentConfigSchema,
   gitlabStatusConfigSchema,
   gitlabCommentConfigSchema,
+  bitbucketStatusConfigSchema,
+  bitbucketCommentConfigSchema,
 ] as const;
