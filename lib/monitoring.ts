@@ -99,7 +99,7 @@ export function createAlarms(scope: Construct, parts: MonitoredParts): cloudwatc
   // Function URL metrics by FunctionName aggregate the URL of $LATEST (docs.aws.amazon.com/lambda/latest/dg/urls-monitoring.html).
   alarm(
     'ApiFunctionUrl5xxAlarm',
-    'Shipcast API function URL answered 5xx (function errors, timeouts or throttles)',
+    'Shipcast API function URL answered 5xx (function errors or timeouts)',
     parts.functions.api.metric('Url5xxCount', sum),
   );
   for (const [name, dlq] of Object.entries(parts.deadLetterQueues) as [
