@@ -55,7 +55,7 @@ export interface ShipcastProps {
   readonly alarmTopic?: sns.ITopic;
   /** Maximum concurrent dispatcher invocations from the dispatch queue (2-1000); default 5. */
   readonly dispatchMaxConcurrency?: number;
-  /** Prefix of the Secrets Manager secret names; default `shipcast/<stack name>/`. */
+  /** Prefix of the Secrets Manager secret names; default `shipcast/<instanceName>/` (`shipcast/<stack name>/`). */
   readonly secretPrefix?: string;
   /** Enable X-Ray active tracing on the functions; default false. */
   readonly tracing?: boolean;
@@ -210,7 +210,7 @@ export class Shipcast extends Construct {
       });
     }
 
-    // Queues: SSE-SQS unless a customer-managed key is given (SNS then needs the key: SqsSubscription grants it).
+    // Queues: SSE-SQS unless a customer-managed key is given (SNS then needs the key: see the key policy below).
     const queue = (queueId: string, queueProps: sqs.QueueProps) =>
       new sqs.Queue(this, queueId, {
         ...(encryptionKey
@@ -434,8 +434,8 @@ export class Shipcast extends Construct {
         acknowledgeServerlessNag(
           f,
           'LambdaTracing',
-          'X-Ray tracing is opt-in (`tracing` prop) because it adds cost per request; every log line and metric ' +
-            'already carries the deployment and delivery ids that tie a request to its deliveries.',
+          'X-Ray tracing is opt-in (`tracing` prop) because it adds cost per request; every log line already ' +
+            'carries the deployment, event and queue message ids that tie a request to its deliveries.',
         );
       }
       return f;
