@@ -37,7 +37,7 @@ import {
 import { targetDefinition } from '../functions/core/targets/index.ts';
 import { ENV } from '../functions/handlers/env.ts';
 import { embedOpenApi } from '../functions/handlers/openapi-embedded.ts';
-import { createAlarms, createDashboard, type QueueAgeAlarmThresholds } from './monitoring.ts';
+import { createAlarms, createDashboard, notifyTopic, type QueueAgeAlarmThresholds } from './monitoring.ts';
 
 /** A Shipcast config as written in `shipcast.config.json` (defaults optional) or as returned by `parseConfig`. */
 export type ShipcastConfigInput = z.input<typeof configSchema>;
@@ -174,7 +174,7 @@ export class Shipcast extends Construct {
    */
   readonly instanceName: string;
   /** Every alarm the construct creates. */
-  readonly alarms: cloudwatch.Alarm[];
+  readonly alarms: cloudwatch.Alarm[] = [];
   /** The CloudWatch dashboard: functions, queues, DLQs, deliveries, retries and circuits by target. */
   readonly dashboard: cloudwatch.Dashboard;
 
@@ -501,22 +501,6 @@ export class Shipcast extends Construct {
       if (targetSecrets.has(name)) secret.grantRead(this.dispatchFunction);
     }
 
-    const monitored = {
-      functions: { api: this.apiFunction, ingest: this.ingestFunction, dispatch: this.dispatchFunction },
-      queues: { ingest: this.ingestQueue, dispatch: this.dispatchQueue },
-      deadLetterQueues: {
-        ingest: this.ingestDeadLetterQueue,
-        dispatch: this.dispatchDeadLetterQueue,
-        subscription: this.subscriptionDeadLetterQueue,
-      },
-      metricsService,
-      targets: Object.keys(config.targets),
-      queueAgeThresholds: props.queueAgeAlarms,
-      alarmTopic: props.alarmTopic,
-    };
-    this.alarms = createAlarms(this, monitored);
-    this.dashboard = createDashboard(this, monitored, this.alarms);
-
     for (const [dlq, reason] of [
       [this.ingestDeadLetterQueue, 'the ingest queue'],
       [this.dispatchDeadLetterQueue, 'the dispatch queue'],
@@ -537,6 +521,23 @@ export class Shipcast extends Construct {
           "message returns to its queue and ends in that queue's dead-letter queue, which is alarmed.",
       );
     }
+
+    const monitored = {
+      functions: { api: this.apiFunction, ingest: this.ingestFunction, dispatch: this.dispatchFunction },
+      queues: { ingest: this.ingestQueue, dispatch: this.dispatchQueue },
+      deadLetterQueues: {
+        ingest: this.ingestDeadLetterQueue,
+        dispatch: this.dispatchDeadLetterQueue,
+        subscription: this.subscriptionDeadLetterQueue,
+      },
+      metricsService,
+      targets: Object.keys(config.targets),
+      queueAgeThresholds: props.queueAgeAlarms,
+    };
+    this.alarms.push(...createAlarms(this, monitored));
+    // Last: every alarm made so far notifies the topic and shows on the dashboard.
+    notifyTopic(this.alarms, props.alarmTopic);
+    this.dashboard = createDashboard(this, monitored, this.alarms);
   }
 }
 
