@@ -40,7 +40,7 @@ import { eventBusArn } from '../functions/core/targets/eventbridge.ts';
 import { TARGETS, targetDefinition } from '../functions/core/targets/index.ts';
 import { ENV } from '../functions/handlers/env.ts';
 import { embedOpenApi } from '../functions/handlers/openapi-embedded.ts';
-import { createAlarms, createDashboard, type QueueAgeAlarmThresholds } from './monitoring.ts';
+import { createAlarms, createDashboard, notifyTopic, type QueueAgeAlarmThresholds } from './monitoring.ts';
 
 /** A Shipcast config as written in `shipcast.config.json` (defaults optional) or as returned by `parseConfig`. */
 export type ShipcastConfigInput = z.input<typeof configSchema>;
@@ -58,7 +58,7 @@ export interface ShipcastProps {
   readonly alarmTopic?: sns.ITopic;
   /** Maximum concurrent dispatcher invocations from the dispatch queue (2-1000); default 5. */
   readonly dispatchMaxConcurrency?: number;
-  /** Prefix of the Secrets Manager secret names; default `shipcast/<stack name>/`. */
+  /** Prefix of the Secrets Manager secret names; default `shipcast/<instanceName>/` (`shipcast/<stack name>/`). */
   readonly secretPrefix?: string;
   /** Enable X-Ray active tracing on the functions; default false. */
   readonly tracing?: boolean;
@@ -177,7 +177,7 @@ export class Shipcast extends Construct {
    */
   readonly instanceName: string;
   /** Every alarm the construct creates. */
-  readonly alarms: cloudwatch.Alarm[];
+  readonly alarms: cloudwatch.Alarm[] = [];
   /** The CloudWatch dashboard: functions, queues, DLQs, deliveries, retries and circuits by target. */
   readonly dashboard: cloudwatch.Dashboard;
 
@@ -213,7 +213,7 @@ export class Shipcast extends Construct {
       });
     }
 
-    // Queues: SSE-SQS unless a customer-managed key is given (SNS then needs the key: SqsSubscription grants it).
+    // Queues: SSE-SQS unless a customer-managed key is given (SNS then needs the key: see the key policy below).
     const queue = (queueId: string, queueProps: sqs.QueueProps) =>
       new sqs.Queue(this, queueId, {
         ...(encryptionKey
@@ -438,8 +438,8 @@ export class Shipcast extends Construct {
         acknowledgeServerlessNag(
           f,
           'LambdaTracing',
-          'X-Ray tracing is opt-in (`tracing` prop) because it adds cost per request; every log line and metric ' +
-            'already carries the deployment and delivery ids that tie a request to its deliveries.',
+          'X-Ray tracing is opt-in (`tracing` prop) because it adds cost per request; every log line already ' +
+            'carries the deployment, event and queue message ids that tie a request to its deliveries.',
         );
       }
       return f;
@@ -529,22 +529,6 @@ export class Shipcast extends Construct {
       }
     }
 
-    const monitored = {
-      functions: { api: this.apiFunction, ingest: this.ingestFunction, dispatch: this.dispatchFunction },
-      queues: { ingest: this.ingestQueue, dispatch: this.dispatchQueue },
-      deadLetterQueues: {
-        ingest: this.ingestDeadLetterQueue,
-        dispatch: this.dispatchDeadLetterQueue,
-        subscription: this.subscriptionDeadLetterQueue,
-      },
-      metricsService,
-      targets: Object.keys(config.targets),
-      queueAgeThresholds: props.queueAgeAlarms,
-      alarmTopic: props.alarmTopic,
-    };
-    this.alarms = createAlarms(this, monitored);
-    this.dashboard = createDashboard(this, monitored, this.alarms);
-
     for (const [dlq, reason] of [
       [this.ingestDeadLetterQueue, 'the ingest queue'],
       [this.dispatchDeadLetterQueue, 'the dispatch queue'],
@@ -565,6 +549,23 @@ export class Shipcast extends Construct {
           "message returns to its queue and ends in that queue's dead-letter queue, which is alarmed.",
       );
     }
+
+    const monitored = {
+      functions: { api: this.apiFunction, ingest: this.ingestFunction, dispatch: this.dispatchFunction },
+      queues: { ingest: this.ingestQueue, dispatch: this.dispatchQueue },
+      deadLetterQueues: {
+        ingest: this.ingestDeadLetterQueue,
+        dispatch: this.dispatchDeadLetterQueue,
+        subscription: this.subscriptionDeadLetterQueue,
+      },
+      metricsService,
+      targets: Object.keys(config.targets),
+      queueAgeThresholds: props.queueAgeAlarms,
+    };
+    this.alarms.push(...createAlarms(this, monitored));
+    // Last: every alarm made so far notifies the topic and shows on the dashboard.
+    notifyTopic(this.alarms, props.alarmTopic);
+    this.dashboard = createDashboard(this, monitored, this.alarms);
   }
 }
 
