@@ -166,6 +166,29 @@ describe('the packed package', () => {
   });
 });
 
+describe('the shipcast command of the packed package', () => {
+  it('runs its compiled JavaScript with plain node', () => {
+    const installed = join(appDir, 'node_modules', 'shipcast');
+    expect(existsSync(join(installed, 'dist', 'functions', 'cli', 'entry.js'))).toBe(true);
+    const help = run(process.execPath, [join(installed, 'bin', 'shipcast.mjs'), '--help'], appDir, {
+      ...process.env,
+      NODE_OPTIONS: '',
+    });
+    expect(help.stdout).toMatch(/Commands:[\s\S]*notify[\s\S]*codedeploy/);
+    const usage = spawnSync(
+      process.execPath,
+      [join(installed, 'bin', 'shipcast.mjs'), 'notify', '--status', 'succeeded'],
+      {
+        cwd: appDir,
+        env: { PATH: process.env.PATH },
+        encoding: 'utf8',
+      },
+    );
+    expect(usage.status).toBe(64);
+    expect(usage.stderr).toMatch(/--service is required/);
+  });
+});
+
 describe('a cdk init TypeScript app that installs the package', () => {
   it(
     'type-checks against the shipped declarations and synthesizes with plain node',
