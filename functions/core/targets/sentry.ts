@@ -50,7 +50,7 @@ export const sentryTarget = defineTarget<SentryConfig>({
       });
       return {};
     }
-    if (delivery?.refs?.deployId) {
+    if (delivery?.refs?.deployId || delivery?.refs?.deployed) {
       context.logger.info('Sentry: this deployment’s deploy was already created', {
         deployId: delivery.refs.deployId,
       });
