@@ -222,4 +222,10 @@ describe('pagerduty target config', () => {
     });
     expect(issues.map((i) => i.split(':')[0])).toEqual(['targets.t.routingKey', 'targets.t.url']);
   });
+
+  it('tells where a routing key pasted into the config belongs', () => {
+    expect(targetConfigIssues({ type: 'pagerduty', routingKey: ROUTING_KEY })).toEqual([
+      "targets.t.routingKey: this looks like the routing key itself: put it in a secret and give the secret's name here",
+    ]);
+  });
 });
