@@ -175,6 +175,23 @@ describe('bitbucket-comment target', () => {
     expect(commentsOn(55)).toHaveLength(1);
   });
 
+  it('waits while Bitbucket indexes the pull requests of the repository (202), then comments', async () => {
+    bb.linkPullRequest('acme/shop', sha('indexing'), 75);
+    bb.indexing.add('acme/shop');
+    const started = event('indexing', 'in_progress');
+    await ingest(started);
+    expect(retryDelays).toEqual([60]);
+    expect((await h.store.getDelivery(started.deploymentId, 'prs'))?.lastError).toBe(
+      'Bitbucket is still indexing the pull requests of acme/shop; retrying in 60 s',
+    );
+
+    bb.indexing.clear();
+    await h.queue.enqueue([{ v: 1, deploymentId: started.deploymentId, seq: 1, target: 'prs' }]);
+    await h.drainDispatch();
+
+    expect(commentsOn(75)).toHaveLength(1);
+  });
+
   it('fails for good when the token is rejected, without the token in the error or the logs', async () => {
     bb.linkPullRequest('acme/shop', sha('wrong'), 65);
     const started = event('wrong', 'in_progress', { service: 'wrong-shop' });

@@ -45,6 +45,8 @@ export interface BitbucketServer extends ForgeHttp {
   violations: string[];
   /** Makes Cloud pull request `id` of `workspace/repo` one that contains `sha` (OPEN, MERGED, DECLINED). */
   linkPullRequest(repo: string, sha: string, id: number, state?: string): void;
+  /** Cloud repositories whose pull request commit links are being indexed: a commit's pull requests answer 202. */
+  indexing: Set<string>;
   /** Answers the next `times` requests with 429 (Cloud: no Retry-After; Server: `Retry-After`). */
   rateLimitNext(times: number, options?: { retryAfter?: number }): void;
 }
@@ -130,6 +132,7 @@ export async function startBitbucketServer(options: BitbucketServerOptions): Pro
     }
     const pulls = /^\/commit\/([^/]+)\/pullrequests$/.exec(rest);
     if (pulls && request.method === 'GET') {
+      if (state.indexing.has(repo)) return { status: 202, body: {} };
       const values = (pullRequests.get(`${repo}@${pulls[1]}`) ?? []).map((pr) => ({
         type: 'pullrequest',
         id: pr.id,
@@ -322,6 +325,7 @@ export async function startBitbucketServer(options: BitbucketServerOptions): Pro
     statuses: [] as FakeBuildStatus[],
     comments: [] as FakeBitbucketComment[],
     violations: [] as string[],
+    indexing: new Set<string>(),
     linkPullRequest: (repo: string, sha: string, id: number, prState = 'OPEN') => {
       const key = `${repo}@${sha}`;
       pullRequests.set(key, [...(pullRequests.get(key) ?? []), { id, state: prState }]);

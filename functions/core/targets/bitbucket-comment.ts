@@ -1,3 +1,4 @@
+import { RetryableDeliveryError } from '../errors.ts';
 import { bitbucketClient, bitbucketSecretNames, bitbucketSubject } from './bitbucket.ts';
 import type { BitbucketCommentConfig } from './bitbucket-comment.schema.ts';
 import {
@@ -11,6 +12,8 @@ import { defineTarget } from './target.ts';
 
 /** Pull requests commented on per deployment at most. */
 export const MAX_BITBUCKET_PULL_REQUESTS = 10;
+/** How long to wait while Bitbucket indexes a repository's pull request commit links. */
+const INDEXING_WAIT = 60;
 /** Pages of 100 comments searched for the marker on one pull request. */
 const MAX_COMMENT_PAGES = 10;
 
@@ -45,12 +48,19 @@ export const bitbucketCommentTarget = defineTarget<BitbucketCommentConfig>({
     const forge: CommentForge = {
       noun: 'pull request',
       async pullRequests() {
-        const { data } = await bb.request<Page<{ id?: unknown; state?: unknown }>>(
+        const { status, data } = await bb.request<Page<{ id?: unknown; state?: unknown }>>(
           'GET',
           `${base}/commit/${encodeURIComponent(commit)}/pullrequests`,
           `list the pull requests of ${commit.slice(0, 12)}`,
           { query: { pagelen: 50 } },
         );
+        // 202: "the repository's pull requests are still being indexed" (the endpoint's documented answer).
+        if (status === 202) {
+          throw new RetryableDeliveryError(
+            `Bitbucket is still indexing the pull requests of ${repo.owner}/${repo.slug}; retrying in ${INDEXING_WAIT} s`,
+            INDEXING_WAIT,
+          );
+        }
         return (data?.values ?? [])
           .filter((pr) => typeof pr.id === 'number')
           .filter((pr) => config.pullRequests === 'all' || pr.state === 'OPEN')
