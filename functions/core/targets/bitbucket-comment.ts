@@ -1,13 +1,7 @@
 import { RetryableDeliveryError } from '../errors.ts';
 import { bitbucketClient, bitbucketSecretNames, bitbucketSubject } from './bitbucket.ts';
 import type { BitbucketCommentConfig } from './bitbucket-comment.schema.ts';
-import {
-  type CommentForge,
-  commentMarker,
-  renderComment,
-  statusBehind,
-  upsertComments,
-} from './pr-comment.ts';
+import { type CommentForge, commentMarker, renderComment, upsertComments } from './pr-comment.ts';
 import { defineTarget } from './target.ts';
 
 /** Pull requests commented on per deployment at most. */
@@ -95,18 +89,12 @@ export const bitbucketCommentTarget = defineTarget<BitbucketCommentConfig>({
         return String(data?.id);
       },
       async update(pr, commentId, body) {
-        try {
-          await bb.request(
-            'PUT',
-            `${base}/pullrequests/${pr}/comments/${encodeURIComponent(commentId)}`,
-            `update comment ${commentId} on pull request #${pr}`,
-            { body: { content: { raw: body } } },
-          );
-          return true;
-        } catch (error) {
-          if (statusBehind(error) === 404) return false;
-          throw error;
-        }
+        await bb.request(
+          'PUT',
+          `${base}/pullrequests/${pr}/comments/${encodeURIComponent(commentId)}`,
+          `update comment ${commentId} on pull request #${pr}`,
+          { body: { content: { raw: body } } },
+        );
       },
     };
     const marker = commentMarker(deployment, 'reference');

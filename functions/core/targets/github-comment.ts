@@ -1,12 +1,6 @@
 import { githubClient, githubSecretNames, githubSubject } from './github.ts';
 import type { GitHubCommentConfig } from './github-comment.schema.ts';
-import {
-  type CommentForge,
-  commentMarker,
-  renderComment,
-  statusBehind,
-  upsertComments,
-} from './pr-comment.ts';
+import { type CommentForge, commentMarker, renderComment, upsertComments } from './pr-comment.ts';
 import { defineTarget } from './target.ts';
 
 /** Pull requests commented on per deployment at most (the first ones GitHub lists). */
@@ -76,17 +70,11 @@ export const githubCommentTarget = defineTarget<GitHubCommentConfig>({
         return String(data?.id);
       },
       async update(pr, commentId, body) {
-        try {
-          await gh.patch(
-            `${base}/issues/comments/${encodeURIComponent(commentId)}`,
-            { body },
-            `update comment ${commentId} on pull request #${pr}`,
-          );
-          return true;
-        } catch (error) {
-          if (statusBehind(error) === 404) return false;
-          throw error;
-        }
+        await gh.patch(
+          `${base}/issues/comments/${encodeURIComponent(commentId)}`,
+          { body },
+          `update comment ${commentId} on pull request #${pr}`,
+        );
       },
     };
     const marker = commentMarker(deployment, 'html');

@@ -1,12 +1,6 @@
 import { gitlabClient, gitlabSecretNames, gitlabSubject, projectApi } from './gitlab.ts';
 import type { GitLabCommentConfig } from './gitlab-comment.schema.ts';
-import {
-  type CommentForge,
-  commentMarker,
-  renderComment,
-  statusBehind,
-  upsertComments,
-} from './pr-comment.ts';
+import { type CommentForge, commentMarker, renderComment, upsertComments } from './pr-comment.ts';
 import { defineTarget } from './target.ts';
 
 /** Merge requests commented on per deployment at most. */
@@ -84,17 +78,11 @@ export const gitlabCommentTarget = defineTarget<GitLabCommentConfig>({
         return String(data?.id);
       },
       async update(mr, noteId, body) {
-        try {
-          await gl.put(
-            `${notes(mr)}/${encodeURIComponent(noteId)}`,
-            { body },
-            `update note ${noteId} on merge request ${mr}`,
-          );
-          return true;
-        } catch (error) {
-          if (statusBehind(error) === 404) return false;
-          throw error;
-        }
+        await gl.put(
+          `${notes(mr)}/${encodeURIComponent(noteId)}`,
+          { body },
+          `update note ${noteId} on merge request ${mr}`,
+        );
       },
     };
     const marker = commentMarker(deployment, 'html');

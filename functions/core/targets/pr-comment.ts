@@ -90,8 +90,8 @@ export interface CommentForge {
   findComment(pr: string, marker: string): Promise<string | undefined>;
   /** Posts a comment; its id. */
   create(pr: string, body: string): Promise<string>;
-  /** Replaces a comment's body; false when the comment no longer exists (deleted by someone). */
-  update(pr: string, commentId: string, body: string): Promise<boolean>;
+  /** Replaces a comment's body (a 404 answer means the comment was deleted). */
+  update(pr: string, commentId: string, body: string): Promise<void>;
 }
 
 /** The delivery ref that holds the comment id on one pull request. */
@@ -114,11 +114,21 @@ export async function upsertComments(
       options.logger.info(`no comment: no ${forge.noun} contains the deployed commit`);
       return learned;
     }
+    // False when the comment is gone (deleted by someone): then it is looked for again, or made anew.
+    const updated = async (pr: string, id: string) => {
+      try {
+        await forge.update(pr, id, options.body);
+        return true;
+      } catch (error) {
+        if (statusBehind(error) === 404) return false;
+        throw error;
+      }
+    };
     for (const pr of pulls) {
       const known = options.refs?.[commentRef(pr)];
-      if (known && (await forge.update(pr, known, options.body))) continue;
+      if (known && (await updated(pr, known))) continue;
       const found = await forge.findComment(pr, options.marker);
-      if (found && found !== known && (await forge.update(pr, found, options.body))) {
+      if (found && found !== known && (await updated(pr, found))) {
         learned[commentRef(pr)] = found;
         continue;
       }
@@ -131,7 +141,7 @@ export async function upsertComments(
 }
 
 /** The HTTP status behind a delivery error, looking through the causes a forge client wrapped it in. */
-export function statusBehind(error: unknown): number | undefined {
+function statusBehind(error: unknown): number | undefined {
   let current = error;
   for (let depth = 0; current && depth < 4; depth++) {
     const answer = answerOf(current);
