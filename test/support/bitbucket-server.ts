@@ -171,6 +171,19 @@ export async function startBitbucketServer(options: BitbucketServerOptions): Pro
       state.comments.push(comment);
       return { status: 201, body: { id: comment.id, type: 'pullrequest_comment', content: { raw: text } } };
     }
+    if (request.method === 'GET' && commentId !== undefined) {
+      const comment = ofPr.find((c) => c.id === commentId);
+      if (!comment) return cloudError(404, 'Resource not found');
+      return {
+        status: 200,
+        body: {
+          id: comment.id,
+          type: 'pullrequest_comment',
+          deleted: comment.deleted,
+          content: { raw: comment.raw },
+        },
+      };
+    }
     if (request.method === 'PUT' && commentId !== undefined) {
       const comment = ofPr.find((c) => c.id === commentId && !c.deleted);
       if (!comment) return cloudError(404, 'Resource not found');

@@ -1,7 +1,7 @@
 import { RetryableDeliveryError } from '../errors.ts';
 import { bitbucketClient, bitbucketSecretNames, bitbucketSubject } from './bitbucket.ts';
 import type { BitbucketCommentConfig } from './bitbucket-comment.schema.ts';
-import { type CommentForge, commentMarker, renderComment, upsertComments } from './pr-comment.ts';
+import { type CommentForge, commentMarks, renderComment, upsertComments } from './pr-comment.ts';
 import { defineTarget } from './target.ts';
 
 /** Pull requests commented on per deployment at most. */
@@ -74,10 +74,21 @@ export const bitbucketCommentTarget = defineTarget<BitbucketCommentConfig>({
               typeof comment.content?.raw === 'string' &&
               comment.content.raw.startsWith(marker),
           );
-          if (found && typeof found.id === 'number') return String(found.id);
+          if (found && typeof found.id === 'number')
+            return { id: String(found.id), body: found.content?.raw as string };
           if (!data?.next) return undefined;
         }
         return undefined;
+      },
+      async readComment(pr, commentId) {
+        const { data } = await bb.request<{ content?: { raw?: unknown }; deleted?: unknown }>(
+          'GET',
+          `${base}/pullrequests/${pr}/comments/${encodeURIComponent(commentId)}`,
+          `read comment ${commentId} on pull request #${pr}`,
+        );
+        // Bitbucket keeps a deleted comment, marked `deleted`.
+        if (data?.deleted === true) return undefined;
+        return typeof data?.content?.raw === 'string' ? data.content.raw : '';
       },
       async create(pr, body) {
         const { data } = await bb.request<{ id?: unknown }>(
@@ -97,10 +108,10 @@ export const bitbucketCommentTarget = defineTarget<BitbucketCommentConfig>({
         );
       },
     };
-    const marker = commentMarker(deployment, 'reference');
+    const marks = commentMarks(deployment, 'reference');
     const refs = await upsertComments(forge, {
-      marker,
-      body: renderComment(deployment, transition, marker),
+      marks,
+      body: renderComment(deployment, transition, marks),
       refs: delivery?.refs,
       logger,
     });
