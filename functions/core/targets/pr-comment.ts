@@ -20,7 +20,7 @@ import { withRefs } from './github.ts';
  * The only links are Shipcast's own: the deployment's http(s) URL, percent-encoded so it cannot close the link.
  */
 
-/** GitHub refuses comment bodies over 65,536 characters; every forge's limit is at least this. */
+/** GitHub refuses comment bodies over 65,536 characters; bodies are cut to that on every forge (GitLab allows 1,000,000). */
 export const COMMENT_MAX = 65_536;
 
 const SIGIL = /([@#!~%$&])(?=[\p{L}\p{N}_*.-])/gu;
