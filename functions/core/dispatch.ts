@@ -166,6 +166,10 @@ export async function dispatchOne(
         clock: context.clock,
         limiter,
         deliveryOf: (deploymentId, target) => store.getDelivery(deploymentId, target),
+        keep: (refs) =>
+          record(context, delivery, message, (base) => ({ ...base, refs: { ...base.refs, ...refs } })).catch(
+            (error: unknown) => logger.warn('could not save ids learned mid-send', { error: error as Error }),
+          ),
         message: transition.messages?.[message.target],
       },
     );

@@ -26,6 +26,11 @@ export interface TargetContext<C> {
   message?: { title?: string; text?: string };
   /** Reads the delivery state of another deployment (e.g. the one a rollback replaced). */
   deliveryOf(deploymentId: string, target: string): Promise<Delivery | undefined>;
+  /**
+   * Saves target ids learned mid-send on this delivery at once, before the send ends (a webhook about what was
+   * just created may ask for them). Never throws: when the write fails, the ids are saved with the outcome.
+   */
+  keep?(refs: Record<string, string>): Promise<void>;
 }
 
 /** What a successful send leaves behind: the target's own ids to keep for later sends. */
