@@ -28,13 +28,23 @@ export interface HttpClientOptions {
   defaultRetryAfterSeconds?: number;
   fetch?: typeof fetch;
   userAgent?: string;
+  /** Told what became of every call (each attempt of a retried one): how a target's health is judged. */
+  onCall?: (outcome: CallOutcome) => void;
 }
+
+/**
+ * What one HTTP call says about the target: it answered (2xx), it failed in a way that may pass (429,
+ * 5xx, 408, a rate limit's 403, a timeout, a connection failure), or it refused the request (other 4xx,
+ * which says nothing about its health).
+ */
+export type CallOutcome = 'answered' | 'failed' | 'refused';
 
 /**
  * All outbound HTTP goes through here: timeouts, bounded retries of connection failures,
  * rate-limit headers turned into a queue delay (never a sleep), secrets masked in every error.
  */
 export class HttpClient {
+  private readonly options: HttpClientOptions;
   private readonly timeoutMs: number;
   private readonly connectionRetries: number;
   private readonly defaultRetryAfterSeconds: number | undefined;
@@ -42,12 +52,25 @@ export class HttpClient {
   private readonly userAgent: string;
 
   constructor(options: HttpClientOptions = {}) {
+    this.options = options;
     this.timeoutMs = options.timeoutMs ?? 10_000;
     this.connectionRetries = options.connectionRetries ?? 1;
     // Without a hint from the answer, the dispatcher's exponential backoff decides (5 s doubling to 15 min).
     this.defaultRetryAfterSeconds = options.defaultRetryAfterSeconds;
     this.fetchImpl = options.fetch ?? fetch;
     this.userAgent = options.userAgent ?? 'shipcast/0.1';
+  }
+
+  /** The same client, also telling `onCall` what became of each of its calls (one delivery's, say). */
+  observed(onCall: (outcome: CallOutcome) => void): HttpClient {
+    const outer = this.options.onCall;
+    return new HttpClient({
+      ...this.options,
+      onCall: (outcome) => {
+        outer?.(outcome);
+        onCall(outcome);
+      },
+    });
   }
 
   /** Sends the request; returns a 2xx answer or throws RetryableDeliveryError / PermanentDeliveryError. */
@@ -57,8 +80,12 @@ export class HttpClient {
     let lastError: unknown;
     for (let attempt = 1; attempt <= attempts; attempt++) {
       try {
-        return await this.once(request);
+        const response = await this.once(request);
+        this.options.onCall?.('answered');
+        return response;
       } catch (error) {
+        const failed = error instanceof ConnectionFailure || error instanceof RetryableDeliveryError;
+        this.options.onCall?.(failed ? 'failed' : 'refused');
         if (!(error instanceof ConnectionFailure)) throw error;
         lastError = error;
       }

@@ -1,5 +1,6 @@
+import { EventBridgeBus } from '../adapters/aws/eventbridge-bus.ts';
 import { awsRuntime } from './aws-runtime.ts';
 import { createDispatchHandler } from './dispatch-handler.ts';
 
 /** Lambda entry point of the dispatcher (SQS batches of dispatch messages). */
-export const handler = createDispatchHandler(() => awsRuntime());
+export const handler = createDispatchHandler(() => awsRuntime({ eventBus: () => new EventBridgeBus() }));

@@ -8,6 +8,7 @@ import type {
   DeploymentStore,
   DispatchQueue,
   Enricher,
+  EventBus,
   IngestQueue,
   RateLimiter,
   SecretSource,
@@ -32,6 +33,8 @@ export interface Adapters {
   ingestQueue?: IngestQueue;
   /** The OpenAPI document the API serves (see ApiContext.openApi). */
   openApi?: () => Record<string, unknown>;
+  /** The dispatcher's event bus (the `eventbridge` target). */
+  eventBus?: EventBus;
 }
 
 /** Everything the handlers need, built once per process from the adapters. */
@@ -62,6 +65,7 @@ export function buildRuntime(adapters: Adapters): Runtime {
       secrets: adapters.secrets,
       limiter: adapters.limiter,
       http: adapters.http ?? new HttpClient(),
+      eventBus: adapters.eventBus,
     },
     api: {
       ...ingest,

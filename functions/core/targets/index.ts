@@ -1,10 +1,16 @@
 import { bigpandaTarget } from './bigpanda.ts';
+import { datadogTarget } from './datadog.ts';
 import { discordTarget } from './discord.ts';
+import { eventbridgeTarget } from './eventbridge.ts';
 import { githubDeploymentTarget } from './github-deployment.ts';
 import { githubStatusTarget } from './github-status.ts';
 import { googleChatTarget } from './google-chat.ts';
+import { grafanaTarget } from './grafana.ts';
+import { honeycombTarget } from './honeycomb.ts';
 import { logTarget } from './log.ts';
 import { mattermostTarget } from './mattermost.ts';
+import { pagerdutyTarget } from './pagerduty.ts';
+import { sentryTarget } from './sentry.ts';
 import { slackTarget } from './slack.ts';
 import type { TargetDefinition } from './target.ts';
 import { teamsTarget } from './teams.ts';
@@ -29,6 +35,12 @@ export const TARGETS = [
   mattermostTarget,
   telegramTarget,
   zulipTarget,
+  pagerdutyTarget,
+  grafanaTarget,
+  datadogTarget,
+  sentryTarget,
+  eventbridgeTarget,
+  honeycombTarget,
 ] as const satisfies readonly TargetDefinition[];
 
 /** Looks a target type up by name. */

@@ -1,5 +1,5 @@
 import type { HttpClient } from '../http-client.ts';
-import type { Clock, RateLimiter, SecretSource } from '../ports.ts';
+import type { Clock, EventBus, RateLimiter, SecretSource } from '../ports.ts';
 import type { Delivery, Deployment, Transition } from '../schema.ts';
 import type { Logger } from '../telemetry.ts';
 
@@ -26,6 +26,10 @@ export interface TargetContext<C> {
   message?: { title?: string; text?: string };
   /** Reads the delivery state of another deployment (e.g. the one a rollback replaced). */
   deliveryOf(deploymentId: string, target: string): Promise<Delivery | undefined>;
+  /** The newest earlier finished deployment of the same service and environment (CDEvents: deployed or upgraded). */
+  previousDeployment?(): Promise<Deployment | undefined>;
+  /** The event bus adapter (EventBridge in AWS and locally), where the runtime has one. */
+  eventBus?: EventBus;
   /**
    * Saves target ids learned mid-send on this delivery at once, before the send ends (a webhook about what was
    * just created may ask for them). Never throws: when the write fails, the ids are saved with the outcome.
