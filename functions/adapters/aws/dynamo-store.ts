@@ -525,7 +525,9 @@ export class DynamoStore implements DeploymentStore, RateLimiter {
         .map((id) => ({ pk: ciPk(id), sk: META }));
       for (let attempt = 0; keys && keys.length > 0; attempt++) {
         if (attempt >= MAX_BATCH_GET_ATTEMPTS) {
-          throw new Error(`DynamoDB left ${keys.length} CI events unread after ${attempt} BatchGetItem calls`);
+          throw new Error(
+            `DynamoDB left ${keys.length} CI events unread after ${attempt} BatchGetItem calls (throttled); retry the request`,
+          );
         }
         if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, 50 * 2 ** attempt));
         const output: BatchGetCommandOutput = await this.doc.send(
