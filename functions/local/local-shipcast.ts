@@ -1,5 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type RequestListener, type ServerOptions } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
@@ -28,6 +29,7 @@ import { createLogger, type Logger } from '../core/telemetry.ts';
 import { createDispatchHandler } from '../handlers/dispatch-handler.ts';
 import { createIngestHandler } from '../handlers/ingest-handler.ts';
 import { buildRuntime } from '../handlers/runtime.ts';
+import { bufferedRequests } from './buffered-request.ts';
 import { type QueueSnapshot, type RunningEmulator, startDynalite, startSqsSns } from './emulators.ts';
 import { type Poller, startPoller } from './poller.ts';
 import { DEFAULT_NAMES, type ProvisionedResources, provision } from './provision.ts';
@@ -219,8 +221,17 @@ export async function startLocal(options: LocalOptions): Promise<LocalShipcast> 
 
     const app = createApi(runtime.api);
     const server: ServerType = await new Promise((resolveServer) => {
-      const s = serve({ fetch: wrap('api', app.fetch), hostname: '127.0.0.1', port: options.port }, () =>
-        resolveServer(s),
+      const s = serve(
+        {
+          fetch: wrap('api', app.fetch),
+          hostname: '127.0.0.1',
+          port: options.port,
+          // Bodies are read whole first, as the function URL does (buffered-request.ts).
+          autoCleanupIncoming: false,
+          createServer: ((serverOptions: ServerOptions, listener: RequestListener) =>
+            createServer(serverOptions, bufferedRequests(listener))) as typeof createServer,
+        },
+        () => resolveServer(s),
       );
     });
     stops.push(

@@ -1,5 +1,7 @@
 import { ConditionalCheckFailedException, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
+  BatchGetCommand,
+  type BatchGetCommandOutput,
   DynamoDBDocumentClient,
   GetCommand,
   type GetCommandOutput,
@@ -25,6 +27,10 @@ import { isTerminal } from '../../core/status.ts';
 import { TABLE } from './table.ts';
 
 const META = 'META';
+/** BatchGetItem's limit of keys per call. */
+const BATCH_GET_KEYS = 100;
+/** BatchGetItem calls for one chunk of keys before giving up on what DynamoDB keeps leaving unprocessed. */
+const MAX_BATCH_GET_ATTEMPTS = 5;
 const EVENT_PREFIX = 'EVT#';
 const DELIVERY_PREFIX = 'DLV#';
 const ALL_DEPLOYMENTS = 'DEPLOYMENTS';
@@ -457,14 +463,81 @@ export class DynamoStore implements DeploymentStore, RateLimiter {
     };
   }
 
-  async ciEventsForCommit(repository: string, commit: string): Promise<CiEvent[]> {
-    const items = await this.queryAll({
-      TableName: this.tableName,
-      IndexName: 'byServiceEnv',
-      KeyConditionExpression: 'gsi1pk = :pk',
-      ExpressionAttributeValues: { ':pk': commitPk(repository, commit) },
-    });
-    return items.map(toCiEvent);
+  async ciEventsForCommit(
+    repository: string,
+    commit: string,
+    page: { limit: number; cursor?: string; order?: 'asc' | 'desc' },
+  ): Promise<{ items: CiEvent[]; cursor?: string }> {
+    const pk = commitPk(repository, commit);
+    const startKey = page.cursor ? decodeCursor(page.cursor) : undefined;
+    // A cursor of another commit's (or another listing's) events would page through those.
+    if (startKey && startKey.gsi1pk !== pk) {
+      throw new InvalidInputError('query', [
+        { path: 'cursor', message: "not a cursor of this deployment's CI events" },
+      ]);
+    }
+    const result = await this.queryFromCursor(
+      new QueryCommand({
+        TableName: this.tableName,
+        IndexName: 'byServiceEnv',
+        KeyConditionExpression: 'gsi1pk = :pk',
+        ExpressionAttributeValues: { ':pk': pk },
+        ScanIndexForward: page.order === 'asc',
+        Limit: page.limit,
+        ExclusiveStartKey: startKey,
+      }),
+      page.cursor,
+    );
+    return {
+      items: (result.Items ?? []).map(toCiEvent),
+      cursor: result.LastEvaluatedKey ? encodeCursor(result.LastEvaluatedKey) : undefined,
+    };
+  }
+
+  async countCiEventsForCommit(repository: string, commit: string, max: number): Promise<number> {
+    let count = 0;
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const page = await this.doc.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          IndexName: 'byServiceEnv',
+          KeyConditionExpression: 'gsi1pk = :pk',
+          ExpressionAttributeValues: { ':pk': commitPk(repository, commit) },
+          Select: 'COUNT',
+          Limit: max - count,
+          ExclusiveStartKey: startKey,
+        }),
+      );
+      count += page.Count ?? 0;
+      startKey = page.LastEvaluatedKey;
+    } while (startKey && count < max);
+    return Math.min(count, max);
+  }
+
+  async getCiEvents(eventIds: readonly string[]): Promise<CiEvent[]> {
+    const found: CiEvent[] = [];
+    const ids = [...new Set(eventIds)];
+    // BatchGetItem takes at most 100 keys; keys it could not read (throttling) come back in UnprocessedKeys.
+    for (let i = 0; i < ids.length; i += BATCH_GET_KEYS) {
+      let keys: Record<string, unknown>[] | undefined = ids
+        .slice(i, i + BATCH_GET_KEYS)
+        .map((id) => ({ pk: ciPk(id), sk: META }));
+      for (let attempt = 0; keys && keys.length > 0; attempt++) {
+        if (attempt >= MAX_BATCH_GET_ATTEMPTS) {
+          throw new Error(
+            `DynamoDB left ${keys.length} CI events unread after ${attempt} BatchGetItem calls (throttled); retry the request`,
+          );
+        }
+        if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, 50 * 2 ** attempt));
+        const output: BatchGetCommandOutput = await this.doc.send(
+          new BatchGetCommand({ RequestItems: { [this.tableName]: { Keys: keys } } }),
+        );
+        found.push(...(output.Responses?.[this.tableName] ?? []).map(toCiEvent));
+        keys = output.UnprocessedKeys?.[this.tableName]?.Keys;
+      }
+    }
+    return found;
   }
 
   async getCircuit(target: string): Promise<CircuitState | undefined> {
