@@ -4,6 +4,8 @@ import { ArnFormat, type CfnElement, Duration, RemovalPolicy, Stack, Validations
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as eventsTargets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
@@ -27,6 +29,7 @@ import {
   referencedSecrets,
   type ShipcastConfig,
 } from '../functions/core/config.ts';
+import { SWEEP_EVENT, SWEEP_INTERVAL_MINUTES } from '../functions/core/sweep.ts';
 import { targetDefinition } from '../functions/core/targets/index.ts';
 import { ENV } from '../functions/handlers/env.ts';
 import { embedOpenApi } from '../functions/handlers/openapi-embedded.ts';
@@ -326,6 +329,17 @@ export class Shipcast extends Construct {
     );
     // The event source grants receive/delete/ChangeMessageVisibility on the dispatch queue.
     this.dispatchDeadLetterQueue.grantSendMessages(this.dispatchFunction);
+    // The sweep of transitions whose enqueue was lost runs in the dispatcher on a schedule, and enqueues.
+    new events.Rule(this, 'SweepSchedule', {
+      description: 'Shipcast: enqueue deliveries of recorded transitions whose enqueue was lost',
+      schedule: events.Schedule.rate(Duration.minutes(SWEEP_INTERVAL_MINUTES)),
+      targets: [
+        new eventsTargets.LambdaFunction(this.dispatchFunction, {
+          event: events.RuleTargetInput.fromObject(SWEEP_EVENT),
+        }),
+      ],
+    });
+    this.dispatchQueue.grantSendMessages(this.dispatchFunction);
 
     // The API function checks API tokens and vendor webhook secrets.
     const tokenSecrets = new Set(config.api.tokens.map((token) => token.secret));

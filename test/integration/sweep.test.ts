@@ -1,10 +1,20 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
+import { DynamoStore } from '../../functions/adapters/aws/dynamo-store.ts';
 import { createApi } from '../../functions/core/api/app.ts';
+import { parseConfig } from '../../functions/core/config.ts';
+import { ingestEvent } from '../../functions/core/ingest.ts';
 import type { DispatchQueue } from '../../functions/core/ports.ts';
 import type { DispatchMessage } from '../../functions/core/schema.ts';
 import { SWEEP_GRACE_MS, sweepOrphanedTransitions } from '../../functions/core/sweep.ts';
 import { createSweepHandler } from '../../functions/handlers/sweep-handler.ts';
-import { createHarness, type Harness } from '../support/harness.ts';
+import { type LocalShipcast, startLocal } from '../../functions/local/local-shipcast.ts';
+import { captureLogs } from '../support/capture-logger.ts';
+import { dynamoClient, waitFor } from '../support/emulators.ts';
+import { nativeEvent } from '../support/events.ts';
+import { createHarness, type Harness, TestClock } from '../support/harness.ts';
 import { startTargetServer, type TargetServer } from '../support/target-server.ts';
 
 const TOKEN = 'sweep-test-token-0123456789';
@@ -152,5 +162,76 @@ describe('sweep of transitions whose enqueue was lost', () => {
     expect(control.sent).toHaveLength(sentBefore);
     expect(await h.store.getDelivery(deliveredId, 'hook')).toMatchObject({ state: 'delivered' });
     expect(await h.store.getDelivery(retryingId, 'hook')).toMatchObject({ state: 'retrying', failingSeq: 1 });
+  });
+});
+
+describe('sweep under npm start', () => {
+  let hook: TargetServer;
+  let local: LocalShipcast | undefined;
+  const logs = captureLogs();
+
+  beforeAll(async () => {
+    hook = await startTargetServer();
+  });
+  afterAll(async () => {
+    await local?.stop();
+    await hook?.stop();
+    logs.restore();
+  });
+
+  it('runs on its schedule and delivers, exactly once, a transition recorded by a request that died before its enqueue', async () => {
+    const clock = new TestClock();
+    const config = parseConfig({
+      api: { tokens: [{ name: 'dev', secret: 'api-token' }] },
+      targets: { hook: { type: 'webhook', url: `${hook.url}/deploys` } },
+      routes: [{ targets: ['hook'] }],
+    });
+    const tableName = `sweep-local-${process.pid}-${Date.now()}`;
+    local = await startLocal({
+      config,
+      dataDir: mkdtempSync(join(tmpdir(), 'shipcast-sweep-')),
+      port: 0,
+      queuePort: 0,
+      dynamodbEndpoint: inject('dynamodbEndpoint'),
+      tableName,
+      clock,
+      env: { SHIPCAST_SECRET_API_TOKEN: TOKEN },
+      logger: logs.logger,
+      sweepIntervalSeconds: 1,
+    });
+    // A request recorded its event on the same table, then died before it enqueued the deliveries.
+    const dynamodb = dynamoClient(inject('dynamodbEndpoint'));
+    const crashing: DispatchQueue = {
+      enqueue: async () => {
+        throw new Error('injected: the function died between the record and the enqueue');
+      },
+      retryLater: async () => {},
+      deadLetter: async () => {},
+    };
+    const event = nativeEvent('local-orphan', 'succeeded', {
+      service: 'local-orphan',
+      environment: 'production',
+    });
+    await expect(
+      ingestEvent(event, {
+        store: new DynamoStore(dynamodb, tableName, clock),
+        queue: crashing,
+        clock,
+        config,
+        logger: logs.logger,
+        metrics: { enabled: false, service: 'test' },
+      }),
+    ).rejects.toThrow('injected');
+    dynamodb.destroy();
+
+    clock.advance(SWEEP_GRACE_MS + 1000);
+    const call = await waitFor(() => hook.requests[0], { message: 'the swept delivery', timeoutMs: 20_000 });
+    expect(call.json<{ deployment: { id: string } }>().deployment.id).toBe(event.deploymentId);
+
+    // Later runs find nothing more to send.
+    const runs = () => logs.entries().filter((e) => e.message === 'swept recorded transitions').length;
+    const after = runs();
+    await waitFor(() => runs() >= after + 2, { message: 'two more sweeps', timeoutMs: 20_000 });
+    expect(hook.requests).toHaveLength(1);
   });
 });
