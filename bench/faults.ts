@@ -31,8 +31,11 @@ const API_TOKEN = 'bench-api-token-0123456789abcdef';
 const GITHUB_TOKEN = 'ghp_benchfaults0123456789abcdefghij';
 const BIGPANDA_TOKEN = 'bench-bigpanda-token-0123456789';
 
-/** The share of calls a proxy answers itself, as in the faults-targets test: 30 % 429, 10 % 503, 5 % hangs, 5 % resets. */
-const MIX = { rateLimited: 0.3, error: 0.1, hang: 0.05, reset: 0.05 };
+/**
+ * The share of calls a proxy answers itself: 20 % 429 (Retry-After 1–10 s), 5 % 503, 3 % hangs, 2 % resets.
+ * Three calls in ten fail: a GitHub deployment's first delivery (three calls) goes through a third of the time.
+ */
+const MIX = { rateLimited: 0.2, error: 0.05, hang: 0.03, reset: 0.02 };
 
 type Fault = 'rate-limited' | 'error' | 'hang' | 'reset' | 'through';
 
@@ -74,8 +77,8 @@ async function startFaultProxy(name: string, upstream: string): Promise<FaultPro
         return;
       }
       if (fault === 'rate-limited') {
-        // 1–20 s: shorter and longer than the dispatcher's first backoffs.
-        const retryAfter = 1 + Math.floor(s * 20);
+        // 1–10 s: shorter and longer than the dispatcher's first backoff (5 s).
+        const retryAfter = 1 + Math.floor(s * 10);
         res.writeHead(429, { 'content-type': 'application/json', 'retry-after': String(retryAfter) });
         res.end(JSON.stringify({ message: 'rate limited' }));
         return;
@@ -189,11 +192,16 @@ export async function runFaultsScenario(
       deploymentIds.push(((await answer.json()) as { deploymentId: string }).deploymentId);
     }
     const posted = performance.now();
+    const progress = setInterval(() => {
+      const sum = sumCounts(Object.values(proxies));
+      console.log(`  ${((performance.now() - started) / 1000).toFixed(0)} s: target calls ${JSON.stringify(sum)}`);
+    }, 30_000);
     const { report } = (await shipcast.ask(
       { type: 'report', drain: true, drainTimeoutMs: TIMEOUT_S * 1000 },
       'report',
     )) as { report: Report };
     const drained = performance.now();
+    clearInterval(progress);
 
     const deliveries = { delivered: 0, failed: 0, other: 0 };
     for (const id of deploymentIds) {
