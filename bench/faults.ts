@@ -173,8 +173,7 @@ export async function runFaultsScenario(
   try {
     const ready = (await shipcast.next('ready')) as { apiUrl: string };
     const started = performance.now();
-    const deploymentIds: string[] = [];
-    for (let i = 0; i < DEPLOYMENTS; i++) {
+    const post = async (i: number) => {
       const commit = createHash('sha1').update(`faults-${SEED}-${i}`).digest('hex');
       const answer = await fetch(`${ready.apiUrl}/v1/events`, {
         method: 'POST',
@@ -189,8 +188,14 @@ export async function runFaultsScenario(
         }),
       });
       if (answer.status !== 202) throw new Error(`POST /v1/events answered ${answer.status}`);
-      deploymentIds.push(((await answer.json()) as { deploymentId: string }).deploymentId);
-    }
+      return ((await answer.json()) as { deploymentId: string }).deploymentId;
+    };
+    // Posted eight at a time: the backlog is there within seconds, as after a burst of deployments.
+    const deploymentIds: string[] = [];
+    for (let i = 0; i < DEPLOYMENTS; i += 8)
+      deploymentIds.push(
+        ...(await Promise.all(Array.from({ length: Math.min(8, DEPLOYMENTS - i) }, (_, j) => post(i + j)))),
+      );
     const posted = performance.now();
     const progress = setInterval(() => {
       const sum = sumCounts(Object.values(proxies));
