@@ -3,7 +3,15 @@ import type { ShipcastConfig } from './config.ts';
 import { circuitSettings } from './config-reader.ts';
 import { PermanentDeliveryError, RetryableDeliveryError } from './errors.ts';
 import type { HttpClient } from './http-client.ts';
-import type { Clock, DeploymentStore, DispatchQueue, RateLimiter, SecretSource } from './ports.ts';
+import type {
+  Clock,
+  DeploymentStore,
+  DispatchQueue,
+  EventBus,
+  RateLimiter,
+  SecretSource,
+  SesSender,
+} from './ports.ts';
 import type { Delivery, DispatchMessage } from './schema.ts';
 import { TARGETS } from './targets/index.ts';
 import type { SendResult, TargetDefinition } from './targets/target.ts';
@@ -27,6 +35,10 @@ export interface DispatchContext {
   circuits?: CircuitBreakers;
   /** Milliseconds left before the function's timeout (Lambda's context); no deadline when absent. */
   remainingMs?: () => number;
+  /** The event bus adapter the `eventbridge` target puts events with. */
+  eventBus?: EventBus;
+  /** Amazon SES for the `email` target. */
+  ses?: SesSender;
 }
 
 /**
@@ -178,7 +190,13 @@ export async function dispatchOne(
         clock: context.clock,
         limiter,
         deliveryOf: (deploymentId, target) => store.getDelivery(deploymentId, target),
+        previousDeployment: async () =>
+          deployment.service && deployment.environment
+            ? store.previousTerminal(deployment.service, deployment.environment, deployment)
+            : undefined,
+        eventBus: context.eventBus,
         message: transition.messages?.[message.target],
+        ses: context.ses,
       },
     );
     const refs = sent.refs;

@@ -1,5 +1,5 @@
 import { PermanentDeliveryError, RetryableDeliveryError } from './errors.ts';
-import { maskSecrets } from './telemetry.ts';
+import { isPlainWord, maskSecrets } from './secret-mask.ts';
 
 /** One outbound request. */
 export interface HttpRequest {
@@ -204,14 +204,21 @@ export function retryAfterSeconds(headers: Headers, nowMs: number): number | und
   return undefined;
 }
 
-/** A URL fit for logs: no query string, no credentials, long path segments (tokens) cut. */
+/**
+ * A URL fit for logs: no query string, no credentials, registered secrets masked (each path segment of a
+ * secret URL is one), and any other segment over 16 characters that is not a plain word cut to its first 4.
+ */
 export function redactUrl(url: string): string {
   try {
     const parsed = new URL(url);
     // Mask before cutting long segments, so no part of a registered secret survives the cut.
     const path = maskSecrets(parsed.pathname)
       .split('/')
-      .map((segment) => (segment.length > 24 ? `${segment.slice(0, 4)}…` : segment))
+      .map((segment) =>
+        segment.length > 16 && !isPlainWord(segment, Number.POSITIVE_INFINITY)
+          ? `${segment.slice(0, 4)}…`
+          : segment,
+      )
       .join('/');
     return maskSecrets(`${parsed.protocol}//${parsed.host}${path}`);
   } catch {

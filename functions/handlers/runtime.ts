@@ -8,9 +8,11 @@ import type {
   DeploymentStore,
   DispatchQueue,
   Enricher,
+  EventBus,
   IngestQueue,
   RateLimiter,
   SecretSource,
+  SesSender,
 } from '../core/ports.ts';
 import { systemClock } from '../core/ports.ts';
 import { createLogger, createMetrics, type Logger, type Metrics } from '../core/telemetry.ts';
@@ -32,6 +34,10 @@ export interface Adapters {
   ingestQueue?: IngestQueue;
   /** The OpenAPI document the API serves (see ApiContext.openApi). */
   openApi?: () => Record<string, unknown>;
+  /** The dispatcher's event bus (the `eventbridge` target). */
+  eventBus?: EventBus;
+  /** Amazon SES for the `email` target (the dispatcher only). */
+  ses?: SesSender;
 }
 
 /** Everything the handlers need, built once per process from the adapters. */
@@ -62,6 +68,8 @@ export function buildRuntime(adapters: Adapters): Runtime {
       secrets: adapters.secrets,
       limiter: adapters.limiter,
       http: adapters.http ?? new HttpClient(),
+      eventBus: adapters.eventBus,
+      ses: adapters.ses,
     },
     api: {
       ...ingest,

@@ -8,6 +8,8 @@ import { type MessageAttributeValue, SendMessageBatchCommand, SQSClient } from '
 import { type ServerType, serve } from '@hono/node-server';
 import { CodeDeployEnricher } from '../adapters/aws/codedeploy-enricher.ts';
 import { DynamoStore } from '../adapters/aws/dynamo-store.ts';
+import { EventBridgeBus } from '../adapters/aws/eventbridge-bus.ts';
+import { SesV2Sender } from '../adapters/aws/ses-sender.ts';
 import { groupIdOfBody, isFifoQueue, SqsDispatchQueue, SqsIngestQueue } from '../adapters/aws/sqs-queue.ts';
 import { EnvFileSecretSource, secretEnvName } from '../adapters/local/env-file-secrets.ts';
 import { createApi } from '../core/api/app.ts';
@@ -47,6 +49,8 @@ export interface LocalOptions {
   tableName?: string;
   /** A CodeDeploy API endpoint for enrichment; without it enrichment is off locally (no AWS account). */
   codeDeployEndpoint?: string;
+  /** EventBridge endpoint for `eventbridge` targets (a local stand-in); AWS's, with the default credentials, when unset. */
+  eventBridgeEndpoint?: string;
   /** Visibility timeouts (seconds): how soon a failed batch is received again. */
   visibilityTimeoutSeconds?: { ingest: number; dispatch: number };
   env?: NodeJS.ProcessEnv;
@@ -184,6 +188,10 @@ export async function startLocal(options: LocalOptions): Promise<LocalShipcast> 
       logger,
       ingestQueue: new SqsIngestQueue(sqs, resources.ingestQueueUrl),
       openApi: openApiDocument,
+      eventBus: new EventBridgeBus(
+        options.eventBridgeEndpoint ? { ...LOCAL_CLIENT, endpoint: options.eventBridgeEndpoint } : {},
+      ),
+      ses: new SesV2Sender(),
     });
     const ready = Promise.resolve(runtime);
     const pollers: Poller[] = [
