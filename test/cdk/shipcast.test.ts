@@ -636,6 +636,7 @@ describe('cdk-nag AwsSolutions and Serverless', () => {
       'AwsSolutions-L1',
       'AwsSolutions-SMG4',
       'AwsSolutions-SQS3',
+      'Serverless-EventBusDLQ',
       'Serverless-LambdaDLQ',
       'Serverless-LambdaEventSourceMappingDestination',
       'Serverless-LambdaLatestVersion',
