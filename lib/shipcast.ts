@@ -37,6 +37,7 @@ import {
   referencedSecrets,
   type ShipcastConfig,
 } from '../functions/core/config.ts';
+import { SWEEP_EVENT, SWEEP_INTERVAL_MINUTES } from '../functions/core/sweep.ts';
 import type { EventBridgeConfig } from '../functions/core/targets/eventbridge.schema.ts';
 import { eventBusArn } from '../functions/core/targets/eventbridge.ts';
 import { TARGETS, targetDefinition } from '../functions/core/targets/index.ts';
@@ -219,7 +220,7 @@ export class Shipcast extends Construct {
         indexName: index.name,
         partitionKey: { name: index.partitionKey, type: dynamodb.AttributeType.STRING },
         sortKey: { name: index.sortKey, type: dynamodb.AttributeType.STRING },
-        projectionType: dynamodb.ProjectionType.ALL,
+        projectionType: dynamodb.ProjectionType[index.projection],
       });
     }
 
@@ -529,6 +530,23 @@ export class Shipcast extends Construct {
     );
     // The event source grants receive/delete/ChangeMessageVisibility on the dispatch queue.
     this.dispatchDeadLetterQueue.grantSendMessages(this.dispatchFunction);
+    // The sweep of transitions whose enqueue was lost runs in the dispatcher on a schedule, and enqueues.
+    const sweepSchedule = new events.Rule(this, 'SweepSchedule', {
+      description: 'Shipcast: enqueue deliveries of recorded transitions whose enqueue was lost',
+      schedule: events.Schedule.rate(Duration.minutes(SWEEP_INTERVAL_MINUTES)),
+      targets: [
+        new eventsTargets.LambdaFunction(this.dispatchFunction, {
+          event: events.RuleTargetInput.fromObject(SWEEP_EVENT),
+        }),
+      ],
+    });
+    acknowledgeServerlessNag(
+      sweepSchedule,
+      'EventBusDLQ',
+      'The schedule only starts the sweep, which resumes from its stored position: an invocation EventBridge ' +
+        'could not deliver is made up by the next one five minutes later, so there is nothing to dead-letter.',
+    );
+    this.dispatchQueue.grantSendMessages(this.dispatchFunction);
     // Each eventbridge target: PutEvents on its own bus only (a bus of another account needs its policy too).
     for (const target of Object.values(config.targets)) {
       if (target.type !== 'eventbridge') continue;

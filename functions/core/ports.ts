@@ -79,6 +79,22 @@ export interface DeploymentStore {
   countCircuitFailure(target: string): Promise<CircuitState>;
   /** Writes the circuit if its stored `rev` is `expectedRev` (null: it must not exist); false if it changed first. */
   saveCircuit(next: CircuitState, expectedRev: number | null): Promise<boolean>;
+  /**
+   * Deployments whose newest transition was recorded after position `after` and no later than the time
+   * `until` (ISO 8601), in that order, at most `limit`: the sweep's bounded read (an index, never a scan).
+   */
+  transitionsRecordedBetween(after: string, until: string, limit: number): Promise<RecordedTransition[]>;
+  /** How far the sweep has looked (a RecordedTransition's position); undefined before its first run. */
+  getSweepPosition(): Promise<string | undefined>;
+  /** Moves the sweep's position forward (never back). */
+  saveSweepPosition(position: string): Promise<void>;
+}
+
+/** A deployment found by the sweep: its id, and where it stands in the order of recorded transitions. */
+export interface RecordedTransition {
+  deploymentId: string;
+  /** `<recordedAt>#<deploymentId>`: positions sort by the time the transition was recorded. */
+  position: string;
 }
 
 /**

@@ -25,14 +25,17 @@ import {
 import type { HttpClient } from '../core/http-client.ts';
 import type { Clock } from '../core/ports.ts';
 import { CODEDEPLOY_SOURCE } from '../core/sources/codedeploy.ts';
+import { SWEEP_INTERVAL_MINUTES } from '../core/sweep.ts';
 import { createLogger, type Logger } from '../core/telemetry.ts';
 import { createDispatchHandler } from '../handlers/dispatch-handler.ts';
 import { createIngestHandler } from '../handlers/ingest-handler.ts';
 import { buildRuntime } from '../handlers/runtime.ts';
+import { createSweepHandler } from '../handlers/sweep-handler.ts';
 import { bufferedRequests } from './buffered-request.ts';
 import { type QueueSnapshot, type RunningEmulator, startDynalite, startSqsSns } from './emulators.ts';
 import { type Poller, startPoller } from './poller.ts';
 import { DEFAULT_NAMES, type ProvisionedResources, provision } from './provision.ts';
+import { startSchedule } from './schedule.ts';
 
 /** How to run Shipcast locally. */
 export interface LocalOptions {
@@ -58,6 +61,11 @@ export interface LocalOptions {
   logger?: Logger;
   /** Observation hooks (the benchmark counts AWS calls and times handlers with them); none by default. */
   instrument?: LocalInstrumentation;
+  /**
+   * How often the sweep of transitions whose enqueue was lost runs (seconds; it also runs at start, which
+   * finds what a stop or crash cut off). Default: every SWEEP_INTERVAL_MINUTES, as in AWS.
+   */
+  sweepIntervalSeconds?: number;
 }
 
 /** Hooks to observe local mode without changing what it does. */
@@ -218,6 +226,15 @@ export async function startLocal(options: LocalOptions): Promise<LocalShipcast> 
     stops.push(async () => {
       await Promise.all(pollers.map((p) => p.stop()));
     });
+    // The EventBridge schedule of AWS: the sweep, in the same handler the dispatcher function runs it with.
+    const sweep = createSweepHandler(() => ready);
+    const sweeper = startSchedule({
+      name: 'sweep',
+      everyMs: (options.sweepIntervalSeconds ?? SWEEP_INTERVAL_MINUTES * 60) * 1000,
+      task: () => sweep(),
+      logger,
+    });
+    stops.push(() => sweeper.stop());
 
     const app = createApi(runtime.api);
     const server: ServerType = await new Promise((resolveServer) => {

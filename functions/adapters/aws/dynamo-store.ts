@@ -20,6 +20,7 @@ import {
   type DeploymentStore,
   type IdempotentResult,
   type RateLimiter,
+  type RecordedTransition,
   systemClock,
 } from '../../core/ports.ts';
 import type { CiEvent, Delivery, Deployment, StoredEvent } from '../../core/schema.ts';
@@ -158,6 +159,12 @@ export class DynamoStore implements DeploymentStore, RateLimiter {
     }
     listKeys.gsi3pk = ALL_DEPLOYMENTS;
     listKeys.gsi3sk = sortKey;
+    // Where the sweep looks for it: by when its newest transition was recorded (in the same write, no extra one).
+    const recordedAt = next.transitions.at(-1)?.recordedAt;
+    if (recordedAt) {
+      listKeys.gsi4pk = transitionsPk(recordedAt);
+      listKeys.gsi4sk = `${recordedAt}#${next.id}`;
+    }
     try {
       await this.doc.send(
         new PutCommand({
@@ -540,6 +547,63 @@ export class DynamoStore implements DeploymentStore, RateLimiter {
     return found;
   }
 
+  async transitionsRecordedBetween(
+    after: string,
+    until: string,
+    limit: number,
+  ): Promise<RecordedTransition[]> {
+    const found: RecordedTransition[] = [];
+    const lastHour = Date.parse(until.slice(0, 13) + ':00:00.000Z');
+    for (let hour = Date.parse(after.slice(0, 13) + ':00:00.000Z'); hour <= lastHour; hour += HOUR_MS) {
+      let startKey: Record<string, unknown> | undefined;
+      do {
+        const page = await this.doc.send(
+          new QueryCommand({
+            TableName: this.tableName,
+            IndexName: 'byRecordedTransition',
+            KeyConditionExpression: 'gsi4pk = :pk AND gsi4sk BETWEEN :after AND :until',
+            ExpressionAttributeValues: {
+              ':pk': transitionsPk(new Date(hour).toISOString()),
+              ':after': after,
+              ':until': until,
+            },
+            Limit: limit - found.length + 1,
+            ExclusiveStartKey: startKey,
+          }),
+        );
+        for (const item of page.Items ?? []) {
+          if (item.gsi4sk === after || found.length >= limit) continue;
+          found.push({ deploymentId: String(item.pk).slice('DEP#'.length), position: String(item.gsi4sk) });
+        }
+        startKey = page.LastEvaluatedKey;
+      } while (startKey && found.length < limit);
+      if (found.length >= limit) break;
+    }
+    return found;
+  }
+
+  async getSweepPosition(): Promise<string | undefined> {
+    const Item = await this.getItem(SWEEP_PK, SWEEP_SK);
+    return typeof Item?.position === 'string' ? Item.position : undefined;
+  }
+
+  async saveSweepPosition(position: string): Promise<void> {
+    try {
+      // Only forward: a slower sweep running alongside never moves it back.
+      await this.doc.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: { pk: SWEEP_PK, sk: SWEEP_SK, type: 'sweep', position },
+          ConditionExpression: 'attribute_not_exists(pk) OR #position < :position',
+          ExpressionAttributeNames: { '#position': 'position' },
+          ExpressionAttributeValues: { ':position': position },
+        }),
+      );
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+    }
+  }
+
   async getCircuit(target: string): Promise<CircuitState | undefined> {
     const Item = await this.getItem(circuitPk(target), CIRCUIT);
     return Item ? toCircuit(Item) : undefined;
@@ -644,7 +708,29 @@ const idempotencyPk = (scope: string, idempotencyKey: string) =>
 // An identity can be long (BigPanda: up to 1000 host names): the item holds only its hash.
 const generationPk = (scope: string, identity: string) => `GEN#${scope}#${stableHash(identity)}`;
 
-const STORAGE_ATTRIBUTES = ['pk', 'sk', 'type', 'gsi1pk', 'gsi1sk', 'gsi2pk', 'gsi2sk', 'gsi3pk', 'gsi3sk'];
+const STORAGE_ATTRIBUTES = [
+  'pk',
+  'sk',
+  'type',
+  'gsi1pk',
+  'gsi1sk',
+  'gsi2pk',
+  'gsi2sk',
+  'gsi3pk',
+  'gsi3sk',
+  'gsi4pk',
+  'gsi4sk',
+];
+
+/**
+ * The partition of the transitions recorded in one hour (`TRANSITIONS#2026-03-01T10`): every deployment
+ * write with a new transition in that hour lands in it (one small keys-only index entry each). A single
+ * partition per hour; issue #14 shards keys like this one when one partition's write rate is not enough.
+ */
+const transitionsPk = (recordedAt: string) => `TRANSITIONS#${recordedAt.slice(0, 13)}`;
+const HOUR_MS = 3_600_000;
+const SWEEP_PK = 'SWEEP';
+const SWEEP_SK = 'TRANSITIONS';
 
 function strip(item: Record<string, unknown>): Record<string, unknown> {
   const copy = { ...item };
