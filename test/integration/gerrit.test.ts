@@ -159,6 +159,18 @@ describe('gerrit target', () => {
     expect(reviewsOf(105)[0]?.labels).toBeUndefined();
   });
 
+  it('reviews the full commit id of the current patch set when the deployment names an abbreviated one', async () => {
+    const commit = sha();
+    change(108, [commit]);
+    await ingestEvent(event('svc-short', 'succeeded', commit.slice(0, 12)), h.runtime.ingest);
+
+    await h.drainDispatch();
+
+    expect(reviewsOf(108)).toMatchObject([{ revision: commit, labels: { Verified: 1 } }]);
+    const review = gerrit.requests.find((r) => r.method === 'POST' && r.path.includes('~108/'));
+    expect(review?.path).toBe(`/a/changes/acme%2Fcheckout~108/revisions/${commit}/review`);
+  });
+
   it('retries a 5xx answer to the review through the queue, then reviews once', async () => {
     const commit = sha();
     change(106, [commit]);

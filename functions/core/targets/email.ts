@@ -252,7 +252,7 @@ async function sendWithSes(
   }
   const { messageId } = await context.ses.send(
     {
-      from: config.from,
+      from: encodedMailbox(config.from),
       to,
       ...(config.replyTo ? { replyTo: [config.replyTo] } : {}),
       ...content,
@@ -262,6 +262,16 @@ async function sendWithSes(
     { region: config.transport.region, endpoint: config.transport.endpoint, timeoutMs: config.timeoutMs },
   );
   context.logger.info('email: Amazon SES took the message', { messageId, recipients: to.length });
+}
+
+/**
+ * SES takes a display name in ASCII only; any other is sent as an RFC 2047 encoded word
+ * (SESv2 SendEmail, FromEmailAddress).
+ */
+export function encodedMailbox(mailbox: string): string {
+  const named = /^(.+) <([^<>\s]+)>$/.exec(mailbox);
+  if (!named || /^[\x20-\x7e]*$/.test(named[1] as string)) return mailbox;
+  return `=?UTF-8?B?${Buffer.from(named[1] as string, 'utf8').toString('base64')}?= <${named[2]}>`;
 }
 
 /** What nodemailer reports about one message or throws (smtp-connection's errors). */
