@@ -167,6 +167,27 @@ export interface Enricher {
   enrich(events: DeploymentEvent[]): Promise<Map<string, { ok: true } | { ok: false; error: string }>>;
 }
 
+/** One event for a bus (EventBridge's PutEvents entry). */
+export interface EventBusEntry {
+  source: string;
+  detailType: string;
+  /** JSON text. */
+  detail: string;
+  time?: Date;
+}
+
+/** What the bus answered for one entry: its event id, or why it was not put. */
+export type EventBusEntryResult = { eventId: string } | { errorCode: string; errorMessage?: string };
+
+/** Puts events on an event bus (EventBridge in AWS); the SDK stays in the adapter. */
+export interface EventBus {
+  /**
+   * Puts entries on the bus named by name or ARN (an ARN's region wins over the runtime's); answers one result
+   * per entry, in order. Throws when the call as a whole fails (its error's `name` is AWS's error code).
+   */
+  putEvents(bus: string, entries: EventBusEntry[]): Promise<EventBusEntryResult[]>;
+}
+
 export const systemClock: Clock = { now: () => new Date() };
 
 /** An e-mail for Amazon SES to send (SESv2 SendEmail with simple content: SES builds the MIME message). */

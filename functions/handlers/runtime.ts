@@ -8,6 +8,7 @@ import type {
   DeploymentStore,
   DispatchQueue,
   Enricher,
+  EventBus,
   IngestQueue,
   RateLimiter,
   SecretSource,
@@ -33,6 +34,8 @@ export interface Adapters {
   ingestQueue?: IngestQueue;
   /** The OpenAPI document the API serves (see ApiContext.openApi). */
   openApi?: () => Record<string, unknown>;
+  /** The dispatcher's event bus (the `eventbridge` target). */
+  eventBus?: EventBus;
   /** Amazon SES for the `email` target (the dispatcher only). */
   ses?: SesSender;
 }
@@ -65,6 +68,7 @@ export function buildRuntime(adapters: Adapters): Runtime {
       secrets: adapters.secrets,
       limiter: adapters.limiter,
       http: adapters.http ?? new HttpClient(),
+      eventBus: adapters.eventBus,
       ses: adapters.ses,
     },
     api: {

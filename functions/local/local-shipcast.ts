@@ -8,12 +8,14 @@ import { type MessageAttributeValue, SendMessageBatchCommand, SQSClient } from '
 import { type ServerType, serve } from '@hono/node-server';
 import { CodeDeployEnricher } from '../adapters/aws/codedeploy-enricher.ts';
 import { DynamoStore } from '../adapters/aws/dynamo-store.ts';
+import { EventBridgeBus } from '../adapters/aws/eventbridge-bus.ts';
 import { SesV2Sender } from '../adapters/aws/ses-sender.ts';
 import { groupIdOfBody, isFifoQueue, SqsDispatchQueue, SqsIngestQueue } from '../adapters/aws/sqs-queue.ts';
 import { EnvFileSecretSource, secretEnvName } from '../adapters/local/env-file-secrets.ts';
 import { createApi } from '../core/api/app.ts';
 import { openApiDocument } from '../core/api/openapi.ts';
 import {
+  DISPATCH_MAX_CONCURRENCY,
   DISPATCH_QUEUE_MAX_RECEIVES,
   FUNCTION_TIMEOUT_SECONDS,
   QUEUE_VISIBILITY_FACTOR,
@@ -44,6 +46,8 @@ export interface LocalOptions {
   tableName?: string;
   /** A CodeDeploy API endpoint for enrichment; without it enrichment is off locally (no AWS account). */
   codeDeployEndpoint?: string;
+  /** EventBridge endpoint for `eventbridge` targets (a local stand-in); AWS's, with the default credentials, when unset. */
+  eventBridgeEndpoint?: string;
   /** Visibility timeouts (seconds): how soon a failed batch is received again. */
   visibilityTimeoutSeconds?: { ingest: number; dispatch: number };
   env?: NodeJS.ProcessEnv;
@@ -176,6 +180,9 @@ export async function startLocal(options: LocalOptions): Promise<LocalShipcast> 
       logger,
       ingestQueue: new SqsIngestQueue(sqs, resources.ingestQueueUrl),
       openApi: openApiDocument,
+      eventBus: new EventBridgeBus(
+        options.eventBridgeEndpoint ? { ...LOCAL_CLIENT, endpoint: options.eventBridgeEndpoint } : {},
+      ),
       ses: new SesV2Sender(),
     });
     const ready = Promise.resolve(runtime);
@@ -201,6 +208,9 @@ export async function startLocal(options: LocalOptions): Promise<LocalShipcast> 
         logger,
         name: 'dispatch',
         timeoutSeconds: FUNCTION_TIMEOUT_SECONDS.dispatch,
+        // As many batches at once as the event source mapping runs in AWS: a target that hangs holds back
+        // its own batch, not every other target's deliveries.
+        concurrency: DISPATCH_MAX_CONCURRENCY,
       }),
     ];
     stops.push(async () => {

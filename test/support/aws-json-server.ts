@@ -14,6 +14,8 @@ export interface CapturedAwsRequest {
   contentType: string | undefined;
   /** True when the request carried a SigV4 Authorization header. */
   signed: boolean;
+  /** The region of the SigV4 credential scope (`Credential=<key>/<date>/<region>/<service>/aws4_request`). */
+  region?: string;
   /** The parsed JSON body (the raw text when it was not JSON). */
   body: unknown;
 }
@@ -39,6 +41,8 @@ export async function startAwsJsonServer(options: {
   internalError: string;
   requests: CapturedAwsRequest[];
   operation: (body: Record<string, unknown>) => AwsJsonAnswer;
+  /** More operations of the same service, by their full `x-amz-target`. */
+  operations?: Record<string, (body: Record<string, unknown>) => AwsJsonAnswer>;
 }): Promise<{ endpoint: string; close(): Promise<void> }> {
   const server = createServer((req, res) => {
     void handle(req, res).catch((error: unknown) => {
@@ -53,14 +57,15 @@ export async function startAwsJsonServer(options: {
     const target = header(req, 'x-amz-target');
     const contentType = header(req, 'content-type');
     const signed = Boolean(header(req, 'authorization'));
+    const region = /Credential=[^/]+\/\d{8}\/([^/]+)\//.exec(header(req, 'authorization') ?? '')?.[1];
     let body: unknown;
     try {
       body = raw ? JSON.parse(raw) : {};
     } catch {
-      options.requests.push({ target, contentType, signed, body: raw });
+      options.requests.push({ target, contentType, signed, region, body: raw });
       return send(res, awsError('SerializationException', 'body is not JSON'));
     }
-    options.requests.push({ target, contentType, signed, body });
+    options.requests.push({ target, contentType, signed, region, body });
 
     if (req.method !== 'POST' || req.url !== '/') {
       return send(res, awsError('UnknownOperationException', `${req.method} ${req.url}`, 404));
@@ -68,10 +73,11 @@ export async function startAwsJsonServer(options: {
     if (!contentType?.startsWith(JSON_11)) {
       return send(res, awsError('SerializationException', `unexpected content-type ${contentType}`));
     }
-    if (target !== options.target) {
+    const operation = target === options.target ? options.operation : target && options.operations?.[target];
+    if (!operation) {
       return send(res, awsError('UnknownOperationException', `unknown operation ${target}`));
     }
-    send(res, options.operation(body as Record<string, unknown>));
+    send(res, operation(body as Record<string, unknown>));
   }
 
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

@@ -69,6 +69,13 @@ export interface GitHubServerOptions {
   now?: () => Date;
   /** Lifetime of installation tokens (GitHub: one hour). */
   tokenLifetimeMs?: number;
+  /**
+   * GitHub's primary rate limit (`core`): requests an hour per credential. Every answer to an authenticated
+   * request carries `x-ratelimit-limit/-remaining/-used/-reset/-resource`; once none remain, requests answer
+   * 403 "API rate limit exceeded" with `x-ratelimit-remaining: 0` until the reset (epoch seconds, `now`'s clock).
+   * https://docs.github.com/rest/using-the-rest-api/rate-limits-for-the-rest-api
+   */
+  rateLimit?: { limit: number; remaining?: number };
 }
 
 /** A local stand-in for the parts of GitHub's REST API Shipcast uses. */
@@ -83,6 +90,8 @@ export interface GitHubServer {
   jwtClaims: { iat: number; exp: number; iss: unknown }[];
   /** Request bodies that break GitHub's schemas (or its 140-character description limit). */
   violations: string[];
+  /** Requests left in the current rate-limit window per credential (`rateLimit`); tests may set it. */
+  rateLimitRemaining: Map<string, number>;
   /** Repositories (`owner/repo`) that do not exist: every call about them answers 404. */
   missingRepos: Set<string>;
   acceptToken(token: string): void;
@@ -131,6 +140,7 @@ export async function startGitHubServer(options: GitHubServerOptions = {}): Prom
     jwtClaims: [],
     violations: [],
     missingRepos: new Set(),
+    rateLimitRemaining: new Map(),
     acceptToken: (token) => pats.add(token),
     revoke: (token) => {
       if (token) pats.delete(token);
@@ -387,6 +397,32 @@ export async function startGitHubServer(options: GitHubServerOptions = {}): Prom
     return { status: 404, body: githubError('Not Found') };
   };
 
+  /** `handle` behind the primary rate limit, when one is set: counted per bearer credential, reset hourly. */
+  const limited = (request: GitHubRequest): Reply => {
+    const limit = options.rateLimit;
+    const bearer = /^Bearer (.+)$/.exec(String(request.headers.authorization ?? ''))?.[1];
+    if (!limit || !bearer) return handle(request);
+    const reset = Math.ceil(now().getTime() / 3_600_000) * 3600;
+    const left = state.rateLimitRemaining.get(bearer) ?? limit.remaining ?? limit.limit;
+    const headers = (remaining: number) => ({
+      'x-ratelimit-limit': String(limit.limit),
+      'x-ratelimit-remaining': String(remaining),
+      'x-ratelimit-used': String(limit.limit - remaining),
+      'x-ratelimit-reset': String(reset),
+      'x-ratelimit-resource': 'core',
+    });
+    if (left <= 0) {
+      return {
+        status: 403,
+        headers: headers(0),
+        body: githubError('API rate limit exceeded for user ID 1.'),
+      };
+    }
+    state.rateLimitRemaining.set(bearer, left - 1);
+    const reply = handle(request);
+    return { ...reply, headers: { ...headers(left - 1), ...reply.headers } };
+  };
+
   const write = (res: ServerResponse, reply: Reply) => {
     const text =
       reply.body === undefined
@@ -423,7 +459,7 @@ export async function startGitHubServer(options: GitHubServerOptions = {}): Prom
         intercept.times--;
         if (intercept.times <= 0) intercepts.splice(index, 1);
       }
-      const normal = !intercept || intercept.after ? handle(request) : undefined;
+      const normal = !intercept || intercept.after ? limited(request) : undefined;
       const answer: GitHubAnswer = intercept ? intercept.answer : (normal as Reply);
       if ('hang' in answer) return;
       if ('reset' in answer) {

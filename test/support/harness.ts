@@ -20,7 +20,7 @@ import { openApiDocument } from '../../functions/core/api/openapi.ts';
 import { DISPATCH_QUEUE_MAX_RECEIVES, parseConfig } from '../../functions/core/config.ts';
 import { dispatchBatch, type ReceivedMessage } from '../../functions/core/dispatch.ts';
 import { HttpClient } from '../../functions/core/http-client.ts';
-import type { Clock, DispatchQueue, RateLimiter, SesSender } from '../../functions/core/ports.ts';
+import type { Clock, DispatchQueue, EventBus, RateLimiter, SesSender } from '../../functions/core/ports.ts';
 import type { DispatchMessage } from '../../functions/core/schema.ts';
 import { createIngestHandler } from '../../functions/handlers/ingest-handler.ts';
 import { buildRuntime, type Runtime } from '../../functions/handlers/runtime.ts';
@@ -114,6 +114,8 @@ export interface HarnessOptions {
    * with its own store client, circuit breakers and logs) on the same deployment. Stopping it leaves them.
    */
   share?: Harness;
+  /** The dispatcher's event bus adapter (the `eventbridge` target). */
+  eventBus?: EventBus;
   /** Amazon SES for the `email` target (an SesV2Sender pointed at a local stand-in by the target's endpoint). */
   ses?: SesSender;
 }
@@ -193,6 +195,7 @@ export async function createHarness(options: HarnessOptions): Promise<Harness> {
     http: options.http ?? new HttpClient({ timeoutMs: 10_000 }),
     ingestQueue: new SqsIngestQueue(queues.sqs, resources.ingestQueueUrl),
     openApi: openApiDocument,
+    eventBus: options.eventBus,
     ses: options.ses,
   });
 

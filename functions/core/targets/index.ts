@@ -1,13 +1,19 @@
 import { bigpandaTarget } from './bigpanda.ts';
+import { datadogTarget } from './datadog.ts';
 import { discordTarget } from './discord.ts';
 import { emailTarget } from './email.ts';
+import { eventbridgeTarget } from './eventbridge.ts';
 import { gerritTarget } from './gerrit.ts';
 import { githubDeploymentTarget } from './github-deployment.ts';
 import { githubStatusTarget } from './github-status.ts';
 import { googleChatTarget } from './google-chat.ts';
+import { grafanaTarget } from './grafana.ts';
+import { honeycombTarget } from './honeycomb.ts';
 import { logTarget } from './log.ts';
 import { mattermostTarget } from './mattermost.ts';
+import { pagerdutyTarget } from './pagerduty.ts';
 import { pushoverTarget } from './pushover.ts';
+import { sentryTarget } from './sentry.ts';
 import { slackTarget } from './slack.ts';
 import type { TargetDefinition } from './target.ts';
 import { teamsTarget } from './teams.ts';
@@ -32,6 +38,12 @@ export const TARGETS = [
   mattermostTarget,
   telegramTarget,
   zulipTarget,
+  pagerdutyTarget,
+  grafanaTarget,
+  datadogTarget,
+  sentryTarget,
+  eventbridgeTarget,
+  honeycombTarget,
   pushoverTarget,
   gerritTarget,
   emailTarget,

@@ -1,12 +1,18 @@
 import * as z from 'zod';
 import { PLACEHOLDERS, unknownPlaceholders } from '../chat/template.ts';
 import { BIGPANDA_DEFAULT_URL, isKnownComponentPlaceholder, PLACEHOLDER } from './bigpanda.ts';
+import { datadogConfigSchema } from './datadog.schema.ts';
 import { emailConfigSchema } from './email.schema.ts';
+import { eventbridgeConfigSchema } from './eventbridge.schema.ts';
 import { gerritConfigSchema } from './gerrit.schema.ts';
 import { GITHUB_API, templateProblems } from './github.ts';
 import { URL_PLACEHOLDERS } from './github-deployment.ts';
 import { CONTEXT_PLACEHOLDERS } from './github-status.ts';
+import { grafanaConfigSchema } from './grafana.schema.ts';
+import { honeycombConfigSchema } from './honeycomb.schema.ts';
+import { pagerdutyConfigSchema } from './pagerduty.schema.ts';
 import { pushoverConfigSchema } from './pushover.schema.ts';
+import { sentryConfigSchema } from './sentry.schema.ts';
 import { inferSlackMode, SLACK_DEFAULT_BASE_URL } from './slack.ts';
 import { TELEGRAM_DEFAULT_URL } from './telegram.ts';
 import { ZULIP_DEFAULT_TOPIC } from './zulip.ts';
@@ -74,6 +80,32 @@ const webhookUrlSecret = z
 // ---------------------------------------------------------------------------------------------------
 // webhook, log
 
+/** How a webhook (or bus) event is written: Shipcast's JSON, a CloudEvent of Shipcast's type, or a CDEvent. */
+export const eventFormatFields = {
+  /** `shipcast` (default): Shipcast's JSON; `cloudevents`: a CloudEvents 1.0 event; `cdevents`: a CDEvent (v0.5). */
+  format: z.enum(['shipcast', 'cloudevents', 'cdevents']).optional(),
+  /** CloudEvents over HTTP: `binary` (ce-* headers, the data as body) or `structured` (application/cloudevents+json). */
+  mode: z.enum(['binary', 'structured']).optional(),
+  /** The CloudEvents `source` (a URI reference); `shipcast` when unset. */
+  source: z
+    .string()
+    .min(1)
+    .max(256)
+    .regex(/^[^\s]+$/, 'a URI reference without spaces, such as shipcast or /shipcast/production')
+    .optional(),
+};
+
+/** Refinement: `mode` says how a CloudEvent travels, so it needs a CloudEvents format. */
+function checkEventMode(config: { format?: string; mode?: string }, ctx: z.RefinementCtx): void {
+  if (config.mode !== undefined && (config.format ?? 'shipcast') === 'shipcast') {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['mode'],
+      message: 'mode applies to format "cloudevents" or "cdevents"; set one of them, or remove mode',
+    });
+  }
+}
+
 export const webhookConfigSchema = z
   .object({
     type: z.literal('webhook'),
@@ -85,8 +117,10 @@ export const webhookConfigSchema = z
       .optional(),
     headers: z.record(z.string(), z.string()).optional(),
     timeoutMs: timeoutMs(),
+    ...eventFormatFields,
   })
-  .strict();
+  .strict()
+  .superRefine(checkEventMode);
 export type WebhookConfig = z.infer<typeof webhookConfigSchema>;
 
 export const logConfigSchema = z.object({ type: z.literal('log') }).strict();
@@ -164,6 +198,12 @@ export const githubDeploymentConfigSchema = z
       .optional(),
     /** On success, let GitHub mark earlier non-production deployments of the environment inactive. */
     autoInactive: z.boolean().default(true),
+    /**
+     * A deployment that came from GitHub (a `deployment` webhook) already is a GitHub deployment of its
+     * repository: it never gets a second one. With this on, its transitions are posted as statuses of that
+     * original deployment; off (default), it is left alone.
+     */
+    statusesOnGitHubDeployments: z.boolean().default(false),
   })
   .strict()
   .superRefine(checkGitHubAuth);
@@ -415,6 +455,12 @@ export const TARGET_CONFIG_SCHEMAS = [
   mattermostConfigSchema,
   telegramConfigSchema,
   zulipConfigSchema,
+  pagerdutyConfigSchema,
+  grafanaConfigSchema,
+  datadogConfigSchema,
+  sentryConfigSchema,
+  eventbridgeConfigSchema,
+  honeycombConfigSchema,
   pushoverConfigSchema,
   gerritConfigSchema,
   emailConfigSchema,

@@ -1,5 +1,5 @@
 import type { HttpClient } from '../http-client.ts';
-import type { Clock, RateLimiter, SecretSource, SesSender } from '../ports.ts';
+import type { Clock, EventBus, RateLimiter, SecretSource, SesSender } from '../ports.ts';
 import type { Delivery, Deployment, Transition } from '../schema.ts';
 import type { Logger } from '../telemetry.ts';
 
@@ -26,6 +26,10 @@ export interface TargetContext<C> {
   message?: { title?: string; text?: string };
   /** Reads the delivery state of another deployment (e.g. the one a rollback replaced). */
   deliveryOf(deploymentId: string, target: string): Promise<Delivery | undefined>;
+  /** The newest earlier finished deployment of the same service and environment (CDEvents: deployed or upgraded). */
+  previousDeployment?(): Promise<Deployment | undefined>;
+  /** The event bus adapter (EventBridge in AWS and locally), where the runtime has one. */
+  eventBus?: EventBus;
   /** Amazon SES, for the `email` target (the dispatcher's runtimes wire it; absent elsewhere). */
   ses?: SesSender;
 }

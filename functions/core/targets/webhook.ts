@@ -1,5 +1,5 @@
 import { createHmac } from 'node:crypto';
-import { publicDeployment } from '../view.ts';
+import { formatWebhookEvent } from './event-formats.ts';
 import type { WebhookConfig } from './schemas.ts';
 import { defineTarget } from './target.ts';
 
@@ -16,19 +16,28 @@ export function signWebhook(secret: string, body: string, unixSeconds: number): 
 export const webhookTarget = defineTarget<WebhookConfig>({
   type: 'webhook',
   secretNames: (config) => (config.secret ? [config.secret] : []),
-  async send({ deployment, transition }, { config, http, secrets }) {
-    const body = JSON.stringify({
-      type: 'deployment.transition',
-      id: `${deployment.id}:${transition.seq}`,
-      deployment: publicDeployment(deployment),
-      transition: { seq: transition.seq, from: transition.from, to: transition.to, at: transition.at },
-    });
+  async send({ deployment, transition }, context) {
+    const { config, http, secrets } = context;
+    const formatted = await formatWebhookEvent({ deployment, transition }, context);
+    if ('skipped' in formatted) {
+      context.logger.info('nothing to send in this format', {
+        format: config.format,
+        reason: formatted.skipped,
+      });
+      return {};
+    }
+    const body = formatted.body;
     // Configured headers never replace Shipcast's own, whatever their case (fetch would join both values).
-    const own = new Set(['content-type', 'shipcast-delivery', SIGNATURE_HEADER]);
+    const own = new Set([
+      'content-type',
+      'shipcast-delivery',
+      SIGNATURE_HEADER,
+      ...Object.keys(formatted.headers),
+    ]);
     const custom = Object.entries(config.headers ?? {}).filter(([name]) => !own.has(name.toLowerCase()));
     const headers: Record<string, string> = {
       ...Object.fromEntries(custom),
-      'content-type': 'application/json',
+      ...formatted.headers,
       'shipcast-delivery': `${deployment.id}:${transition.seq}`,
     };
     if (config.secret) {

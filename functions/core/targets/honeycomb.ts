@@ -1,0 +1,104 @@
+import { PermanentDeliveryError } from '../errors.ts';
+import { answerOf } from '../http-client.ts';
+import type { Deployment, Transition } from '../schema.ts';
+import { isTerminal } from '../status.ts';
+import { versionOf } from './bigpanda.ts';
+import type { HoneycombConfig } from './honeycomb.schema.ts';
+import { defineTarget, type TargetContext } from './target.ts';
+
+/** Honeycomb's US API; `https://api.eu1.honeycomb.io` for the EU instance. */
+export const HONEYCOMB_DEFAULT_URL = 'https://api.honeycomb.io';
+
+/**
+ * Honeycomb: one marker per deployment (Markers API, https://docs.honeycomb.io/api/markers/), created by
+ * the first transition routed to it (`POST /1/markers/{dataset}`) with the deployment's start, and updated by
+ * the later ones (`PUT /1/markers/{dataset}/{id}`): its message follows the status, and the end makes it a
+ * region (`end_time`). The marker id is kept in the delivery's refs, so a retry updates and does not create.
+ */
+export const honeycombTarget = defineTarget<HoneycombConfig>({
+  type: 'honeycomb',
+  secretNames: (config) => [config.apiKey],
+  async send({ deployment, transition, delivery }, context) {
+    const dataset = context.config.dataset ?? '__all__';
+    const body = markerBody(deployment, transition, context.config);
+    const markerId = delivery?.refs?.markerDataset === dataset ? delivery.refs.markerId : undefined;
+    if (markerId) {
+      try {
+        await call(
+          context,
+          'PUT',
+          `/1/markers/${encodeURIComponent(dataset)}/${encodeURIComponent(markerId)}`,
+          body,
+        );
+        return {};
+      } catch (error) {
+        // Deleted in Honeycomb meanwhile: a new marker stands for the deployment.
+        if (answerOf(error)?.status !== 404) throw error;
+        context.logger.warn('Honeycomb marker not found; creating another', { markerId });
+      }
+    }
+    const created = await call(context, 'POST', `/1/markers/${encodeURIComponent(dataset)}`, body);
+    const id = (created as { id?: unknown } | undefined)?.id;
+    if (typeof id !== 'string' || id === '') {
+      throw new PermanentDeliveryError('Honeycomb created a marker but answered no id');
+    }
+    return { refs: { markerId: id, markerDataset: dataset } };
+  },
+});
+
+/** The marker: the deployment's start (and end once it is over), what it is, and where to read more. */
+function markerBody(deployment: Deployment, transition: Transition, config: HoneycombConfig) {
+  const start = epochSeconds(deployment.startedAt ?? deployment.createdAt) ?? epochSeconds(transition.at);
+  let end: number | undefined;
+  if (isTerminal(transition.to)) {
+    end = epochSeconds(deployment.finishedAt ?? transition.at);
+    if (end !== undefined && start !== undefined && end < start) end = start;
+  }
+  const url = deployment.url && /^https?:\/\//i.test(deployment.url) ? deployment.url : undefined;
+  return {
+    ...(start !== undefined ? { start_time: start } : {}),
+    ...(end !== undefined ? { end_time: end } : {}),
+    message: markerMessage(deployment, transition),
+    type: config.markerType ?? 'deploy',
+    ...(url ? { url } : {}),
+  };
+}
+
+/** `checkout 1.4.2 → production: succeeded (ana)`, cut to 255 characters. */
+export function markerMessage(deployment: Deployment, transition: Transition): string {
+  const what = `${deployment.service ?? deployment.id} ${versionOf(deployment)}`;
+  const where = deployment.environment ? ` → ${deployment.environment}` : '';
+  const who = deployment.actor ? ` (${deployment.actor})` : '';
+  const text = `${what}${where}: ${transition.to.replace('_', ' ')}${who}`;
+  return text.length > 255 ? `${text.slice(0, 254)}…` : text;
+}
+
+function epochSeconds(iso: string | undefined): number | undefined {
+  if (!iso) return undefined;
+  const ms = Date.parse(iso);
+  return Number.isNaN(ms) ? undefined : Math.floor(ms / 1000);
+}
+
+async function call(
+  context: TargetContext<HoneycombConfig>,
+  method: 'POST' | 'PUT',
+  path: string,
+  body: unknown,
+): Promise<unknown> {
+  const { config, http, secrets } = context;
+  const key = await secrets.get(config.apiKey);
+  try {
+    const response = await http.send({
+      method,
+      url: `${(config.baseUrl ?? HONEYCOMB_DEFAULT_URL).replace(/\/+$/, '')}${path}`,
+      headers: { 'x-honeycomb-team': key, 'content-type': 'application/json' },
+      body,
+      timeoutMs: config.timeoutMs,
+    });
+    return response.json();
+  } catch (error) {
+    // A rotated key is read afresh next time.
+    if (answerOf(error)?.status === 401) secrets.invalidate(config.apiKey);
+    throw error;
+  }
+}
