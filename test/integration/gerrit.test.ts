@@ -9,7 +9,7 @@ import { type GerritServer, startGerritServer } from '../support/gerrit-server.t
 import { createHarness, type Harness } from '../support/harness.ts';
 
 const PASSWORD = 'Gq7tV2mPz9XkLr4sWb8nHd3c';
-const WRONG = 'wrong-http-password-5f2a9c';
+const WRONG = 'Zr4kW9vQx2Lm7Tb5Nc8Hp3Dy';
 let shaCounter = 0;
 /** A distinct 40-hex commit id per call. */
 const sha = () => (++shaCounter).toString(16).padStart(8, '0').repeat(5);
