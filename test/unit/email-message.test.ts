@@ -66,6 +66,22 @@ describe('email recipients', () => {
     }
   });
 
+  it("uses the address a source recorded for the actor (GitLab's user email) when the name maps to none", () => {
+    const gitlab = deployment({ actor: 'root', details: { actorEmail: 'admin@example.com' } });
+    expect(recipientsOf(gitlab, config({ allowedDomains: ['example.com'] })).to).toEqual([
+      'team@example.com',
+      'admin@example.com',
+    ]);
+    // One address per person: the lookup by name wins, the recorded address is not added as well.
+    expect(
+      recipientsOf(gitlab, config({ lookup: 'corp.example', allowedDomains: ['example.com'] })).to,
+    ).toEqual(['team@example.com', 'root@corp.example']);
+    expect(recipientsOf(gitlab, config()).dropped).toEqual([
+      'no address for the user "root" (see lookup)',
+      'the address "admin@example.com" is not in allowedDomains; not mailed',
+    ]);
+  });
+
   it('mails each address once and no more than 50', () => {
     const to = Array.from({ length: 50 }, (_, i) => `user${i}@example.com`);
     const result = recipientsOf(
