@@ -30,7 +30,6 @@ export interface MonitoredParts {
   /** Target names of the config (`Deliveries`, `Retries`, `CircuitOpened` are counted per target). */
   readonly targets: readonly string[];
   readonly queueAgeThresholds?: QueueAgeAlarmThresholds;
-  readonly alarmTopic?: sns.ITopic;
 }
 
 const PERIOD = Duration.minutes(5);
@@ -63,8 +62,7 @@ function shipcastMetric(
 }
 
 /**
- * The alarms of one Shipcast deployment, each notifying `alarmTopic` (alarm and OK) when given: function
- * errors and throttles, function URL 5xx, DLQ depths, queue ages, and the DeadLettered and CircuitOpened
+ * The alarms of one Shipcast deployment (`notifyTopic` gives them their actions): function errors and throttles, function URL 5xx, DLQ depths, queue ages, and the DeadLettered and CircuitOpened
  * counts. Every alarm fires at the first occurrence within 5 minutes; missing data is not breaching.
  */
 export function createAlarms(scope: Construct, parts: MonitoredParts): cloudwatch.Alarm[] {
@@ -99,7 +97,7 @@ export function createAlarms(scope: Construct, parts: MonitoredParts): cloudwatc
   // Function URL metrics by FunctionName aggregate the URL of $LATEST (docs.aws.amazon.com/lambda/latest/dg/urls-monitoring.html).
   alarm(
     'ApiFunctionUrl5xxAlarm',
-    'Shipcast API function URL answered 5xx (function errors, timeouts or throttles)',
+    'Shipcast API function URL answered 5xx (function errors or timeouts)',
     parts.functions.api.metric('Url5xxCount', sum),
   );
   for (const [name, dlq] of Object.entries(parts.deadLetterQueues) as [
@@ -136,14 +134,17 @@ export function createAlarms(scope: Construct, parts: MonitoredParts): cloudwatc
       shipcastMetric(parts, 'CircuitOpened', { target }),
     );
   }
-  if (parts.alarmTopic) {
-    const action = new cloudwatchActions.SnsAction(parts.alarmTopic);
-    for (const each of alarms) {
-      each.addAlarmAction(action);
-      each.addOkAction(action);
-    }
-  }
   return alarms;
+}
+
+/** Makes every alarm notify `topic` (when given) on ALARM and on OK. */
+export function notifyTopic(alarms: readonly cloudwatch.Alarm[], topic: sns.ITopic | undefined): void {
+  if (!topic) return;
+  const action = new cloudwatchActions.SnsAction(topic);
+  for (const alarm of alarms) {
+    alarm.addAlarmAction(action);
+    alarm.addOkAction(action);
+  }
 }
 
 /**

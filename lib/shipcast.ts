@@ -12,6 +12,8 @@ import {
 } from 'aws-cdk-lib';
 import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as eventsTargets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -40,7 +42,7 @@ import { eventBusArn } from '../functions/core/targets/eventbridge.ts';
 import { TARGETS, targetDefinition } from '../functions/core/targets/index.ts';
 import { ENV } from '../functions/handlers/env.ts';
 import { embedOpenApi } from '../functions/handlers/openapi-embedded.ts';
-import { createAlarms, createDashboard, type QueueAgeAlarmThresholds } from './monitoring.ts';
+import { createAlarms, createDashboard, notifyTopic, type QueueAgeAlarmThresholds } from './monitoring.ts';
 
 /** A Shipcast config as written in `shipcast.config.json` (defaults optional) or as returned by `parseConfig`. */
 export type ShipcastConfigInput = z.input<typeof configSchema>;
@@ -58,7 +60,7 @@ export interface ShipcastProps {
   readonly alarmTopic?: sns.ITopic;
   /** Maximum concurrent dispatcher invocations from the dispatch queue (2-1000); default 5. */
   readonly dispatchMaxConcurrency?: number;
-  /** Prefix of the Secrets Manager secret names; default `shipcast/<stack name>/`. */
+  /** Prefix of the Secrets Manager secret names; default `shipcast/<instanceName>/` (`shipcast/<stack name>/`). */
   readonly secretPrefix?: string;
   /** Enable X-Ray active tracing on the functions; default false. */
   readonly tracing?: boolean;
@@ -91,6 +93,12 @@ export interface ShipcastProps {
   readonly encryptionKey?: kms.IKey;
   /** Age of the oldest queued message that fires a queue's age alarm; defaults: ingest 15 min, dispatch 6 h. */
   readonly queueAgeAlarms?: QueueAgeAlarmThresholds;
+  /**
+   * CodeDeploy's EventBridge events of this account and region onto the ingest queue: every deployment group
+   * is reported without a trigger. Default: on, deployment state changes only; `{ instanceEvents: true }`
+   * adds instance state changes (two per instance per deployment); `false` turns the rule off.
+   */
+  readonly codeDeployEvents?: false | { readonly instanceEvents?: boolean };
 }
 
 /** A prop of the `Shipcast` construct has a value it cannot work with; the message names the prop. */
@@ -147,6 +155,8 @@ export class Shipcast extends Construct {
   readonly codeDeployTopic: sns.Topic;
   /** Queue subscribed to `codeDeployTopic` (SNS envelope JSON bodies). */
   readonly ingestQueue: sqs.Queue;
+  /** The rule that brings CodeDeploy's EventBridge events to `ingestQueue` (absent with `codeDeployEvents: false`). */
+  readonly codeDeployEventsRule?: events.Rule;
   /** Dead-letter queue of `ingestQueue`. */
   readonly ingestDeadLetterQueue: sqs.Queue;
   /**
@@ -177,7 +187,7 @@ export class Shipcast extends Construct {
    */
   readonly instanceName: string;
   /** Every alarm the construct creates. */
-  readonly alarms: cloudwatch.Alarm[];
+  readonly alarms: cloudwatch.Alarm[] = [];
   /** The CloudWatch dashboard: functions, queues, DLQs, deliveries, retries and circuits by target. */
   readonly dashboard: cloudwatch.Dashboard;
 
@@ -213,7 +223,7 @@ export class Shipcast extends Construct {
       });
     }
 
-    // Queues: SSE-SQS unless a customer-managed key is given (SNS then needs the key: SqsSubscription grants it).
+    // Queues: SSE-SQS unless a customer-managed key is given (SNS then needs the key: see the key policy below).
     const queue = (queueId: string, queueProps: sqs.QueueProps) =>
       new sqs.Queue(this, queueId, {
         ...(encryptionKey
@@ -314,6 +324,35 @@ export class Shipcast extends Construct {
     this.codeDeployTopic.addSubscription(
       new QueueSubscription(this.ingestQueue, this.subscriptionDeadLetterQueue),
     );
+    if (props.codeDeployEvents !== false) {
+      // The event itself becomes the message body; ingest reads it as the trigger message it corresponds to.
+      this.codeDeployEventsRule = new events.Rule(this, 'CodeDeployEvents', {
+        description: "CodeDeploy's deployment state changes to Shipcast's ingest queue",
+        eventPattern: {
+          source: ['aws.codedeploy'],
+          detailType: [
+            'CodeDeploy Deployment State-change Notification',
+            ...(props.codeDeployEvents?.instanceEvents
+              ? ['CodeDeploy Instance State-change Notification']
+              : []),
+          ],
+        },
+        targets: [
+          new eventsTargets.SqsQueue(this.ingestQueue, { deadLetterQueue: this.subscriptionDeadLetterQueue }),
+        ],
+      });
+      if (encryptionKey) {
+        encryptionKey.addToResourcePolicy(
+          new iam.PolicyStatement({
+            sid: 'AllowEventBridgeToWriteToShipcastQueues',
+            principals: [new iam.ServicePrincipal('events.amazonaws.com')],
+            actions: ['kms:GenerateDataKey', 'kms:Decrypt'],
+            resources: ['*'],
+            conditions: { StringEquals: { 'aws:SourceAccount': stack.account } },
+          }),
+        );
+      }
+    }
 
     // Secrets: created with generated values so the stack works after deploy; overwrite with put-secret-value.
     const secretsScope = new Construct(this, 'Secrets');
@@ -438,8 +477,8 @@ export class Shipcast extends Construct {
         acknowledgeServerlessNag(
           f,
           'LambdaTracing',
-          'X-Ray tracing is opt-in (`tracing` prop) because it adds cost per request; every log line and metric ' +
-            'already carries the deployment and delivery ids that tie a request to its deliveries.',
+          'X-Ray tracing is opt-in (`tracing` prop) because it adds cost per request; every log line already ' +
+            'carries the deployment, event and queue message ids that tie a request to its deliveries.',
         );
       }
       return f;
@@ -529,22 +568,6 @@ export class Shipcast extends Construct {
       }
     }
 
-    const monitored = {
-      functions: { api: this.apiFunction, ingest: this.ingestFunction, dispatch: this.dispatchFunction },
-      queues: { ingest: this.ingestQueue, dispatch: this.dispatchQueue },
-      deadLetterQueues: {
-        ingest: this.ingestDeadLetterQueue,
-        dispatch: this.dispatchDeadLetterQueue,
-        subscription: this.subscriptionDeadLetterQueue,
-      },
-      metricsService,
-      targets: Object.keys(config.targets),
-      queueAgeThresholds: props.queueAgeAlarms,
-      alarmTopic: props.alarmTopic,
-    };
-    this.alarms = createAlarms(this, monitored);
-    this.dashboard = createDashboard(this, monitored, this.alarms);
-
     for (const [dlq, reason] of [
       [this.ingestDeadLetterQueue, 'the ingest queue'],
       [this.dispatchDeadLetterQueue, 'the dispatch queue'],
@@ -565,6 +588,23 @@ export class Shipcast extends Construct {
           "message returns to its queue and ends in that queue's dead-letter queue, which is alarmed.",
       );
     }
+
+    const monitored = {
+      functions: { api: this.apiFunction, ingest: this.ingestFunction, dispatch: this.dispatchFunction },
+      queues: { ingest: this.ingestQueue, dispatch: this.dispatchQueue },
+      deadLetterQueues: {
+        ingest: this.ingestDeadLetterQueue,
+        dispatch: this.dispatchDeadLetterQueue,
+        subscription: this.subscriptionDeadLetterQueue,
+      },
+      metricsService,
+      targets: Object.keys(config.targets),
+      queueAgeThresholds: props.queueAgeAlarms,
+    };
+    this.alarms.push(...createAlarms(this, monitored));
+    // Last: every alarm made so far notifies the topic and shows on the dashboard.
+    notifyTopic(this.alarms, props.alarmTopic);
+    this.dashboard = createDashboard(this, monitored, this.alarms);
   }
 }
 

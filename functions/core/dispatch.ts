@@ -195,6 +195,10 @@ export async function dispatchOne(
             ? store.previousTerminal(deployment.service, deployment.environment, deployment)
             : undefined,
         eventBus: context.eventBus,
+        keep: (refs) =>
+          record(context, delivery, message, (base) => ({ ...base, refs: { ...base.refs, ...refs } })).catch(
+            (error: unknown) => logger.warn('could not save ids learned mid-send', { error: error as Error }),
+          ),
         message: transition.messages?.[message.target],
         ses: context.ses,
       },

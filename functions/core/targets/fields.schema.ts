@@ -1,5 +1,6 @@
 import * as z from 'zod';
 import { PLACEHOLDERS, unknownPlaceholders } from '../chat/template.ts';
+import { templateProblems } from './github.ts';
 
 /**
  * Config fields several targets' schemas share (`<type>.schema.ts` files import them; like every schema they stay
@@ -61,3 +62,17 @@ export const perStatusField = (value: () => z.ZodNumber) =>
       stopped: value().optional(),
     })
     .strict();
+
+/**
+ * A template field (`{{name}}` placeholders): unknown placeholders and stray braces fail at config load.
+ */
+export function templateString(allowed: readonly string[], field: string) {
+  return z.string().superRefine((value, ctx) => {
+    for (const problem of templateProblems(value, allowed)) {
+      ctx.addIssue({ code: 'custom', message: `${field}: ${problem}` });
+    }
+  });
+}
+
+/** Which pull requests containing the commit get a comment: all of them (merged ones too), or open ones only. */
+export const pullRequestsField = z.enum(['all', 'open']).default('all');

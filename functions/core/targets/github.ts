@@ -201,6 +201,8 @@ export interface GitHubClient {
    * asks first, so a spent budget costs no read.
    */
   reserveWrite(): Promise<void>;
+  /** `PATCH {baseUrl}{path}` with a JSON body, spaced by the shared limiter. */
+  patch<T>(path: string, body: unknown, what: string): Promise<GitHubAnswer<T>>;
 }
 
 export interface GitHubAnswer<T> {
@@ -215,7 +217,7 @@ type Context = TargetContext<GitHubConnection>;
 export function githubClient(context: Context, repo: GitHubRepo): GitHubClient {
   let reserved = 0;
   const call = async <T>(
-    method: 'GET' | 'POST',
+    method: 'GET' | 'POST' | 'PATCH',
     path: string,
     what: string,
     query?: Record<string, string | number>,
@@ -224,7 +226,7 @@ export function githubClient(context: Context, repo: GitHubRepo): GitHubClient {
     for (let attempt = 1; ; attempt++) {
       const credential = await credentialFor(context, repo);
       checkPrimaryLimit(context, credential.limiterKey, method);
-      if (method === 'POST' && attempt === 1) {
+      if (method !== 'GET' && attempt === 1) {
         if (reserved > 0) reserved--;
         else await space(context, credential.limiterKey);
       }
@@ -261,6 +263,7 @@ export function githubClient(context: Context, repo: GitHubRepo): GitHubClient {
       await space(context, credential.limiterKey);
       reserved++;
     },
+    patch: (path, body, what) => call('PATCH', path, what, undefined, body),
   };
 }
 
@@ -289,7 +292,7 @@ function notePrimaryLimit(key: string, headers: Headers): void {
  * `x-ratelimit-reset` when `x-ratelimit-remaining` is 0
  * (https://docs.github.com/rest/using-the-rest-api/rate-limits-for-the-rest-api).
  */
-function checkPrimaryLimit(context: Context, key: string, method: 'GET' | 'POST'): void {
+function checkPrimaryLimit(context: Context, key: string, method: 'GET' | 'POST' | 'PATCH'): void {
   const known = primaryLimits.get(key);
   if (!known) return;
   const now = context.clock.now().getTime();

@@ -1,11 +1,16 @@
 import { bigpandaTarget } from './bigpanda.ts';
+import { bitbucketCommentTarget } from './bitbucket-comment.ts';
+import { bitbucketStatusTarget } from './bitbucket-status.ts';
 import { datadogTarget } from './datadog.ts';
 import { discordTarget } from './discord.ts';
 import { emailTarget } from './email.ts';
 import { eventbridgeTarget } from './eventbridge.ts';
 import { gerritTarget } from './gerrit.ts';
+import { githubCommentTarget } from './github-comment.ts';
 import { githubDeploymentTarget } from './github-deployment.ts';
 import { githubStatusTarget } from './github-status.ts';
+import { gitlabCommentTarget } from './gitlab-comment.ts';
+import { gitlabStatusTarget } from './gitlab-status.ts';
 import { googleChatTarget } from './google-chat.ts';
 import { grafanaTarget } from './grafana.ts';
 import { honeycombTarget } from './honeycomb.ts';
@@ -47,6 +52,11 @@ export const TARGETS = [
   pushoverTarget,
   gerritTarget,
   emailTarget,
+  githubCommentTarget,
+  gitlabStatusTarget,
+  gitlabCommentTarget,
+  bitbucketStatusTarget,
+  bitbucketCommentTarget,
 ] as const satisfies readonly TargetDefinition[];
 
 /** Looks a target type up by name. */
