@@ -253,7 +253,7 @@ function build(): Record<string, unknown> {
           description:
             `When its revision names a repository and a commit, \`timeline\` holds the newest ${TIMELINE_EVENTS} CI ` +
             "events of the commit with their parents (oldest first), `eventsTotal` (the commit's CI events, " +
-            `counted up to ${MAX_COUNTED_CI_EVENTS}) and \`cursor\` for the older ones (GET ` +
+            `counted up to ${MAX_COUNTED_CI_EVENTS}; \`eventsTotalExact\` false above) and \`cursor\` for the older ones (GET ` +
             '/v1/deployments/{id}/ci-events?cursor=…; null when there are none).',
           security: secured('deployments:read'),
           parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }],
@@ -271,7 +271,14 @@ function build(): Record<string, unknown> {
                       deliveries: { type: 'array', items: { type: 'object' } },
                       timeline: {
                         type: 'object',
-                        required: ['repository', 'commit', 'events', 'eventsTotal', 'cursor'],
+                        required: [
+                          'repository',
+                          'commit',
+                          'events',
+                          'eventsTotal',
+                          'eventsTotalExact',
+                          'cursor',
+                        ],
                         properties: {
                           repository: { type: 'string' },
                           commit: { type: 'string' },
@@ -281,6 +288,10 @@ function build(): Record<string, unknown> {
                             items: ciEvent,
                           },
                           eventsTotal: { type: 'integer', maximum: MAX_COUNTED_CI_EVENTS },
+                          eventsTotalExact: {
+                            type: 'boolean',
+                            description: `false: the commit has more than ${MAX_COUNTED_CI_EVENTS} CI events`,
+                          },
                           cursor: { type: ['string', 'null'] },
                           firstPushAt: { type: ['string', 'null'] },
                           leadTimeSeconds: { type: ['number', 'null'] },
