@@ -156,6 +156,12 @@ function build(): Record<string, unknown> {
       '/v1/events': {
         post: {
           summary: 'Record one deployment event',
+          description:
+            'The deployment an event belongs to: a `deploymentId` of the form dep_ + 24 hex digits is a Shipcast ' +
+            'deployment id (as this operation answers it), which must exist with the same service and environment ' +
+            '(else 400 naming deploymentId); any other `deploymentId` is your own id within the service; else ' +
+            'service + environment + `version` (or `commit`). An event with none of deploymentId, version and ' +
+            'commit must carry an Idempotency-Key (else 400 naming it): its retry would otherwise be a second deployment.',
           security: secured('events:write'),
           parameters: [
             {
@@ -163,7 +169,8 @@ function build(): Record<string, unknown> {
               in: 'header',
               required: false,
               schema: { type: 'string', maxLength: 255 },
-              description: 'A replay with the same key answers the same result and changes nothing.',
+              description:
+                'A replay with the same key answers the same result and changes nothing. Required when the body has no deploymentId, version or commit.',
             },
           ],
           requestBody: {
