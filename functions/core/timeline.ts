@@ -93,8 +93,11 @@ export const MAX_PARENT_HOPS = 5;
 
 /** CI events of the commit a deployment's answer shows: the newest ones (the rest by cursor). */
 export const TIMELINE_EVENTS = 50;
-/** CI events of a commit counted at most for `eventsTotal` (a count reads every one it counts). */
-export const MAX_COUNTED_CI_EVENTS = 10_000;
+/**
+ * CI events of a commit counted at most for `eventsTotal`. A count reads every event it counts (DynamoDB
+ * has no cheaper count), so it stops here: 1,000 events of ~0.5 KB are one 1 MB query page.
+ */
+export const MAX_COUNTED_CI_EVENTS = 1000;
 /** Largest page of `GET /v1/deployments/{id}/ci-events`. */
 export const MAX_CI_EVENTS_PAGE = 100;
 
@@ -107,8 +110,10 @@ export interface Timeline {
    * them; oldest first.
    */
   events: Omit<CiEvent, 'rev'>[];
-  /** How many CI events the commit has (at most MAX_COUNTED_CI_EVENTS: then there may be more). */
+  /** How many CI events the commit has, counted up to MAX_COUNTED_CI_EVENTS. */
   eventsTotal: number;
+  /** False when the commit has more than MAX_COUNTED_CI_EVENTS events (`eventsTotal` is then that cap). */
+  eventsTotalExact: boolean;
   /** Where `GET /v1/deployments/{id}/ci-events?cursor=…` goes on with older events of the commit; null: none. */
   cursor: string | null;
   /** When the first push of the commit was recorded, or null when no push event is known. */
@@ -138,15 +143,16 @@ export async function deploymentTimeline(
   if (!subject) return undefined;
   const { repository, commit } = subject;
   const newest = await store.ciEventsForCommit(repository, commit, { limit: TIMELINE_EVENTS });
-  const [eventsTotal, oldest] = await Promise.all([
+  const [counted, oldest] = await Promise.all([
     newest.cursor
-      ? store.countCiEventsForCommit(repository, commit, MAX_COUNTED_CI_EVENTS)
+      ? store.countCiEventsForCommit(repository, commit, MAX_COUNTED_CI_EVENTS + 1)
       : newest.items.length,
     // The first push is among a commit's oldest events, which the newest page does not reach.
     newest.cursor
       ? store.ciEventsForCommit(repository, commit, { limit: TIMELINE_EVENTS, order: 'asc' })
       : undefined,
   ]);
+  const eventsTotal = Math.min(counted, MAX_COUNTED_CI_EVENTS);
   const found = new Map<string, CiEvent>();
   for (const event of newest.items) found.set(event.eventId, event);
   // Follow parent links to events of other commits (a pull request's head, a push that carried several).
@@ -167,8 +173,9 @@ export async function deploymentTimeline(
     commit,
     events: events.map(publicCiEvent),
     eventsTotal,
+    eventsTotalExact: counted <= MAX_COUNTED_CI_EVENTS,
     // DynamoDB answers a cursor for a page that was full, even when nothing follows it.
-    cursor: newest.cursor && eventsTotal > newest.items.length ? newest.cursor : null,
+    cursor: newest.cursor && counted > newest.items.length ? newest.cursor : null,
     firstPushAt: firstPush?.eventTime ?? null,
     leadTimeSeconds: firstPush ? (Date.parse(end) - Date.parse(firstPush.eventTime)) / 1000 : null,
   };

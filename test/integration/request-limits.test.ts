@@ -217,6 +217,33 @@ describe('request limits and untrusted JSON on every route that takes a body', (
     },
   );
 
+  it.each(ROUTES)(
+    '$name refuses a body that is not valid UTF-8 with a 400, never reading it as U+FFFD',
+    async (route) => {
+      const [before, after] = JSON.stringify({ ...route.valid(), note: 'BAD' }).split('BAD') as [
+        string,
+        string,
+      ];
+      // An overlong encoding of "/" (C0 AF): a decoder that replaces it would read U+FFFD.
+      const raw = Buffer.concat([Buffer.from(before), Buffer.from([0xc0, 0xaf]), Buffer.from(after)]);
+      const headers = route.headers('');
+      if (headers['x-hub-signature-256']) {
+        headers['x-hub-signature-256'] =
+          `sha256=${createHmac('sha256', GITHUB_SECRET).update(raw).digest('hex')}`;
+      }
+      const writesBefore = writes.length;
+
+      const response = await api.request(route.path, { method: route.method, headers, body: raw });
+
+      expect(response.status).toBe(400);
+      expect(await response.json()).toMatchObject({
+        error: 'invalid_request',
+        issues: [{ message: expect.stringContaining('not valid UTF-8') }],
+      });
+      expect(writes.slice(writesBefore)).toEqual([]);
+    },
+  );
+
   it.each([
     ['GET /v1/deployments', `/v1/deployments?colour=blue`, { authorization: `Bearer ${TOKEN}` }],
     ['GET /:username/apps/:app_name/events', `/acme/apps/limits/events?apiToken=${TOKEN}&colour=blue`, {}],

@@ -16,6 +16,7 @@ type TimelineAnswer = {
   commit: string;
   events: { eventId: string; type: string; parentEventId?: string; eventTime: string }[];
   eventsTotal: number;
+  eventsTotalExact: boolean;
   cursor: string | null;
   firstPushAt: string | null;
   leadTimeSeconds: number | null;
@@ -228,6 +229,7 @@ describe('one timeline behind a deployment', () => {
       commit,
       events: [expect.objectContaining({ eventId: build })],
       eventsTotal: 1,
+      eventsTotalExact: true,
       cursor: null,
       firstPushAt: null,
       leadTimeSeconds: null,
@@ -332,6 +334,7 @@ describe('one timeline behind a deployment', () => {
       const text = await response.text();
       const { timeline } = JSON.parse(text) as { timeline: TimelineAnswer };
       expect(timeline.eventsTotal).toBe(EVENTS);
+      expect(timeline.eventsTotalExact).toBe(true);
       expect(timeline.cursor).toEqual(expect.any(String));
       const ofCommit = timeline.events.filter((e) => !e.eventId.startsWith('pev_parent_'));
       expect(ofCommit.map((e) => e.eventId)).toEqual(ids.slice(-TIMELINE_EVENTS));
@@ -346,6 +349,11 @@ describe('one timeline behind a deployment', () => {
       expect(Buffer.byteLength(text)).toBeLessThan(64 * 1024);
       getOne.mockRestore();
       getMany.mockRestore();
+    });
+
+    it('stops counting at the bound it is given', async () => {
+      expect(await h.store.countCiEventsForCommit('acme/checkout', commit, 100)).toBe(100);
+      expect(await h.store.countCiEventsForCommit('acme/checkout', commit, EVENTS + 1)).toBe(EVENTS);
     });
 
     it('pages through every event of the commit from the timeline cursor on, with no gap and no duplicate', async () => {

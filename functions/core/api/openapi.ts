@@ -156,6 +156,12 @@ function build(): Record<string, unknown> {
       '/v1/events': {
         post: {
           summary: 'Record one deployment event',
+          description:
+            'The deployment an event belongs to: a `deploymentId` of the form dep_ + 24 hex digits is a Shipcast ' +
+            'deployment id (as this operation answers it), which must exist with the same service and environment ' +
+            '(else 400 naming deploymentId); any other `deploymentId` is your own id within the service; else ' +
+            'service + environment + `version` (or `commit`). An event with none of deploymentId, version and ' +
+            'commit must carry an Idempotency-Key (else 400 naming it): its retry would otherwise be a second deployment.',
           security: secured('events:write'),
           parameters: [
             {
@@ -163,7 +169,8 @@ function build(): Record<string, unknown> {
               in: 'header',
               required: false,
               schema: { type: 'string', maxLength: 255 },
-              description: 'A replay with the same key answers the same result and changes nothing.',
+              description:
+                'A replay with the same key answers the same result and changes nothing. Required when the body has no deploymentId, version or commit.',
             },
           ],
           requestBody: {
@@ -253,7 +260,7 @@ function build(): Record<string, unknown> {
           description:
             `When its revision names a repository and a commit, \`timeline\` holds the newest ${TIMELINE_EVENTS} CI ` +
             "events of the commit with their parents (oldest first), `eventsTotal` (the commit's CI events, " +
-            `counted up to ${MAX_COUNTED_CI_EVENTS}) and \`cursor\` for the older ones (GET ` +
+            `counted up to ${MAX_COUNTED_CI_EVENTS}; \`eventsTotalExact\` false above) and \`cursor\` for the older ones (GET ` +
             '/v1/deployments/{id}/ci-events?cursor=…; null when there are none).',
           security: secured('deployments:read'),
           parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }],
@@ -271,7 +278,14 @@ function build(): Record<string, unknown> {
                       deliveries: { type: 'array', items: { type: 'object' } },
                       timeline: {
                         type: 'object',
-                        required: ['repository', 'commit', 'events', 'eventsTotal', 'cursor'],
+                        required: [
+                          'repository',
+                          'commit',
+                          'events',
+                          'eventsTotal',
+                          'eventsTotalExact',
+                          'cursor',
+                        ],
                         properties: {
                           repository: { type: 'string' },
                           commit: { type: 'string' },
@@ -281,6 +295,10 @@ function build(): Record<string, unknown> {
                             items: ciEvent,
                           },
                           eventsTotal: { type: 'integer', maximum: MAX_COUNTED_CI_EVENTS },
+                          eventsTotalExact: {
+                            type: 'boolean',
+                            description: `false: the commit has more than ${MAX_COUNTED_CI_EVENTS} CI events`,
+                          },
                           cursor: { type: ['string', 'null'] },
                           firstPushAt: { type: ['string', 'null'] },
                           leadTimeSeconds: { type: ['number', 'null'] },
