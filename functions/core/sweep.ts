@@ -1,4 +1,3 @@
-import type { ShipcastConfig } from './config.ts';
 import type { Clock, DeploymentStore, DispatchQueue } from './ports.ts';
 import type { Delivery, Deployment, DispatchMessage } from './schema.ts';
 import { count, type Logger, type Metrics } from './telemetry.ts';
@@ -8,7 +7,6 @@ export interface SweepContext {
   store: DeploymentStore;
   queue: DispatchQueue;
   clock: Clock;
-  config: ShipcastConfig;
   logger: Logger;
   metrics: Metrics;
 }
