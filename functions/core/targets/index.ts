@@ -7,6 +7,7 @@ import { googleChatTarget } from './google-chat.ts';
 import { honeycombTarget } from './honeycomb.ts';
 import { logTarget } from './log.ts';
 import { mattermostTarget } from './mattermost.ts';
+import { newrelicTarget } from './newrelic.ts';
 import { slackTarget } from './slack.ts';
 import type { TargetDefinition } from './target.ts';
 import { teamsTarget } from './teams.ts';
@@ -33,6 +34,7 @@ export const TARGETS = [
   zulipTarget,
   eventbridgeTarget,
   honeycombTarget,
+  newrelicTarget,
 ] as const satisfies readonly TargetDefinition[];
 
 /** Looks a target type up by name. */
