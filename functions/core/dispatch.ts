@@ -8,6 +8,7 @@ import type { Delivery, DispatchMessage } from './schema.ts';
 import { TARGETS } from './targets/index.ts';
 import type { SendResult, TargetDefinition } from './targets/target.ts';
 import { count, type Logger, type Metrics, maskSecrets } from './telemetry.ts';
+import { deploymentTimeline } from './timeline.ts';
 
 /** What dispatching needs: the ports, the config, the one HTTP client and the telemetry. */
 export interface DispatchContext {
@@ -172,6 +173,7 @@ export async function dispatchOne(
           deployment.service && deployment.environment
             ? store.previousTerminal(deployment.service, deployment.environment, deployment)
             : undefined,
+        ciEvents: async () => (await deploymentTimeline(store, deployment))?.events ?? [],
         eventBus: context.eventBus,
         message: transition.messages?.[message.target],
       },

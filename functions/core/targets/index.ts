@@ -5,6 +5,7 @@ import { githubDeploymentTarget } from './github-deployment.ts';
 import { githubStatusTarget } from './github-status.ts';
 import { googleChatTarget } from './google-chat.ts';
 import { honeycombTarget } from './honeycomb.ts';
+import { jiraTarget } from './jira.ts';
 import { logTarget } from './log.ts';
 import { mattermostTarget } from './mattermost.ts';
 import { newrelicTarget } from './newrelic.ts';
@@ -35,6 +36,7 @@ export const TARGETS = [
   eventbridgeTarget,
   honeycombTarget,
   newrelicTarget,
+  jiraTarget,
 ] as const satisfies readonly TargetDefinition[];
 
 /** Looks a target type up by name. */

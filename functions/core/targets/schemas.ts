@@ -6,6 +6,7 @@ import { GITHUB_API, templateProblems } from './github.ts';
 import { URL_PLACEHOLDERS } from './github-deployment.ts';
 import { CONTEXT_PLACEHOLDERS } from './github-status.ts';
 import { honeycombConfigSchema } from './honeycomb.schema.ts';
+import { jiraConfigSchema } from './jira.schema.ts';
 import { newrelicConfigSchema } from './newrelic.schema.ts';
 import { inferSlackMode, SLACK_DEFAULT_BASE_URL } from './slack.ts';
 import { TELEGRAM_DEFAULT_URL } from './telegram.ts';
@@ -446,4 +447,5 @@ export const TARGET_CONFIG_SCHEMAS = [
   eventbridgeConfigSchema,
   honeycombConfigSchema,
   newrelicConfigSchema,
+  jiraConfigSchema,
 ] as const;
