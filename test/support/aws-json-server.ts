@@ -14,8 +14,6 @@ export interface CapturedAwsRequest {
   contentType: string | undefined;
   /** True when the request carried a SigV4 Authorization header. */
   signed: boolean;
-  /** The region of the SigV4 credential scope (`Credential=<key>/<date>/<region>/<service>/aws4_request`). */
-  region?: string;
   /** The parsed JSON body (the raw text when it was not JSON). */
   body: unknown;
 }
@@ -40,7 +38,8 @@ export async function startAwsJsonServer(options: {
   /** The `__type` of an unexpected failure of the fake itself (the service's internal error name). */
   internalError: string;
   requests: CapturedAwsRequest[];
-  operation: (body: Record<string, unknown>) => AwsJsonAnswer;
+  /** Answers one request; `region` is its SigV4 credential scope's. */
+  operation: (body: Record<string, unknown>, request: { signed: boolean; region?: string }) => AwsJsonAnswer;
 }): Promise<{ endpoint: string; close(): Promise<void> }> {
   const server = createServer((req, res) => {
     void handle(req, res).catch((error: unknown) => {
@@ -55,15 +54,16 @@ export async function startAwsJsonServer(options: {
     const target = header(req, 'x-amz-target');
     const contentType = header(req, 'content-type');
     const signed = Boolean(header(req, 'authorization'));
+    // The region of the SigV4 credential scope (`Credential=<key>/<date>/<region>/<service>/aws4_request`).
     const region = /Credential=[^/]+\/\d{8}\/([^/]+)\//.exec(header(req, 'authorization') ?? '')?.[1];
     let body: unknown;
     try {
       body = raw ? JSON.parse(raw) : {};
     } catch {
-      options.requests.push({ target, contentType, signed, region, body: raw });
+      options.requests.push({ target, contentType, signed, body: raw });
       return send(res, awsError('SerializationException', 'body is not JSON'));
     }
-    options.requests.push({ target, contentType, signed, region, body });
+    options.requests.push({ target, contentType, signed, body });
 
     if (req.method !== 'POST' || req.url !== '/') {
       return send(res, awsError('UnknownOperationException', `${req.method} ${req.url}`, 404));
@@ -74,7 +74,7 @@ export async function startAwsJsonServer(options: {
     if (target !== options.target) {
       return send(res, awsError('UnknownOperationException', `unknown operation ${target}`));
     }
-    send(res, options.operation(body as Record<string, unknown>));
+    send(res, options.operation(body as Record<string, unknown>, { signed, region }));
   }
 
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
