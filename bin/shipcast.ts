@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { App, Validations } from 'aws-cdk-lib';
-import { AwsSolutionsChecks } from 'cdk-nag';
+import { AwsSolutionsChecks, ServerlessChecks } from 'cdk-nag';
 import { configPath, loadConfigFile, type ShipcastConfig } from '../functions/core/config.ts';
 import { ConfigError } from '../functions/core/errors.ts';
 import { ShipcastStack } from '../lib/index.ts';
@@ -21,5 +21,5 @@ new ShipcastStack(app, 'Shipcast', {
   // Optional: cdk synth -c shipcast:alarmTopicArn=arn:aws:sns:...
   alarmTopicArn: app.node.tryGetContext('shipcast:alarmTopicArn'),
 });
-Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+Validations.of(app).addPlugins(new AwsSolutionsChecks(app), new ServerlessChecks(app));
 app.synth();

@@ -1,7 +1,9 @@
+export { METRIC_NAMESPACE, type QueueAgeAlarmThresholds } from './monitoring.ts';
 export {
   Shipcast,
   type ShipcastConfigInput,
   type ShipcastFunctionName,
   type ShipcastProps,
+  ShipcastPropsError,
 } from './shipcast.ts';
 export { ShipcastStack, type ShipcastStackProps } from './shipcast-stack.ts';

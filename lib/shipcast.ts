@@ -1,17 +1,25 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { ArnFormat, type CfnElement, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
-import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
-import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import {
+  Annotations,
+  ArnFormat,
+  type CfnElement,
+  Duration,
+  Names,
+  RemovalPolicy,
+  Stack,
+  Validations,
+} from 'aws-cdk-lib';
+import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sns from 'aws-cdk-lib/aws-sns';
-import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import type * as z from 'zod';
@@ -19,6 +27,7 @@ import { TABLE } from '../functions/adapters/aws/table.ts';
 import { openApiDocument } from '../functions/core/api/openapi.ts';
 import {
   type configSchema,
+  DISPATCH_MAX_CONCURRENCY,
   DISPATCH_QUEUE_MAX_RECEIVES,
   FUNCTION_TIMEOUT_SECONDS,
   parseConfig,
@@ -28,9 +37,10 @@ import {
 } from '../functions/core/config.ts';
 import type { EventBridgeConfig } from '../functions/core/targets/eventbridge.schema.ts';
 import { eventBusArn } from '../functions/core/targets/eventbridge.ts';
-import { targetDefinition } from '../functions/core/targets/index.ts';
+import { TARGETS, targetDefinition } from '../functions/core/targets/index.ts';
 import { ENV } from '../functions/handlers/env.ts';
 import { embedOpenApi } from '../functions/handlers/openapi-embedded.ts';
+import { createAlarms, createDashboard, notifyTopic, type QueueAgeAlarmThresholds } from './monitoring.ts';
 
 /** A Shipcast config as written in `shipcast.config.json` (defaults optional) or as returned by `parseConfig`. */
 export type ShipcastConfigInput = z.input<typeof configSchema>;
@@ -44,19 +54,66 @@ export interface ShipcastProps {
   readonly config: ShipcastConfigInput;
   /** Memory (MB) per function; defaults: api 512, ingest 256, dispatch 256. */
   readonly memorySize?: Partial<Record<ShipcastFunctionName, number>>;
-  /** Topic the alarms (DLQ depth, function errors) notify; without it the alarms have no actions. */
+  /** Topic every alarm notifies (in alarm and back to OK); without it the alarms have no actions. */
   readonly alarmTopic?: sns.ITopic;
   /** Maximum concurrent dispatcher invocations from the dispatch queue (2-1000); default 5. */
   readonly dispatchMaxConcurrency?: number;
-  /** Prefix of the Secrets Manager secret names; default `shipcast/<stack name>/`. */
+  /** Prefix of the Secrets Manager secret names; default `shipcast/<instanceName>/` (`shipcast/<stack name>/`). */
   readonly secretPrefix?: string;
   /** Enable X-Ray active tracing on the functions; default false. */
   readonly tracing?: boolean;
+  /**
+   * Reserved concurrency of the API function (its function URL is public, auth NONE): a flood of requests is
+   * throttled (429) at this many concurrent invocations instead of starving the account's other functions,
+   * Shipcast's ingest and dispatch included. Default 20; `false` reserves none (for accounts whose
+   * concurrency quota cannot spare it: Lambda keeps 100 unreserved).
+   */
+  readonly apiReservedConcurrency?: number | false;
+  /** Retention of the functions' log groups; default one month. */
+  readonly logRetention?: logs.RetentionDays;
+  /** What a stack deletion (or a replacement) does to the table: RETAIN (default) or DESTROY. */
+  readonly tableRemovalPolicy?: RemovalPolicy;
+  /** DynamoDB deletion protection on the table; default true unless `tableRemovalPolicy` is DESTROY. */
+  readonly tableDeletionProtection?: boolean;
+  /**
+   * What a stack deletion does to the secrets: RETAIN (default: their values survive; delete them yourself
+   * before re-creating a stack of the same name, their names are fixed) or DESTROY.
+   */
+  readonly secretsRemovalPolicy?: RemovalPolicy;
+  /** Lambda runtime of the functions: Node.js 22 (default) or Node.js 24; the bundles target the same version. */
+  readonly runtime?: lambda.Runtime;
+  /**
+   * Customer-managed KMS key for the CodeDeploy topic, every queue and the table; default AWS-owned/managed
+   * encryption (SSE-SQS, SNS without SSE, DynamoDB owned key). The construct adds the key-policy statements
+   * SNS and CodeDeploy need to a key of this app; an imported key needs them added by hand (see
+   * docs/deploy-aws.md).
+   */
+  readonly encryptionKey?: kms.IKey;
+  /** Age of the oldest queued message that fires a queue's age alarm; defaults: ingest 15 min, dispatch 6 h. */
+  readonly queueAgeAlarms?: QueueAgeAlarmThresholds;
 }
 
-const HANDLERS_DIR = new URL('../functions/handlers/', import.meta.url);
-const PACKAGE_ROOT = fileURLToPath(new URL('..', import.meta.url));
-const LOCK_FILE = fileURLToPath(new URL('../package-lock.json', import.meta.url));
+/** A prop of the `Shipcast` construct has a value it cannot work with; the message names the prop. */
+export class ShipcastPropsError extends Error {
+  constructor(prop: string, problem: string) {
+    super(`Shipcast construct props.${prop}: ${problem}`);
+    this.name = 'ShipcastPropsError';
+  }
+}
+
+/**
+ * The package root: this file runs from `lib/` in the repository (through tsx) and from `dist/lib/` when
+ * installed as a package. The handlers are bundled from the TypeScript sources under `functions/`, which the
+ * package ships.
+ */
+const PACKAGE_ROOT_URL = new URL(
+  existsSync(new URL('../package.json', import.meta.url)) ? '../' : '../../',
+  import.meta.url,
+);
+const HANDLERS_DIR = new URL('functions/handlers/', PACKAGE_ROOT_URL);
+const PACKAGE_ROOT = fileURLToPath(PACKAGE_ROOT_URL);
+/** Only in the repository: an installed package bundles with the lock file of the app that installed it. */
+const LOCK_FILE = fileURLToPath(new URL('package-lock.json', PACKAGE_ROOT_URL));
 
 const TIMEOUTS: Record<ShipcastFunctionName, Duration> = {
   api: Duration.seconds(FUNCTION_TIMEOUT_SECONDS.api),
@@ -64,6 +121,15 @@ const TIMEOUTS: Record<ShipcastFunctionName, Duration> = {
   dispatch: Duration.seconds(FUNCTION_TIMEOUT_SECONDS.dispatch),
 };
 const DEFAULT_MEMORY: Record<ShipcastFunctionName, number> = { api: 512, ingest: 256, dispatch: 256 };
+/** Default reserved concurrency of the public API function. */
+const DEFAULT_API_RESERVED_CONCURRENCY = 20;
+/** The runtimes Shipcast supports, with the esbuild target of each. */
+const RUNTIME_TARGETS: Record<string, string> = { 'nodejs22.x': 'node22', 'nodejs24.x': 'node24' };
+const REMOVAL_POLICIES = [
+  RemovalPolicy.RETAIN,
+  RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
+  RemovalPolicy.DESTROY,
+];
 /** Receives of one ingest message (SNS envelope) before it goes to the ingest DLQ. */
 const INGEST_MAX_RECEIVES = 5;
 const DLQ_RETENTION = Duration.days(14);
@@ -102,16 +168,31 @@ export class Shipcast extends Construct {
   readonly secretPrefix: string;
   /** One secret per name the config references, keyed by that name. */
   readonly secrets: ReadonlyMap<string, secretsmanager.Secret>;
+  /** Dead-letter queue of the topic's subscription: what SNS could not deliver to `ingestQueue`. */
+  readonly subscriptionDeadLetterQueue: sqs.Queue;
+  /**
+   * Names this deployment among others in the account: `<stack name>` for a construct with id `Shipcast`
+   * directly in its stack, else `<stack name>/<construct path in the stack>`. It is in the secret prefix
+   * and the `service` dimension of the metrics, so two deployments never share either.
+   */
+  readonly instanceName: string;
   /** Every alarm the construct creates. */
   readonly alarms: cloudwatch.Alarm[] = [];
+  /** The CloudWatch dashboard: functions, queues, DLQs, deliveries, retries and circuits by target. */
+  readonly dashboard: cloudwatch.Dashboard;
 
   constructor(scope: Construct, id: string, props: ShipcastProps) {
     // Validated before super() so a bad config leaves nothing behind in the construct tree.
     const config = parseConfig(props.config, 'Shipcast construct props.config');
+    const runtime = props.runtime ?? lambda.Runtime.NODEJS_22_X;
+    validateProps(props, runtime);
     super(scope, id);
     this.config = config;
     const stack = Stack.of(this);
-    this.secretPrefix = props.secretPrefix ?? `shipcast/${stack.stackName}/`;
+    this.instanceName = instanceName(this);
+    this.secretPrefix = props.secretPrefix ?? `shipcast/${this.instanceName}/`;
+    const encryptionKey = props.encryptionKey;
+    const tableRemovalPolicy = props.tableRemovalPolicy ?? RemovalPolicy.RETAIN;
 
     this.table = new dynamodb.Table(this, 'Table', {
       partitionKey: { name: TABLE.partitionKey, type: dynamodb.AttributeType.STRING },
@@ -119,7 +200,9 @@ export class Shipcast extends Construct {
       billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
       timeToLiveAttribute: TABLE.ttlAttribute,
-      removalPolicy: RemovalPolicy.RETAIN,
+      removalPolicy: tableRemovalPolicy,
+      deletionProtection: props.tableDeletionProtection ?? tableRemovalPolicy !== RemovalPolicy.DESTROY,
+      ...(encryptionKey ? { encryption: dynamodb.TableEncryption.CUSTOMER_MANAGED, encryptionKey } : {}),
     });
     for (const index of TABLE.indexes) {
       this.table.addGlobalSecondaryIndex({
@@ -130,10 +213,12 @@ export class Shipcast extends Construct {
       });
     }
 
-    // Queues: SSE-SQS (not KMS) so SNS can deliver to the ingest queue without a key policy.
+    // Queues: SSE-SQS unless a customer-managed key is given (SNS then needs the key: see the key policy below).
     const queue = (queueId: string, queueProps: sqs.QueueProps) =>
       new sqs.Queue(this, queueId, {
-        encryption: sqs.QueueEncryption.SQS_MANAGED,
+        ...(encryptionKey
+          ? { encryption: sqs.QueueEncryption.KMS, encryptionMasterKey: encryptionKey }
+          : { encryption: sqs.QueueEncryption.SQS_MANAGED }),
         enforceSSL: true,
         ...queueProps,
       });
@@ -163,7 +248,21 @@ export class Shipcast extends Construct {
       deadLetterQueue: { queue: this.dispatchDeadLetterQueue, maxReceiveCount: DISPATCH_QUEUE_MAX_RECEIVES },
     });
 
-    this.codeDeployTopic = new sns.Topic(this, 'CodeDeployTopic', { enforceSSL: true });
+    // What SNS cannot deliver to the ingest queue (a key or queue policy gone wrong) is kept here, not dropped.
+    // SNS subscription DLQs must be standard queues (docs.aws.amazon.com/sns/latest/dg/sns-dead-letter-queues.html).
+    this.subscriptionDeadLetterQueue = queue('SubscriptionDeadLetterQueue', {
+      retentionPeriod: DLQ_RETENTION,
+    });
+    acknowledgeNag(
+      this.subscriptionDeadLetterQueue,
+      'SQS3',
+      "This queue is the dead-letter queue of the CodeDeploy topic's SQS subscription (the subscription's " +
+        'RedrivePolicy, which cdk-nag does not follow); its depth is alarmed.',
+    );
+    this.codeDeployTopic = new sns.Topic(this, 'CodeDeployTopic', {
+      enforceSSL: true,
+      masterKey: encryptionKey,
+    });
     this.codeDeployTopic.addToResourcePolicy(
       new iam.PolicyStatement({
         sid: 'AllowCodeDeployPublish',
@@ -173,8 +272,48 @@ export class Shipcast extends Construct {
         conditions: { StringEquals: { 'aws:SourceAccount': stack.account } },
       }),
     );
+    if (encryptionKey) {
+      // CodeDeploy publishes to an encrypted topic only with the key (docs.aws.amazon.com/sns/latest/dg/sns-key-management.html).
+      const { statementAdded } = encryptionKey.addToResourcePolicy(
+        new iam.PolicyStatement({
+          sid: 'AllowCodeDeployToUseTheKeyOfShipcastTopic',
+          principals: [new iam.ServicePrincipal('codedeploy.amazonaws.com')],
+          actions: ['kms:GenerateDataKey*', 'kms:Decrypt'],
+          resources: ['*'],
+          conditions: { StringEquals: { 'aws:SourceAccount': stack.account } },
+        }),
+      );
+      // SNS writes to the encrypted queues with the key. Conditioned on this account's topics, not on the
+      // topic's ARN: the topic is encrypted with the same key, so naming it here would be a dependency cycle.
+      const snsStatement = encryptionKey.addToResourcePolicy(
+        new iam.PolicyStatement({
+          sid: 'AllowSnsToWriteToShipcastQueues',
+          principals: [new iam.ServicePrincipal('sns.amazonaws.com')],
+          actions: ['kms:GenerateDataKey', 'kms:Decrypt'],
+          resources: ['*'],
+          conditions: {
+            ArnLike: {
+              'aws:SourceArn': stack.formatArn({
+                service: 'sns',
+                resource: '*',
+                arnFormat: ArnFormat.NO_RESOURCE_NAME,
+              }),
+            },
+          },
+        }),
+      );
+      if (!statementAdded || !snsStatement.statementAdded) {
+        Annotations.of(this).addWarningV2(
+          'shipcast:importedKeyPolicy',
+          'props.encryptionKey is imported: add to its key policy kms:GenerateDataKey* and kms:Decrypt for ' +
+            'codedeploy.amazonaws.com and sns.amazonaws.com (see docs/deploy-aws.md), or CodeDeploy triggers are lost.',
+        );
+      }
+    }
     // rawMessageDelivery stays off: the ingest function parses the SNS envelope (Subject, Message, MessageId).
-    this.codeDeployTopic.addSubscription(new subscriptions.SqsSubscription(this.ingestQueue));
+    this.codeDeployTopic.addSubscription(
+      new QueueSubscription(this.ingestQueue, this.subscriptionDeadLetterQueue),
+    );
 
     // Secrets: created with generated values so the stack works after deploy; overwrite with put-secret-value.
     const secretsScope = new Construct(this, 'Secrets');
@@ -184,6 +323,7 @@ export class Shipcast extends Construct {
         secretName: `${this.secretPrefix}${name}`,
         description: `Shipcast secret "${name}" (replace the generated value with put-secret-value if needed)`,
         generateSecretString: { passwordLength: 48, excludePunctuation: true },
+        removalPolicy: props.secretsRemovalPolicy ?? RemovalPolicy.RETAIN,
       });
       acknowledgeNag(
         secret,
@@ -195,12 +335,17 @@ export class Shipcast extends Construct {
     }
     this.secrets = secrets;
 
+    const apiReservedConcurrency =
+      props.apiReservedConcurrency === false
+        ? undefined
+        : (props.apiReservedConcurrency ?? DEFAULT_API_RESERVED_CONCURRENCY);
+    const metricsService = `shipcast/${this.instanceName}`;
     const bundledConfig = JSON.stringify(config);
     const tableLogicalId = stack.getLogicalId(this.table.node.defaultChild as CfnElement);
     const fn = (name: ShipcastFunctionName) => {
       const functionId = `${name[0]!.toUpperCase()}${name.slice(1)}Function`;
       const logGroup = new logs.LogGroup(this, `${functionId}Logs`, {
-        retention: logs.RetentionDays.ONE_MONTH,
+        retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
       });
       // An own role instead of the default AWSLambdaBasicExecutionRole: log writes only to this log group.
       const role = new iam.Role(this, `${functionId}Role`, {
@@ -215,19 +360,21 @@ export class Shipcast extends Construct {
       const f = new NodejsFunction(this, functionId, {
         entry: fileURLToPath(new URL(`${name}.ts`, HANDLERS_DIR)),
         handler: 'handler',
-        runtime: lambda.Runtime.NODEJS_22_X,
+        runtime,
         architecture: lambda.Architecture.ARM_64,
         memorySize: props.memorySize?.[name] ?? DEFAULT_MEMORY[name],
         timeout: TIMEOUTS[name],
         role,
         logGroup,
         tracing: props.tracing ? lambda.Tracing.ACTIVE : lambda.Tracing.DISABLED,
+        reservedConcurrentExecutions: name === 'api' ? apiReservedConcurrency : undefined,
         ...(existsSync(LOCK_FILE) ? { projectRoot: PACKAGE_ROOT, depsLockFilePath: LOCK_FILE } : {}),
         environment: {
           [ENV.table]: this.table.tableName,
           [ENV.dispatchQueueUrl]: this.dispatchQueue.queueUrl,
           [ENV.dispatchDlqUrl]: this.dispatchDeadLetterQueue.queueUrl,
           [ENV.secretPrefix]: this.secretPrefix,
+          [ENV.metricsService]: metricsService,
           NODE_OPTIONS: '--enable-source-maps',
         },
         bundling: {
@@ -236,7 +383,7 @@ export class Shipcast extends Construct {
           // Mappings only: the sources themselves would triple the asset and the cold-start parse.
           sourcesContent: false,
           format: OutputFormat.ESM,
-          target: 'node22',
+          target: RUNTIME_TARGETS[runtime.name],
           mainFields: ['module', 'main'],
           banner: "import { createRequire } from 'module'; const require = createRequire(import.meta.url);",
           define: {
@@ -246,8 +393,9 @@ export class Shipcast extends Construct {
               ? { [`process.env.${ENV.openApi}`]: JSON.stringify(embedOpenApi(openApiDocument())) }
               : {}),
           },
-          // Bundle the pinned AWS SDK versions instead of relying on the runtime's copy.
-          externalModules: [],
+          // Bundle the pinned AWS SDK versions instead of relying on the runtime's copy. Libraries targets load on
+          // first use are bundled only into the dispatcher, and only when a configured target needs them.
+          externalModules: unusedLazyModules(config, name),
         },
       });
       this.table.grantReadWriteData(f);
@@ -256,6 +404,16 @@ export class Shipcast extends Construct {
         `IAM5[Resource::<${tableLogicalId}.Arn>/index/*]`,
         "grantReadWriteData also covers the table's GSIs (byServiceEnv, byService, byTime), which the functions query.",
       );
+      if (encryptionKey) {
+        for (const action of ['kms:GenerateDataKey*', 'kms:ReEncrypt*']) {
+          acknowledgeNag(
+            role,
+            `IAM5[Action::${action}]`,
+            "CDK's grants for the queues and table encrypted with props.encryptionKey: on that one key only, " +
+              'the wildcard covering the variants of the action KMS checks for SQS and DynamoDB encryption.',
+          );
+        }
+      }
       if (props.tracing) {
         acknowledgeNag(
           role,
@@ -263,22 +421,27 @@ export class Shipcast extends Construct {
           'X-Ray PutTraceSegments/PutTelemetryRecords do not support resource-level permissions.',
         );
       }
-      acknowledgeNag(
+      const runtimeReason =
+        'The runtime is the `runtime` prop (Node.js 22 by default, 24 allowed) and the esbuild target matches ' +
+        'it; moving to a newer runtime is a deliberate change of runtime and target together, not an automatic one.';
+      acknowledgeNag(f, 'L1', runtimeReason);
+      acknowledgeServerlessNag(f, 'LambdaLatestVersion', runtimeReason);
+      acknowledgeServerlessNag(
         f,
-        'L1',
-        'Node.js 22 is the runtime Shipcast specifies and the esbuild target (node22) matches it; moving to a ' +
-          'newer runtime is a deliberate change of runtime and target together, not an automatic one.',
+        'LambdaDLQ',
+        name === 'api'
+          ? 'The API function is invoked synchronously through its function URL only: the caller gets the error.'
+          : `The ${name} function is invoked only by its SQS event source; a failed message returns to its queue ` +
+              "and ends in that queue's dead-letter queue (redrive policy), which is alarmed.",
       );
-      this.alarms.push(
-        new cloudwatch.Alarm(this, `${functionId}ErrorsAlarm`, {
-          alarmDescription: `Shipcast ${name} function reported errors`,
-          metric: f.metricErrors({ period: Duration.minutes(5), statistic: cloudwatch.Stats.SUM }),
-          threshold: 1,
-          evaluationPeriods: 1,
-          comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-          treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-        }),
-      );
+      if (!props.tracing) {
+        acknowledgeServerlessNag(
+          f,
+          'LambdaTracing',
+          'X-Ray tracing is opt-in (`tracing` prop) because it adds cost per request; every log line already ' +
+            'carries the deployment, event and queue message ids that tie a request to its deliveries.',
+        );
+      }
       return f;
     };
 
@@ -322,7 +485,7 @@ export class Shipcast extends Construct {
       new SqsEventSource(this.dispatchQueue, {
         batchSize: 10,
         reportBatchItemFailures: true,
-        maxConcurrency: props.dispatchMaxConcurrency ?? 5,
+        maxConcurrency: props.dispatchMaxConcurrency ?? DISPATCH_MAX_CONCURRENCY,
       }),
     );
     // The event source grants receive/delete/ChangeMessageVisibility on the dispatch queue.
@@ -352,30 +515,142 @@ export class Shipcast extends Construct {
       if (tokenSecrets.has(name)) secret.grantRead(this.apiFunction);
       if (targetSecrets.has(name)) secret.grantRead(this.dispatchFunction);
     }
-
-    for (const [dlqId, dlq] of [
-      ['IngestDeadLetterQueue', this.ingestDeadLetterQueue],
-      ['DispatchDeadLetterQueue', this.dispatchDeadLetterQueue],
-    ] as const) {
-      this.alarms.push(
-        new cloudwatch.Alarm(this, `${dlqId}DepthAlarm`, {
-          alarmDescription: `Messages in the Shipcast ${dlqId} need attention`,
-          metric: dlq.metricApproximateNumberOfMessagesVisible({
-            period: Duration.minutes(5),
-            statistic: cloudwatch.Stats.MAXIMUM,
+    // AWS APIs a target calls (the email target's SES identity), on exactly the resources its config names.
+    for (const target of Object.values(config.targets)) {
+      for (const grant of targetDefinition(String(target.type))?.awsPermissions?.(target as never) ?? []) {
+        this.dispatchFunction.addToRolePolicy(
+          new iam.PolicyStatement({
+            actions: grant.actions,
+            resources: grant.resources.map((r) =>
+              stack.formatArn({ ...r, arnFormat: ArnFormat.SLASH_RESOURCE_NAME }),
+            ),
           }),
-          threshold: 1,
-          evaluationPeriods: 1,
-          comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-          treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-        }),
+        );
+      }
+    }
+
+    for (const [dlq, reason] of [
+      [this.ingestDeadLetterQueue, 'the ingest queue'],
+      [this.dispatchDeadLetterQueue, 'the dispatch queue'],
+      [this.subscriptionDeadLetterQueue, "the CodeDeploy topic's SQS subscription"],
+    ] as const) {
+      acknowledgeServerlessNag(
+        dlq,
+        'SQSRedrivePolicy',
+        `This queue is the dead-letter queue of ${reason}: its messages are redriven by an operator ` +
+          '(docs/deploy-aws.md), never dead-lettered again; its depth is alarmed.',
       );
     }
-    if (props.alarmTopic) {
-      const action = new cloudwatchActions.SnsAction(props.alarmTopic);
-      for (const alarm of this.alarms) alarm.addAlarmAction(action);
+    for (const mapping of [this.ingestFunction, this.dispatchFunction]) {
+      acknowledgeServerlessNag(
+        mapping,
+        'LambdaEventSourceMappingDestination',
+        'SQS event sources take no on-failure destination (only stream and Kafka sources do): a failed ' +
+          "message returns to its queue and ends in that queue's dead-letter queue, which is alarmed.",
+      );
+    }
+
+    const monitored = {
+      functions: { api: this.apiFunction, ingest: this.ingestFunction, dispatch: this.dispatchFunction },
+      queues: { ingest: this.ingestQueue, dispatch: this.dispatchQueue },
+      deadLetterQueues: {
+        ingest: this.ingestDeadLetterQueue,
+        dispatch: this.dispatchDeadLetterQueue,
+        subscription: this.subscriptionDeadLetterQueue,
+      },
+      metricsService,
+      targets: Object.keys(config.targets),
+      queueAgeThresholds: props.queueAgeAlarms,
+    };
+    this.alarms.push(...createAlarms(this, monitored));
+    // Last: every alarm made so far notifies the topic and shows on the dashboard.
+    notifyTopic(this.alarms, props.alarmTopic);
+    this.dashboard = createDashboard(this, monitored, this.alarms);
+  }
+}
+
+/** The libraries targets load on first use that `name`'s bundle can leave out: all but the dispatcher's needed ones. */
+export function unusedLazyModules(config: ShipcastConfig, name: string): string[] {
+  const needed = new Set(
+    name === 'dispatch'
+      ? Object.values(config.targets).flatMap(
+          (target) => targetDefinition(String(target.type))?.lazyModules?.needed(target as never) ?? [],
+        )
+      : [],
+  );
+  return [...new Set(TARGETS.flatMap((t) => t.lazyModules?.all ?? []))].filter((m) => !needed.has(m));
+}
+
+/**
+ * `SqsSubscription` (same queue policy, same construct path) without its key-policy statement, which names
+ * the topic's ARN: with a topic encrypted by the queue's key that is a dependency cycle. The construct adds
+ * the key statement itself.
+ */
+class QueueSubscription implements sns.ITopicSubscription {
+  constructor(
+    private readonly queue: sqs.Queue,
+    private readonly deadLetterQueue: sqs.Queue,
+  ) {}
+
+  bind(topic: sns.ITopic): sns.TopicSubscriptionConfig {
+    const { policyDependable } = this.queue.addToResourcePolicy(
+      new iam.PolicyStatement({
+        resources: [this.queue.queueArn],
+        actions: ['sqs:SendMessage'],
+        principals: [new iam.ServicePrincipal('sns.amazonaws.com')],
+        conditions: { ArnEquals: { 'aws:SourceArn': topic.topicArn } },
+      }),
+    );
+    return {
+      subscriberScope: this.queue,
+      subscriberId: Names.nodeUniqueId(topic.node),
+      endpoint: this.queue.queueArn,
+      protocol: sns.SubscriptionProtocol.SQS,
+      deadLetterQueue: this.deadLetterQueue,
+      subscriptionDependency: policyDependable,
+    };
+  }
+}
+
+/** Fails fast, naming the prop, on values the construct cannot deploy. */
+function validateProps(props: ShipcastProps, runtime: lambda.Runtime): void {
+  const concurrency = props.apiReservedConcurrency;
+  if (
+    concurrency !== undefined &&
+    concurrency !== false &&
+    !(Number.isInteger(concurrency) && concurrency >= 1)
+  ) {
+    throw new ShipcastPropsError(
+      'apiReservedConcurrency',
+      `must be a whole number of at least 1, or false to reserve none (got ${String(concurrency)}); ` +
+        '0 would make Lambda refuse every request',
+    );
+  }
+  if (!Object.hasOwn(RUNTIME_TARGETS, runtime.name)) {
+    throw new ShipcastPropsError(
+      'runtime',
+      `${runtime.name} is not supported; use lambda.Runtime.NODEJS_22_X (default) or lambda.Runtime.NODEJS_24_X`,
+    );
+  }
+  for (const prop of ['tableRemovalPolicy', 'secretsRemovalPolicy'] as const) {
+    const policy = props[prop];
+    if (policy !== undefined && !REMOVAL_POLICIES.includes(policy)) {
+      throw new ShipcastPropsError(
+        prop,
+        `${policy} is not supported; use RemovalPolicy.RETAIN (default), RETAIN_ON_UPDATE_OR_DELETE or DESTROY`,
+      );
     }
   }
+}
+
+/** `<stack name>` for the construct `Shipcast` directly in its stack, else `<stack name>/<path in the stack>`. */
+function instanceName(construct: Construct): string {
+  const stack = Stack.of(construct);
+  const path = construct.node.scopes
+    .slice(construct.node.scopes.indexOf(stack) + 1)
+    .map((scope) => scope.node.id)
+    .join('/');
+  return path === 'Shipcast' ? stack.stackName : `${stack.stackName}/${path}`;
 }
 
 /**
@@ -384,4 +659,9 @@ export class Shipcast extends Construct {
  */
 function acknowledgeNag(scope: Construct, rule: string, reason: string): void {
   Validations.of(scope).acknowledge({ id: `AwsSolutions::AwsSolutions-${rule}`, reason });
+}
+
+/** Acknowledges a cdk-nag Serverless finding on `scope` and its children, like `acknowledgeNag`. */
+function acknowledgeServerlessNag(scope: Construct, rule: string, reason: string): void {
+  Validations.of(scope).acknowledge({ id: `Serverless::Serverless-${rule}`, reason });
 }

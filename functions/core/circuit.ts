@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { CircuitSettings } from './config.ts';
 import type { CircuitState, Clock, DeploymentStore } from './ports.ts';
 import { count, type Logger, type Metrics } from './telemetry.ts';
+import { MAX_VISIBILITY_SECONDS, VISIBILITY_MARGIN_SECONDS } from './visibility.ts';
 
 /** What the breakers need from the dispatch context. */
 export interface CircuitContext {
@@ -151,11 +152,10 @@ export class CircuitBreakers {
   async failed(gate: CircuitGate, context: CircuitContext, retryAfterSeconds?: number): Promise<boolean> {
     if (gate.kind === 'wait') return true;
     const now = context.clock.now();
-    // A target that named its wait (Retry-After, a rate limit's reset) is not probed before it is over.
-    const reopensAt =
-      retryAfterSeconds && retryAfterSeconds > gate.settings.coolDownSeconds
-        ? now.getTime() + retryAfterSeconds * 1000
-        : undefined;
+    // A target that named its wait (Retry-After, a rate limit's reset) is not probed before it is over, nor
+    // later than the queue can hold its messages back: a probe then asks again.
+    const named = Math.min(retryAfterSeconds ?? 0, MAX_VISIBILITY_SECONDS - VISIBILITY_MARGIN_SECONDS);
+    const reopensAt = named > gate.settings.coolDownSeconds ? now.getTime() + named * 1000 : undefined;
     if (gate.kind === 'probe') {
       const reopened: CircuitState = {
         target: gate.target,

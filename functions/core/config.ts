@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import * as z from 'zod';
+import { SCOPES } from './api/auth.ts';
 import { CIRCUIT_DEFAULTS } from './config-reader.ts';
 import { ConfigError, issuesFromZod } from './errors.ts';
 import { STATUSES } from './status.ts';
@@ -90,7 +91,27 @@ export const configSchema = z
     api: z
       .object({
         /** Bearer tokens accepted by the HTTP API, each a named secret. */
-        tokens: z.array(z.object({ name, secret: secretName }).strict()).min(1),
+        tokens: z
+          .array(
+            z
+              .object({
+                name,
+                secret: secretName,
+                /**
+                 * What the token may do (docs/api.md): `events:write`, `deployments:read`, `pipelines:read`,
+                 * `pipelines:write`, or `read` / `write` / `admin`. Without it the token has `admin` (every route).
+                 */
+                scopes: z.array(z.enum(SCOPES)).min(1).optional(),
+              })
+              .strict(),
+          )
+          .min(1),
+        /**
+         * Whether the Pipelines-compatible routes take a token in the `apiToken` query parameter, as Pipelines
+         * clients send it (default true). CI logs and proxies keep URLs: turn it off once clients send
+         * `Authorization: Bearer`.
+         */
+        queryTokens: z.boolean().optional(),
         /** How long an Idempotency-Key is remembered (hours). */
         idempotencyHours: z
           .number()
@@ -176,6 +197,12 @@ export const DISPATCH_QUEUE_MAX_RECEIVES = 1000;
 
 /** Each function's timeout in seconds: Lambda's in AWS, the local pollers' deadline under `npm start`. */
 export const FUNCTION_TIMEOUT_SECONDS = { api: 10, ingest: 30, dispatch: 60 } as const;
+
+/**
+ * Dispatch batches run at once, at most: the dispatch event source mapping's maximum concurrency in AWS (the
+ * construct's default) and the dispatch poller's concurrency under `npm start`.
+ */
+export const DISPATCH_MAX_CONCURRENCY = 5;
 
 /** A queue's visibility timeout is this many times its consumer's timeout (AWS recommends at least six). */
 export const QUEUE_VISIBILITY_FACTOR = 6;

@@ -3,12 +3,21 @@ import type { ShipcastConfig } from './config.ts';
 import { circuitSettings } from './config-reader.ts';
 import { PermanentDeliveryError, RetryableDeliveryError } from './errors.ts';
 import type { HttpClient } from './http-client.ts';
-import type { Clock, DeploymentStore, DispatchQueue, EventBus, RateLimiter, SecretSource } from './ports.ts';
+import type {
+  Clock,
+  DeploymentStore,
+  DispatchQueue,
+  EventBus,
+  RateLimiter,
+  SecretSource,
+  SesSender,
+} from './ports.ts';
 import type { Delivery, DispatchMessage } from './schema.ts';
 import { TARGETS } from './targets/index.ts';
 import type { SendResult, TargetDefinition } from './targets/target.ts';
 import { count, type Logger, type Metrics, maskSecrets } from './telemetry.ts';
 import { deploymentTimeline } from './timeline.ts';
+import { MAX_VISIBILITY_SECONDS, queueableWait } from './visibility.ts';
 
 /** What dispatching needs: the ports, the config, the one HTTP client and the telemetry. */
 export interface DispatchContext {
@@ -29,6 +38,8 @@ export interface DispatchContext {
   remainingMs?: () => number;
   /** The event bus adapter the `eventbridge` target puts events with. */
   eventBus?: EventBus;
+  /** Amazon SES for the `email` target. */
+  ses?: SesSender;
 }
 
 /**
@@ -45,6 +56,11 @@ export interface ReceivedMessage {
   body: string;
   /** How many times the queue has handed this message out, this time included. */
   receiveCount: number;
+  /**
+   * When the queue handed it out this time (epoch milliseconds), as near as known: a wait asked of the queue
+   * must end within SQS's 12 hours of it. Absent: now (the caller received it itself just before).
+   */
+  receivedAt?: number;
 }
 
 /** What became of one message. */
@@ -156,6 +172,12 @@ export async function dispatchOne(
       return wait;
     },
   };
+  // The target's health is judged by its calls, not by the delivery: a delivery of several calls (a GitHub
+  // deployment's first: a look-up, a create and a status) that fails on one of them still saw it answer.
+  let answeredCalls = 0;
+  const http = context.http.observed((outcome) => {
+    if (outcome === 'answered') answeredCalls++;
+  });
   let sent: SendResult | undefined;
   try {
     sent = await definition.send(
@@ -163,7 +185,7 @@ export async function dispatchOne(
       {
         name: message.target,
         config: targetConfig as never,
-        http: context.http,
+        http,
         secrets: context.secrets,
         logger,
         clock: context.clock,
@@ -176,6 +198,7 @@ export async function dispatchOne(
         ciEvents: async () => (await deploymentTimeline(store, deployment))?.events ?? [],
         eventBus: context.eventBus,
         message: transition.messages?.[message.target],
+        ses: context.ses,
       },
     );
     const refs = sent.refs;
@@ -201,10 +224,14 @@ export async function dispatchOne(
     const learned = sent?.refs ?? (error as { refs?: Record<string, string> } | undefined)?.refs;
     const withRefs = (base: Delivery) => (learned ? { ...base.refs, ...learned } : base.refs);
     const permanent = error instanceof PermanentDeliveryError;
-    // Only a retryable answer of the target itself (429, 5xx, timeout, connection) counts against it.
-    const targetFailed = !sent && !heldBack && error instanceof RetryableDeliveryError;
+    // A call the target answered shows it up (a probe closes the circuit, a closed one's failures reset);
+    // only a retryable failure of the target itself (429, 5xx, timeout, connection), with none of its calls
+    // answered, counts against it.
+    const targetAnswered = sent !== undefined || answeredCalls > 0;
+    const targetFailed = !targetAnswered && !heldBack && error instanceof RetryableDeliveryError;
     let circuitOpen = false;
-    if (targetFailed)
+    if (targetAnswered) await circuitStep(() => breakers.succeeded(gate, context), context);
+    else if (targetFailed)
       circuitOpen =
         (await circuitStep(() => breakers.failed(gate, context, error.retryAfterSeconds), context)) === true;
     else await circuitStep(() => breakers.inconclusive(gate, context), context);
@@ -275,8 +302,8 @@ async function circuitStep<T>(step: () => Promise<T>, context: DispatchContext):
 export function retryDelay(error: unknown, attempt: number): number {
   const asked = error instanceof RetryableDeliveryError ? error.retryAfterSeconds : undefined;
   const backoff = Math.min(900, 5 * 2 ** Math.max(0, attempt - 1));
-  // SQS caps a message's visibility timeout at 12 hours.
-  return Math.min(43_200, Math.max(1, Math.ceil(asked ?? backoff)));
+  // What is left of the message's 12 hours is applied when the wait is asked of the queue (queueableWait).
+  return Math.min(MAX_VISIBILITY_SECONDS, Math.max(1, Math.ceil(asked ?? backoff)));
 }
 
 /** Writes the delivery record with a conditional put; re-reads and re-applies when another writer won. */
@@ -328,7 +355,15 @@ async function persistently<T>(write: () => Promise<T>, attempts = 4): Promise<T
 async function settle(message: ReceivedMessage, outcome: DispatchOutcome, context: DispatchContext) {
   try {
     if (outcome.kind === 'retry' || outcome.kind === 'deferred') {
-      await context.queue.retryLater(message.receiptHandle, outcome.afterSeconds);
+      const now = context.clock.now().getTime();
+      const wait = queueableWait(outcome.afterSeconds, message.receivedAt ?? now, now);
+      if (wait < outcome.afterSeconds) {
+        context.logger.info("wait cut to what is left of the queue's 12 hours", {
+          askedSeconds: outcome.afterSeconds,
+          afterSeconds: wait,
+        });
+      }
+      await context.queue.retryLater(message.receiptHandle, wait);
       return false;
     }
     if (outcome.kind === 'dead') {

@@ -1,5 +1,5 @@
 import { PermanentDeliveryError, RetryableDeliveryError } from './errors.ts';
-import { maskSecrets } from './telemetry.ts';
+import { isPlainWord, maskSecrets } from './secret-mask.ts';
 
 /** One outbound request. */
 export interface HttpRequest {
@@ -28,13 +28,23 @@ export interface HttpClientOptions {
   defaultRetryAfterSeconds?: number;
   fetch?: typeof fetch;
   userAgent?: string;
+  /** Told what became of every call (each attempt of a retried one): how a target's health is judged. */
+  onCall?: (outcome: CallOutcome) => void;
 }
+
+/**
+ * What one HTTP call says about the target: it answered (2xx), it failed in a way that may pass (429,
+ * 5xx, 408, a rate limit's 403, a timeout, a connection failure), or it refused the request (other 4xx,
+ * which says nothing about its health).
+ */
+export type CallOutcome = 'answered' | 'failed' | 'refused';
 
 /**
  * All outbound HTTP goes through here: timeouts, bounded retries of connection failures,
  * rate-limit headers turned into a queue delay (never a sleep), secrets masked in every error.
  */
 export class HttpClient {
+  private readonly options: HttpClientOptions;
   private readonly timeoutMs: number;
   private readonly connectionRetries: number;
   private readonly defaultRetryAfterSeconds: number | undefined;
@@ -42,12 +52,25 @@ export class HttpClient {
   private readonly userAgent: string;
 
   constructor(options: HttpClientOptions = {}) {
+    this.options = options;
     this.timeoutMs = options.timeoutMs ?? 10_000;
     this.connectionRetries = options.connectionRetries ?? 1;
     // Without a hint from the answer, the dispatcher's exponential backoff decides (5 s doubling to 15 min).
     this.defaultRetryAfterSeconds = options.defaultRetryAfterSeconds;
     this.fetchImpl = options.fetch ?? fetch;
     this.userAgent = options.userAgent ?? 'shipcast/0.1';
+  }
+
+  /** The same client, also telling `onCall` what became of each of its calls (one delivery's, say). */
+  observed(onCall: (outcome: CallOutcome) => void): HttpClient {
+    const outer = this.options.onCall;
+    return new HttpClient({
+      ...this.options,
+      onCall: (outcome) => {
+        outer?.(outcome);
+        onCall(outcome);
+      },
+    });
   }
 
   /** Sends the request; returns a 2xx answer or throws RetryableDeliveryError / PermanentDeliveryError. */
@@ -57,8 +80,12 @@ export class HttpClient {
     let lastError: unknown;
     for (let attempt = 1; attempt <= attempts; attempt++) {
       try {
-        return await this.once(request);
+        const response = await this.once(request);
+        this.options.onCall?.('answered');
+        return response;
       } catch (error) {
+        const failed = error instanceof ConnectionFailure || error instanceof RetryableDeliveryError;
+        this.options.onCall?.(failed ? 'failed' : 'refused');
         if (!(error instanceof ConnectionFailure)) throw error;
         lastError = error;
       }
@@ -177,14 +204,21 @@ export function retryAfterSeconds(headers: Headers, nowMs: number): number | und
   return undefined;
 }
 
-/** A URL fit for logs: no query string, no credentials, long path segments (tokens) cut. */
+/**
+ * A URL fit for logs: no query string, no credentials, registered secrets masked (each path segment of a
+ * secret URL is one), and any other segment over 16 characters that is not a plain word cut to its first 4.
+ */
 export function redactUrl(url: string): string {
   try {
     const parsed = new URL(url);
     // Mask before cutting long segments, so no part of a registered secret survives the cut.
     const path = maskSecrets(parsed.pathname)
       .split('/')
-      .map((segment) => (segment.length > 24 ? `${segment.slice(0, 4)}…` : segment))
+      .map((segment) =>
+        segment.length > 16 && !isPlainWord(segment, Number.POSITIVE_INFINITY)
+          ? `${segment.slice(0, 4)}…`
+          : segment,
+      )
       .join('/');
     return maskSecrets(`${parsed.protocol}//${parsed.host}${path}`);
   } catch {

@@ -189,3 +189,27 @@ export interface EventBus {
 }
 
 export const systemClock: Clock = { now: () => new Date() };
+
+/** An e-mail for Amazon SES to send (SESv2 SendEmail with simple content: SES builds the MIME message). */
+export interface SesEmail {
+  from: string;
+  to: string[];
+  replyTo?: string[];
+  subject: string;
+  text: string;
+  html: string;
+  headers?: Array<{ name: string; value: string }>;
+  configurationSet?: string;
+}
+
+/** Which SES to call: the region (default: the runtime's), and another endpoint for a local stand-in. */
+export interface SesEndpoint {
+  region?: string;
+  endpoint?: string;
+  timeoutMs?: number;
+}
+
+/** Sends e-mail through Amazon SES; throws RetryableDeliveryError or PermanentDeliveryError with SES's reason. */
+export interface SesSender {
+  send(email: SesEmail, where: SesEndpoint): Promise<{ messageId?: string }>;
+}

@@ -1,7 +1,7 @@
 /**
  * Shipcast's logs and metrics, written as Lambda expects them: one JSON object per line (DEBUG and INFO on
  * stdout, WARN and ERROR on stderr, as Powertools' logger wrote them) and CloudWatch Embedded Metric Format
- * records on stdout. Registered secret values are masked in every string a log line holds.
+ * records on stdout. Registered secret values are masked in every string a log line holds (`secret-mask.ts`).
  *
  * This replaces `@aws-lambda-powertools/logger` and `/metrics` (about 33 KB minified in every bundle, for
  * the few features Shipcast used; this module is under 3 KB). Environment:
@@ -14,25 +14,9 @@
  * - `_X_AMZN_TRACE_ID`: its `Root=` part becomes `xray_trace_id` (read for each line: it changes per invocation).
  */
 
-const MASK = '****';
-const secretValues = new Set<string>();
+import { maskSecrets } from './secret-mask.ts';
 
-/**
- * Registers a secret value so it is masked in every log line and error message Shipcast writes.
- * Values shorter than 4 characters are not registered: masking them would garble ordinary text.
- */
-export function registerSecret(value: string): void {
-  if (value.length >= 4) secretValues.add(value);
-}
-
-/** Replaces every registered secret value in `text` with `****`. */
-export function maskSecrets(text: string): string {
-  let out = text;
-  for (const value of secretValues) {
-    if (out.includes(value)) out = out.split(value).join(MASK);
-  }
-  return out;
-}
+export { maskSecrets, registerSecret } from './secret-mask.ts';
 
 /** What a log line carries besides its message: JSON values, Errors, bigints; cycles are cut. */
 export type LogAttributes = Record<string, unknown>;

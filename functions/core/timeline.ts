@@ -57,6 +57,18 @@ export function normalizeRepository(input: string | undefined | null): string | 
   return segments.join('/').toLowerCase();
 }
 
+/**
+ * Whether a caller's repository field names a repository a forge could have: `owner/name` (GitLab
+ * `group/subgroup/name`) or a clone URL naming one, with no whitespace or control characters and no `.` or
+ * `..` segment (a URL parser would resolve those away, so they are refused before it sees them).
+ */
+export function isRepositoryReference(raw: string): boolean {
+  if (/[\s\p{Cc}\\]/u.test(raw)) return false;
+  const path = raw.replace(/^[a-z][a-z0-9+.-]*:\/\/[^/]*/i, '').replace(/^[\w.-]+@[\w.-]+:/, '');
+  if (path.split('/').some((segment) => segment === '.' || segment === '..')) return false;
+  return normalizeRepository(raw) !== undefined;
+}
+
 /** The repository a Pipelines-style payload names: `repo_owner` + `repo_name` first, else `repo_url`. */
 export function repositoryFromFields(fields: {
   repo_owner?: string | null;

@@ -6,7 +6,8 @@ import { SecretsManagerSource } from '../adapters/aws/secrets-manager.ts';
 import { SqsDispatchQueue, SqsIngestQueue } from '../adapters/aws/sqs-queue.ts';
 import type { ShipcastConfig } from '../core/config.ts';
 import { readValidatedConfig } from '../core/config-reader.ts';
-import type { Enricher, EventBus } from '../core/ports.ts';
+import type { Enricher, EventBus, SesSender } from '../core/ports.ts';
+import { createMetrics } from '../core/telemetry.ts';
 import { ENV } from './env.ts';
 import { buildRuntime, type Runtime } from './runtime.ts';
 
@@ -23,6 +24,8 @@ export interface AwsRuntimeOptions {
   openApi?: () => Record<string, unknown>;
   /** Dispatcher only: the event bus of the `eventbridge` target. */
   eventBus?: () => EventBus;
+  /** Dispatcher only: Amazon SES for the `email` target. */
+  ses?: () => SesSender;
 }
 
 let runtime: Promise<Runtime> | undefined;
@@ -48,7 +51,9 @@ function build(options: AwsRuntimeOptions): Runtime {
     enrichers: options.enrichers?.(config),
     ingestQueue: options.ingestQueue ? new SqsIngestQueue(sqs, required(ENV.ingestQueueUrl)) : undefined,
     openApi: options.openApi,
+    metrics: createMetrics(process.env[ENV.metricsService] || undefined),
     eventBus: options.eventBus?.(),
+    ses: options.ses?.(),
   });
 }
 

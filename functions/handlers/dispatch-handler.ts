@@ -1,5 +1,6 @@
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { dispatchBatch } from '../core/dispatch.ts';
+import { receivedAtOf } from '../core/visibility.ts';
 import type { Runtime } from './runtime.ts';
 
 /**
@@ -13,6 +14,7 @@ export function createDispatchHandler(runtime: () => Promise<Runtime>) {
     invocation?: Pick<Context, 'getRemainingTimeInMillis'>,
   ): Promise<SQSBatchResponse> => {
     const { dispatch: shared } = await runtime();
+    const startedAt = shared.clock.now().getTime();
     const dispatch = invocation
       ? { ...shared, remainingMs: () => invocation.getRemainingTimeInMillis() }
       : shared;
@@ -22,6 +24,7 @@ export function createDispatchHandler(runtime: () => Promise<Runtime>) {
         receiptHandle: record.receiptHandle,
         body: record.body,
         receiveCount: Number(record.attributes?.ApproximateReceiveCount ?? 1),
+        receivedAt: receivedAtOf(record.attributes, startedAt),
       })),
       dispatch,
     );

@@ -10,6 +10,8 @@ export const ENV = {
   dispatchDlqUrl: 'SHIPCAST_DISPATCH_DLQ_URL',
   /** Prefix of secret names in Secrets Manager (`shipcast/<stack>/`); a config secret `api-token` is `<prefix>api-token`. */
   secretPrefix: 'SHIPCAST_SECRET_PREFIX',
+  /** The `service` dimension of the metrics (`shipcast/<stack>`), so two deployments in one account never mix. */
+  metricsService: 'SHIPCAST_METRICS_SERVICE',
   /** Config JSON; in Lambda esbuild replaces `process.env.SHIPCAST_CONFIG_JSON` with the validated config at synth. */
   configJson: 'SHIPCAST_CONFIG_JSON',
   /**

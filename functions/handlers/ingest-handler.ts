@@ -3,12 +3,17 @@ import { InvalidInputError } from '../core/errors.ts';
 import { enrichEvents, ingestEvent } from '../core/ingest.ts';
 import type { DeploymentEvent } from '../core/schema.ts';
 import { parseCodeDeployMessage } from '../core/sources/codedeploy.ts';
+import {
+  eventBridgeToTriggerMessage,
+  isCodeDeployEventBridgeEvent,
+} from '../core/sources/codedeploy-eventbridge.ts';
 import { type SnsMessage, unwrapSnsLambdaEvent, unwrapSnsSqsBody } from '../core/sources/sns.ts';
 import type { Runtime } from './runtime.ts';
 
 /**
- * The ingest function: CodeDeploy trigger messages as SNS→SQS bodies (partial batch failures
- * reported) or as SNS→Lambda records (any failure fails the invocation, so Lambda retries it).
+ * The ingest function: CodeDeploy trigger messages as SNS→SQS bodies, or CodeDeploy's EventBridge events as
+ * SQS bodies (partial batch failures reported), or as SNS→Lambda records (any failure fails the invocation,
+ * so Lambda retries it).
  */
 export function createIngestHandler(runtime: () => Promise<Runtime>) {
   return async (event: SQSEvent | SNSEvent): Promise<SQSBatchResponse | undefined> => {
@@ -79,6 +84,18 @@ export function createIngestHandler(runtime: () => Promise<Runtime>) {
 }
 
 function parse(message: SnsMessage, receivedAt: string, where: string): DeploymentEvent {
+  // An EventBridge rule delivers CodeDeploy's events to the queue as they are (no SNS envelope).
+  if (message.messageId === undefined && message.message.includes('aws.codedeploy')) {
+    let body: unknown;
+    try {
+      body = JSON.parse(message.message);
+    } catch {
+      body = undefined;
+    }
+    if (isCodeDeployEventBridgeEvent(body)) {
+      return parseCodeDeployMessage(eventBridgeToTriggerMessage(body, where), { receivedAt, where });
+    }
+  }
   return parseCodeDeployMessage(message.message, { receivedAt, where });
 }
 

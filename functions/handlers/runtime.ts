@@ -12,6 +12,7 @@ import type {
   IngestQueue,
   RateLimiter,
   SecretSource,
+  SesSender,
 } from '../core/ports.ts';
 import { systemClock } from '../core/ports.ts';
 import { createLogger, createMetrics, type Logger, type Metrics } from '../core/telemetry.ts';
@@ -35,6 +36,8 @@ export interface Adapters {
   openApi?: () => Record<string, unknown>;
   /** The dispatcher's event bus (the `eventbridge` target). */
   eventBus?: EventBus;
+  /** Amazon SES for the `email` target (the dispatcher only). */
+  ses?: SesSender;
 }
 
 /** Everything the handlers need, built once per process from the adapters. */
@@ -66,6 +69,7 @@ export function buildRuntime(adapters: Adapters): Runtime {
       limiter: adapters.limiter,
       http: adapters.http ?? new HttpClient(),
       eventBus: adapters.eventBus,
+      ses: adapters.ses,
     },
     api: {
       ...ingest,

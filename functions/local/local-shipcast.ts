@@ -9,11 +9,13 @@ import { type ServerType, serve } from '@hono/node-server';
 import { CodeDeployEnricher } from '../adapters/aws/codedeploy-enricher.ts';
 import { DynamoStore } from '../adapters/aws/dynamo-store.ts';
 import { EventBridgeBus } from '../adapters/aws/eventbridge-bus.ts';
+import { SesV2Sender } from '../adapters/aws/ses-sender.ts';
 import { groupIdOfBody, isFifoQueue, SqsDispatchQueue, SqsIngestQueue } from '../adapters/aws/sqs-queue.ts';
 import { EnvFileSecretSource, secretEnvName } from '../adapters/local/env-file-secrets.ts';
 import { createApi } from '../core/api/app.ts';
 import { openApiDocument } from '../core/api/openapi.ts';
 import {
+  DISPATCH_MAX_CONCURRENCY,
   DISPATCH_QUEUE_MAX_RECEIVES,
   FUNCTION_TIMEOUT_SECONDS,
   QUEUE_VISIBILITY_FACTOR,
@@ -181,6 +183,7 @@ export async function startLocal(options: LocalOptions): Promise<LocalShipcast> 
       eventBus: new EventBridgeBus(
         options.eventBridgeEndpoint ? { ...LOCAL_CLIENT, endpoint: options.eventBridgeEndpoint } : {},
       ),
+      ses: new SesV2Sender(),
     });
     const ready = Promise.resolve(runtime);
     const pollers: Poller[] = [
@@ -205,6 +208,9 @@ export async function startLocal(options: LocalOptions): Promise<LocalShipcast> 
         logger,
         name: 'dispatch',
         timeoutSeconds: FUNCTION_TIMEOUT_SECONDS.dispatch,
+        // As many batches at once as the event source mapping runs in AWS: a target that hangs holds back
+        // its own batch, not every other target's deliveries.
+        concurrency: DISPATCH_MAX_CONCURRENCY,
       }),
     ];
     stops.push(async () => {

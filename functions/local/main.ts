@@ -7,6 +7,8 @@ async function main() {
   const env = process.env;
   // EMF metrics are for CloudWatch; locally they would only flood the terminal.
   env.SHIPCAST_METRICS ??= 'off';
+  // Node 20 is what the dev machines run (Lambda runs 22): the SDK's notice about its 2027 releases is noise here.
+  env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const path = configPath(env);
   const config = loadConfigFile(path);
   const port = Number(env.PORT ?? 8787);
@@ -33,9 +35,7 @@ async function main() {
     `    -d '{"service":"checkout","environment":"production","status":"in_progress","version":"1.4.2"}'`,
     '',
     'Publish a CodeDeploy trigger message exactly as CodeDeploy would:',
-    `  AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local aws sns publish --region us-east-1 \\`,
-    `    --endpoint-url ${sqsSnsEndpoint} --topic-arn ${resources.topicArn} \\`,
-    `    --message file://test/fixtures/codedeploy/deployment-succeeded.real.message.json`,
+    `  ${port === 8787 ? '' : `PORT=${port} `}npx shipcast publish-trigger test/fixtures/codedeploy/deployment-succeeded.real.message.json --local`,
     '',
     'Ctrl-C stops everything; data is kept for the next start.',
     '',

@@ -38,6 +38,12 @@ export interface PollerOptions {
   handler: SqsBatchHandler;
   /** Messages per batch, 1–10 (one ReceiveMessage call). Default 10. */
   batchSize?: number;
+  /**
+   * Batches handled at once, each from its own receive, like the concurrent invocations of Lambda's event
+   * source (which its maximum concurrency caps): a batch waiting for a slow call holds back only itself.
+   * Default 1.
+   */
+  concurrency?: number;
   /** Long-poll wait, 0–20 s; also bounds how long stop() waits for an idle poller. Default 1. */
   waitTimeSeconds?: number;
   logger?: PollerLogger;
@@ -52,7 +58,7 @@ export interface PollerOptions {
 
 /** A running poller. */
 export interface Poller {
-  /** Stops receiving, waits for the current receive and in-flight batch to finish, then resolves. */
+  /** Stops receiving, waits for the current receives and in-flight batches to finish, then resolves. */
   stop(): Promise<void>;
 }
 
@@ -66,21 +72,27 @@ export function startPoller(options: PollerOptions): Poller {
   const logger = options.logger ?? console;
   const name = options.name ?? queueUrl.slice(queueUrl.lastIndexOf('/') + 1);
   const timeoutMs = (options.timeoutSeconds ?? 60) * 1000;
+  const concurrency = options.concurrency ?? 1;
   if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 10) {
     throw new Error(`batchSize must be an integer from 1 to 10, got ${batchSize}`);
   }
+  if (!Number.isInteger(concurrency) || concurrency < 1) {
+    throw new Error(`concurrency must be a positive integer, got ${concurrency}`);
+  }
 
   let running = true;
-  let wake: () => void = () => {};
+  const sleepers = new Set<() => void>();
   let queueArn = options.queueArn;
 
   const sleep = (ms: number) =>
     new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, ms);
-      wake = () => {
+      const wake = () => {
         clearTimeout(timer);
+        sleepers.delete(wake);
         resolve();
       };
+      const timer = setTimeout(wake, ms);
+      sleepers.add(wake);
     });
 
   async function pollOnce(): Promise<void> {
@@ -132,7 +144,7 @@ export function startPoller(options: PollerOptions): Poller {
       logger.error(`[poller ${name}] DeleteMessageBatch failed for some entries`, Failed);
   }
 
-  const loop = (async () => {
+  const poll = async () => {
     while (running) {
       try {
         await pollOnce();
@@ -144,13 +156,14 @@ export function startPoller(options: PollerOptions): Poller {
         }
       }
     }
-  })();
+  };
+  const loops = Array.from({ length: concurrency }, poll);
 
   return {
     async stop() {
       running = false;
-      wake();
-      await loop;
+      for (const wake of [...sleepers]) wake();
+      await Promise.all(loops);
     },
   };
 }

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,18 +13,24 @@ afterAll(() => {
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
 
-function runApp(config: string) {
+function runApp(config: string, context: Record<string, unknown> = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'shipcast-bin-'));
   dirs.push(dir);
   const file = join(dir, 'shipcast.config.json');
   writeFileSync(file, config);
   const result = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'bin/shipcast.ts')], {
     cwd: ROOT,
-    env: { ...process.env, SHIPCAST_CONFIG: file, CDK_OUTDIR: join(dir, 'cdk.out') },
+    env: {
+      ...process.env,
+      SHIPCAST_CONFIG: file,
+      CDK_OUTDIR: join(dir, 'cdk.out'),
+      // What `cdk synth -c key=value` hands the app.
+      CDK_CONTEXT_JSON: JSON.stringify(context),
+    },
     encoding: 'utf8',
-    timeout: 60_000,
+    timeout: 110_000,
   });
-  return { ...result, file };
+  return { ...result, file, outdir: join(dir, 'cdk.out') };
 }
 
 describe('bin/shipcast.ts', () => {
@@ -49,4 +55,31 @@ describe('bin/shipcast.ts', () => {
     expect(stderr).toContain('not valid JSON');
     expect(stderr).not.toMatch(/^\s+at /m);
   });
+
+  it('sends every alarm to the topic named by the shipcast:alarmTopicArn context value', () => {
+    const topicArn = 'arn:aws:sns:eu-west-1:123456789012:ops-alarms';
+    const config = {
+      api: { tokens: [{ name: 'ci', secret: 'api-token' }] },
+      targets: { console: { type: 'log' } },
+      routes: [{ targets: ['console'] }],
+    };
+    const { status, stderr, outdir } = runApp(JSON.stringify(config), {
+      'shipcast:alarmTopicArn': topicArn,
+      // The template is what this test reads: skip bundling the functions.
+      'aws:cdk:bundling-stacks': [],
+    });
+    expect(stderr).not.toMatch(/Error/);
+    expect(status).toBe(0);
+    const template = JSON.parse(readFileSync(join(outdir, 'Shipcast.template.json'), 'utf8'));
+    const alarms = Object.values(
+      template.Resources as Record<string, { Type: string; Properties: Record<string, unknown> }>,
+    )
+      .filter((r) => r.Type === 'AWS::CloudWatch::Alarm')
+      .map((r) => r.Properties);
+    expect(alarms.length).toBeGreaterThan(10);
+    for (const alarm of alarms) {
+      expect(alarm.AlarmActions).toEqual([topicArn]);
+      expect(alarm.OKActions).toEqual([topicArn]);
+    }
+  }, 120_000);
 });

@@ -526,12 +526,14 @@ describe('Lambda bundles from cdk synth', () => {
           ENV.dispatchQueueUrl,
           ENV.dispatchDlqUrl,
           ENV.secretPrefix,
+          ENV.metricsService,
           // Only the API forwards to the ingest queue (SNS HTTP(S) notifications).
           ...(name === 'api' ? [ENV.ingestQueueUrl] : []),
           'NODE_OPTIONS',
         ].sort(),
       );
       expect(fn.environment[ENV.secretPrefix]).toBe(SECRET_PREFIX);
+      expect(fn.environment[ENV.metricsService]).toBe(`shipcast/${STACK}`);
     }
   });
 
@@ -669,7 +671,16 @@ describe('Lambda bundles from cdk synth', () => {
         ),
       };
 
-      expect(await invokeOk('dispatch', event)).toEqual({ batchItemFailures: [] });
+      const invocation = await invoke('dispatch', event);
+      expect(invocation.error, invocation.output).toBeUndefined();
+      expect(invocation.result).toEqual({ batchItemFailures: [] });
+      // The EMF records carry this deployment's metrics service: the construct's alarms watch exactly it.
+      const deliveredMetric = invocation.output
+        .split('\n')
+        .filter((line) => line.includes('"_aws"'))
+        .map((line) => JSON.parse(line))
+        .find((record) => record.Deliveries === 1 && record.target === 'hook');
+      expect(deliveredMetric).toMatchObject({ service: `shipcast/${STACK}`, outcome: 'delivered' });
 
       const posts = target.requests.slice(hookRequestsBefore);
       expect(posts).toHaveLength(1);

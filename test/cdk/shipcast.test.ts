@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { App, Stack, Validations } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
-import { AwsSolutionsChecks } from 'cdk-nag';
+import { AwsSolutionsChecks, ServerlessChecks } from 'cdk-nag';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TABLE } from '../../functions/adapters/aws/table.ts';
 import { DISPATCH_QUEUE_MAX_RECEIVES } from '../../functions/core/config.ts';
@@ -80,7 +80,7 @@ afterAll(() => rmSync(outdir, { recursive: true, force: true }));
 beforeAll(() => {
   const app = new App({ context: cdkJsonContext(), outdir });
   const stack = new ShipcastStack(app, 'Shipcast', { config: CONFIG, alarmTopicArn: ALARM_TOPIC_ARN });
-  Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+  Validations.of(app).addPlugins(new AwsSolutionsChecks(app), new ServerlessChecks(app));
   const assembly = app.synth();
   assemblyDir = assembly.directory;
   report = JSON.parse(readFileSync(join(assemblyDir, 'validation-report.json'), 'utf8'));
@@ -232,7 +232,7 @@ describe('Shipcast stack', () => {
 
   it('encrypts every queue, enforces SSL on it, and dead-letters with 14-day retention', () => {
     const queues = ofType('AWS::SQS::Queue');
-    expect(queues).toHaveLength(4);
+    expect(queues).toHaveLength(5);
     const policies = ofType('AWS::SQS::QueuePolicy');
     for (const [id, queue] of queues) {
       expect(queue.Properties.SqsManagedSseEnabled).toBe(true);
@@ -272,7 +272,7 @@ describe('Shipcast stack', () => {
     expect(dispatch.ContentBasedDeduplication).toBeUndefined();
     // Messages held back by an open circuit wait in the queue: kept as long as SQS allows.
     expect(dispatch.MessageRetentionPeriod).toBe(14 * 24 * 3600);
-    for (const standard of ['IngestQueue', 'IngestDeadLetterQueue']) {
+    for (const standard of ['IngestQueue', 'IngestDeadLetterQueue', 'SubscriptionDeadLetterQueue']) {
       expect(resources[queueId(standard)]!.Properties.FifoQueue).toBeUndefined();
     }
     // Lambda's event source takes FIFO batches without a batching window (CloudFormation refuses one).
@@ -309,6 +309,55 @@ describe('Shipcast stack', () => {
       RawMessageDelivery: Match.absent(),
     });
     template.hasOutput('CodeDeployTopicArn', { Value: { Ref: topicId } });
+  });
+
+  it('dead-letters what SNS cannot deliver to the ingest queue into a standard queue SNS may write to', () => {
+    const dlq = queueId('SubscriptionDeadLetterQueue');
+    template.hasResourceProperties('AWS::SNS::Subscription', {
+      Protocol: 'sqs',
+      Endpoint: { 'Fn::GetAtt': [queueId('IngestQueue'), 'Arn'] },
+      RedrivePolicy: { deadLetterTargetArn: { 'Fn::GetAtt': [dlq, 'Arn'] } },
+    });
+    expect(resources[dlq]!.Properties.FifoQueue).toBeUndefined();
+    expect(resources[dlq]!.Properties.MessageRetentionPeriod).toBe(14 * 24 * 3600);
+    template.hasResourceProperties('AWS::SQS::QueuePolicy', {
+      Queues: [{ Ref: dlq }],
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({
+            Effect: 'Allow',
+            Principal: { Service: 'sns.amazonaws.com' },
+            Action: 'sqs:SendMessage',
+            Condition: {
+              ArnEquals: {
+                'aws:SourceArn': { Ref: logicalIdOf('AWS::SNS::Topic', 'ShipcastCodeDeployTopic') },
+              },
+            },
+          }),
+        ]),
+      },
+    });
+  });
+
+  it('caps the public API function at 20 reserved concurrent executions by default, the others not at all', () => {
+    expect(resources[fnId('Api')]!.Properties.ReservedConcurrentExecutions).toBe(20);
+    expect(resources[fnId('Ingest')]!.Properties.ReservedConcurrentExecutions).toBeUndefined();
+    expect(resources[fnId('Dispatch')]!.Properties.ReservedConcurrentExecutions).toBeUndefined();
+  });
+
+  it('keeps the table and the secrets on stack deletion, and protects the table from deletion', () => {
+    const table = resources[logicalIdOf('AWS::DynamoDB::Table', 'ShipcastTable')]!;
+    expect(table.Properties.DeletionProtectionEnabled).toBe(true);
+    for (const [, secret] of ofType('AWS::SecretsManager::Secret')) {
+      expect(secret.DeletionPolicy).toBe('Retain');
+      expect(secret.UpdateReplacePolicy).toBe('Retain');
+    }
+  });
+
+  it('names its metrics service after the stack, so two deployments in one account never mix', () => {
+    for (const [, fn] of ofType('AWS::Lambda::Function')) {
+      expect(fn.Properties.Environment.Variables[ENV.metricsService]).toBe('shipcast/Shipcast');
+    }
   });
 
   it('exposes the API function through a function URL with auth NONE', () => {
@@ -354,34 +403,177 @@ describe('Shipcast stack', () => {
       expect(role.Properties.ManagedPolicyArns).toBeUndefined();
   });
 
-  it('alarms on every DLQ depth and every function error, notifying the alarm topic', () => {
+  it('alarms on function errors and throttles, URL 5xx, DLQ depths, queue ages, dead letters and circuits', () => {
     const alarms = ofType('AWS::CloudWatch::Alarm').map(([, a]) => a.Properties);
-    expect(alarms).toHaveLength(5);
+    const functions = ofType('AWS::Lambda::Function').map(([id]) => id);
+    const dlqs = ofType('AWS::SQS::Queue')
+      .filter(([id]) => id.includes('DeadLetterQueue'))
+      .map(([id]) => id);
+    expect(dlqs).toHaveLength(3);
+    const expected = [
+      ...functions.flatMap((id) =>
+        ['Errors', 'Throttles'].map((metricName) => ({
+          Namespace: 'AWS/Lambda',
+          MetricName: metricName,
+          Dimensions: [{ Name: 'FunctionName', Value: { Ref: id } }],
+          Statistic: 'Sum',
+          Threshold: 1,
+        })),
+      ),
+      {
+        Namespace: 'AWS/Lambda',
+        MetricName: 'Url5xxCount',
+        Dimensions: [{ Name: 'FunctionName', Value: { Ref: fnId('Api') } }],
+        Statistic: 'Sum',
+        Threshold: 1,
+      },
+      ...dlqs.map((id) => ({
+        Namespace: 'AWS/SQS',
+        MetricName: 'ApproximateNumberOfMessagesVisible',
+        Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [id, 'QueueName'] } }],
+        Statistic: 'Maximum',
+        Threshold: 1,
+      })),
+      ...(
+        [
+          ['IngestQueue', 15 * 60],
+          ['DispatchQueue', 6 * 3600],
+        ] as const
+      ).map(([queue, seconds]) => ({
+        Namespace: 'AWS/SQS',
+        MetricName: 'ApproximateAgeOfOldestMessage',
+        Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [queueId(queue), 'QueueName'] } }],
+        Statistic: 'Maximum',
+        Threshold: seconds,
+      })),
+      // The EMF names and dimensions functions/core/dispatch.ts and circuit.ts write (telemetry.ts `count`).
+      {
+        Namespace: 'Shipcast',
+        MetricName: 'DeadLettered',
+        Dimensions: [
+          { Name: 'queue', Value: 'dispatch' },
+          { Name: 'service', Value: 'shipcast/Shipcast' },
+        ],
+        Statistic: 'Sum',
+        Threshold: 1,
+      },
+      ...Object.keys(CONFIG.targets).map((target) => ({
+        Namespace: 'Shipcast',
+        MetricName: 'CircuitOpened',
+        Dimensions: [
+          { Name: 'service', Value: 'shipcast/Shipcast' },
+          { Name: 'target', Value: target },
+        ],
+        Statistic: 'Sum',
+        Threshold: 1,
+      })),
+    ];
+    expect(alarms).toHaveLength(expected.length);
+    for (const alarm of expected) expect(alarms).toContainEqual(expect.objectContaining(alarm));
     for (const alarm of alarms) {
       expect(alarm.AlarmActions).toEqual([ALARM_TOPIC_ARN]);
-      expect(alarm.Threshold).toBe(1);
+      expect(alarm.OKActions).toEqual([ALARM_TOPIC_ARN]);
       expect(alarm.ComparisonOperator).toBe('GreaterThanOrEqualToThreshold');
+      expect(alarm.TreatMissingData).toBe('notBreaching');
+      expect(alarm.Period).toBe(300);
     }
-    const dlqs = ofType('AWS::SQS::Queue').filter(([id]) => id.includes('DeadLetterQueue'));
-    expect(dlqs).toHaveLength(2);
-    for (const [id] of dlqs) {
-      expect(alarms).toContainEqual(
-        expect.objectContaining({
-          Namespace: 'AWS/SQS',
-          MetricName: 'ApproximateNumberOfMessagesVisible',
-          Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [id, 'QueueName'] } }],
-        }),
+  });
+
+  it('builds a dashboard of the functions, URL, queues, DLQs, circuits and deliveries by target', () => {
+    const [[dashboardId, dashboard]] = ofType('AWS::CloudWatch::Dashboard') as [[string, Resource]];
+    expect(ofType('AWS::CloudWatch::Dashboard')).toHaveLength(1);
+    expect(dashboard.Properties.DashboardName).toBeUndefined();
+    // The body is a Fn::Join of JSON text and tokens: tokens become quoted-free strings so it parses.
+    const joined = (dashboard.Properties.DashboardBody['Fn::Join'][1] as unknown[])
+      .map((part) => (typeof part === 'string' ? part : JSON.stringify(part).replaceAll('"', "'")))
+      .join('');
+    const widgets = JSON.parse(joined).widgets as {
+      properties: { title: string; metrics?: unknown[][] };
+    }[];
+    expect(widgets.map((w) => w.properties.title)).toEqual([
+      'Function invocations',
+      'Function errors',
+      'Function throttles',
+      'Function duration (p99)',
+      'Concurrent executions (max)',
+      'API function URL requests',
+      'Queue messages visible',
+      'Queue age of oldest message (s)',
+      'Dead-letter queues: messages visible',
+      'Deliveries by target: delivered',
+      'Deliveries by target: failed',
+      'Retries by target',
+      'Circuits opened by target',
+      'Circuits closed by target',
+      'Dead-lettered deliveries and events ingested',
+      'Alarms',
+    ]);
+    const metricsOf = (title: string) =>
+      widgets.find((w) => w.properties.title === title)!.properties.metrics!.map((m) => JSON.stringify(m));
+    const shipcastMetric = (name: string, dimensions: string[]) =>
+      expect.stringContaining(`["Shipcast","${name}",${dimensions.map((d) => `"${d}"`).join(',')},`);
+    const targets = Object.keys(CONFIG.targets);
+    for (const [title, name, extra] of [
+      ['Deliveries by target: delivered', 'Deliveries', ['outcome', 'delivered']],
+      ['Deliveries by target: failed', 'Deliveries', ['outcome', 'failed']],
+      ['Retries by target', 'Retries', []],
+      ['Circuits opened by target', 'CircuitOpened', []],
+      ['Circuits closed by target', 'CircuitClosed', []],
+    ] as const) {
+      expect(metricsOf(title)).toEqual(
+        targets.map((t) => shipcastMetric(name, [...extra, 'service', 'shipcast/Shipcast', 'target', t])),
       );
     }
-    for (const [id] of ofType('AWS::Lambda::Function')) {
-      expect(alarms).toContainEqual(
-        expect.objectContaining({
-          Namespace: 'AWS/Lambda',
-          MetricName: 'Errors',
-          Dimensions: [{ Name: 'FunctionName', Value: { Ref: id } }],
-        }),
-      );
+    const functionIds = ofType('AWS::Lambda::Function').map(([id]) => id);
+    for (const title of ['Function invocations', 'Function errors', 'Function throttles']) {
+      expect(metricsOf(title)).toEqual(functionIds.map((id) => expect.stringContaining(`{'Ref':'${id}'}`)));
     }
+    expect(metricsOf('Dead-letter queues: messages visible')).toEqual(
+      ['IngestDeadLetterQueue', 'DispatchDeadLetterQueue', 'SubscriptionDeadLetterQueue'].map((q) =>
+        expect.stringContaining(`'${queueId(q)}','QueueName'`),
+      ),
+    );
+    expect(metricsOf('Queue age of oldest message (s)')).toEqual(
+      ['IngestQueue', 'DispatchQueue'].map((q) => expect.stringContaining(`'${queueId(q)}','QueueName'`)),
+    );
+    expect(metricsOf('API function URL requests')).toEqual(
+      ['UrlRequestCount', 'Url4xxCount', 'Url5xxCount'].map((m) => expect.stringContaining(`"${m}"`)),
+    );
+    template.hasOutput('CloudWatchDashboardUrl', {
+      Value: {
+        'Fn::Join': [
+          '',
+          [
+            'https://console.aws.amazon.com/cloudwatch/home?region=',
+            { Ref: 'AWS::Region' },
+            '#dashboards:name=',
+            { Ref: dashboardId },
+          ],
+        ],
+      },
+    });
+  });
+
+  it('outputs everything an operator needs: queues and DLQs for redrive, table, secrets, URLs', () => {
+    const url = { 'Fn::GetAtt': [logicalIdOf('AWS::Lambda::Url', 'ShipcastApiFunction'), 'FunctionUrl'] };
+    template.hasOutput('ApiUrl', { Value: url });
+    template.hasOutput('DashboardUrl', { Value: url });
+    template.hasOutput('TableName', { Value: { Ref: logicalIdOf('AWS::DynamoDB::Table', 'ShipcastTable') } });
+    for (const queue of [
+      'IngestQueue',
+      'IngestDeadLetterQueue',
+      'DispatchQueue',
+      'DispatchDeadLetterQueue',
+      'SubscriptionDeadLetterQueue',
+    ]) {
+      template.hasOutput(`${queue}Url`, { Value: { Ref: queueId(queue) } });
+    }
+    template.hasOutput('SecretPrefix', { Value: SECRET_PREFIX });
+    const secrets = new Map(ofType('AWS::SecretsManager::Secret').map(([id, r]) => [r.Properties.Name, id]));
+    template.hasOutput('SecretApiTokenArn', { Value: { Ref: secrets.get(`${SECRET_PREFIX}api-token`) } });
+    template.hasOutput('SecretWebhookSecretArn', {
+      Value: { Ref: secrets.get(`${SECRET_PREFIX}webhook-secret`) },
+    });
   });
 
   it('is environment-agnostic (no account or region baked in)', () => {
@@ -390,7 +582,7 @@ describe('Shipcast stack', () => {
   });
 });
 
-describe('cdk-nag AwsSolutions', () => {
+describe('cdk-nag AwsSolutions and Serverless', () => {
   it('reports no unacknowledged finding (errors or warnings) in any validation plugin', () => {
     const unacknowledged = report.pluginReports.flatMap((plugin) =>
       plugin.violations.map(
@@ -399,7 +591,9 @@ describe('cdk-nag AwsSolutions', () => {
       ),
     );
     expect(unacknowledged).toEqual([]);
-    expect(report.pluginReports.map((p) => p.pluginName)).toContain('AwsSolutions');
+    expect(report.pluginReports.map((p) => p.pluginName)).toEqual(
+      expect.arrayContaining(['AwsSolutions', 'Serverless']),
+    );
   });
 
   it('acknowledges only the expected findings, each with a specific reason', () => {
@@ -413,6 +607,12 @@ describe('cdk-nag AwsSolutions', () => {
       'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:codedeploy:<AWS::Region>:<AWS::AccountId>:deploymentgroup:*]',
       'AwsSolutions-L1',
       'AwsSolutions-SMG4',
+      'AwsSolutions-SQS3',
+      'Serverless-LambdaDLQ',
+      'Serverless-LambdaEventSourceMappingDestination',
+      'Serverless-LambdaLatestVersion',
+      'Serverless-LambdaTracing',
+      'Serverless-SQSRedrivePolicy',
     ]);
   });
 });

@@ -89,7 +89,7 @@ describe('HTTP API', () => {
       expect(documented.sort()).toEqual([...new Set(served)].sort());
     });
 
-    it('marks every /v1 operation as needing the bearer token, and vendor hooks as verified by their own signature', async () => {
+    it('marks every /v1 operation as needing the bearer token with its scope, and vendor hooks as verified by their own signature', async () => {
       const document = (await (await api.request('/v1/openapi.json', { headers: auth })).json()) as {
         paths: Record<string, Record<string, { security?: unknown[] }>>;
       };
@@ -97,8 +97,12 @@ describe('HTTP API', () => {
         for (const [method, operation] of Object.entries(operations)) {
           const open = path === '/healthz';
           if (path.startsWith('/{username}/apps/{app_name}/events')) {
-            // The Pipelines-compatible API authenticates with its own apiToken query parameter.
-            expect(operation.security, `${method} ${path}`).toEqual([{ pipelinesApiToken: [] }]);
+            // The Pipelines-compatible API also takes its own apiToken query parameter.
+            const scope = method === 'get' ? 'pipelines:read' : 'pipelines:write';
+            expect(operation.security, `${method} ${path}`).toEqual([
+              { pipelinesApiToken: [scope] },
+              { bearer: [scope] },
+            ]);
             continue;
           }
           if (path.startsWith('/v1/hooks/')) {
@@ -106,7 +110,13 @@ describe('HTTP API', () => {
             expect(operation.security, `${method} ${path}`).not.toContainEqual({ bearer: [] });
             continue;
           }
-          expect(operation.security, `${method} ${path}`).toEqual(open ? undefined : [{ bearer: [] }]);
+          const scope =
+            path === '/v1/openapi.json'
+              ? []
+              : path.startsWith('/v1/deployments')
+                ? ['deployments:read']
+                : ['events:write'];
+          expect(operation.security, `${method} ${path}`).toEqual(open ? undefined : [{ bearer: scope }]);
         }
       }
     });
@@ -261,6 +271,157 @@ describe('HTTP API', () => {
 
       const array = await post('[1,2]');
       expect(array.status).toBe(400);
+    });
+
+    it.each([
+      ['an invalid byte', Buffer.from([0xff])],
+      ['an overlong encoding of "/"', Buffer.from([0xc0, 0xaf])],
+      ['a UTF-8 encoded surrogate', Buffer.from([0xed, 0xa0, 0x80])],
+    ])(
+      'answers 400 for a body with %s instead of replacing it with U+FFFD, and records nothing',
+      async (_what, bad) => {
+        const version = `utf8-${++seq}`;
+        const json = JSON.stringify(eventBody({ version, description: 'BAD' }));
+        const [before, after] = json.split('BAD') as [string, string];
+        const body = Buffer.concat([Buffer.from(before), bad, Buffer.from(after)]);
+
+        const response = await api.request('/v1/events', {
+          method: 'POST',
+          headers: { ...auth, 'content-type': 'application/json' },
+          body,
+        });
+
+        expect(response.status).toBe(400);
+        expect(await response.json()).toMatchObject({
+          error: 'invalid_request',
+          issues: [{ path: '', message: expect.stringContaining('not valid UTF-8') }],
+        });
+        expect(
+          await h.store.getDeployment(deploymentIdFor('native', `checkout/production/${version}`)),
+        ).toBeUndefined();
+      },
+    );
+
+    it.each([
+      ['a CR/LF', 'acme/shop\r\nX-Injected: yes'],
+      ['a .. segment', 'acme/../shop'],
+      ['a .. segment in a URL', 'https://github.com/acme/../../shop'],
+      ['a space', 'acme/my shop'],
+      ['characters no forge allows', 'acme/<shop>'],
+      ['no owner', 'shop'],
+    ])(
+      'answers 400 naming repository for a repository with %s, and records nothing',
+      async (_what, repository) => {
+        const version = `repo-${++seq}`;
+        const response = await post(eventBody({ version, repository }));
+
+        expect(response.status).toBe(400);
+        const body = (await response.json()) as { issues: { path: string; message: string }[] };
+        expect(body.issues).toEqual([{ path: 'repository', message: expect.stringContaining('owner/name') }]);
+        expect(
+          await h.store.getDeployment(deploymentIdFor('native', `checkout/production/${version}`)),
+        ).toBeUndefined();
+      },
+    );
+
+    it.each([
+      'acme/shop',
+      'group/subgroup/shop',
+      'https://github.com/acme/shop.git',
+      'git@gitlab.com:group/sub/shop.git',
+    ])('accepts the repository %s', async (repository) => {
+      expect((await post(eventBody({ repository }))).status).toBe(202);
+      await h.drainDispatch();
+    });
+
+    it('answers 400 naming Idempotency-Key for an event without deploymentId, version or commit and without a key, and records nothing', async () => {
+      const body = { service: 'keyless', environment: `env-${++seq}`, status: 'started' };
+
+      const response = await post(body);
+
+      expect(response.status).toBe(400);
+      const answer = (await response.json()) as {
+        message: string;
+        issues: { path: string; message: string }[];
+      };
+      expect(answer.issues).toEqual([
+        { path: 'Idempotency-Key', message: expect.stringContaining('deploymentId, version or commit') },
+      ]);
+      const { deployments } = (await (await get('/v1/deployments?service=keyless&limit=100')).json()) as {
+        deployments: Json[];
+      };
+      expect(deployments).toEqual([]);
+    });
+
+    it('records an identity-less event with an Idempotency-Key once, however often it is sent', async () => {
+      const body = { service: 'keyless', environment: `env-${++seq}`, status: 'started' };
+      const key = `keyless-${seq}`;
+
+      const answers: Json[] = [];
+      for (let i = 0; i < 2; i++)
+        answers.push((await (await post(body, { 'idempotency-key': key })).json()) as Json);
+
+      expect(answers[1]).toEqual(answers[0]);
+      const { deployments } = (await (
+        await get(`/v1/deployments?service=keyless&environment=${body.environment}`)
+      ).json()) as { deployments: Json[] };
+      expect(deployments).toHaveLength(1);
+      const queued = (await h.dispatchMessages()).filter((m) => m.deploymentId === answers[0]?.deploymentId);
+      expect(queued.map((m) => m.target).sort()).toEqual(['console', 'hook']);
+      await h.drainDispatch();
+    });
+
+    it("takes a Shipcast deployment id sent back in deploymentId as that deployment, not as the caller's own id", async () => {
+      const first = (await (await post(eventBody({ deploymentId: `run-${++seq}` }))).json()) as Json;
+
+      const response = await post({
+        service: 'checkout',
+        environment: 'production',
+        status: 'succeeded',
+        deploymentId: first.deploymentId,
+      });
+
+      expect(response.status).toBe(202);
+      const second = (await response.json()) as Json;
+      expect(second.deploymentId).toBe(first.deploymentId);
+      expect(second.status).toBe('succeeded');
+      const record = await h.store.getDeployment(first.deploymentId as string);
+      expect(record?.transitions.map((t) => t.to)).toEqual(['in_progress', 'succeeded']);
+      expect(
+        await h.store.getDeployment(deploymentIdFor('native', `checkout/${first.deploymentId}`)),
+      ).toBeUndefined();
+      await h.drainDispatch();
+    });
+
+    it('answers 400 naming deploymentId for a Shipcast id of no deployment, or of another service, and records nothing', async () => {
+      const first = (await (await post(eventBody({ deploymentId: `run-${++seq}` }))).json()) as Json;
+      const unknown = deploymentIdFor('native', `nothing-${seq}`);
+
+      const missing = await post({
+        service: 'checkout',
+        environment: 'production',
+        status: 'failed',
+        deploymentId: unknown,
+      });
+      const elsewhere = await post({
+        service: 'billing',
+        environment: 'production',
+        status: 'failed',
+        deploymentId: first.deploymentId,
+      });
+
+      for (const [response, text] of [
+        [missing, 'no such deployment'],
+        [elsewhere, 'not billing in production'],
+      ] as const) {
+        expect(response.status).toBe(400);
+        const body = (await response.json()) as { issues: { path: string; message: string }[] };
+        expect(body.issues).toEqual([{ path: 'deploymentId', message: expect.stringContaining(text) }]);
+      }
+      expect(await h.store.getDeployment(unknown)).toBeUndefined();
+      expect(await h.store.getDeployment(deploymentIdFor('native', `checkout/${unknown}`))).toBeUndefined();
+      expect((await h.store.getDeployment(first.deploymentId as string))?.status).toBe('in_progress');
+      await h.drainDispatch();
     });
 
     it('accepts a body just under 64 KiB', async () => {

@@ -258,6 +258,44 @@ describe('CDEvents over CloudEvents', () => {
       ]);
     });
 
+    it('takes the bare service name from a subject id such as service/catalog-svc and keeps the id in the details', async () => {
+      const event = example('service_deployed.0.3.0.json', (e) => {
+        e.subject.id = 'service/catalog-svc';
+        e.subject.content = { environment: { id: 'production' } };
+      });
+
+      const response = await post(api, structured(event));
+
+      expect(response.status).toBe(202);
+      const answer = (await response.json()) as Json;
+      expect(await h.store.getDeployment(answer.deploymentId as string)).toMatchObject({
+        service: 'catalog-svc',
+        details: { subjectId: 'service/catalog-svc' },
+      });
+    });
+
+    it.each([
+      ['structured', 'application/cloudevents+json; charset=UTF-8'],
+      ['structured', 'Application/CloudEvents+JSON'],
+      ['structured', 'application/cloudevents+json ; charset="utf-8"'],
+      ['binary', 'Application/JSON; Charset=UTF-8'],
+      ['binary', 'APPLICATION/CDEVENTS+JSON'],
+    ])(
+      'reads %s mode with the media type written %j (case and parameters do not count)',
+      async (mode, contentType) => {
+        const event = example('service_upgraded.0.2.0.json', (e) => {
+          e.context.id = `media-type-${contentType}`;
+        });
+        const message = mode === 'structured' ? structured(event) : binary(event);
+        message.headers['content-type'] = contentType;
+
+        const response = await post(api, message);
+
+        expect(response.status).toBe(202);
+        expect(await response.json()).toMatchObject({ status: 'succeeded', disposition: 'applied' });
+      },
+    );
+
     it('reads binary mode with application/json and with application/cdevents+json alike', async () => {
       for (const contentType of ['application/json', 'application/cdevents+json']) {
         const response = await post(api, binary(example('service_upgraded.0.2.0.json'), contentType));

@@ -1,5 +1,8 @@
+import { createHash } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { SqsDispatchQueue } from '../../functions/adapters/aws/sqs-queue.ts';
 import { PROBE_WAIT_SECONDS } from '../../functions/core/circuit.ts';
@@ -7,8 +10,10 @@ import { dispatchBatch, dispatchOne, type ReceivedMessage } from '../../function
 import { ingestEvent } from '../../functions/core/ingest.ts';
 import type { DispatchQueue } from '../../functions/core/ports.ts';
 import type { DispatchMessage } from '../../functions/core/schema.ts';
+import { MAX_VISIBILITY_SECONDS, VISIBILITY_MARGIN_SECONDS } from '../../functions/core/visibility.ts';
 import type { LogEntry } from '../support/capture-logger.ts';
 import { nativeEvent } from '../support/events.ts';
+import { type GitHubServer, startGitHubServer } from '../support/github-server.ts';
 import { createHarness, type Harness } from '../support/harness.ts';
 
 type Answer = { status: number; headers?: Record<string, string> };
@@ -251,6 +256,38 @@ describe('circuit breaker', () => {
     expect((await h.store.getCircuit('hook'))?.reopensAt).toBeUndefined();
   });
 
+  it("never asks the queue for a wait past SQS's 12 hours since the receive, for a retry or an open circuit", async () => {
+    // A rate limit that names a day: longer than SQS can hold a message back after it was received.
+    receiver.answerWith(() => ({ status: 429, headers: { 'retry-after': '86400' } }));
+    const threeHoursAgo = h.clock.now().getTime() - 3 * 3_600_000;
+    const limited = (await started('cb-day-1', 'cb-day-2', 'cb-day-3')).map((m) => ({
+      ...m,
+      receivedAt: threeHoursAgo,
+    }));
+    const usable = MAX_VISIBILITY_SECONDS - VISIBILITY_MARGIN_SECONDS;
+
+    await dispatchBatch(limited, h.runtime.dispatch);
+
+    // Nine of the twelve hours are left (less the margin): that is what each retry asks for.
+    expect(limited.map((m) => delays.get(m.receiptHandle))).toEqual(Array(3).fill(usable - 3 * 3600));
+    // The circuit is probed again no later than a freshly received message can wait.
+    expect(await h.store.getCircuit('hook')).toMatchObject({
+      state: 'open',
+      reopensAt: h.clock.now().getTime() + usable * 1000,
+    });
+    // A message held back by the open circuit is cut to what is left of its own 12 hours too.
+    const held = (await started('cb-day-4')).map((m) => ({ ...m, receivedAt: threeHoursAgo }));
+    expect(await dispatchBatch(held, h.runtime.dispatch)).toHaveLength(1);
+    expect(delays.get((held[0] as ReceivedMessage).receiptHandle)).toBe(usable - 3 * 3600);
+
+    // Clean up: the wait is over, the target is back.
+    h.clock.advance(usable * 1000);
+    receiver.answerWith(() => ({ status: 200 }));
+    for (const m of [...limited, ...held])
+      expect((await dispatchOne(messageOf(m), 3, h.runtime.dispatch)).kind).toBe('delivered');
+    expect((await h.store.getCircuit('hook'))?.state).toBe('closed');
+  });
+
   it('is not opened by permanent refusals (4xx), and a success resets the failures counted before it', async () => {
     receiver.answerWith(() => ({ status: 400 }));
     const refused = await started('cb-400-1', 'cb-400-2', 'cb-400-3', 'cb-400-4');
@@ -383,5 +420,76 @@ describe('circuit breaker shared by two dispatchers', () => {
     expect((await dispatchOne(held, 3, two.runtime.dispatch)).kind).toBe('delivered');
     expect(await one.store.getCircuit('hook')).toMatchObject({ state: 'closed', failures: 0 });
     expect(metricRecords('CircuitOpened', one, two)).toHaveLength(1);
+  });
+});
+
+describe('circuit breaker judging a target by its calls, not by deliveries of several calls', () => {
+  const TOKEN = 'ghp_circuitcalls0123456789abcdef';
+  const STATUSES = 'POST /repos/*/*/deployments/*/statuses';
+  let gh: GitHubServer;
+  let h: Harness;
+
+  beforeAll(async () => {
+    gh = await startGitHubServer({ tokens: [TOKEN] });
+    h = await createHarness({
+      dispatchVisibilitySeconds: 30,
+      config: {
+        api: { tokens: [{ name: 'ci', secret: 'api-token' }] },
+        targets: { github: { type: 'github-deployment', baseUrl: gh.url, token: 'github-token' } },
+        routes: [{ targets: ['github'] }],
+        dispatch: { maxReceives: 10, circuit: { failures: FAILURES, coolDownSeconds: COOL_DOWN } },
+      },
+    });
+    writeFileSync(join(h.secretsDir, 'github-token'), TOKEN);
+  });
+  afterAll(async () => {
+    await h?.stop();
+    await gh?.stop();
+  });
+
+  /** Ingests a started deployment on acme/shop per id; its dispatch message to the GitHub target. */
+  const started = async (id: string): Promise<DispatchMessage> => {
+    const event = nativeEvent(id, 'in_progress', {
+      environment: 'production',
+      revision: { repository: 'acme/shop', commit: createHash('sha1').update(id).digest('hex') },
+    });
+    await ingestEvent(event, h.runtime.ingest);
+    return { v: 1, deploymentId: event.deploymentId, seq: 1, target: 'github' };
+  };
+
+  it('stays closed while each delivery fails on its last call but the calls before it were answered', async () => {
+    // Each first delivery looks up, creates, then fails to post its status: one failed call in three.
+    gh.intercept(STATUSES, { status: 502, body: { message: 'Server Error' } }, { times: FAILURES + 1 });
+    const messages = await Promise.all(['calls-1', 'calls-2', 'calls-3', 'calls-4'].map(started));
+
+    for (const message of messages)
+      expect((await dispatchOne(message, 1, h.runtime.dispatch)).kind).toBe('retry');
+
+    expect(gh.requests.filter((r) => r.method === 'POST' && r.path.endsWith('/statuses'))).toHaveLength(4);
+    expect((await h.store.getCircuit('github'))?.state ?? 'closed').toBe('closed');
+    // The retries post only the missing status, to the deployment already created.
+    for (const message of messages)
+      expect((await dispatchOne(message, 2, h.runtime.dispatch)).kind).toBe('delivered');
+    expect(gh.deployments).toHaveLength(4);
+  });
+
+  it('closes on a probe whose first calls are answered, even when its last call fails', async () => {
+    // Down: every look-up fails, so three deliveries in a row fail without an answer and open the circuit.
+    gh.intercept('GET /repos/*/*/deployments', { status: 503 }, { times: FAILURES });
+    const failing = await Promise.all(['probe-1', 'probe-2', 'probe-3'].map(started));
+    for (const message of failing)
+      expect((await dispatchOne(message, 1, h.runtime.dispatch)).kind).toBe('retry');
+    expect((await h.store.getCircuit('github'))?.state).toBe('open');
+
+    // Back, mostly: the probe's look-up and create are answered, its status post fails.
+    h.clock.advance(COOL_DOWN * 1000);
+    gh.intercept(STATUSES, { status: 502, body: { message: 'Server Error' } });
+    const probe = await dispatchOne(failing[0] as DispatchMessage, 2, h.runtime.dispatch);
+
+    expect(probe.kind).toBe('retry');
+    expect(await h.store.getCircuit('github')).toMatchObject({ state: 'closed', failures: 0 });
+    // The others are not held back: they go through at once, and so does the probe's retry.
+    for (const message of [...failing.slice(1), failing[0] as DispatchMessage])
+      expect((await dispatchOne(message, 3, h.runtime.dispatch)).kind).toBe('delivered');
   });
 });

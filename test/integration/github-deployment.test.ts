@@ -1,8 +1,10 @@
-import { createHash } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { createHash, createHmac } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createApi } from '../../functions/core/api/app.ts';
 import { dispatchBatch } from '../../functions/core/dispatch.ts';
+import { deploymentIdFor } from '../../functions/core/ids.ts';
 import { ingestEvent } from '../../functions/core/ingest.ts';
 import type { DeploymentEvent } from '../../functions/core/schema.ts';
 import { nativeEvent } from '../support/events.ts';
@@ -16,6 +18,9 @@ import { createHarness, type Harness, recordingRetries } from '../support/harnes
 
 const TOKEN = 'ghp_deploytoken0123456789abcdef';
 const sha = (name: string) => createHash('sha1').update(name).digest('hex');
+// biome-ignore lint/suspicious/noExplicitAny: fixture payloads are edited freely
+const githubFixture = (path: string): Record<string, any> =>
+  JSON.parse(readFileSync(join(import.meta.dirname, '..', 'fixtures', 'github', path), 'utf8'));
 
 /** A native event of the service `deploy-shop` in production, on acme/shop at the commit named after `id`. */
 const event = (id: string, status: DeploymentEvent['status'], extra: Partial<DeploymentEvent> = {}) =>
@@ -302,7 +307,7 @@ describe('github-deployment target', () => {
         status: 403,
         headers: {
           'x-ratelimit-remaining': '0',
-          'x-ratelimit-reset': String(Math.floor(Date.now() / 1000) + 600),
+          'x-ratelimit-reset': String(Math.floor(h.clock.now().getTime() / 1000) + 600),
         },
         body: githubError('API rate limit exceeded for installation ID 1.'),
       }),
@@ -353,6 +358,8 @@ describe('github-deployment target', () => {
     expect(gh.deploymentsOf(started.deploymentId)).toEqual([]);
     // Its retry would take a later test's one-shot answer from the fake GitHub.
     await h.discardHeld(started.deploymentId);
+    // Wait the limit out: no call with this token goes to GitHub before its reset.
+    h.clock.advance((seconds + 1) * 1000);
   });
 
   it('asks again when GitHub merged instead of creating (202)', async () => {
@@ -411,5 +418,223 @@ describe('github-deployment target', () => {
     expect(record?.lastError).not.toContain(TOKEN);
     expect(await h.dlqDepth()).toBe(dead + 1);
     expect(gh.deploymentsOf(started.deploymentId)).toEqual([]);
+  });
+});
+
+describe("github-deployment target: GitHub's limits", () => {
+  let h: Harness;
+  let gh: GitHubServer;
+  const retryDelays: number[] = [];
+
+  beforeAll(async () => {
+    gh = await startGitHubServer({ tokens: [TOKEN], rateLimit: { limit: 5000 }, now: () => h.clock.now() });
+    h = await createHarness({
+      queue: recordingRetries(retryDelays),
+      config: {
+        api: { tokens: [{ name: 'ci', secret: 'api-token' }] },
+        targets: {
+          github: {
+            type: 'github-deployment',
+            baseUrl: gh.url,
+            token: 'github-token',
+            maxWritesPerMinute: 2,
+          },
+        },
+        routes: [{ targets: ['github'] }],
+      },
+    });
+    writeFileSync(join(h.secretsDir, 'github-token'), TOKEN);
+  });
+  afterAll(async () => {
+    await h.stop();
+    await gh.stop();
+  });
+  beforeEach(() => {
+    gh.reset();
+    retryDelays.length = 0;
+  });
+
+  const lookups = () => gh.requests.filter((r) => r.method === 'GET' && r.path.endsWith('/deployments'));
+  /** Delivers every transition not yet delivered again, a minute later (as the queue would after the wait). */
+  const nextMinute = async (events: DeploymentEvent[]) => {
+    h.clock.advance(61_000);
+    for (const e of events) {
+      const record = await h.store.getDelivery(e.deploymentId, 'github');
+      if (record?.state !== 'delivered')
+        await h.queue.enqueue([{ v: 1, deploymentId: e.deploymentId, seq: 1, target: 'github' }]);
+    }
+    await h.drainDispatch();
+  };
+
+  it('takes the write budget before looking up: a burst of new deployments makes one look-up each', async () => {
+    const burst = Array.from({ length: 6 }, (_, i) => event(`burst-${i}`, 'queued'));
+    for (const e of burst) await ingestEvent(e, h.runtime.ingest);
+
+    await h.drainDispatch();
+    for (let minute = 0; minute < 12 && lookups().length < 100; minute++) await nextMinute(burst);
+
+    for (const e of burst) {
+      expect(await h.store.getDelivery(e.deploymentId, 'github')).toMatchObject({ state: 'delivered' });
+      expect(gh.deploymentsOf(e.deploymentId)).toHaveLength(1);
+    }
+    // Two writes a minute, two writes a deployment (create, status): one deployment a minute, one look-up each.
+    expect(lookups()).toHaveLength(6);
+    expect(gh.requests.filter((r) => r.method === 'POST')).toHaveLength(12);
+  });
+
+  it('waits for the hourly reset instead of spending the last requests on look-ups; statuses still go', async () => {
+    const first = event('reserve-1', 'queued');
+    await ingestEvent(first, h.runtime.ingest);
+    await h.drainDispatch();
+    // The next status is answered with 100 requests left this hour: the reserve kept for writes.
+    gh.rateLimitRemaining.set(TOKEN, 101);
+    h.clock.advance(61_000);
+    await ingestEvent(event('reserve-1', 'in_progress'), h.runtime.ingest);
+    await h.drainDispatch();
+    const second = event('reserve-2', 'queued');
+    await ingestEvent(second, h.runtime.ingest);
+    gh.reset();
+
+    await h.drainDispatch();
+
+    expect(lookups()).toHaveLength(0);
+    expect(gh.deploymentsOf(second.deploymentId)).toEqual([]);
+    const waiting = await h.store.getDelivery(second.deploymentId, 'github');
+    expect(waiting).toMatchObject({ state: 'retrying' });
+    expect(waiting?.lastError).toMatch(/hourly limit .* waiting \d+ s for its reset/);
+    const reset = Math.ceil(h.clock.now().getTime() / 3_600_000) * 3_600_000;
+    expect(retryDelays).toContain(Math.ceil((reset - h.clock.now().getTime()) / 1000));
+    // The deployment GitHub already has still gets its statuses from the reserve.
+    h.clock.advance(61_000);
+    await ingestEvent(event('reserve-1', 'succeeded'), h.runtime.ingest);
+    await h.drainDispatch();
+    expect(gh.deploymentsOf(first.deploymentId)[0]?.statuses.map((s) => s.state)).toEqual([
+      'queued',
+      'in_progress',
+      'success',
+    ]);
+
+    h.clock.advance(reset - h.clock.now().getTime() + 1_000);
+    gh.rateLimitRemaining.delete(TOKEN);
+    await nextMinute([second]);
+    expect(lookups()).toHaveLength(1);
+    expect(await h.store.getDelivery(second.deploymentId, 'github')).toMatchObject({ state: 'delivered' });
+  });
+});
+
+describe('github-deployment target: deployments that came from GitHub', () => {
+  const WEBHOOK_SECRET = 'gh-hook-secret-for-echo-tests';
+  let h: Harness;
+  let gh: GitHubServer;
+  let api: ReturnType<typeof createApi>;
+  let statusIds = 0;
+
+  beforeAll(async () => {
+    gh = await startGitHubServer({ tokens: [TOKEN] });
+    h = await createHarness({
+      config: {
+        api: { tokens: [{ name: 'ci', secret: 'api-token' }] },
+        sources: { github: { secret: 'github-webhook' } },
+        targets: {
+          github: { type: 'github-deployment', baseUrl: gh.url, token: 'github-token' },
+          mirror: {
+            type: 'github-deployment',
+            baseUrl: gh.url,
+            token: 'github-token',
+            statusesOnGitHubDeployments: true,
+          },
+        },
+        routes: [
+          { match: { service: 'plain' }, targets: ['github'] },
+          { match: { service: 'mirrored' }, targets: ['mirror'] },
+        ],
+      },
+    });
+    writeFileSync(join(h.secretsDir, 'github-token'), TOKEN);
+    writeFileSync(join(h.secretsDir, 'github-webhook'), WEBHOOK_SECRET);
+    api = createApi(h.runtime.api);
+  });
+  afterAll(async () => {
+    await h.stop();
+    await gh.stop();
+  });
+
+  /** A GitHub deployment another tool created on the fake GitHub (payload naming the Shipcast service). */
+  const createdElsewhere = async (service: string) => {
+    const response = await fetch(`${gh.url}/repos/Codertocat/Hello-World/deployments`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ ref: sha(service), environment: 'production', payload: { service } }),
+    });
+    return (await response.json()) as { id: number };
+  };
+  const webhook = async (event: string, payload: Record<string, unknown>) => {
+    const body = JSON.stringify(payload);
+    const response = await api.request('/v1/hooks/github', {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        'x-github-event': event,
+        'x-github-delivery': `delivery-${++statusIds}`,
+        'x-hub-signature-256': `sha256=${createHmac('sha256', WEBHOOK_SECRET).update(body).digest('hex')}`,
+      },
+      body,
+    });
+    expect(response.status).toBeLessThan(300);
+    return response.json();
+  };
+  /** GitHub's `deployment` (created) webhook of deployment `id`, from the real payload. */
+  const deploymentHook = (id: number, service: string) => {
+    const payload = structuredClone(githubFixture('deployment/created.json'));
+    Object.assign(payload.deployment, { id, sha: sha(service), payload: { service } });
+    return payload;
+  };
+  /** GitHub's `deployment_status` (created) webhook of one status of deployment `id`. */
+  const statusHook = (id: number, service: string, state: string) => {
+    const payload = structuredClone(githubFixture('deployment_status/created.json'));
+    Object.assign(payload.deployment, { id, sha: sha(service), payload: { service } });
+    Object.assign(payload.deployment_status, { id: 90_000 + ++statusIds, state });
+    return payload;
+  };
+
+  it('creates no second GitHub deployment of a deployment GitHub announced, and calls GitHub not at all by default', async () => {
+    const original = await createdElsewhere('plain');
+    gh.reset();
+
+    await webhook('deployment', deploymentHook(original.id, 'plain'));
+    await webhook('deployment_status', statusHook(original.id, 'plain', 'in_progress'));
+    await h.drainDispatch();
+
+    expect(gh.requests).toEqual([]);
+    expect(gh.deployments).toHaveLength(1);
+    const id = deploymentIdFor('github', `Codertocat/Hello-World#${original.id}`);
+    expect(await h.store.getDelivery(id, 'github')).toMatchObject({ state: 'delivered', deliveredSeq: 2 });
+    expect(h.logs.lines.join('\n')).toContain(`it already is GitHub deployment ${original.id}`);
+  });
+
+  it('posts statuses on the original when configured, and their echoes cause no new sends', async () => {
+    const original = await createdElsewhere('mirrored');
+    gh.reset();
+
+    await webhook('deployment', deploymentHook(original.id, 'mirrored'));
+    await h.drainDispatch();
+    await webhook('deployment_status', statusHook(original.id, 'mirrored', 'success'));
+    await h.drainDispatch();
+
+    const stored = gh.deployments.find((d) => d.id === original.id);
+    expect(gh.deployments).toHaveLength(2);
+    expect(gh.requests.filter((r) => r.path.endsWith('/deployments'))).toEqual([]);
+    expect(stored?.statuses.map((s) => s.state)).toEqual(['queued', 'success']);
+
+    // GitHub announces every status Shipcast posted as a deployment_status webhook: none is a transition.
+    const id = deploymentIdFor('github', `Codertocat/Hello-World#${original.id}`);
+    const transitions = (await h.store.getDeployment(id))?.transitions.length;
+    for (const status of stored?.statuses ?? [])
+      await webhook('deployment_status', statusHook(original.id, 'mirrored', status.state));
+    await h.drainDispatch();
+
+    expect((await h.store.getDeployment(id))?.transitions.length).toBe(transitions);
+    expect(stored?.statuses.map((s) => s.state)).toEqual(['queued', 'success']);
+    expect(await h.dispatchMessages()).toEqual([]);
   });
 });

@@ -11,8 +11,8 @@ import { createHarness, type Harness, recordingRetries } from '../support/harnes
 import { type JiraServer, startJiraServer } from '../support/jira-server.ts';
 
 const CLOUD_ID = '5f0b9c2e-7a41-4c55-9d8e-0a1b2c3d4e5f';
-const CLIENT_ID = 'jira-client-id-8Hf3Kq';
-const CLIENT_SECRET = 'jira-client-secret-Vb72LmQx9Pz';
+const CLIENT_ID = 'aB3kQ9xZ7mP2wR5tY8uV';
+const CLIENT_SECRET = 'Vb72LmQx9PzK4nJ6hG1fD0sA';
 const COMMIT = '4b825dc642cb6eb9a060e54bf8d69288fbee4904';
 
 describe('jira target', () => {

@@ -246,6 +246,34 @@ describe('slack target', () => {
       expect(delivery?.refs?.detailsTs).toBe(slack.messages[1]?.ts);
     });
 
+    it('does not repeat a chat.update that succeeded when the thread reply waits for the channel', async () => {
+      const started = nativeEvent('sl-5b', 'in_progress', { service: 'bot-five-b' });
+      await ingest(started);
+      await h.drainDispatch();
+      const ts = slack.messages[0]?.ts;
+      await ingest(
+        nativeEvent('sl-5b', 'failed', { service: 'bot-five-b', error: { message: 'smoke test' } }),
+      );
+      limiterWaits.set('slack:deploys', 1);
+
+      await h.drainDispatch();
+      expect(callsOf('bot-five-b', 'chat.update')).toHaveLength(1);
+      expect(await h.store.getDelivery(started.deploymentId, 'bot')).toMatchObject({
+        state: 'retrying',
+        refs: { ts, shownSeq: '2' },
+      });
+      limiterWaits.delete('slack:deploys');
+      await redeliver(started, 2, 'bot');
+      await h.drainDispatch();
+
+      expect(callsOf('bot-five-b', 'chat.update')).toHaveLength(1);
+      expect(slack.messages.filter((m) => m.thread_ts === ts)).toHaveLength(1);
+      expect(await h.store.getDelivery(started.deploymentId, 'bot')).toMatchObject({
+        state: 'delivered',
+        deliveredSeq: 2,
+      });
+    });
+
     it('keeps the id of a message it just posted when the thread reply after it fails', async () => {
       const failed = nativeEvent('sl-6', 'failed', {
         service: 'bot-six',
@@ -265,8 +293,8 @@ describe('slack target', () => {
       await redeliver(failed, 1, 'bot');
       await h.drainDispatch();
 
-      // The retry updates the message it posted and replies; it does not post the message again.
-      expect(callsOf('bot-six', 'chat.update').map((u) => u.json<Body>().ts)).toEqual([ts]);
+      // The retry only replies: the message it posted already shows this transition.
+      expect(callsOf('bot-six', 'chat.update')).toEqual([]);
       expect(slack.messages.filter((m) => !m.thread_ts)).toHaveLength(1);
       expect(slack.messages.filter((m) => m.thread_ts === ts)).toHaveLength(1);
     });

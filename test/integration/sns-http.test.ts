@@ -1,9 +1,17 @@
 import { createSign } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApi } from '../../functions/core/api/app.ts';
 import { parseCodeDeployMessage } from '../../functions/core/sources/codedeploy.ts';
-import { isSnsUrl, stringToSign } from '../../functions/core/sources/sns-http.ts';
+import {
+  CERTIFICATE_FAILURE_SECONDS,
+  isSnsUrl,
+  SNS_MAX_AGE_SECONDS,
+  type SnsHttpPort,
+  stringToSign,
+} from '../../functions/core/sources/sns-http.ts';
 import { createHarness, type Harness } from '../support/harness.ts';
 import { SNS_CERT_URL, SNS_TOPIC, selfSignedCertificate } from '../support/sns-signing.ts';
 
@@ -142,6 +150,102 @@ describe('CodeDeploy triggers through an SNS HTTPS subscription', () => {
     const genuine = await post(signed(confirmation), 'SubscriptionConfirmation');
     expect(genuine.status).toBe(200);
     expect(confirmed).toEqual([SUBSCRIBE_URL]);
+  });
+
+  describe('certificate fetches', () => {
+    /** A local server standing in for SNS's certificate host: counts requests per path, answers 500 on `failing`. */
+    let certServer: Server;
+    let certBase: string;
+    const requests = new Map<string, number>();
+    const failing = new Set<string>();
+    let real: SnsHttpPort | undefined;
+    let urls = 0;
+
+    beforeAll(async () => {
+      certServer = createServer((request, response) => {
+        const path = request.url ?? '';
+        requests.set(path, (requests.get(path) ?? 0) + 1);
+        if (failing.has(path)) {
+          response.writeHead(500).end('internal error');
+          return;
+        }
+        response.writeHead(200, { 'content-type': 'text/plain' }).end(sns.cert);
+      });
+      await new Promise<void>((resolve) => certServer.listen(0, '127.0.0.1', resolve));
+      certBase = `http://127.0.0.1:${(certServer.address() as AddressInfo).port}`;
+      real = h.runtime.api.sns;
+      // The SNS URL's path, fetched from the local server (the real port fetches it over https from SNS).
+      h.runtime.api.sns = {
+        fetchCertificate: async (url) => {
+          const response = await fetch(`${certBase}${new URL(url).pathname}`, {
+            signal: AbortSignal.timeout(10_000),
+          });
+          if (!response.ok) throw new Error(`certificate answered ${response.status}`);
+          return response.text();
+        },
+        confirmSubscription: async () => {},
+      };
+    });
+    afterAll(async () => {
+      if (real) h.runtime.api.sns = real;
+      await new Promise((resolve) => certServer.close(resolve));
+    });
+
+    /** A certificate URL no earlier message used (nothing cached for it), and its path on the server. */
+    const newCertUrl = () => {
+      const path = `/SimpleNotificationService-fetch${++urls}.pem`;
+      return { url: `https://sns.eu-west-2.amazonaws.com${path}`, path };
+    };
+
+    it('refuses an old message without fetching its certificate', async () => {
+      const cert = newCertUrl();
+      const old = signed({
+        SigningCertURL: cert.url,
+        Timestamp: new Date(h.clock.now().getTime() - (SNS_MAX_AGE_SECONDS + 60) * 1000).toISOString(),
+      });
+
+      const answer = await post(old);
+
+      expect(answer.status).toBe(401);
+      expect(await answer.json()).toMatchObject({ message: expect.stringContaining('replay window') });
+      expect(requests.get(cert.path)).toBeUndefined();
+    });
+
+    it('refuses a replayed MessageId without fetching the certificate it names', async () => {
+      const first = newCertUrl();
+      const envelope = signed({ SigningCertURL: first.url });
+      expect((await post(envelope)).status).toBe(202);
+      expect(requests.get(first.path)).toBe(1);
+      await h.drainIngest();
+
+      // The same signed message under another certificate URL (SigningCertURL is not signed).
+      const other = newCertUrl();
+      const replay = await post({ ...envelope, SigningCertURL: other.url });
+
+      expect(replay.status).toBe(401);
+      expect(await replay.json()).toMatchObject({ message: expect.stringContaining('already received') });
+      expect(requests.get(other.path)).toBeUndefined();
+    });
+
+    it('does not fetch a certificate again for a while after its fetch failed, then does', async () => {
+      const cert = newCertUrl();
+      failing.add(cert.path);
+
+      const answers = [await post(signed({ SigningCertURL: cert.url }))];
+      answers.push(await post(signed({ SigningCertURL: cert.url })));
+      h.clock.advance((CERTIFICATE_FAILURE_SECONDS - 1) * 1000);
+      answers.push(await post(signed({ SigningCertURL: cert.url })));
+
+      expect(answers.map((a) => a.status)).toEqual([401, 401, 401]);
+      expect(requests.get(cert.path)).toBe(1);
+
+      failing.delete(cert.path);
+      h.clock.advance(2000);
+      const later = await post(signed({ SigningCertURL: cert.url }));
+      expect(later.status).toBe(202);
+      expect(requests.get(cert.path)).toBe(2);
+      await h.drainIngest();
+    });
   });
 
   it('answers 400 with the field for a malformed envelope and 413 for an oversized one', async () => {

@@ -26,6 +26,12 @@ export interface AwsJsonAnswer {
 
 const JSON_11 = 'application/x-amz-json-1.1';
 
+/** One operation of a fake: the request's JSON body and how it was signed, to its answer. */
+export type AwsJsonOperation = (
+  body: Record<string, unknown>,
+  request: { signed: boolean; region?: string },
+) => AwsJsonAnswer;
+
 /** An AWS error answer. */
 export const awsError = (type: string, message: string, status = 400): AwsJsonAnswer => ({
   status,
@@ -39,7 +45,9 @@ export async function startAwsJsonServer(options: {
   internalError: string;
   requests: CapturedAwsRequest[];
   /** Answers one request; `region` is its SigV4 credential scope's. */
-  operation: (body: Record<string, unknown>, request: { signed: boolean; region?: string }) => AwsJsonAnswer;
+  operation: AwsJsonOperation;
+  /** More operations of the same service, by their full `x-amz-target`. */
+  operations?: Record<string, AwsJsonOperation>;
 }): Promise<{ endpoint: string; close(): Promise<void> }> {
   const server = createServer((req, res) => {
     void handle(req, res).catch((error: unknown) => {
@@ -71,10 +79,11 @@ export async function startAwsJsonServer(options: {
     if (!contentType?.startsWith(JSON_11)) {
       return send(res, awsError('SerializationException', `unexpected content-type ${contentType}`));
     }
-    if (target !== options.target) {
+    const operation = target === options.target ? options.operation : target && options.operations?.[target];
+    if (!operation) {
       return send(res, awsError('UnknownOperationException', `unknown operation ${target}`));
     }
-    send(res, options.operation(body as Record<string, unknown>, { signed, region }));
+    send(res, operation(body as Record<string, unknown>, { signed, region }));
   }
 
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

@@ -60,6 +60,15 @@ export interface FakeCommitStatus {
   target_url: string | null;
 }
 
+/** A comment on a pull request (GitHub stores them as issue comments). */
+export interface FakeIssueComment {
+  id: number;
+  owner: string;
+  repo: string;
+  issue: number;
+  body: string;
+}
+
 export interface GitHubServerOptions {
   /** Personal access tokens GitHub accepts. */
   tokens?: string[];
@@ -69,6 +78,13 @@ export interface GitHubServerOptions {
   now?: () => Date;
   /** Lifetime of installation tokens (GitHub: one hour). */
   tokenLifetimeMs?: number;
+  /**
+   * GitHub's primary rate limit (`core`): requests an hour per credential. Every answer to an authenticated
+   * request carries `x-ratelimit-limit/-remaining/-used/-reset/-resource`; once none remain, requests answer
+   * 403 "API rate limit exceeded" with `x-ratelimit-remaining: 0` until the reset (epoch seconds, `now`'s clock).
+   * https://docs.github.com/rest/using-the-rest-api/rate-limits-for-the-rest-api
+   */
+  rateLimit?: { limit: number; remaining?: number };
 }
 
 /** A local stand-in for the parts of GitHub's REST API Shipcast uses. */
@@ -83,8 +99,14 @@ export interface GitHubServer {
   jwtClaims: { iat: number; exp: number; iss: unknown }[];
   /** Request bodies that break GitHub's schemas (or its 140-character description limit). */
   violations: string[];
+  /** Requests left in the current rate-limit window per credential (`rateLimit`); tests may set it. */
+  rateLimitRemaining: Map<string, number>;
   /** Repositories (`owner/repo`) that do not exist: every call about them answers 404. */
   missingRepos: Set<string>;
+  /** Comments on pull requests, in the order they were made. */
+  issueComments: FakeIssueComment[];
+  /** Makes pull request `number` of `owner/repo` one that contains `sha` (listed by GET …/commits/{sha}/pulls). */
+  linkPullRequest(fullName: string, sha: string, number: number, state?: 'open' | 'closed'): void;
   acceptToken(token: string): void;
   /** Revokes a personal token, or (without argument) every installation token issued so far. */
   revoke(token?: string): void;
@@ -120,6 +142,7 @@ export async function startGitHubServer(options: GitHubServerOptions = {}): Prom
     : undefined;
   const intercepts: { pattern: RegExp; answer: GitHubAnswer; after: boolean; times: number }[] = [];
   const sockets = new Set<Socket>();
+  const pullRequests = new Map<string, { number: number; state: string }[]>();
   let nextId = 1000;
 
   const state: GitHubServer = {
@@ -131,6 +154,12 @@ export async function startGitHubServer(options: GitHubServerOptions = {}): Prom
     jwtClaims: [],
     violations: [],
     missingRepos: new Set(),
+    rateLimitRemaining: new Map(),
+    issueComments: [],
+    linkPullRequest: (fullName, sha, number, prState = 'open') => {
+      const key = `${fullName}@${sha}`;
+      pullRequests.set(key, [...(pullRequests.get(key) ?? []), { number, state: prState }]);
+    },
     acceptToken: (token) => pats.add(token),
     revoke: (token) => {
       if (token) pats.delete(token);
@@ -263,7 +292,7 @@ export async function startGitHubServer(options: GitHubServerOptions = {}): Prom
       };
     }
 
-    const repoRoute = /^(GET|POST) \/repos\/([^/]+)\/([^/]+)(\/.*)?$/.exec(route);
+    const repoRoute = /^(GET|POST|PATCH) \/repos\/([^/]+)\/([^/]+)(\/.*)?$/.exec(route);
     if (!repoRoute) {
       return { status: 404, body: githubError('Not Found') };
     }
@@ -384,7 +413,129 @@ export async function startGitHubServer(options: GitHubServerOptions = {}): Prom
       state.commitStatuses.push(status);
       return { status: 201, body: status };
     }
+    return handleComments(request, method, owner, repo, rest);
+  };
+
+  /** Pull requests of a commit and their comments (docs.github.com/rest/issues/comments). */
+  const handleComments = (
+    request: GitHubRequest,
+    method: string,
+    owner: string,
+    repo: string,
+    rest: string,
+  ): Reply => {
+    const fullName = `${owner}/${repo}`;
+    const pullsRoute = /^\/commits\/([^/]+)\/pulls$/.exec(rest);
+    if (method === 'GET' && pullsRoute) {
+      const pulls = pullRequests.get(`${fullName}@${decodeURIComponent(pullsRoute[1] as string)}`) ?? [];
+      return {
+        status: 200,
+        body: pulls.map((pr) => ({ number: pr.number, state: pr.state, title: `PR ${pr.number}` })),
+      };
+    }
+    const isPull = (issue: number) =>
+      [...pullRequests.entries()].some(
+        ([key, pulls]) => key.startsWith(`${fullName}@`) && pulls.some((pr) => pr.number === issue),
+      );
+    const listRoute = /^\/issues\/(\d+)\/comments$/.exec(rest);
+    if (listRoute && isPull(Number(listRoute[1]))) {
+      const issue = Number(listRoute[1]);
+      if (method === 'GET') {
+        const perPage = Math.min(100, Number(request.query.get('per_page') ?? 30));
+        const page = Math.max(1, Number(request.query.get('page') ?? 1));
+        const all = state.issueComments.filter(
+          (c) => c.owner === owner && c.repo === repo && c.issue === issue,
+        );
+        const headers: Record<string, string> = {};
+        if (page * perPage < all.length) {
+          const next = new URL(`${state.url}${request.path}`);
+          next.searchParams.set('per_page', String(perPage));
+          next.searchParams.set('page', String(page + 1));
+          headers.link = `<${next}>; rel="next"`;
+        }
+        return { status: 200, headers, body: all.slice((page - 1) * perPage, page * perPage) };
+      }
+      if (method === 'POST') {
+        const invalid = commentBodyProblem(request);
+        if (invalid) return invalid;
+        const comment: FakeIssueComment = {
+          id: nextId++,
+          owner,
+          repo,
+          issue,
+          body: request.json<{ body: string }>().body,
+        };
+        state.issueComments.push(comment);
+        return { status: 201, body: comment };
+      }
+    }
+    const commentRoute = /^\/issues\/comments\/(\d+)$/.exec(rest);
+    if (method === 'PATCH' && commentRoute) {
+      const comment = state.issueComments.find(
+        (c) => c.id === Number(commentRoute[1]) && c.owner === owner && c.repo === repo,
+      );
+      if (!comment) return { status: 404, body: githubError('Not Found') };
+      const invalid = commentBodyProblem(request);
+      if (invalid) return invalid;
+      comment.body = request.json<{ body: string }>().body;
+      return { status: 200, body: comment };
+    }
     return { status: 404, body: githubError('Not Found') };
+  };
+
+  /** `handle` behind the primary rate limit, when one is set: counted per bearer credential, reset hourly. */
+  const limited = (request: GitHubRequest): Reply => {
+    const limit = options.rateLimit;
+    const bearer = /^Bearer (.+)$/.exec(String(request.headers.authorization ?? ''))?.[1];
+    if (!limit || !bearer) return handle(request);
+    const reset = Math.ceil(now().getTime() / 3_600_000) * 3600;
+    const left = state.rateLimitRemaining.get(bearer) ?? limit.remaining ?? limit.limit;
+    const headers = (remaining: number) => ({
+      'x-ratelimit-limit': String(limit.limit),
+      'x-ratelimit-remaining': String(remaining),
+      'x-ratelimit-used': String(limit.limit - remaining),
+      'x-ratelimit-reset': String(reset),
+      'x-ratelimit-resource': 'core',
+    });
+    if (left <= 0) {
+      return {
+        status: 403,
+        headers: headers(0),
+        body: githubError('API rate limit exceeded for user ID 1.'),
+      };
+    }
+    state.rateLimitRemaining.set(bearer, left - 1);
+    const reply = handle(request);
+    return { ...reply, headers: { ...headers(left - 1), ...reply.headers } };
+  };
+
+  /** GitHub's checks of a comment body: JSON `{body}` with a string of at most 65,536 characters. */
+  const commentBodyProblem = (request: GitHubRequest): Reply | undefined => {
+    let body: unknown;
+    try {
+      body = JSON.parse(request.body);
+    } catch {
+      state.violations.push(`${request.method} ${request.path}: body is not JSON`);
+      return { status: 400, body: githubError('Problems parsing JSON') };
+    }
+    const text = (body as { body?: unknown } | null)?.body;
+    const extra = Object.keys(body ?? {}).filter((key) => key !== 'body');
+    const problem =
+      typeof text !== 'string'
+        ? 'body: is missing or not a string'
+        : text.length > 65_536
+          ? 'body: is too long (maximum is 65536 characters)'
+          : extra.length > 0
+            ? `${extra.join(', ')}: not a property of a comment`
+            : undefined;
+    if (!problem) return undefined;
+    state.violations.push(`${request.method} ${request.path}: ${problem}`);
+    return {
+      status: 422,
+      body: githubError('Validation Failed', [
+        { resource: 'IssueComment', code: 'custom', message: problem },
+      ]),
+    };
   };
 
   const write = (res: ServerResponse, reply: Reply) => {
@@ -423,7 +574,7 @@ export async function startGitHubServer(options: GitHubServerOptions = {}): Prom
         intercept.times--;
         if (intercept.times <= 0) intercepts.splice(index, 1);
       }
-      const normal = !intercept || intercept.after ? handle(request) : undefined;
+      const normal = !intercept || intercept.after ? limited(request) : undefined;
       const answer: GitHubAnswer = intercept ? intercept.answer : (normal as Reply);
       if ('hang' in answer) return;
       if ('reset' in answer) {

@@ -20,7 +20,7 @@ import { openApiDocument } from '../../functions/core/api/openapi.ts';
 import { DISPATCH_QUEUE_MAX_RECEIVES, parseConfig } from '../../functions/core/config.ts';
 import { dispatchBatch, type ReceivedMessage } from '../../functions/core/dispatch.ts';
 import { HttpClient } from '../../functions/core/http-client.ts';
-import type { Clock, DispatchQueue, EventBus, RateLimiter } from '../../functions/core/ports.ts';
+import type { Clock, DispatchQueue, EventBus, RateLimiter, SesSender } from '../../functions/core/ports.ts';
 import type { DispatchMessage } from '../../functions/core/schema.ts';
 import { createIngestHandler } from '../../functions/handlers/ingest-handler.ts';
 import { buildRuntime, type Runtime } from '../../functions/handlers/runtime.ts';
@@ -116,6 +116,8 @@ export interface HarnessOptions {
   share?: Harness;
   /** The dispatcher's event bus adapter (the `eventbridge` target). */
   eventBus?: EventBus;
+  /** Amazon SES for the `email` target (an SesV2Sender pointed at a local stand-in by the target's endpoint). */
+  ses?: SesSender;
 }
 
 /** A `queue` option for createHarness: the real queue, recording the delay of every retryLater in `delays`. */
@@ -194,6 +196,7 @@ export async function createHarness(options: HarnessOptions): Promise<Harness> {
     ingestQueue: new SqsIngestQueue(queues.sqs, resources.ingestQueueUrl),
     openApi: openApiDocument,
     eventBus: options.eventBus,
+    ses: options.ses,
   });
 
   const receive = async (visibility = 30, wait = 0): Promise<Message[]> => {

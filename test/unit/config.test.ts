@@ -86,7 +86,7 @@ describe('config', () => {
   });
 
   it('names an unknown target type and lists the known ones', () => {
-    const input = { ...valid(), targets: { pager: { type: 'pagerduty' } }, routes: [] };
+    const input = { ...valid(), targets: { pager: { type: 'carrier-pigeon' } }, routes: [] };
     const error = configError(() => parseConfig(input));
     expect(error.issues).toEqual([
       { path: 'targets.pager.type', message: expect.stringContaining('webhook') },

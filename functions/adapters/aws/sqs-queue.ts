@@ -9,6 +9,7 @@ import {
 import { stableHash } from '../../core/ids.ts';
 import type { DispatchQueue, IngestQueue } from '../../core/ports.ts';
 import type { DispatchMessage } from '../../core/schema.ts';
+import { MAX_VISIBILITY_SECONDS } from '../../core/visibility.ts';
 
 const SQS_BATCH_LIMIT = 10;
 
@@ -93,7 +94,7 @@ export class SqsDispatchQueue implements DispatchQueue {
       new ChangeMessageVisibilityCommand({
         QueueUrl: this.queueUrl,
         ReceiptHandle: receiptHandle,
-        VisibilityTimeout: Math.min(43_200, Math.max(0, Math.round(seconds))),
+        VisibilityTimeout: Math.min(MAX_VISIBILITY_SECONDS, Math.max(0, Math.round(seconds))),
       }),
     );
   }

@@ -9,13 +9,19 @@ import { lazy } from '../lazy.ts';
 import type { IdempotentResult, IngestQueue, SecretSource } from '../ports.ts';
 import type { Delivery, Deployment } from '../schema.ts';
 import { HTTP_SOURCES } from '../sources/index.ts';
-import { normalizeNativeEvent, parseNativeEvent } from '../sources/native.ts';
+import {
+  checkShipcastDeployment,
+  hasIdentity,
+  normalizeNativeEvent,
+  parseNativeEvent,
+  SHIPCAST_DEPLOYMENT_ID,
+} from '../sources/native.ts';
 import type { SnsHttpPort } from '../sources/sns-http.ts';
 import { deploymentTimeline } from '../timeline.ts';
 import { publicDeployment } from '../view.ts';
 import * as z from '../zod-mini.ts';
-import { bearerToken } from './auth.ts';
-import { parseJsonBody } from './json.ts';
+import { bearerToken, requireScope } from './auth.ts';
+import { parseJsonBody, readUtf8Body } from './json.ts';
 
 /** What the HTTP API needs: everything ingest needs, plus the secrets that hold the API tokens. */
 export interface ApiContext extends IngestContext {
@@ -45,7 +51,6 @@ const listQuerySchema = lazy(() =>
 );
 
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
-const DEPLOYMENT_ID = /^dep_[0-9a-f]{24}$/;
 
 type Variables = { token: string };
 
@@ -90,6 +95,7 @@ export function createApi(context: ApiContext): Hono<{ Variables: Variables }> {
 
   app.post(
     '/v1/events',
+    requireScope(context.config, 'events:write'),
     bodyLimit({
       maxSize: MAX_BODY_BYTES,
       onError: (c) =>
@@ -105,7 +111,7 @@ export function createApi(context: ApiContext): Hono<{ Variables: Variables }> {
           { path: 'Idempotency-Key', message: 'must be 1-255 printable ASCII characters without spaces' },
         ]);
       }
-      const raw = await c.req.text();
+      const raw = await readUtf8Body(c.req);
       const scope = `native:${c.get('token')}`;
       const requestHash = stableHash(raw);
       const ttlSeconds = context.config.api.idempotencyHours * 3600;
@@ -130,6 +136,20 @@ export function createApi(context: ApiContext): Hono<{ Variables: Variables }> {
       const answered = earlier && heldBy(earlier);
       if (answered) return answered;
       const body = parseNativeEvent(parseJsonBody(raw));
+      if (!key && !hasIdentity(body)) {
+        // Each such request would be a new deployment: a retry would announce it twice.
+        throw new InvalidInputError('headers', [
+          {
+            path: 'Idempotency-Key',
+            message:
+              'required when the body has no deploymentId, version or commit: without one of them a retry of this request would record and announce a second deployment',
+          },
+        ]);
+      }
+      const shipcast =
+        body.deploymentId && SHIPCAST_DEPLOYMENT_ID.test(body.deploymentId)
+          ? checkShipcastDeployment(body, await context.store.getDeployment(body.deploymentId))
+          : undefined;
       if (key && !earlier) {
         // Claimed only once the body is valid (a 400 writes nothing); of two requests racing with one key,
         // the one that loses the claim is answered by the holder, so a different body is never applied.
@@ -142,7 +162,7 @@ export function createApi(context: ApiContext): Hono<{ Variables: Variables }> {
       const eventId = key
         ? eventIdFor('native', scope, key, requestHash)
         : `evt_${randomUUID().replaceAll('-', '').slice(0, 24)}`;
-      const event = normalizeNativeEvent(body, eventId, context.clock.now().toISOString());
+      const event = normalizeNativeEvent(body, eventId, context.clock.now().toISOString(), shipcast);
       // Without a key, a retry of this request is a new event: it re-sends what it repeats.
       const [result] = await ingestEvents([event], context, { resendOnDuplicate: !key });
       const response = {
@@ -158,6 +178,8 @@ export function createApi(context: ApiContext): Hono<{ Variables: Variables }> {
     },
   );
 
+  app.use('/v1/deployments', requireScope(context.config, 'deployments:read'));
+  app.use('/v1/deployments/*', requireScope(context.config, 'deployments:read'));
   app.get('/v1/deployments', async (c) => {
     const parsed = listQuerySchema().safeParse(c.req.query());
     if (!parsed.success) throw new InvalidInputError('query', issuesFromZod(parsed.error));
@@ -167,7 +189,7 @@ export function createApi(context: ApiContext): Hono<{ Variables: Variables }> {
 
   app.get('/v1/deployments/:id', async (c) => {
     const id = c.req.param('id');
-    const deployment = DEPLOYMENT_ID.test(id) ? await context.store.getDeployment(id) : undefined;
+    const deployment = SHIPCAST_DEPLOYMENT_ID.test(id) ? await context.store.getDeployment(id) : undefined;
     if (!deployment) return c.json({ error: 'not_found', message: `no deployment ${id}` }, 404);
     const [events, deliveries, timeline] = await Promise.all([
       context.store.listEvents(id),

@@ -1,4 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
+import type { MiddlewareHandler } from 'hono';
 import type { ShipcastConfig } from '../config.ts';
 import type { SecretSource } from '../ports.ts';
 import { type Logger, registerSecret } from '../telemetry.ts';
@@ -42,6 +43,68 @@ export async function apiTokenName(presented: string, context: AuthContext): Pro
     if (timingSafeEqual(digest, sha256(value)) && !found) found = token.name;
   }
   return found;
+}
+
+/**
+ * What an API token may do. A route family's scope (`events:write`, …) grants its routes; `read` grants every
+ * `…:read` scope, `write` every `…:write` scope, `admin` everything. A token configured without `scopes`
+ * has `admin`: every route, as before scopes existed.
+ */
+export const SCOPES = [
+  'events:write',
+  'deployments:read',
+  'pipelines:read',
+  'pipelines:write',
+  'read',
+  'write',
+  'admin',
+] as const;
+export type Scope = (typeof SCOPES)[number];
+/** A scope a route needs (the shorthands `read`, `write` and `admin` only grant). */
+export type RouteScope = Exclude<Scope, 'read' | 'write' | 'admin'>;
+
+/** The scopes of the configured token named `name` (`admin` when it lists none). */
+export function scopesOf(config: ShipcastConfig, name: string): readonly Scope[] {
+  return config.api.tokens.find((token) => token.name === name)?.scopes ?? ['admin'];
+}
+
+/** Whether `scopes` grant `needed`, directly or through `read`, `write` or `admin`. */
+export function grants(scopes: readonly Scope[], needed: RouteScope): boolean {
+  return (
+    scopes.includes(needed) ||
+    scopes.includes('admin') ||
+    scopes.includes(needed.endsWith(':read') ? 'read' : 'write')
+  );
+}
+
+/**
+ * The 403 answer for a token without the scope a route needs, or undefined when it has it. Names the token
+ * (its config name, never its value) and the scope to add.
+ */
+export function missingScope(
+  config: ShipcastConfig,
+  tokenName: string,
+  needed: RouteScope,
+): { error: string; message: string } | undefined {
+  const scopes = scopesOf(config, tokenName);
+  if (grants(scopes, needed)) return undefined;
+  const broader = needed.endsWith(':read') ? 'read' : 'write';
+  return {
+    error: 'forbidden',
+    message: `the API token "${tokenName}" lacks the scope ${needed} this route needs (${broader} or admin grant it too); its scopes: ${scopes.join(', ')}`,
+  };
+}
+
+/** Hono middleware answering 403 unless the caller's token (set by the authentication before it) has `needed`. */
+export function requireScope(
+  config: ShipcastConfig,
+  needed: RouteScope,
+): MiddlewareHandler<{ Variables: { token: string } }> {
+  return async (c, next) => {
+    const forbidden = missingScope(config, c.get('token'), needed);
+    if (forbidden) return c.json(forbidden, 403);
+    await next();
+  };
 }
 
 /** Constant-time equality of two secrets of any length (compares their SHA-256 digests). */

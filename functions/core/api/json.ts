@@ -6,6 +6,30 @@ const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 /** A UTF-16 surrogate without its pair: JSON's `\ud800` escape allows it, Unicode text (and UTF-8) does not. */
 const UNPAIRED_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
+/** The body's bytes as text, or an InvalidInputError when they are not UTF-8 (never a silent U+FFFD). */
+export function decodeUtf8(raw: Uint8Array, where = 'request body'): string {
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(raw);
+  } catch (error) {
+    throw new InvalidInputError(where, [
+      { path: '', message: `not valid UTF-8 (${(error as Error).message})` },
+    ]);
+  }
+}
+
+/** Reads a request's body as UTF-8 text (see decodeUtf8). */
+export async function readUtf8Body(request: { arrayBuffer(): Promise<ArrayBuffer> }): Promise<string> {
+  return decodeUtf8(new Uint8Array(await request.arrayBuffer()));
+}
+
+/**
+ * A Content-Type header's media type, lower case and without parameters (`Application/JSON; charset=UTF-8`
+ * is `application/json`): RFC 9110 §8.3.1, type and subtype are case-insensitive and parameters follow `;`.
+ */
+export function mediaType(header: string | undefined): string {
+  return (header ?? '').split(';', 1)[0]?.trim().toLowerCase() ?? '';
+}
+
 /**
  * Parses an untrusted JSON body: not JSON, nested deeper than MAX_JSON_DEPTH, carrying a
  * `__proto__` / `constructor` / `prototype` key anywhere, or a string that is not Unicode text (an

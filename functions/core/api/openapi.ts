@@ -34,7 +34,8 @@ function build(): Record<string, unknown> {
     description,
     content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
   });
-  const secured = [{ bearer: [] }];
+  /** A bearer token; `scope` is what the token must grant (docs/api.md), none for any valid token. */
+  const secured = (scope?: string) => [{ bearer: scope ? [scope] : [] }];
   const dropIns = [bigPandaOpenApi(), cdEventsOpenApi()];
   const pipelines = pipelinesOpenApi();
   const hookAnswer = (description: string) => ({
@@ -50,7 +51,12 @@ function build(): Record<string, unknown> {
     },
     components: {
       securitySchemes: {
-        bearer: { type: 'http', scheme: 'bearer' },
+        bearer: {
+          type: 'http',
+          scheme: 'bearer',
+          description:
+            'A configured API token. Each operation lists the scope it needs: events:write, deployments:read, pipelines:read or pipelines:write; `read` grants every :read scope, `write` every :write scope, `admin` everything (a token configured without scopes has admin). 401: missing or unknown token; 403: the token lacks the scope',
+        },
         ...pipelines.securitySchemes,
         snsSignature: {
           type: 'apiKey',
@@ -130,14 +136,14 @@ function build(): Record<string, unknown> {
       '/v1/openapi.json': {
         get: {
           summary: 'This OpenAPI document',
-          security: secured,
+          security: secured(),
           responses: { '200': { description: 'The OpenAPI 3.1 document' } },
         },
       },
       '/v1/events': {
         post: {
           summary: 'Record one deployment event',
-          security: secured,
+          security: secured('events:write'),
           parameters: [
             {
               name: 'Idempotency-Key',
@@ -158,6 +164,7 @@ function build(): Record<string, unknown> {
             },
             '400': errorResponse('Invalid body or headers; every problem with its field path'),
             '401': errorResponse('Missing or unknown bearer token'),
+            '403': errorResponse('The token lacks the scope this operation needs'),
             '413': errorResponse('Body over 64 KiB'),
             '422': errorResponse('Idempotency-Key reused with a different body'),
           },
@@ -166,7 +173,7 @@ function build(): Record<string, unknown> {
       '/v1/deployments': {
         get: {
           summary: 'List deployments, newest first',
-          security: secured,
+          security: secured('deployments:read'),
           parameters: [
             { name: 'service', in: 'query', schema: { type: 'string' } },
             { name: 'environment', in: 'query', schema: { type: 'string' } },
@@ -194,6 +201,7 @@ function build(): Record<string, unknown> {
             },
             '400': errorResponse('Invalid query'),
             '401': errorResponse('Missing or unknown bearer token'),
+            '403': errorResponse('The token lacks the scope this operation needs'),
           },
         },
       },
@@ -229,11 +237,12 @@ function build(): Record<string, unknown> {
       '/v1/deployments/{id}': {
         get: {
           summary: 'One deployment with its event history and delivery state per target',
-          security: secured,
+          security: secured('deployments:read'),
           parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }],
           responses: {
             '200': { description: 'The deployment' },
             '401': errorResponse('Missing or unknown bearer token'),
+            '403': errorResponse('The token lacks the scope this operation needs'),
             '404': errorResponse('No such deployment'),
           },
         },

@@ -1,8 +1,8 @@
 import type { Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { ApiContext } from '../api/app.ts';
-import { bearerToken } from '../api/auth.ts';
-import { parseJsonBody } from '../api/json.ts';
+import { bearerToken, missingScope } from '../api/auth.ts';
+import { parseJsonBody, readUtf8Body } from '../api/json.ts';
 import { ConcurrentUpdateError, InvalidInputError, issuesFromZod } from '../errors.ts';
 import { deploymentIdFor, eventIdFor } from '../ids.ts';
 import { ingestEvents } from '../ingest.ts';
@@ -342,7 +342,9 @@ async function handle(
       401,
     );
   }
-  const body = parseJsonBody(await c.req.text());
+  const forbidden = missingScope(context.config, token, 'events:write');
+  if (forbidden) return c.json(forbidden, 403);
+  const body = parseJsonBody(await readUtf8Body(c.req));
   const { event, generation } = await locate(body, context.clock.now().toISOString());
   // Ingest answers `applied` again for a redelivered event (it completes what a crash interrupted);
   // the caller is told it was a duplicate.
@@ -395,7 +397,7 @@ export function bigPandaOpenApi(): { paths: Record<string, unknown>; schemas: Re
         '`url` at Shipcast. Start and end of the same component, version and hosts are one deployment; a ' +
         'start after that deployment ended begins a new one (its next generation), and an end closes the ' +
         'newest. A repeated call is recognised as a duplicate. Unknown fields are ignored.',
-      security: [{ bearer: [] }],
+      security: [{ bearer: ['events:write'] }],
       requestBody: {
         required: true,
         content: { 'application/json': { schema: { $ref: `#/components/schemas/${body}` } } },
@@ -407,6 +409,7 @@ export function bigPandaOpenApi(): { paths: Record<string, unknown>; schemas: Re
         },
         '400': error('Not JSON, or not a deployment; every problem with its field path'),
         '401': error('Missing or unknown bearer token'),
+        '403': error('The token lacks the events:write scope'),
         '413': error('Body over 64 KiB'),
       },
     },

@@ -1,6 +1,7 @@
 import { bodyLimit } from 'hono/body-limit';
 import type { ApiContext } from '../api/app.ts';
-import { parseJsonBody } from '../api/json.ts';
+import { requireScope } from '../api/auth.ts';
+import { mediaType, parseJsonBody, readUtf8Body } from '../api/json.ts';
 import { BUILD_RANK } from '../build-status.ts';
 import { ConcurrentUpdateError, InvalidInputError, type Issue, issuesFromZod } from '../errors.ts';
 import { deploymentIdFor, eventIdFor } from '../ids.ts';
@@ -148,7 +149,9 @@ interface Envelope {
  */
 export function parseCloudEvent(headers: Record<string, string>, body: string): Envelope {
   const lower = Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), v]));
-  const contentType = lower['content-type'] ?? '';
+  // Compared as a media type: `Application/CloudEvents+JSON; charset=UTF-8` is structured mode too.
+  const contentType = mediaType(lower['content-type']);
+  if (lower['content-type'] !== undefined) lower['content-type'] = contentType;
   if (contentType.startsWith('application/cloudevents-batch')) {
     throw new InvalidInputError('request', [
       { path: 'content-type', message: 'batched CloudEvents are not accepted; send one event per request' },
@@ -271,6 +274,8 @@ export function normalizeServiceEvent(
   const details: Record<string, string> = { cdeventType: envelope.type, action: predicate };
   if (subject.source) details.subjectSource = subject.source;
   if (artifactId) details.artifactId = artifactId;
+  const service = serviceName(subject.id);
+  if (service !== subject.id) details.subjectId = subject.id;
   return {
     eventId: eventIdFor(CDEVENTS_SOURCE, envelope.source, envelope.id),
     source: CDEVENTS_SOURCE,
@@ -281,7 +286,7 @@ export function normalizeServiceEvent(
     sourceStatus: predicate,
     occurredAt: at,
     receivedAt,
-    service: subject.id,
+    service,
     environment,
     version: artifactId ? versionFromArtifactId(artifactId) : undefined,
     description:
@@ -293,6 +298,16 @@ export function normalizeServiceEvent(
     finishedAt: at,
     details,
   };
+}
+
+/**
+ * The service a service subject's id names: the part after its last `/`. The spec's examples are
+ * `service/myapp` and `daemonset/myapp` (https://github.com/cdevents/spec/blob/main/continuous-deployment.md#service),
+ * a kind before the name; the bare name lines up with the same service from CodeDeploy or the native API.
+ */
+export function serviceName(subjectId: string): string {
+  const name = subjectId.slice(subjectId.lastIndexOf('/') + 1).trim();
+  return name || subjectId;
 }
 
 /** What applying a pipeline run event did to its build. */
@@ -396,6 +411,7 @@ export const cdEventsSource: HttpSource = {
   mount(app, context) {
     app.post(
       CDEVENTS_PATH,
+      requireScope(context.config, 'events:write'),
       bodyLimit({
         maxSize: MAX_BODY_BYTES,
         onError: (c) =>
@@ -405,7 +421,7 @@ export const cdEventsSource: HttpSource = {
           ),
       }),
       async (c) => {
-        const envelope = parseCloudEvent(c.req.header(), await c.req.text());
+        const envelope = parseCloudEvent(c.req.header(), await readUtf8Body(c.req));
         const kind = classifyCdEventType(envelope.type);
         if (!kind) {
           context.logger.info('CloudEvent type not handled; ignored', {
@@ -485,7 +501,7 @@ export function cdEventsOpenApi(): { paths: Record<string, unknown>; schemas: Re
             'dev.cdevents.service.deployed|upgraded|rolledback|removed become finished deployments; ' +
             'dev.cdevents.pipelinerun.queued|started|finished update one BUILD CI event per run. Any other ' +
             'type is answered 202 and not stored. A CloudEvent seen before (same source and id) is a duplicate.',
-          security: [{ bearer: [] }],
+          security: [{ bearer: ['events:write'] }],
           parameters: ['ce-specversion', 'ce-id', 'ce-source', 'ce-type', 'ce-time'].map(ceHeader),
           requestBody: {
             required: true,
@@ -517,6 +533,7 @@ export function cdEventsOpenApi(): { paths: Record<string, unknown>; schemas: Re
               'A required CloudEvents attribute is missing, or the CDEvent lacks a field it needs',
             ),
             '401': error('Missing or unknown bearer token'),
+            '403': error('The token lacks the events:write scope'),
             '413': error('Body over 64 KiB'),
           },
         },

@@ -1,8 +1,9 @@
 import { InvalidInputError, issuesFromZod } from '../errors.ts';
 import { deploymentIdFor } from '../ids.ts';
 import { lazy } from '../lazy.ts';
-import type { DeploymentEvent } from '../schema.ts';
+import type { Deployment, DeploymentEvent } from '../schema.ts';
 import { type Status, wordTable } from '../status.ts';
+import { isRepositoryReference } from '../timeline.ts';
 import * as z from '../zod-mini.ts';
 
 /** How the native API's status words map to Shipcast statuses (case-insensitive). */
@@ -45,7 +46,14 @@ export const nativeEventSchema = lazy(() =>
       ),
     deploymentId: z.optional(text(200)),
     version: z.optional(text(128)),
-    repository: z.optional(text(256)),
+    repository: z.optional(
+      text(256).check(
+        z.refine(isRepositoryReference, {
+          message:
+            'must name a repository: owner/name (GitLab: group/subgroup/name) or its clone URL, without spaces, control characters or . and .. segments',
+        }),
+      ),
+    ),
     commit: z.optional(text(128)),
     ref: z.optional(text(256)),
     actor: z.optional(text(128)),
@@ -70,26 +78,55 @@ export function parseNativeEvent(body: unknown): NativeEventBody {
   return result.data;
 }
 
+/** A Shipcast deployment id (`dep_` + 24 hex digits), as `POST /v1/events` answers it in `deploymentId`. */
+export const SHIPCAST_DEPLOYMENT_ID = /^dep_[0-9a-f]{24}$/;
+
+/** Whether the body names its deployment (`deploymentId`, `version` or `commit`), so a retry finds the same one. */
+export function hasIdentity(body: NativeEventBody): boolean {
+  return body.deploymentId !== undefined || body.version !== undefined || body.commit !== undefined;
+}
+
 /**
- * Normalizes a native event. The deployment is the caller's `deploymentId` within the service, else the
- * service+environment+version (or commit), else this event alone.
+ * Checks that the Shipcast deployment a body's `deploymentId` names (see SHIPCAST_DEPLOYMENT_ID) exists and
+ * is of the body's service and environment; an InvalidInputError naming `deploymentId` otherwise.
+ */
+export function checkShipcastDeployment(
+  body: NativeEventBody,
+  deployment: Deployment | undefined,
+): Deployment {
+  const problem = !deployment
+    ? `${body.deploymentId} has the form of a Shipcast deployment id (dep_ + 24 hex digits) but no such deployment exists; send the id Shipcast answered, or your own id in another form`
+    : deployment.service !== body.service || deployment.environment !== body.environment
+      ? `Shipcast deployment ${body.deploymentId} is ${deployment.service ?? '(no service)'} in ${deployment.environment ?? '(no environment)'}, not ${body.service} in ${body.environment}`
+      : undefined;
+  if (problem) throw new InvalidInputError('request body', [{ path: 'deploymentId', message: problem }]);
+  return deployment as Deployment;
+}
+
+/**
+ * Normalizes a native event. The deployment is `shipcast` when the body's `deploymentId` is that Shipcast
+ * deployment's id (checked by checkShipcastDeployment), else the caller's `deploymentId` within the service,
+ * else the service+environment+version (or commit), else this event alone.
  */
 export function normalizeNativeEvent(
   body: NativeEventBody,
   eventId: string,
   receivedAt: string,
+  shipcast?: Deployment,
 ): DeploymentEvent {
   const identity = body.deploymentId ?? body.version ?? body.commit;
-  const sourceDeploymentId = body.deploymentId
-    ? joinParts(body.service, body.deploymentId)
-    : joinParts(body.service, body.environment, identity ?? eventId);
+  const sourceDeploymentId = shipcast
+    ? shipcast.sourceDeploymentId
+    : body.deploymentId
+      ? joinParts(body.service, body.deploymentId)
+      : joinParts(body.service, body.environment, identity ?? eventId);
   const status = NATIVE_STATUS_TABLE[body.status] as Status;
   const occurredAt = body.timestamp ? new Date(body.timestamp).toISOString() : receivedAt;
   return {
     eventId,
     source: 'native',
     sourceDeploymentId,
-    deploymentId: deploymentIdFor('native', sourceDeploymentId),
+    deploymentId: shipcast ? shipcast.id : deploymentIdFor('native', sourceDeploymentId),
     kind: 'deployment',
     status,
     sourceStatus: body.status,

@@ -2,8 +2,8 @@ import { randomUUID } from 'node:crypto';
 import type { Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { ApiContext } from '../api/app.ts';
-import { apiTokenName } from '../api/auth.ts';
-import { parseJsonBody } from '../api/json.ts';
+import { apiTokenName, bearerToken, missingScope } from '../api/auth.ts';
+import { parseJsonBody, readUtf8Body } from '../api/json.ts';
 import { ConcurrentUpdateError, InvalidInputError, issuesFromZod } from '../errors.ts';
 import { stableHash } from '../ids.ts';
 import { lazy } from '../lazy.ts';
@@ -160,7 +160,7 @@ export const pipelinesBuildUpdateSchema = lazy(() =>
 const WHOLE_1_TO_100 = 'must be a whole number from 1 to 100';
 const listQuerySchema = lazy(() =>
   z.strictObject({
-    apiToken: z.string(),
+    apiToken: z.optional(z.string()),
     filter_name: opt(anyCaseOf(FILTER_NAMES)),
     filter_branch: opt(text(256)),
     filter_env: opt(text(128)),
@@ -540,19 +540,44 @@ function newEventId(): string {
 function mount(app: App, context: ApiContext): void {
   const { logger } = context;
 
-  // Pipelines clients authenticate with ?apiToken=…, checked before anything is parsed or read.
+  // Pipelines clients authenticate with ?apiToken=… (unless `api.queryTokens` is false), others with
+  // Authorization: Bearer; checked before anything is parsed or read.
+  const queryTokens = context.config.api.queryTokens ?? true;
   const authenticate = async (c: Ctx, next: () => Promise<void>) => {
     const presented = c.req.query('apiToken');
-    const token = presented && TOKEN.test(presented) ? await apiTokenName(presented, context) : undefined;
-    if (!token) {
+    if (presented !== undefined && !queryTokens) {
       return c.json(
         {
           error: 'unauthorized',
-          message: 'add the apiToken query parameter with a configured Shipcast API token',
+          message:
+            'tokens in the query string are turned off (api.queryTokens); send Authorization: Bearer <token> instead',
         },
         401,
       );
     }
+    const token =
+      presented !== undefined
+        ? TOKEN.test(presented)
+          ? await apiTokenName(presented, context)
+          : undefined
+        : await bearerToken(c.req.header('authorization'), context);
+    if (!token) {
+      return c.json(
+        {
+          error: 'unauthorized',
+          message: queryTokens
+            ? 'add the apiToken query parameter, or send Authorization: Bearer, with a configured Shipcast API token'
+            : 'send Authorization: Bearer <token> with a configured Shipcast API token',
+        },
+        401,
+      );
+    }
+    const forbidden = missingScope(
+      context.config,
+      token,
+      c.req.method === 'GET' || c.req.method === 'HEAD' ? 'pipelines:read' : 'pipelines:write',
+    );
+    if (forbidden) return c.json(forbidden, 403);
     c.set('token', token);
     await next();
   };
@@ -574,7 +599,7 @@ function mount(app: App, context: ApiContext): void {
   for (const route of CREATE_ROUTES) {
     app.put(`${BASE}/${route.path}`, limitBody, async (c) => {
       const { username, app: appName } = pathOf(c);
-      const json = parseJsonBody(await c.req.text());
+      const json = parseJsonBody(await readUtf8Body(c.req));
       // A push or pull request has a subset of a build's fields.
       const body: z.output<ReturnType<typeof pipelinesBuildEventSchema>> =
         route.type === 'BUILD'
@@ -619,7 +644,11 @@ function mount(app: App, context: ApiContext): void {
   app.post(`${BASE}/:eventId`, limitBody, async (c) => {
     const { username, app: appName } = pathOf(c);
     const eventId = c.req.param('eventId');
-    const body = parse(pipelinesBuildUpdateSchema(), parseJsonBody(await c.req.text()), 'request body');
+    const body = parse(
+      pipelinesBuildUpdateSchema(),
+      parseJsonBody(await readUtf8Body(c.req)),
+      'request body',
+    );
     const notFound = () =>
       c.json({ error: 'not_found', message: `no event ${eventId} in app ${username}/${appName}` }, 404);
     if (eventId.length > 128) return notFound();
@@ -703,7 +732,11 @@ export function pipelinesOpenApi(): {
   schemas: Record<string, unknown>;
   paths: Record<string, unknown>;
 } {
-  const security = [{ pipelinesApiToken: [] }];
+  // Either the apiToken query parameter (unless api.queryTokens is false) or a bearer token, with the scope.
+  const security = (scope: 'pipelines:read' | 'pipelines:write') => [
+    { pipelinesApiToken: [scope] },
+    { bearer: [scope] },
+  ];
   const error = (description: string) => ({
     description,
     content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
@@ -716,7 +749,7 @@ export function pipelinesOpenApi(): {
   const create = (summary: string, body: string) => ({
     put: {
       summary,
-      security,
+      security: security('pipelines:write'),
       parameters: pathParams,
       requestBody: { required: true, content: json(body) },
       responses: {
@@ -733,13 +766,22 @@ export function pipelinesOpenApi(): {
           },
         },
         '400': error('Invalid body; every problem with its field path'),
-        '401': error('Missing or unknown apiToken'),
+        '401': error('Missing or unknown token, or a query-string token while api.queryTokens is false'),
+        '403': error('The token lacks the scope the operation names'),
         '413': error('Body over 64 KiB'),
       },
     },
   });
   return {
-    securitySchemes: { pipelinesApiToken: { type: 'apiKey', in: 'query', name: 'apiToken' } },
+    securitySchemes: {
+      pipelinesApiToken: {
+        type: 'apiKey',
+        in: 'query',
+        name: 'apiToken',
+        description:
+          'A Shipcast API token in the query string, as Pipelines clients send it; refused when the config sets api.queryTokens to false (URLs end up in CI logs)',
+      },
+    },
     schemas: {
       PipelinesBuildEvent: jsonSchema(pipelinesBuildEventSchema()),
       PipelinesCommitEvent: jsonSchema(pipelinesCommitEventSchema()),
@@ -766,7 +808,7 @@ export function pipelinesOpenApi(): {
       '/{username}/apps/{app_name}/events': {
         get: {
           summary: 'Pipelines-compatible: list the app’s CI and deploy events',
-          security,
+          security: security('pipelines:read'),
           parameters: [
             ...pathParams,
             { name: 'filter_name', in: 'query', schema: { type: 'string', enum: [...FILTER_NAMES] } },
@@ -807,7 +849,8 @@ export function pipelinesOpenApi(): {
               },
             },
             '400': error('Invalid query or marker'),
-            '401': error('Missing or unknown apiToken'),
+            '401': error('Missing or unknown token, or a query-string token while api.queryTokens is false'),
+            '403': error('The token lacks the scope the operation names'),
           },
         },
       },
@@ -826,7 +869,7 @@ export function pipelinesOpenApi(): {
       '/{username}/apps/{app_name}/events/{eventId}': {
         post: {
           summary: 'Pipelines-compatible: update a build until it finishes',
-          security,
+          security: security('pipelines:write'),
           parameters: [
             ...pathParams,
             { name: 'eventId', in: 'path', required: true, schema: { type: 'string' } },
@@ -846,7 +889,8 @@ export function pipelinesOpenApi(): {
               },
             },
             '400': error('Invalid body'),
-            '401': error('Missing or unknown apiToken'),
+            '401': error('Missing or unknown token, or a query-string token while api.queryTokens is false'),
+            '403': error('The token lacks the scope the operation names'),
             '404': error('No such event in this app'),
             '409': error('The build finished (it is immutable) or the event is not a build'),
             '413': error('Body over 64 KiB'),

@@ -1,7 +1,7 @@
 import { createVerify, X509Certificate } from 'node:crypto';
 import { bodyLimit } from 'hono/body-limit';
 import type { ApiContext } from '../api/app.ts';
-import { parseJsonBody } from '../api/json.ts';
+import { parseJsonBody, readUtf8Body } from '../api/json.ts';
 import { InvalidInputError, issuesFromZod } from '../errors.ts';
 import { stableHash } from '../ids.ts';
 import { lazy } from '../lazy.ts';
@@ -113,6 +113,14 @@ const defaultPort: SnsHttpPort = {
 
 const certificates = new Map<string, string>();
 
+/**
+ * How long a certificate URL whose fetch failed is not fetched again: messages citing it meanwhile are
+ * refused (401) at once, so a flood of them costs no outbound request each. SNS retries its deliveries.
+ */
+export const CERTIFICATE_FAILURE_SECONDS = 60;
+/** Certificate URL → epoch milliseconds until which a failed fetch is not repeated. */
+const failedCertificates = new Map<string, number>();
+
 /** SQS's message size limit (256 KiB). */
 const MAX_QUEUED_BYTES = 256 * 1024;
 
@@ -155,7 +163,7 @@ export function snsHttpSource(port: SnsHttpPort = defaultPort): HttpSource {
           const allowed = context.config.sources.sns?.topicArns;
           if (!allowed)
             return c.json({ error: 'not_found', message: 'SNS HTTP subscriptions are not configured' }, 404);
-          const parsed = envelopeSchema().safeParse(parseJsonBody(await c.req.text(), 'SNS message'));
+          const parsed = envelopeSchema().safeParse(parseJsonBody(await readUtf8Body(c.req), 'SNS message'));
           if (!parsed.success) throw new InvalidInputError('SNS message', issuesFromZod(parsed.error));
           const envelope = parsed.data;
           const headerType = c.req.header('x-amz-sns-message-type');
@@ -170,8 +178,7 @@ export function snsHttpSource(port: SnsHttpPort = defaultPort): HttpSource {
           if (!isSnsUrl(envelope.SigningCertURL, 'certificate')) {
             return unauthorized(c, 'SigningCertURL is not an Amazon SNS certificate URL');
           }
-          if (!(await verified(envelope, context.sns ?? port, context)))
-            return unauthorized(c, 'the signature does not verify');
+          // Timestamp and replay first: an old or replayed message costs no certificate fetch.
           const sentAt = Date.parse(envelope.Timestamp);
           const now = context.clock.now().getTime();
           if (
@@ -189,6 +196,8 @@ export function snsHttpSource(port: SnsHttpPort = defaultPort): HttpSource {
           if (await context.store.getIdempotent(REPLAY_SCOPE, replayKey)) {
             return unauthorized(c, 'this MessageId was already received (a replay)');
           }
+          if (!(await verified(envelope, context.sns ?? port, context)))
+            return unauthorized(c, 'the signature does not verify');
           const remember = (response: Record<string, unknown>) =>
             context.store.putIdempotent(
               REPLAY_SCOPE,
@@ -245,14 +254,20 @@ export function snsHttpSource(port: SnsHttpPort = defaultPort): HttpSource {
 }
 
 async function verified(envelope: Envelope, port: SnsHttpPort, context: ApiContext): Promise<boolean> {
-  let pem = certificates.get(envelope.SigningCertURL);
+  const url = envelope.SigningCertURL;
+  let pem = certificates.get(url);
   if (!pem) {
+    const now = context.clock.now().getTime();
+    if ((failedCertificates.get(url) ?? 0) > now) return false;
     try {
-      pem = await port.fetchCertificate(envelope.SigningCertURL);
+      pem = await port.fetchCertificate(url);
     } catch (error) {
       context.logger.warn('could not fetch the SNS signing certificate', { error: (error as Error).message });
+      if (failedCertificates.size > 32) failedCertificates.clear();
+      failedCertificates.set(url, now + CERTIFICATE_FAILURE_SECONDS * 1000);
       return false;
     }
+    failedCertificates.delete(url);
     if (certificates.size > 32) certificates.clear();
     certificates.set(envelope.SigningCertURL, pem);
   }

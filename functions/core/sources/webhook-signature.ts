@@ -2,7 +2,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { Context, MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { ApiContext } from '../api/app.ts';
-import { parseJsonBody } from '../api/json.ts';
+import { decodeUtf8, parseJsonBody } from '../api/json.ts';
 import { BUILD_RANK } from '../build-status.ts';
 import { ConcurrentUpdateError, InvalidInputError } from '../errors.ts';
 import { stableHash } from '../ids.ts';
@@ -83,15 +83,7 @@ export function notConfigured(c: Context, source: string) {
  * JSON route refuses (nesting deeper than MAX_JSON_DEPTH, `__proto__`/`constructor`/`prototype` keys).
  */
 export function parseWebhookJson(raw: Uint8Array): Record<string, unknown> {
-  let text: string;
-  try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(raw);
-  } catch (error) {
-    throw new InvalidInputError('request body', [
-      { path: '', message: `not valid UTF-8 (${(error as Error).message})` },
-    ]);
-  }
-  const value = parseJsonBody(text);
+  const value = parseJsonBody(decodeUtf8(raw));
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     throw new InvalidInputError('request body', [{ path: '', message: 'must be a JSON object' }]);
   }

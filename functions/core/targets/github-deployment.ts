@@ -6,6 +6,7 @@ import {
   cut,
   describeStatus,
   type GitHubClient,
+  type GitHubRepo,
   githubClient,
   githubSecretNames,
   githubSubject,
@@ -60,7 +61,22 @@ export const githubDeploymentTarget = defineTarget<GitHubDeploymentConfig>({
       logger.info(`no GitHub deployment: ${reason}`, { target: context.name, deploymentId: deployment.id });
       return {};
     }
-    const known = delivery?.refs ?? {};
+    const original = originalGitHubDeployment(deployment, subject.repo);
+    if (original && !config.statusesOnGitHubDeployments) {
+      logger.info(
+        `no GitHub deployment: it already is GitHub deployment ${original} of ${subject.repo.owner}/${subject.repo.repo} (statusesOnGitHubDeployments is off)`,
+        { target: context.name, deploymentId: deployment.id },
+      );
+      return {};
+    }
+    // A deployment that came from GitHub gets its statuses on the original, never a deployment of its own.
+    const known = original
+      ? {
+          ...delivery?.refs,
+          githubDeploymentId: original,
+          githubRepository: `${subject.repo.owner}/${subject.repo.repo}`,
+        }
+      : (delivery?.refs ?? {});
     const refs: Record<string, string> = {};
     let gh: GitHubClient;
     let id: string;
@@ -70,6 +86,9 @@ export const githubDeploymentTarget = defineTarget<GitHubDeploymentConfig>({
       id = known.githubDeploymentId;
     } else {
       gh = githubClient(context, subject.repo);
+      // The write budget first: when it is spent the delivery waits without reading anything, so a burst of
+      // new deployments costs GitHub one look-up each, not one per minute of waiting.
+      await gh.reserveWrite();
       // Two dispatchers sending transitions of one deployment at once would both find nothing and both
       // create: only one may look-and-create per attempt (the shared limiter as a one-minute lease).
       const lease = `github:create:${context.name}:${deployment.id}:${delivery?.attempts ?? 0}`;
@@ -128,6 +147,18 @@ export const githubDeploymentTarget = defineTarget<GitHubDeploymentConfig>({
     return { refs };
   },
 });
+
+/**
+ * The id of the GitHub deployment this deployment already is (it came from a `deployment` webhook of the same
+ * repository), if it is one. Shipcast's answer to it (a status) comes back as a `deployment_status` webhook of
+ * that same deployment, whose status it already has: recorded as a duplicate, no transition, nothing sent.
+ */
+export function originalGitHubDeployment(deployment: Deployment, repo: GitHubRepo): string | undefined {
+  const id = deployment.details?.githubDeploymentId;
+  const repository = deployment.details?.githubRepository;
+  if (deployment.source !== 'github' || !id || !repository) return undefined;
+  return repository.toLowerCase() === `${repo.owner}/${repo.repo}`.toLowerCase() ? id : undefined;
+}
 
 /** The GitHub environment for a Shipcast environment: exact key first, then the first matching glob. */
 export function githubEnvironment(environment: string, mapping: Record<string, string> | undefined): string {

@@ -194,8 +194,15 @@ export interface GitHubClient {
   readonly repo: GitHubRepo;
   /** `GET {baseUrl}{path}?{query}`; `what` says what it is for, in errors ("look up deployments"). */
   get<T>(path: string, query: Record<string, string | number>, what: string): Promise<GitHubAnswer<T>>;
-  /** `POST {baseUrl}{path}` with a JSON body, spaced by the shared limiter. */
+  /** `POST {baseUrl}{path}` with a JSON body, spaced by the shared limiter (or using a write reserved before). */
   post<T>(path: string, body: unknown, what: string): Promise<GitHubAnswer<T>>;
+  /**
+   * Takes one write from the shared budget now, for the next `post`: a send that must read before it writes
+   * asks first, so a spent budget costs no read.
+   */
+  reserveWrite(): Promise<void>;
+  /** `PATCH {baseUrl}{path}` with a JSON body, spaced by the shared limiter. */
+  patch<T>(path: string, body: unknown, what: string): Promise<GitHubAnswer<T>>;
 }
 
 export interface GitHubAnswer<T> {
@@ -208,8 +215,9 @@ type Context = TargetContext<GitHubConnection>;
 
 /** A client for `repo` authenticated as the config says. */
 export function githubClient(context: Context, repo: GitHubRepo): GitHubClient {
+  let reserved = 0;
   const call = async <T>(
-    method: 'GET' | 'POST',
+    method: 'GET' | 'POST' | 'PATCH',
     path: string,
     what: string,
     query?: Record<string, string | number>,
@@ -217,7 +225,11 @@ export function githubClient(context: Context, repo: GitHubRepo): GitHubClient {
   ): Promise<GitHubAnswer<T>> => {
     for (let attempt = 1; ; attempt++) {
       const credential = await credentialFor(context, repo);
-      if (method === 'POST') await space(context, credential.limiterKey);
+      checkPrimaryLimit(context, credential.limiterKey, method);
+      if (method !== 'GET' && attempt === 1) {
+        if (reserved > 0) reserved--;
+        else await space(context, credential.limiterKey);
+      }
       try {
         const response = await context.http.send({
           method,
@@ -226,15 +238,18 @@ export function githubClient(context: Context, repo: GitHubRepo): GitHubClient {
           body,
           timeoutMs: context.config.timeoutMs,
         });
+        notePrimaryLimit(credential.limiterKey, response.headers);
         return answer<T>(response);
       } catch (error) {
+        const headers = answerOf(error)?.headers;
+        if (headers) notePrimaryLimit(credential.limiterKey, headers);
         // A revoked or rotated credential: forget it and try once more with a fresh one.
         if (attempt === 1 && answeredStatus(error) === 401) {
           credential.forget();
           context.logger.info('GitHub rejected the credential (401); refreshing it and retrying once');
           continue;
         }
-        throw explain(error, `${what} in ${repo.owner}/${repo.repo}`);
+        throw explain(error, `${what} in ${repo.owner}/${repo.repo}`, context.clock.now().getTime());
       }
     }
   };
@@ -242,7 +257,58 @@ export function githubClient(context: Context, repo: GitHubRepo): GitHubClient {
     repo,
     get: (path, query, what) => call('GET', path, what, query),
     post: (path, body, what) => call('POST', path, what, undefined, body),
+    reserveWrite: async () => {
+      const credential = await credentialFor(context, repo);
+      checkPrimaryLimit(context, credential.limiterKey, 'POST');
+      await space(context, credential.limiterKey);
+      reserved++;
+    },
+    patch: (path, body, what) => call('PATCH', path, what, undefined, body),
   };
+}
+
+/**
+ * Requests of GitHub's primary rate limit (5,000 an hour per token; 1,000 for Actions' GITHUB_TOKEN) kept for
+ * writes: once no more than this many are left, reads (look-ups) wait for the reset and only deployment and
+ * commit statuses may use the rest.
+ */
+export const GITHUB_READ_RESERVE = 100;
+
+/** What GitHub's last answer per credential said of its primary limit: requests left, and when it resets. */
+const primaryLimits = new Map<string, { remaining: number; resetMs: number }>();
+
+/** Notes `x-ratelimit-remaining` and `x-ratelimit-reset` (UTC epoch seconds) of a `core` answer. */
+function notePrimaryLimit(key: string, headers: Headers): void {
+  const remaining = Number(headers.get('x-ratelimit-remaining') ?? Number.NaN);
+  const reset = Number(headers.get('x-ratelimit-reset') ?? Number.NaN);
+  const resource = headers.get('x-ratelimit-resource');
+  if (!Number.isInteger(remaining) || !(reset > 0) || (resource && resource !== 'core')) return;
+  primaryLimits.set(key, { remaining, resetMs: reset * 1000 });
+}
+
+/**
+ * Waits (through the queue) for GitHub's reset instead of spending the last requests of the hour: a read once
+ * the reserve is reached, any request once none is left. GitHub asks not to call again before
+ * `x-ratelimit-reset` when `x-ratelimit-remaining` is 0
+ * (https://docs.github.com/rest/using-the-rest-api/rate-limits-for-the-rest-api).
+ */
+function checkPrimaryLimit(context: Context, key: string, method: 'GET' | 'POST' | 'PATCH'): void {
+  const known = primaryLimits.get(key);
+  if (!known) return;
+  const now = context.clock.now().getTime();
+  if (now >= known.resetMs) {
+    primaryLimits.delete(key);
+    return;
+  }
+  const floor = method === 'GET' ? GITHUB_READ_RESERVE : 0;
+  if (known.remaining > floor) return;
+  const wait = Math.max(1, Math.ceil((known.resetMs - now) / 1000));
+  throw new RetryableDeliveryError(
+    `GitHub's hourly limit for this credential has ${known.remaining} requests left${
+      floor ? `, kept for statuses (${floor})` : ''
+    }; waiting ${wait} s for its reset`,
+    wait,
+  );
 }
 
 /** The standard GitHub REST headers (the HttpClient adds the user-agent GitHub requires). */
@@ -322,12 +388,12 @@ const HINTS: Record<number, string> = {
  * a 403/429 that says so (its message, or the headers) waits `retry-after` first, else until
  * `x-ratelimit-reset` when `x-ratelimit-remaining` is 0, else at least a minute (secondary limits).
  */
-export function explain(error: unknown, what: string): unknown {
+export function explain(error: unknown, what: string, nowMs = Date.now()): unknown {
   const answer = answerOf(error);
   if (!answer) return error;
   const { status } = answer;
   const { message, details } = githubError(answer.text, answer.json());
-  const fromHeaders = retryAfterSeconds(answer.headers, Date.now());
+  const fromHeaders = retryAfterSeconds(answer.headers, nowMs);
   const rateLimited =
     status === 429 || fromHeaders !== undefined || /rate limit|abuse detection/i.test(message ?? details);
   if ((status === 403 || status === 429) && rateLimited) {
@@ -483,7 +549,7 @@ async function asApp<T>(
         context.secrets.invalidate(app.privateKey);
         continue;
       }
-      throw explain(error, what);
+      throw explain(error, what, context.clock.now().getTime());
     }
   }
 }

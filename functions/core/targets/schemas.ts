@@ -1,13 +1,32 @@
 import * as z from 'zod';
 import { PLACEHOLDERS, unknownPlaceholders } from '../chat/template.ts';
 import { BIGPANDA_DEFAULT_URL, isKnownComponentPlaceholder, PLACEHOLDER } from './bigpanda.ts';
+import { bitbucketCommentConfigSchema } from './bitbucket-comment.schema.ts';
+import { bitbucketStatusConfigSchema } from './bitbucket-status.schema.ts';
+import { datadogConfigSchema } from './datadog.schema.ts';
+import { emailConfigSchema } from './email.schema.ts';
 import { eventbridgeConfigSchema } from './eventbridge.schema.ts';
-import { GITHUB_API, templateProblems } from './github.ts';
+import {
+  httpsOrLoopback,
+  httpUrlField,
+  secretNameField,
+  templateString,
+  timeoutMsField,
+} from './fields.schema.ts';
+import { gerritConfigSchema } from './gerrit.schema.ts';
+import { checkGitHubAuth, githubConnectionFields } from './github.schema.ts';
+import { githubCommentConfigSchema } from './github-comment.schema.ts';
 import { URL_PLACEHOLDERS } from './github-deployment.ts';
 import { CONTEXT_PLACEHOLDERS } from './github-status.ts';
+import { gitlabCommentConfigSchema } from './gitlab-comment.schema.ts';
+import { gitlabStatusConfigSchema } from './gitlab-status.schema.ts';
+import { grafanaConfigSchema } from './grafana.schema.ts';
 import { honeycombConfigSchema } from './honeycomb.schema.ts';
 import { jiraConfigSchema } from './jira.schema.ts';
 import { newrelicConfigSchema } from './newrelic.schema.ts';
+import { pagerdutyConfigSchema } from './pagerduty.schema.ts';
+import { pushoverConfigSchema } from './pushover.schema.ts';
+import { sentryConfigSchema } from './sentry.schema.ts';
 import { inferSlackMode, SLACK_DEFAULT_BASE_URL } from './slack.ts';
 import { TELEGRAM_DEFAULT_URL } from './telegram.ts';
 import { ZULIP_DEFAULT_TOPIC } from './zulip.ts';
@@ -18,20 +37,6 @@ import { ZULIP_DEFAULT_TOPIC } from './zulip.ts';
  * Lambda functions trust the config baked into them, so no function bundle carries a schema. Adding a
  * target is its schema here (one entry in `TARGET_CONFIG_SCHEMAS`) plus its file and one line in `index.ts`.
  */
-
-const secretName = z
-  .string()
-  .regex(/^[A-Za-z0-9_./-]{1,128}$/, 'secret names use letters, digits and _ . / -');
-
-const httpUrl = () => z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' });
-
-const timeoutMs = () => z.number().int().min(100).max(60_000).optional();
-
-/** https, or http to this machine only (a local server): used where a credential travels in the URL. */
-function httpsOrLoopback(value: string): boolean {
-  const url = new URL(value);
-  return url.protocol === 'https:' || ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);
-}
 
 // ---------------------------------------------------------------------------------------------------
 // Chat templates
@@ -104,14 +109,14 @@ function checkEventMode(config: { format?: string; mode?: string }, ctx: z.Refin
 export const webhookConfigSchema = z
   .object({
     type: z.literal('webhook'),
-    url: httpUrl(),
+    url: httpUrlField(),
     /** Name of the secret holding the HMAC key; without it the body is sent unsigned. */
     secret: z
       .string()
       .regex(/^[A-Za-z0-9_./-]+$/, 'secret names use letters, digits and _ . / -')
       .optional(),
     headers: z.record(z.string(), z.string()).optional(),
-    timeoutMs: timeoutMs(),
+    timeoutMs: timeoutMsField(),
     ...eventFormatFields,
   })
   .strict()
@@ -123,58 +128,6 @@ export type LogConfig = z.infer<typeof logConfigSchema>;
 
 // ---------------------------------------------------------------------------------------------------
 // GitHub (github-deployment, github-status)
-
-/**
- * A template field (`{{name}}` placeholders): unknown placeholders and stray braces fail at config load.
- */
-function templateString(allowed: readonly string[], field: string) {
-  return z.string().superRefine((value, ctx) => {
-    for (const problem of templateProblems(value, allowed)) {
-      ctx.addIssue({ code: 'custom', message: `${field}: ${problem}` });
-    }
-  });
-}
-
-/** Config fields every GitHub target has: where GitHub is, how to authenticate, how fast to write. */
-const githubConnectionFields = {
-  /** REST API root: https://api.github.com, or https://<host>/api/v3 for GitHub Enterprise Server. */
-  baseUrl: z
-    .url({ protocol: /^https?$/, error: 'must be an http(s) URL such as https://ghe.example.com/api/v3' })
-    .default(GITHUB_API),
-  /** Name of the secret holding a token (fine-grained or classic PAT). Either this or `app`. */
-  token: secretName.optional(),
-  /** Authenticate as a GitHub App installation. Either this or `token`. */
-  app: z
-    .object({
-      /** The App's id (number) or client id (string), the JWT's `iss`. */
-      appId: z.union([
-        z.number().int().positive(),
-        z.string().regex(/^[A-Za-z0-9.]{1,64}$/, 'the App id or client id (e.g. Iv23li…)'),
-      ]),
-      /** Name of the secret holding the App's private key (PEM). */
-      privateKey: secretName,
-      /** Without it, the installation is looked up per repository (GET /repos/{owner}/{repo}/installation). */
-      installationId: z.number().int().positive().optional(),
-    })
-    .strict()
-    .optional(),
-  /** Shipcast's spacing of POSTs per token/installation, shared by all dispatchers (GitHub: about 80/min). */
-  maxWritesPerMinute: z.number().int().min(1).max(1000).default(80),
-  timeoutMs: timeoutMs(),
-};
-
-/** Refinement for a GitHub target's config: exactly one of `token` and `app`. */
-function checkGitHubAuth(config: { token?: string; app?: unknown }, ctx: z.RefinementCtx): void {
-  if (config.token !== undefined && config.app !== undefined) {
-    ctx.addIssue({ code: 'custom', path: ['app'], message: 'use either `token` or `app`, not both' });
-  } else if (config.token === undefined && config.app === undefined) {
-    ctx.addIssue({
-      code: 'custom',
-      path: ['token'],
-      message: 'set `token` (a secret name) or `app` ({ appId, privateKey, installationId? })',
-    });
-  }
-}
 
 export const githubDeploymentConfigSchema = z
   .object({
@@ -193,6 +146,12 @@ export const githubDeploymentConfigSchema = z
       .optional(),
     /** On success, let GitHub mark earlier non-production deployments of the environment inactive. */
     autoInactive: z.boolean().default(true),
+    /**
+     * A deployment that came from GitHub (a `deployment` webhook) already is a GitHub deployment of its
+     * repository: it never gets a second one. With this on, its transitions are posted as statuses of that
+     * original deployment; off (default), it is left alone.
+     */
+    statusesOnGitHubDeployments: z.boolean().default(false),
   })
   .strict()
   .superRefine(checkGitHubAuth);
@@ -229,16 +188,16 @@ export const bigpandaConfigSchema = z
     /** `deployments`: the deployment start/end API (as the Ansible module); `changes`: the Changes API. */
     api: z.enum(['deployments', 'changes']).default('deployments'),
     /** API base URL: the EU region (`https://eu-api.bigpanda.io`) or a proxy, path prefix allowed. */
-    url: httpUrl().default(BIGPANDA_DEFAULT_URL),
+    url: httpUrlField().default(BIGPANDA_DEFAULT_URL),
     /** Secret holding the bearer token (deployments: the org token; changes: a user API key). */
-    token: secretName,
+    token: secretNameField(),
     /** Secret holding the app key sent as `x-bp-app-key` (required for `api: "changes"`). */
-    appKey: secretName.optional(),
+    appKey: secretNameField().optional(),
     /** `source_system` of deployment starts, and a tag of changes. */
     sourceSystem: z.string().min(1).max(128).default('shipcast'),
     /** BigPanda component, from the deployment's facts. */
     component: componentTemplate.default('{{service}}'),
-    timeoutMs: timeoutMs(),
+    timeoutMs: timeoutMsField(),
   })
   .strict()
   .superRefine((config, ctx) => {
@@ -265,7 +224,7 @@ const webhookChatSchema = <T extends string>(type: T) =>
       webhookUrl: webhookUrlSecret,
       /** Title/text templates (a route's `message` wins over these). */
       message: messageTemplatesSchema,
-      timeoutMs: timeoutMs(),
+      timeoutMs: timeoutMsField(),
     })
     .strict();
 
@@ -302,10 +261,10 @@ export const slackConfigSchema = z
     /** Bot mode: reply in the message's thread with the error of a failed deployment (once per deployment). */
     threadDetails: z.boolean().default(true),
     /** Web API base URL (tests, proxies). */
-    baseUrl: httpUrl().default(SLACK_DEFAULT_BASE_URL),
+    baseUrl: httpUrlField().default(SLACK_DEFAULT_BASE_URL),
     /** Title and text templates (a route's `message` wins). */
     message: messageTemplatesSchema,
-    timeoutMs: timeoutMs(),
+    timeoutMs: timeoutMsField(),
   })
   .strict()
   .superRefine((config, ctx) => {
@@ -365,10 +324,10 @@ export const mattermostConfigSchema = z
     /** Overrides the poster's name (the server must allow integrations to override usernames). */
     username: z.string().min(1).max(64).optional(),
     /** Overrides the poster's picture (the server must allow integrations to override profile picture icons). */
-    iconUrl: httpUrl().optional(),
+    iconUrl: httpUrlField().optional(),
     /** Title and text templates (a route's `message` wins). */
     message: messageTemplatesSchema,
-    timeoutMs: timeoutMs(),
+    timeoutMs: timeoutMsField(),
   })
   .strict();
 export type MattermostConfig = z.infer<typeof mattermostConfigSchema>;
@@ -380,7 +339,7 @@ export const telegramConfigSchema = z
   .object({
     type: z.literal('telegram'),
     /** Name of the secret holding the bot token (`123456:ABC…` from @BotFather). */
-    token: secretName,
+    token: secretNameField(),
     /** A numeric chat id (groups and channels are negative) or `@channelusername`. */
     chatId: z.union([
       z.number().int(),
@@ -389,12 +348,12 @@ export const telegramConfigSchema = z
     /** Forum topic (message thread) of a supergroup to post in. */
     messageThreadId: z.number().int().positive().optional(),
     /** https, or http to this machine only (a local Bot API server): the bot token travels in the URL path. */
-    baseUrl: httpUrl()
+    baseUrl: httpUrlField()
       .refine(httpsOrLoopback, { error: 'must be an https URL (http only for localhost)' })
       .default(TELEGRAM_DEFAULT_URL),
     /** Title/text templates (Telegram HTML allowed in the template text; values are escaped). */
     message: messageTemplatesSchema,
-    timeoutMs: timeoutMs(),
+    timeoutMs: timeoutMsField(),
   })
   .strict();
 export type TelegramConfig = z.infer<typeof telegramConfigSchema>;
@@ -403,14 +362,14 @@ export const zulipConfigSchema = z
   .object({
     type: z.literal('zulip'),
     /** The organization's URL (`https://example.zulipchat.com`); http only for localhost. */
-    site: httpUrl().refine(httpsOrLoopback, { error: 'must be an https URL (http only for localhost)' }),
+    site: httpUrlField().refine(httpsOrLoopback, { error: 'must be an https URL (http only for localhost)' }),
     /** The bot's email address (the user half of HTTP Basic auth). */
     email: z
       .string()
       .max(254)
       .regex(/^[^\s@:]+@[^\s@:]+$/, "the bot's email address"),
     /** Name of the secret holding the bot's API key. */
-    apiKey: secretName,
+    apiKey: secretNameField(),
     /** The channel (stream) to post in, by name. */
     stream: z
       .string()
@@ -423,7 +382,7 @@ export const zulipConfigSchema = z
     messageType: z.enum(['stream', 'channel']).default('stream'),
     /** Title/text templates (Zulip Markdown allowed in the template text; values are made inert). */
     message: messageTemplatesSchema,
-    timeoutMs: timeoutMs(),
+    timeoutMs: timeoutMsField(),
   })
   .strict();
 export type ZulipConfig = z.infer<typeof zulipConfigSchema>;
@@ -444,8 +403,20 @@ export const TARGET_CONFIG_SCHEMAS = [
   mattermostConfigSchema,
   telegramConfigSchema,
   zulipConfigSchema,
+  pagerdutyConfigSchema,
+  grafanaConfigSchema,
+  datadogConfigSchema,
+  sentryConfigSchema,
   eventbridgeConfigSchema,
   honeycombConfigSchema,
+  pushoverConfigSchema,
+  gerritConfigSchema,
+  emailConfigSchema,
+  githubCommentConfigSchema,
+  gitlabStatusConfigSchema,
+  gitlabCommentConfigSchema,
+  bitbucketStatusConfigSchema,
+  bitbucketCommentConfigSchema,
   newrelicConfigSchema,
   jiraConfigSchema,
 ] as const;

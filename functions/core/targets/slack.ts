@@ -66,8 +66,14 @@ async function sendBot(
   const refs: Record<string, string> = {};
   let channel = delivery?.refs?.channel;
   let ts = delivery?.refs?.ts;
+  const seq = String(transition.seq);
 
-  if (channel && ts) {
+  // An earlier attempt at this transition may have brought the message up to date already and then failed
+  // (or had to wait) on the thread reply: the retry goes on from there instead of repeating the chat.update.
+  const shown = delivery?.refs?.shownSeq === seq;
+  if (channel && ts && shown) {
+    context.logger.debug('the Slack message already shows this transition', { channel, ts });
+  } else if (channel && ts) {
     try {
       await callSlack(context, 'chat.update', { channel, ts, ...content(message) });
     } catch (error) {
@@ -83,6 +89,7 @@ async function sendBot(
     refs.channel = channel;
     refs.ts = ts;
   }
+  refs.shownSeq = seq;
 
   const details =
     config.threadDetails && view.finished && !delivery?.refs?.detailsTs ? slackDetails(view) : undefined;

@@ -1,5 +1,5 @@
 import type { HttpClient } from '../http-client.ts';
-import type { Clock, EventBus, RateLimiter, SecretSource } from '../ports.ts';
+import type { Clock, EventBus, RateLimiter, SecretSource, SesSender } from '../ports.ts';
 import type { CiEvent, Delivery, Deployment, Transition } from '../schema.ts';
 import type { Logger } from '../telemetry.ts';
 
@@ -32,6 +32,8 @@ export interface TargetContext<C> {
   ciEvents?(): Promise<Omit<CiEvent, 'rev'>[]>;
   /** The event bus adapter (EventBridge in AWS and locally), where the runtime has one. */
   eventBus?: EventBus;
+  /** Amazon SES, for the `email` target (the dispatcher's runtimes wire it; absent elsewhere). */
+  ses?: SesSender;
 }
 
 /** What a successful send leaves behind: the target's own ids to keep for later sends. */
@@ -49,6 +51,20 @@ export interface TargetDefinition<C = unknown> {
   /** Names of the secrets the config refers to (to grant and resolve them). */
   secretNames(config: C): string[];
   send(notification: Notification, context: TargetContext<C>): Promise<SendResult>;
+  /** AWS permissions the dispatcher needs for this config; the construct grants exactly these. */
+  awsPermissions?(config: C): AwsPermission[];
+  /**
+   * Libraries `send` loads on first use (`import()`), and which of them a config needs: the construct bundles only
+   * those into the dispatcher and leaves the others out (their `import()` then never runs).
+   */
+  lazyModules?: { all: readonly string[]; needed(config: C): string[] };
+}
+
+/** One IAM grant: actions on resources of one service, named by the parts of their ARNs (account: the stack's). */
+export interface AwsPermission {
+  actions: string[];
+  /** `arn:<partition>:<service>:<region>:<account>:<resource>/<resourceName>`; region default: the stack's. */
+  resources: Array<{ service: string; region?: string; resource: string; resourceName: string }>;
 }
 
 /** Helps a target file declare itself with its config type (from `schemas.ts`). */

@@ -3,7 +3,7 @@ import { DEFAULT_TITLE, renderTemplate } from '../chat/template.ts';
 import { type ChatView, chatView } from '../chat/view.ts';
 import { PermanentDeliveryError, RetryableDeliveryError } from '../errors.ts';
 import { answerOf, retryAfterSeconds } from '../http-client.ts';
-import { maskSecrets } from '../telemetry.ts';
+import { maskSecrets, registerSecret } from '../telemetry.ts';
 import type { ZulipConfig } from './schemas.ts';
 import { defineTarget, type TargetContext } from './target.ts';
 
@@ -85,12 +85,15 @@ async function request(
   fields: Record<string, string>,
 ): Promise<ZulipAnswer> {
   const action = method === 'POST' ? 'send' : 'edit';
+  const basic = Buffer.from(`${context.config.email}:${apiKey}`).toString('base64');
+  // The encoded credential is what an echoing server or proxy would show: masked like the key itself.
+  registerSecret(basic);
   try {
     const response = await context.http.send({
       method,
       url,
       headers: {
-        authorization: `Basic ${Buffer.from(`${context.config.email}:${apiKey}`).toString('base64')}`,
+        authorization: `Basic ${basic}`,
         'content-type': 'application/x-www-form-urlencoded',
       },
       body: new URLSearchParams(fields).toString(),

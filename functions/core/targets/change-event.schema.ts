@@ -1,0 +1,18 @@
+import * as z from 'zod';
+
+/** Config fields the incident and observability targets share (their schemas import these, never `schemas.ts`). */
+
+/** The name of a secret (never its value). */
+export const secretNameField = (what: string) =>
+  z
+    .string()
+    .regex(
+      /^[A-Za-z0-9_./-]{1,128}$/,
+      `the name of the secret holding ${what} (letters, digits and _ . / -), never the value itself`,
+    );
+
+/** An http(s) base URL (a region's host, a self-hosted server, a proxy). */
+export const baseUrlField = () => z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' });
+
+/** A target's own HTTP timeout. */
+export const timeoutMsField = () => z.number().int().min(100).max(60_000).optional();

@@ -1,0 +1,101 @@
+import { githubClient, githubSecretNames, githubSubject } from './github.ts';
+import type { GitHubCommentConfig } from './github-comment.schema.ts';
+import {
+  type CommentForge,
+  commentMarker,
+  renderComment,
+  statusBehind,
+  upsertComments,
+} from './pr-comment.ts';
+import { defineTarget } from './target.ts';
+
+/** Pull requests commented on per deployment at most (the first ones GitHub lists). */
+export const MAX_PULL_REQUESTS = 10;
+/** Pages of 100 comments searched for the marker on one pull request. */
+const MAX_COMMENT_PAGES = 10;
+
+/**
+ * One comment per pull request and service/environment on the pull requests that contain the deployed commit,
+ * edited at each transition (REST: GET /repos/{o}/{r}/commits/{sha}/pulls, GET|POST
+ * /repos/{o}/{r}/issues/{n}/comments, PATCH /repos/{o}/{r}/issues/comments/{id};
+ * docs.github.com/rest/commits/commits#list-pull-requests-associated-with-a-commit and
+ * docs.github.com/rest/issues/comments). Pull request comments are issue comments on GitHub.
+ */
+export const githubCommentTarget = defineTarget<GitHubCommentConfig>({
+  type: 'github-comment',
+  secretNames: githubSecretNames,
+  async send({ deployment, transition, delivery }, context) {
+    const { config, logger } = context;
+    const subject = githubSubject(deployment, config.baseUrl);
+    if ('skip' in subject) {
+      logger.info(`no pull request comment: ${subject.skip}`, {
+        target: context.name,
+        deploymentId: deployment.id,
+      });
+      return {};
+    }
+    const { repo, commit } = subject;
+    const gh = githubClient(context, repo);
+    const base = `/repos/${repo.owner}/${repo.repo}`;
+    const forge: CommentForge = {
+      noun: 'pull request',
+      async pullRequests() {
+        const { data } = await gh.get<{ number?: unknown; state?: unknown }[]>(
+          `${base}/commits/${encodeURIComponent(commit)}/pulls`,
+          { per_page: 100 },
+          `list the pull requests of ${commit.slice(0, 12)}`,
+        );
+        return (Array.isArray(data) ? data : [])
+          .filter((pr) => typeof pr.number === 'number')
+          .filter((pr) => config.pullRequests === 'all' || pr.state === 'open')
+          .slice(0, MAX_PULL_REQUESTS)
+          .map((pr) => String(pr.number));
+      },
+      async findComment(pr, marker) {
+        for (let page = 1; page <= MAX_COMMENT_PAGES; page++) {
+          const { data, headers } = await gh.get<{ id?: unknown; body?: unknown }[]>(
+            `${base}/issues/${pr}/comments`,
+            { per_page: 100, page },
+            `read the comments of pull request #${pr}`,
+          );
+          const found = (Array.isArray(data) ? data : []).find(
+            (comment) => typeof comment.body === 'string' && comment.body.startsWith(marker),
+          );
+          if (found && (typeof found.id === 'number' || typeof found.id === 'string'))
+            return String(found.id);
+          if (!/rel="next"/.test(headers.get('link') ?? '')) return undefined;
+        }
+        return undefined;
+      },
+      async create(pr, body) {
+        const { data } = await gh.post<{ id?: unknown }>(
+          `${base}/issues/${pr}/comments`,
+          { body },
+          `comment on pull request #${pr}`,
+        );
+        return String(data?.id);
+      },
+      async update(pr, commentId, body) {
+        try {
+          await gh.patch(
+            `${base}/issues/comments/${encodeURIComponent(commentId)}`,
+            { body },
+            `update comment ${commentId} on pull request #${pr}`,
+          );
+          return true;
+        } catch (error) {
+          if (statusBehind(error) === 404) return false;
+          throw error;
+        }
+      },
+    };
+    const marker = commentMarker(deployment, 'html');
+    const refs = await upsertComments(forge, {
+      marker,
+      body: renderComment(deployment, transition, marker),
+      refs: delivery?.refs,
+      logger,
+    });
+    return { refs };
+  },
+});

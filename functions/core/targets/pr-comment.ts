@@ -1,0 +1,142 @@
+import { cleanText, cut, safeLink } from '../chat/sanitize.ts';
+import { type ChatView, chatView } from '../chat/view.ts';
+import { answerOf } from '../http-client.ts';
+import type { Deployment, Transition } from '../schema.ts';
+import type { Logger } from '../telemetry.ts';
+import { withRefs } from './github.ts';
+
+/**
+ * Shared by the pull-request comment targets (github-comment, gitlab-comment, bitbucket-comment): the comment
+ * text, the hidden marker that finds it again, and the create-or-update walk over the pull requests.
+ *
+ * Event text is untrusted. Each value is made inert for every forge's Markdown:
+ * - control, bidi and zero-width characters removed, whitespace collapsed (`cleanText`);
+ * - a word joiner (U+2060) after every reference sigil followed by a word character — `@user`, `@org/team`,
+ *   `#12`, `!12` (GitLab MRs), `~label`, `%milestone`, `$snippet`, `&epic` and `&entity;` — so no forge sees a
+ *   mention, a cross-reference or an HTML entity (GitHub and GitLab match references in the rendered text, after
+ *   Markdown escapes are gone, so a backslash alone would not stop them);
+ * - every ASCII punctuation character backslash-escaped (CommonMark § 2.4), so no link, image, autolink
+ *   (`https\://`, `www\.`), emphasis, code span or HTML tag can start.
+ * The only links are Shipcast's own: the deployment's http(s) URL, percent-encoded so it cannot close the link.
+ */
+
+/** GitHub refuses comment bodies over 65,536 characters; every forge's limit is at least this. */
+export const COMMENT_MAX = 65_536;
+
+const SIGIL = /([@#!~%$&])(?=[\p{L}\p{N}_*.-])/gu;
+const PUNCTUATION = /([!-/:-@[-`{-~])/g;
+
+/** Untrusted text as inert Markdown: no mention, reference, link, image, HTML or formatting survives. */
+export function markdownText(value: string | undefined, max = 300): string {
+  return cleanText(value, max).replace(SIGIL, '$1\u2060').replace(PUNCTUATION, '\\$1');
+}
+
+/**
+ * The hidden line that identifies Shipcast's comment for one service/environment (the names URI-encoded, so
+ * nothing in them can end the comment early). `style: 'html'` is an HTML comment (GitHub, GitLab);
+ * `'reference'` an unused link reference definition, which CommonMark renders as nothing (Bitbucket Cloud shows
+ * HTML comments as text).
+ */
+export function commentMarker(deployment: Deployment, style: 'html' | 'reference'): string {
+  const key = `${encodeURIComponent(deployment.service ?? 'unknown')}/${encodeURIComponent(
+    deployment.environment ?? 'unknown',
+  )}`;
+  return style === 'html' ? `<!-- shipcast:${key} -->` : `[shipcast]: # "shipcast:${key}"`;
+}
+
+/** A link target that cannot end the Markdown link early: parentheses, brackets, spaces and quotes encoded. */
+function linkTarget(url: string): string {
+  return url.replace(
+    /[()[\]<>\s"'\\]/g,
+    (c) => `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`,
+  );
+}
+
+/** The comment for one transition: the marker, a headline, the facts, the error, a link to the deployment. */
+export function renderComment(deployment: Deployment, transition: Transition, marker: string): string {
+  const view: ChatView = chatView(deployment, transition);
+  const text = (value: string, max = 100) => markdownText(value, max);
+  const headline = [text(view.service), view.version ? text(view.version) : '', '→', text(view.environment)]
+    .filter(Boolean)
+    .join(' ');
+  const lines = [marker, `### ${view.emoji} ${headline}: ${view.statusText}`, ''];
+  const facts: [string, string][] = [['Status', `${view.emoji} ${view.statusText}`]];
+  if (view.version) facts.push(['Version', text(view.version)]);
+  if (view.commit) facts.push(['Commit', text(view.commit.short, 12)]);
+  if (view.actor) facts.push(['Deployed by', text(view.actor)]);
+  if (view.duration) facts.push(['Duration', view.duration]);
+  if (view.counts) facts.push(['Instances', view.counts]);
+  for (const [label, value] of facts) lines.push(`- **${label}:** ${value}`);
+  if (view.description) lines.push('', text(view.description, 300));
+  if (view.error && (view.status === 'failed' || view.status === 'stopped')) {
+    lines.push('', `**Error:** ${text(view.error, 500)}`);
+  }
+  const url = safeLink(deployment.url);
+  if (url) lines.push('', `[Open deployment](${linkTarget(url)})`);
+  lines.push(
+    '',
+    `Updated by Shipcast at transition ${view.seq} of deployment ${text(view.deploymentId, 80)}.`,
+  );
+  return cut(lines.join('\n'), COMMENT_MAX);
+}
+
+/** What a comment target does on its forge, for one repository and commit. */
+export interface CommentForge {
+  /** Forge words for errors and logs ("pull request", "merge request"). */
+  noun: string;
+  /** The pull/merge requests containing the commit, by their number (iid on GitLab). */
+  pullRequests(): Promise<string[]>;
+  /** The id of the comment on `pr` whose body contains `marker`, if there is one. */
+  findComment(pr: string, marker: string): Promise<string | undefined>;
+  /** Posts a comment; its id. */
+  create(pr: string, body: string): Promise<string>;
+  /** Replaces a comment's body; false when the comment no longer exists (deleted by someone). */
+  update(pr: string, commentId: string, body: string): Promise<boolean>;
+}
+
+/** The delivery ref that holds the comment id on one pull request. */
+export const commentRef = (pr: string) => `comment:${pr}`;
+
+/**
+ * Creates or updates the comment on each pull request containing the commit. A comment id known from the
+ * delivery's refs is updated directly; otherwise the marker finds an earlier comment (another deployment of the
+ * same service/environment, or a post whose answer was lost) before a new one is made. Ids learned before a
+ * failure are carried on the error, so the retry updates them instead of posting again.
+ */
+export async function upsertComments(
+  forge: CommentForge,
+  options: { marker: string; body: string; refs: Record<string, string> | undefined; logger: Logger },
+): Promise<Record<string, string>> {
+  const learned: Record<string, string> = {};
+  try {
+    const pulls = await forge.pullRequests();
+    if (pulls.length === 0) {
+      options.logger.info(`no comment: no ${forge.noun} contains the deployed commit`);
+      return learned;
+    }
+    for (const pr of pulls) {
+      const known = options.refs?.[commentRef(pr)];
+      if (known && (await forge.update(pr, known, options.body))) continue;
+      const found = await forge.findComment(pr, options.marker);
+      if (found && found !== known && (await forge.update(pr, found, options.body))) {
+        learned[commentRef(pr)] = found;
+        continue;
+      }
+      learned[commentRef(pr)] = await forge.create(pr, options.body);
+    }
+    return learned;
+  } catch (error) {
+    throw withRefs(error, learned);
+  }
+}
+
+/** The HTTP status behind a delivery error, looking through the causes a forge client wrapped it in. */
+export function statusBehind(error: unknown): number | undefined {
+  let current = error;
+  for (let depth = 0; current && depth < 4; depth++) {
+    const answer = answerOf(current);
+    if (answer) return answer.status;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return undefined;
+}

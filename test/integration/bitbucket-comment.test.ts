@@ -1,0 +1,191 @@
+import { createHash } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { HttpClient } from '../../functions/core/http-client.ts';
+import { ingestEvent } from '../../functions/core/ingest.ts';
+import type { DeploymentEvent } from '../../functions/core/schema.ts';
+import { type BitbucketServer, startBitbucketServer } from '../support/bitbucket-server.ts';
+import { nativeEvent } from '../support/events.ts';
+import { createHarness, type Harness, recordingRetries } from '../support/harness.ts';
+import { activeMarkdown, FORGE_HOSTILE } from '../support/pr-comment-fixtures.ts';
+
+const TOKEN = 'ATCTT3xFfGN0bbCommentToken00001';
+const WRONG = 'ATCTT3xFfGN0wrongCommentToken01';
+const MARKER = '[shipcast]: # "shipcast:shop/production"';
+const sha = (name: string) => createHash('sha1').update(name).digest('hex');
+
+/** A native event of shop in production on bitbucket.org/acme/shop, at the commit named after `commit`. */
+const event = (
+  id: string,
+  status: DeploymentEvent['status'],
+  { commit = id, ...extra }: Partial<DeploymentEvent> & { commit?: string } = {},
+) =>
+  nativeEvent(id, status, {
+    service: 'shop',
+    version: '4.2.0',
+    revision: { repository: 'git@bitbucket.org:acme/shop.git', commit: sha(commit) },
+    url: `https://ci.example.com/runs/${id}`,
+    ...extra,
+  });
+
+describe('bitbucket-comment target', () => {
+  let h: Harness;
+  let bb: BitbucketServer;
+  const retryDelays: number[] = [];
+
+  beforeAll(async () => {
+    bb = await startBitbucketServer({ tokens: [TOKEN], cloudRepos: ['acme/shop'] });
+    h = await createHarness({
+      maxReceives: 5,
+      http: new HttpClient({ timeoutMs: 10_000 }),
+      queue: recordingRetries(retryDelays),
+      config: {
+        api: { tokens: [{ name: 'ci', secret: 'api-token' }] },
+        targets: {
+          prs: { type: 'bitbucket-comment', baseUrl: bb.url, token: 'bb-token' },
+          openPrs: { type: 'bitbucket-comment', baseUrl: bb.url, token: 'bb-token', pullRequests: 'open' },
+          wrong: { type: 'bitbucket-comment', baseUrl: bb.url, token: 'bb-wrong-token' },
+        },
+        routes: [
+          { match: { service: 'shop' }, targets: ['prs'] },
+          { match: { service: 'open-*' }, targets: ['openPrs'] },
+          { match: { service: 'wrong-*' }, targets: ['wrong'] },
+        ],
+        dispatch: { maxReceives: 5 },
+      },
+    });
+    writeFileSync(join(h.secretsDir, 'bb-token'), TOKEN);
+    writeFileSync(join(h.secretsDir, 'bb-wrong-token'), WRONG);
+  });
+  afterAll(async () => {
+    await h.stop();
+    await bb.stop();
+  });
+  beforeEach(() => {
+    bb.reset();
+    retryDelays.length = 0;
+  });
+  afterEach(() => expect(bb.violations).toEqual([]));
+
+  const ingest = async (e: DeploymentEvent) => {
+    await ingestEvent(e, h.runtime.ingest);
+    await h.drainDispatch();
+  };
+  const commentsOn = (pr: number) => bb.comments.filter((c) => c.pr === pr);
+  const writes = () => bb.requests.filter((r) => r.method !== 'GET').map((r) => `${r.method} ${r.path}`);
+  const comments = (pr: number) => `/2.0/repositories/acme/shop/pullrequests/${pr}/comments`;
+
+  it('comments once on each pull request containing the commit and edits that comment at each transition', async () => {
+    bb.linkPullRequest('acme/shop', sha('one'), 5);
+    bb.linkPullRequest('acme/shop', sha('one'), 6, 'MERGED');
+    const queued = event('one', 'queued');
+
+    await ingest(queued);
+    await ingest(event('one', 'in_progress'));
+    await ingest(event('one', 'succeeded'));
+
+    const [five, six] = [commentsOn(5)[0], commentsOn(6)[0]];
+    expect([commentsOn(5).length, commentsOn(6).length]).toEqual([1, 1]);
+    expect(five?.raw.split('\n').slice(0, 2)).toEqual([
+      MARKER,
+      '### ✅ shop 4\\.2\\.0 → production: succeeded',
+    ]);
+    expect(writes()).toEqual([
+      `POST ${comments(5)}`,
+      `POST ${comments(6)}`,
+      `PUT ${comments(5)}/${five?.id}`,
+      `PUT ${comments(6)}/${six?.id}`,
+      `PUT ${comments(5)}/${five?.id}`,
+      `PUT ${comments(6)}/${six?.id}`,
+    ]);
+    expect(bb.requests[0]?.path).toBe(`/2.0/repositories/acme/shop/commit/${sha('one')}/pullrequests`);
+    expect(await h.store.getDelivery(queued.deploymentId, 'prs')).toMatchObject({
+      state: 'delivered',
+      refs: { 'comment:5': String(five?.id), 'comment:6': String(six?.id) },
+    });
+  });
+
+  it('finds its comment by the hidden marker for a later deployment of the same service and environment', async () => {
+    bb.linkPullRequest('acme/shop', sha('first'), 15);
+    bb.linkPullRequest('acme/shop', sha('second'), 15);
+    await ingest(event('first', 'succeeded'));
+    await ingest(event('second', 'failed', { error: { message: 'smoke tests failed' } }));
+
+    expect(commentsOn(15)).toHaveLength(1);
+    expect(commentsOn(15)[0]?.raw).toContain('**Error:** smoke tests failed');
+  });
+
+  it('edits its comment instead of posting a second one when the answer to its post was lost', async () => {
+    bb.linkPullRequest('acme/shop', sha('lost'), 25);
+    bb.intercept(`POST ${comments(25)}`, { status: 503, body: 'Service Unavailable' }, { after: true });
+    const started = event('lost', 'in_progress');
+    await ingest(started);
+    expect(await h.store.getDelivery(started.deploymentId, 'prs')).toMatchObject({ state: 'retrying' });
+
+    await h.queue.enqueue([{ v: 1, deploymentId: started.deploymentId, seq: 1, target: 'prs' }]);
+    await h.drainDispatch();
+
+    expect(commentsOn(25)).toHaveLength(1);
+    expect(writes().at(-1)).toBe(`PUT ${comments(25)}/${commentsOn(25)[0]?.id}`);
+    expect(await h.store.getDelivery(started.deploymentId, 'prs')).toMatchObject({ state: 'delivered' });
+  });
+
+  it('makes mentions, links, images and HTML from event text inert', async () => {
+    bb.linkPullRequest('acme/shop', sha('hostile'), 35);
+    await ingest(
+      event('hostile', 'failed', {
+        actor: '@{557058:c0ffee}',
+        description: FORGE_HOSTILE,
+        error: { message: FORGE_HOSTILE },
+      }),
+    );
+
+    const body = commentsOn(35)[0]?.raw ?? '';
+    expect(
+      activeMarkdown(body, [
+        /^\[shipcast\]: # "shipcast:shop\/production"$/,
+        /^\[Open deployment\]\(https:\/\/ci\.example\.com\/runs\/hostile\)$/,
+      ]),
+    ).toEqual([]);
+    expect(body).toContain('**Deployed by:** \\@\\{557058\\:c0ffee\\}');
+  });
+
+  it('comments only on open pull requests when told to', async () => {
+    bb.linkPullRequest('acme/shop', sha('open'), 45, 'DECLINED');
+    bb.linkPullRequest('acme/shop', sha('open'), 46, 'OPEN');
+    await ingest(event('open', 'succeeded', { service: 'open-shop' }));
+
+    expect([commentsOn(45).length, commentsOn(46).length]).toEqual([0, 1]);
+  });
+
+  it('waits out a 429 through the queue, then comments', async () => {
+    bb.linkPullRequest('acme/shop', sha('limited'), 55);
+    bb.rateLimitNext(1);
+    const started = event('limited', 'in_progress');
+    await ingest(started);
+    expect(retryDelays).toEqual([60]);
+    expect((await h.store.getDelivery(started.deploymentId, 'prs'))?.lastError).toMatch(
+      /Bitbucket rate limit while trying to list the pull requests of [0-9a-f]{12}: 429 Rate limit for this resource has been exceeded; retrying in 60 s/,
+    );
+
+    await h.queue.enqueue([{ v: 1, deploymentId: started.deploymentId, seq: 1, target: 'prs' }]);
+    await h.drainDispatch();
+
+    expect(commentsOn(55)).toHaveLength(1);
+  });
+
+  it('fails for good when the token is rejected, without the token in the error or the logs', async () => {
+    bb.linkPullRequest('acme/shop', sha('wrong'), 65);
+    const started = event('wrong', 'in_progress', { service: 'wrong-shop' });
+    await ingest(started);
+
+    const record = await h.store.getDelivery(started.deploymentId, 'wrong');
+    expect(record?.state).toBe('failed');
+    expect(record?.lastError).toMatch(/401 Unauthorized — the credential was rejected/);
+    for (const token of [TOKEN, WRONG]) {
+      expect(record?.lastError).not.toContain(token);
+      expect(h.logs.lines.join('\n')).not.toContain(token);
+    }
+  });
+});
