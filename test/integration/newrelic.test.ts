@@ -2,6 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../functions/core/config.ts';
+import { HttpClient } from '../../functions/core/http-client.ts';
 import { deploymentIdFor } from '../../functions/core/ids.ts';
 import { ingestEvent } from '../../functions/core/ingest.ts';
 import type { DeploymentEvent } from '../../functions/core/schema.ts';
@@ -18,6 +19,7 @@ const BROWSER = 'MXxCUk9XU0VSfEFQUExJQ0FUSU9OfDE';
 describe('newrelic target', () => {
   let h: Harness;
   let newrelic: NewRelicServer;
+  const euCalls: string[] = [];
 
   beforeAll(async () => {
     newrelic = await startNewRelicServer({
@@ -31,6 +33,18 @@ describe('newrelic target', () => {
     const base = { type: 'newrelic', apiKey: 'newrelic-key', baseUrl: newrelic.url };
     h = await createHarness({
       maxReceives: 5,
+      // NerdGraph's EU host is answered by the stand-in too: the test sees which URL the target called.
+      http: new HttpClient({
+        timeoutMs: 10_000,
+        fetch: (input, init) => {
+          const url = String(input);
+          if (url.startsWith('https://api.eu.newrelic.com/')) {
+            euCalls.push(url);
+            return fetch(newrelic.url, init);
+          }
+          return fetch(input, init);
+        },
+      }),
       config: {
         api: { tokens: [{ name: 'ci', secret: 'api-token' }] },
         targets: {
@@ -38,12 +52,14 @@ describe('newrelic target', () => {
           byName: { ...base, entityName: 'checkout-svc', deploymentType: 'canary' },
           unknown: { ...base, entityName: 'no-such-app' },
           revoked: { ...base, apiKey: 'newrelic-revoked', entityGuid: CHECKOUT },
+          eu: { type: 'newrelic', apiKey: 'newrelic-key', region: 'EU', entityGuid: CHECKOUT },
         },
         routes: [
           { match: { service: 'nr-*' }, targets: ['byGuid'] },
           { match: { service: 'name-*' }, targets: ['byName'] },
           { match: { service: 'unknown-*' }, targets: ['unknown'] },
           { match: { service: 'revoked-*' }, targets: ['revoked'] },
+          { match: { service: 'eu-*' }, targets: ['eu'] },
         ],
         dispatch: { maxReceives: 5 },
       },
@@ -195,6 +211,16 @@ describe('newrelic target', () => {
       expect(revoked?.lastError).not.toContain(key);
       expect(logged).not.toContain(key);
     }
+  });
+
+  it("calls NerdGraph's EU endpoint for an account in the EU region", async () => {
+    const id = deploymentIdFor('native', 'eu-1');
+    await ingest(nativeEvent('eu-1', 'succeeded', { service: 'eu-api', version: '9.0.0' }));
+
+    await h.drainDispatch();
+
+    expect(euCalls).toEqual(['https://api.eu.newrelic.com/graphql']);
+    expect(eventsOf(id)).toHaveLength(1);
   });
 
   it('rejects a config with both or neither of entityGuid and entityName, naming the field', () => {
