@@ -53,7 +53,8 @@ export const jiraTarget = defineTarget<JiraConfig>({
   type: 'jira',
   secretNames: (config) => [config.clientId, config.clientSecret],
   async send({ deployment, transition }, context) {
-    const keys = issueKeys(deployment, await context.ciEvents?.().catch(() => []));
+    // A failed read of the CI events fails the send (retried): the keys they hold must not be left out.
+    const keys = issueKeys(deployment, await context.ciEvents?.());
     if (keys.length === 0) {
       context.logger.info(
         'no Jira issue key in the deployment, its branch or its commit; nothing sent to Jira',
