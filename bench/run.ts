@@ -6,7 +6,8 @@
  * bench/shipcast-process.ts (local mode under test, counted and timed; `--expose-gc`), and DynamoDB Local
  * (Java). Environment: BENCH_DURATION (s, default 60), BENCH_WARMUP (s, 10), BENCH_CONCURRENCY (deployments
  * in flight, 16), BENCH_COLD_RUNS (imports per bundle, 11), BENCH_COLD=0 (skip the cold-start part),
- * BENCH_CPU_PROF=<dir> (write a CPU profile of the process under test).
+ * BENCH_CPU_PROF=<dir> (write a CPU profile of the process under test). BENCH_SCENARIO=faults runs the
+ * faults scenario instead (bench/faults.ts: how long a backlog takes to drain when every target misbehaves).
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import { createHmac, randomUUID } from 'node:crypto';
@@ -24,6 +25,7 @@ import { startDynamoDbLocal } from '../test/support/dynamodb-local.ts';
 import { isDynamoRead, isDynamoWrite, isSqsSend, sum } from './aws-calls.ts';
 import { buildBaseline, type ColdStart, measureColdStarts, sdkClientsIn, synthesize } from './cold-start.ts';
 import { PRICES_US_EAST_1, projectCost, SHIPCAST_SCOPES } from './cost.ts';
+import { runFaultsScenario } from './faults.ts';
 import { latencySvg } from './plot.ts';
 import type { Report } from './shipcast-process.ts';
 
@@ -389,6 +391,7 @@ const r2 = (v: number) => Math.round(v * 100) / 100;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function main() {
+  if (process.env.BENCH_SCENARIO === 'faults') return runFaultsScenario(startShipcast);
   const machine = {
     cpu:
       /model name\s*:\s*(.*)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ??

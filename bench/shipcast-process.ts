@@ -15,7 +15,10 @@ import { waitForQueueEmpty } from '../functions/local/poller.ts';
 import { AwsCallCounter, scope } from './aws-calls.ts';
 
 /** Messages from bench/run.ts. */
-export type Command = { type: 'reset' } | { type: 'report'; drain?: boolean } | { type: 'stop' };
+export type Command =
+  | { type: 'reset' }
+  | { type: 'report'; drain?: boolean; drainTimeoutMs?: number }
+  | { type: 'stop' };
 
 /** What the process reports. */
 export interface Report {
@@ -147,8 +150,9 @@ async function main() {
         if (command.drain) {
           // Everything sent has been handled: both queues empty and no handler running.
           for (let quiet = 0; quiet < 3; ) {
-            await waitForQueueEmpty(local.sqs, local.resources.ingestQueueUrl, 120_000);
-            await waitForQueueEmpty(local.sqs, local.resources.dispatchQueueUrl, 120_000);
+            const timeoutMs = command.drainTimeoutMs ?? 120_000;
+            await waitForQueueEmpty(local.sqs, local.resources.ingestQueueUrl, timeoutMs);
+            await waitForQueueEmpty(local.sqs, local.resources.dispatchQueueUrl, timeoutMs);
             quiet = active === 0 ? quiet + 1 : 0;
             await new Promise((resolve) => setTimeout(resolve, 100));
           }

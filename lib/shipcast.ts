@@ -12,6 +12,8 @@ import {
 } from 'aws-cdk-lib';
 import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as eventsTargets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -35,6 +37,7 @@ import {
   referencedSecrets,
   type ShipcastConfig,
 } from '../functions/core/config.ts';
+import { SWEEP_EVENT, SWEEP_INTERVAL_MINUTES } from '../functions/core/sweep.ts';
 import type { EventBridgeConfig } from '../functions/core/targets/eventbridge.schema.ts';
 import { eventBusArn } from '../functions/core/targets/eventbridge.ts';
 import { TARGETS, targetDefinition } from '../functions/core/targets/index.ts';
@@ -91,6 +94,12 @@ export interface ShipcastProps {
   readonly encryptionKey?: kms.IKey;
   /** Age of the oldest queued message that fires a queue's age alarm; defaults: ingest 15 min, dispatch 6 h. */
   readonly queueAgeAlarms?: QueueAgeAlarmThresholds;
+  /**
+   * CodeDeploy's EventBridge events of this account and region onto the ingest queue: every deployment group
+   * is reported without a trigger. Default: on, deployment state changes only; `{ instanceEvents: true }`
+   * adds instance state changes (two per instance per deployment); `false` turns the rule off.
+   */
+  readonly codeDeployEvents?: false | { readonly instanceEvents?: boolean };
 }
 
 /** A prop of the `Shipcast` construct has a value it cannot work with; the message names the prop. */
@@ -147,6 +156,8 @@ export class Shipcast extends Construct {
   readonly codeDeployTopic: sns.Topic;
   /** Queue subscribed to `codeDeployTopic` (SNS envelope JSON bodies). */
   readonly ingestQueue: sqs.Queue;
+  /** The rule that brings CodeDeploy's EventBridge events to `ingestQueue` (absent with `codeDeployEvents: false`). */
+  readonly codeDeployEventsRule?: events.Rule;
   /** Dead-letter queue of `ingestQueue`. */
   readonly ingestDeadLetterQueue: sqs.Queue;
   /**
@@ -209,7 +220,7 @@ export class Shipcast extends Construct {
         indexName: index.name,
         partitionKey: { name: index.partitionKey, type: dynamodb.AttributeType.STRING },
         sortKey: { name: index.sortKey, type: dynamodb.AttributeType.STRING },
-        projectionType: dynamodb.ProjectionType.ALL,
+        projectionType: dynamodb.ProjectionType[index.projection],
       });
     }
 
@@ -314,6 +325,35 @@ export class Shipcast extends Construct {
     this.codeDeployTopic.addSubscription(
       new QueueSubscription(this.ingestQueue, this.subscriptionDeadLetterQueue),
     );
+    if (props.codeDeployEvents !== false) {
+      // The event itself becomes the message body; ingest reads it as the trigger message it corresponds to.
+      this.codeDeployEventsRule = new events.Rule(this, 'CodeDeployEvents', {
+        description: "CodeDeploy's deployment state changes to Shipcast's ingest queue",
+        eventPattern: {
+          source: ['aws.codedeploy'],
+          detailType: [
+            'CodeDeploy Deployment State-change Notification',
+            ...(props.codeDeployEvents?.instanceEvents
+              ? ['CodeDeploy Instance State-change Notification']
+              : []),
+          ],
+        },
+        targets: [
+          new eventsTargets.SqsQueue(this.ingestQueue, { deadLetterQueue: this.subscriptionDeadLetterQueue }),
+        ],
+      });
+      if (encryptionKey) {
+        encryptionKey.addToResourcePolicy(
+          new iam.PolicyStatement({
+            sid: 'AllowEventBridgeToWriteToShipcastQueues',
+            principals: [new iam.ServicePrincipal('events.amazonaws.com')],
+            actions: ['kms:GenerateDataKey', 'kms:Decrypt'],
+            resources: ['*'],
+            conditions: { StringEquals: { 'aws:SourceAccount': stack.account } },
+          }),
+        );
+      }
+    }
 
     // Secrets: created with generated values so the stack works after deploy; overwrite with put-secret-value.
     const secretsScope = new Construct(this, 'Secrets');
@@ -490,6 +530,23 @@ export class Shipcast extends Construct {
     );
     // The event source grants receive/delete/ChangeMessageVisibility on the dispatch queue.
     this.dispatchDeadLetterQueue.grantSendMessages(this.dispatchFunction);
+    // The sweep of transitions whose enqueue was lost runs in the dispatcher on a schedule, and enqueues.
+    const sweepSchedule = new events.Rule(this, 'SweepSchedule', {
+      description: 'Shipcast: enqueue deliveries of recorded transitions whose enqueue was lost',
+      schedule: events.Schedule.rate(Duration.minutes(SWEEP_INTERVAL_MINUTES)),
+      targets: [
+        new eventsTargets.LambdaFunction(this.dispatchFunction, {
+          event: events.RuleTargetInput.fromObject(SWEEP_EVENT),
+        }),
+      ],
+    });
+    acknowledgeServerlessNag(
+      sweepSchedule,
+      'EventBusDLQ',
+      'The schedule only starts the sweep, which resumes from its stored position: an invocation EventBridge ' +
+        'could not deliver is made up by the next one five minutes later, so there is nothing to dead-letter.',
+    );
+    this.dispatchQueue.grantSendMessages(this.dispatchFunction);
     // Each eventbridge target: PutEvents on its own bus only (a bus of another account needs its policy too).
     for (const target of Object.values(config.targets)) {
       if (target.type !== 'eventbridge') continue;

@@ -197,6 +197,10 @@ export async function dispatchOne(
             : undefined,
         ciEvents: async () => (await deploymentTimeline(store, deployment))?.events ?? [],
         eventBus: context.eventBus,
+        keep: (refs) =>
+          record(context, delivery, message, (base) => ({ ...base, refs: { ...base.refs, ...refs } })).catch(
+            (error: unknown) => logger.warn('could not save ids learned mid-send', { error: error as Error }),
+          ),
         message: transition.messages?.[message.target],
         ses: context.ses,
       },

@@ -139,13 +139,8 @@ async function applyOnce(
 
   if (!current && event.status === null) return result(null, disposition);
 
-  const next = merge(
-    current,
-    event,
-    rolledBackBy,
-    context.clock.now().toISOString(),
-    decision?.kind === 'advance',
-  );
+  const now = context.clock.now().toISOString();
+  const next = merge(current, event, rolledBackBy, now, decision?.kind === 'advance');
   let transition: Transition | undefined;
   if (decision?.kind === 'advance') {
     next.status = decision.to;
@@ -155,6 +150,7 @@ async function applyOnce(
       from: decision.from,
       to: decision.to,
       at: event.occurredAt,
+      recordedAt: now,
       eventId: event.eventId,
       ...(await routeFor(next, decision.to, context)),
     };

@@ -51,8 +51,19 @@ export interface DeploymentStore {
   getCiEvent(eventId: string): Promise<CiEvent | undefined>;
   /** CI events of one Pipelines app, by event time (`desc` newest first), paginated with a cursor. */
   listCiEvents(query: CiEventQuery): Promise<{ items: CiEvent[]; cursor?: string }>;
-  /** Every CI event of a repository's commit, oldest first (the timeline behind a deployment). */
-  ciEventsForCommit(repository: string, commit: string): Promise<CiEvent[]>;
+  /**
+   * A page of the CI events of a repository's commit, by event time (`desc`, newest first, unless told),
+   * at most `limit` of them, with a cursor for the rest. A cursor of another listing is an InvalidInputError.
+   */
+  ciEventsForCommit(
+    repository: string,
+    commit: string,
+    page: { limit: number; cursor?: string; order?: 'asc' | 'desc' },
+  ): Promise<{ items: CiEvent[]; cursor?: string }>;
+  /** How many CI events the commit has, counting at most `max` (the answer is `max` when there are more). */
+  countCiEventsForCommit(repository: string, commit: string, max: number): Promise<number>;
+  /** The CI events of these ids that exist, in any order (batched reads, not one per id). */
+  getCiEvents(eventIds: readonly string[]): Promise<CiEvent[]>;
   putIdempotent(scope: string, key: string, result: IdempotentResult, ttlSeconds: number): Promise<void>;
   /**
    * The generation an identity of a source is at (1 until it was advanced): for sources whose deployments
@@ -68,6 +79,22 @@ export interface DeploymentStore {
   countCircuitFailure(target: string): Promise<CircuitState>;
   /** Writes the circuit if its stored `rev` is `expectedRev` (null: it must not exist); false if it changed first. */
   saveCircuit(next: CircuitState, expectedRev: number | null): Promise<boolean>;
+  /**
+   * Deployments whose newest transition was recorded after position `after` and no later than the time
+   * `until` (ISO 8601), in that order, at most `limit`: the sweep's bounded read (an index, never a scan).
+   */
+  transitionsRecordedBetween(after: string, until: string, limit: number): Promise<RecordedTransition[]>;
+  /** How far the sweep has looked (a RecordedTransition's position); undefined before its first run. */
+  getSweepPosition(): Promise<string | undefined>;
+  /** Moves the sweep's position forward (never back). */
+  saveSweepPosition(position: string): Promise<void>;
+}
+
+/** A deployment found by the sweep: its id, and where it stands in the order of recorded transitions. */
+export interface RecordedTransition {
+  deploymentId: string;
+  /** `<recordedAt>#<deploymentId>`: positions sort by the time the transition was recorded. */
+  position: string;
 }
 
 /**

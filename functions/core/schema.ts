@@ -76,6 +76,11 @@ export interface Transition {
   from: Status | null;
   to: Status;
   at: string;
+  /**
+   * When Shipcast recorded it (ISO 8601; absent on transitions recorded before it was kept): the sweep finds
+   * transitions whose enqueue was lost by it.
+   */
+  recordedAt?: string;
   eventId: string;
   /** Names of the targets routed for this transition (decided once, when it happened). */
   targets: string[];

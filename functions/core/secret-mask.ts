@@ -10,6 +10,9 @@ export const MASKED_RUN = 8;
 const shortSecrets = new Set<string>();
 /** Every MASKED_RUN-character window of every secret part of MASKED_RUN characters or more. */
 const secretWindows = new Set<string>();
+/** The first two characters of every window (as one number): most positions of a text are ruled out by them. */
+const windowStarts = new Set<number>();
+const pairAt = (text: string, i: number) => text.charCodeAt(i) * 65_536 + text.charCodeAt(i + 1);
 
 /**
  * Registers a secret value so that it is masked in every log line and error message Shipcast writes: the
@@ -31,7 +34,10 @@ export function registerSecret(value: string): void {
     ])) {
       if (form.length < 4) continue;
       if (form.length < MASKED_RUN) shortSecrets.add(form);
-      for (let i = 0; i + MASKED_RUN <= form.length; i++) secretWindows.add(form.slice(i, i + MASKED_RUN));
+      for (let i = 0; i + MASKED_RUN <= form.length; i++) {
+        secretWindows.add(form.slice(i, i + MASKED_RUN));
+        windowStarts.add(pairAt(form, i));
+      }
     }
   }
 }
@@ -42,7 +48,7 @@ export function maskSecrets(text: string): string {
   if (secretWindows.size > 0 && out.length >= MASKED_RUN) {
     let hit: Uint8Array | undefined;
     for (let i = 0; i + MASKED_RUN <= out.length; i++) {
-      if (secretWindows.has(out.slice(i, i + MASKED_RUN))) {
+      if (windowStarts.has(pairAt(out, i)) && secretWindows.has(out.slice(i, i + MASKED_RUN))) {
         hit ??= new Uint8Array(out.length);
         hit.fill(1, i, i + MASKED_RUN);
       }

@@ -89,52 +89,91 @@ export function publicCiEvent(event: CiEvent): Omit<CiEvent, 'rev'> {
 }
 
 /** How many parent links are followed at most (a build's parent is a push or PR: one hop is the norm). */
-const MAX_PARENT_HOPS = 5;
+export const MAX_PARENT_HOPS = 5;
+
+/** CI events of the commit a deployment's answer shows: the newest ones (the rest by cursor). */
+export const TIMELINE_EVENTS = 50;
+/** CI events of a commit counted at most for `eventsTotal` (a count reads every one it counts). */
+export const MAX_COUNTED_CI_EVENTS = 10_000;
+/** Largest page of `GET /v1/deployments/{id}/ci-events`. */
+export const MAX_CI_EVENTS_PAGE = 100;
 
 /** What `GET /v1/deployments/{id}` adds for a deployment whose revision names a repository and a commit. */
 export interface Timeline {
   repository: string;
   commit: string;
-  /** The CI events of the commit and, by `parentEventId`, the events that triggered them; oldest first. */
+  /**
+   * The newest TIMELINE_EVENTS CI events of the commit and, by `parentEventId`, the events that triggered
+   * them; oldest first.
+   */
   events: Omit<CiEvent, 'rev'>[];
+  /** How many CI events the commit has (at most MAX_COUNTED_CI_EVENTS: then there may be more). */
+  eventsTotal: number;
+  /** Where `GET /v1/deployments/{id}/ci-events?cursor=…` goes on with older events of the commit; null: none. */
+  cursor: string | null;
   /** When the first push of the commit was recorded, or null when no push event is known. */
   firstPushAt: string | null;
   /** Seconds from `firstPushAt` to the deployment's `finishedAt` (or `createdAt` while it runs); null without a push. */
   leadTimeSeconds: number | null;
 }
 
-/** The timeline behind a deployment, or undefined when its revision lacks a repository or a commit. */
+/** The repository and commit a deployment's timeline is about, or undefined when its revision lacks one. */
+export function timelineSubject(deployment: Deployment): { repository: string; commit: string } | undefined {
+  const repository = normalizeRepository(deployment.revision?.repository);
+  const commit = deployment.revision?.commit?.trim();
+  return repository && commit ? { repository, commit } : undefined;
+}
+
+/**
+ * The timeline behind a deployment, or undefined when its revision lacks a repository or a commit. Reads at
+ * most: TIMELINE_EVENTS events of the commit (one query), as many of the oldest when there are more (to find
+ * the first push), MAX_PARENT_HOPS batched reads of at most TIMELINE_EVENTS parents each, and a count of at
+ * most MAX_COUNTED_CI_EVENTS.
+ */
 export async function deploymentTimeline(
   store: DeploymentStore,
   deployment: Deployment,
 ): Promise<Timeline | undefined> {
-  const repository = normalizeRepository(deployment.revision?.repository);
-  const commit = deployment.revision?.commit?.trim();
-  if (!repository || !commit) return undefined;
+  const subject = timelineSubject(deployment);
+  if (!subject) return undefined;
+  const { repository, commit } = subject;
+  const newest = await store.ciEventsForCommit(repository, commit, { limit: TIMELINE_EVENTS });
+  const [eventsTotal, oldest] = await Promise.all([
+    newest.cursor
+      ? store.countCiEventsForCommit(repository, commit, MAX_COUNTED_CI_EVENTS)
+      : newest.items.length,
+    // The first push is among a commit's oldest events, which the newest page does not reach.
+    newest.cursor
+      ? store.ciEventsForCommit(repository, commit, { limit: TIMELINE_EVENTS, order: 'asc' })
+      : undefined,
+  ]);
   const found = new Map<string, CiEvent>();
-  for (const event of await store.ciEventsForCommit(repository, commit)) found.set(event.eventId, event);
+  for (const event of newest.items) found.set(event.eventId, event);
   // Follow parent links to events of other commits (a pull request's head, a push that carried several).
   let frontier = [...found.values()];
   for (let hop = 0; hop < MAX_PARENT_HOPS && frontier.length > 0; hop++) {
     const missing = [
       ...new Set(frontier.map((e) => e.parentEventId).filter((id): id is string => !!id && !found.has(id))),
     ];
-    const parents = (await Promise.all(missing.map((id) => store.getCiEvent(id)))).filter(
-      (e): e is CiEvent => e !== undefined,
-    );
+    const parents = missing.length > 0 ? await store.getCiEvents(missing) : [];
     for (const parent of parents) found.set(parent.eventId, parent);
     frontier = parents;
   }
-  const events = [...found.values()].sort(
-    (a, b) => a.eventTime.localeCompare(b.eventTime) || a.eventId.localeCompare(b.eventId),
-  );
-  const firstPush = events.find((e) => e.type === 'PUSH');
+  const events = [...found.values()].sort(byEventTime);
+  const firstPush = [...events, ...(oldest?.items ?? [])].sort(byEventTime).find((e) => e.type === 'PUSH');
   const end = deployment.finishedAt ?? deployment.createdAt;
   return {
     repository,
     commit,
     events: events.map(publicCiEvent),
+    eventsTotal,
+    // DynamoDB answers a cursor for a page that was full, even when nothing follows it.
+    cursor: newest.cursor && eventsTotal > newest.items.length ? newest.cursor : null,
     firstPushAt: firstPush?.eventTime ?? null,
     leadTimeSeconds: firstPush ? (Date.parse(end) - Date.parse(firstPush.eventTime)) / 1000 : null,
   };
+}
+
+function byEventTime(a: CiEvent, b: CiEvent): number {
+  return a.eventTime.localeCompare(b.eventTime) || a.eventId.localeCompare(b.eventId);
 }

@@ -1,9 +1,14 @@
+import type { Context, SQSEvent } from 'aws-lambda';
 import { EventBridgeBus } from '../adapters/aws/eventbridge-bus.ts';
 import { SesV2Sender } from '../adapters/aws/ses-sender.ts';
 import { awsRuntime } from './aws-runtime.ts';
 import { createDispatchHandler } from './dispatch-handler.ts';
+import { createSweepHandler, isSweepEvent } from './sweep-handler.ts';
 
-/** Lambda entry point of the dispatcher (SQS batches of dispatch messages). */
-export const handler = createDispatchHandler(() =>
-  awsRuntime({ eventBus: () => new EventBridgeBus(), ses: () => new SesV2Sender() }),
-);
+const runtime = () => awsRuntime({ eventBus: () => new EventBridgeBus(), ses: () => new SesV2Sender() });
+const dispatch = createDispatchHandler(runtime);
+const sweep = createSweepHandler(runtime);
+
+/** Lambda entry point of the dispatcher: SQS batches of dispatch messages, and the scheduled sweep. */
+export const handler = (event: SQSEvent, context?: Pick<Context, 'getRemainingTimeInMillis'>) =>
+  isSweepEvent(event) ? sweep(context) : dispatch(event, context);

@@ -1,5 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type RequestListener, type ServerOptions } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
@@ -24,13 +25,17 @@ import {
 import type { HttpClient } from '../core/http-client.ts';
 import type { Clock } from '../core/ports.ts';
 import { CODEDEPLOY_SOURCE } from '../core/sources/codedeploy.ts';
+import { SWEEP_INTERVAL_MINUTES } from '../core/sweep.ts';
 import { createLogger, type Logger } from '../core/telemetry.ts';
 import { createDispatchHandler } from '../handlers/dispatch-handler.ts';
 import { createIngestHandler } from '../handlers/ingest-handler.ts';
 import { buildRuntime } from '../handlers/runtime.ts';
+import { createSweepHandler } from '../handlers/sweep-handler.ts';
+import { bufferedRequests } from './buffered-request.ts';
 import { type QueueSnapshot, type RunningEmulator, startDynalite, startSqsSns } from './emulators.ts';
 import { type Poller, startPoller } from './poller.ts';
 import { DEFAULT_NAMES, type ProvisionedResources, provision } from './provision.ts';
+import { startSchedule } from './schedule.ts';
 
 /** How to run Shipcast locally. */
 export interface LocalOptions {
@@ -56,6 +61,11 @@ export interface LocalOptions {
   logger?: Logger;
   /** Observation hooks (the benchmark counts AWS calls and times handlers with them); none by default. */
   instrument?: LocalInstrumentation;
+  /**
+   * How often the sweep of transitions whose enqueue was lost runs (seconds; it also runs at start, which
+   * finds what a stop or crash cut off). Default: every SWEEP_INTERVAL_MINUTES, as in AWS.
+   */
+  sweepIntervalSeconds?: number;
 }
 
 /** Hooks to observe local mode without changing what it does. */
@@ -216,11 +226,29 @@ export async function startLocal(options: LocalOptions): Promise<LocalShipcast> 
     stops.push(async () => {
       await Promise.all(pollers.map((p) => p.stop()));
     });
+    // The EventBridge schedule of AWS: the sweep, in the same handler the dispatcher function runs it with.
+    const sweep = createSweepHandler(() => ready);
+    const sweeper = startSchedule({
+      name: 'sweep',
+      everyMs: (options.sweepIntervalSeconds ?? SWEEP_INTERVAL_MINUTES * 60) * 1000,
+      task: () => sweep(),
+      logger,
+    });
+    stops.push(() => sweeper.stop());
 
     const app = createApi(runtime.api);
     const server: ServerType = await new Promise((resolveServer) => {
-      const s = serve({ fetch: wrap('api', app.fetch), hostname: '127.0.0.1', port: options.port }, () =>
-        resolveServer(s),
+      const s = serve(
+        {
+          fetch: wrap('api', app.fetch),
+          hostname: '127.0.0.1',
+          port: options.port,
+          // Bodies are read whole first, as the function URL does (buffered-request.ts).
+          autoCleanupIncoming: false,
+          createServer: ((serverOptions: ServerOptions, listener: RequestListener) =>
+            createServer(serverOptions, bufferedRequests(listener))) as typeof createServer,
+        },
+        () => resolveServer(s),
       );
     });
     stops.push(

@@ -4,11 +4,15 @@
  * queue subscription.
  */
 import {
+  type AttributeValue,
+  BatchWriteItemCommand,
   CreateTableCommand,
+  DeleteTableCommand,
   DescribeTableCommand,
   type DynamoDBClient,
   ResourceInUseException,
   ResourceNotFoundException,
+  ScanCommand,
 } from '@aws-sdk/client-dynamodb';
 import { CreateTopicCommand, type SNSClient, SubscribeCommand } from '@aws-sdk/client-sns';
 import {
@@ -123,13 +127,16 @@ export async function ensureTable(
   tableName: string,
   timeoutMs = 30_000,
 ): Promise<string> {
-  if (!(await describeTable(dynamodb, tableName))) {
+  const existing = await describeTable(dynamodb, tableName);
+  if (!existing) {
     try {
       await dynamodb.send(new CreateTableCommand(createTableInput(tableName)));
     } catch (err) {
       // Someone else created it between our DescribeTable and CreateTable: fine, wait for it below.
       if (!(err instanceof ResourceInUseException)) throw err;
     }
+  } else {
+    await addMissingIndexes(dynamodb, tableName, existing.GlobalSecondaryIndexes ?? []);
   }
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -142,6 +149,43 @@ export async function ensureTable(
       throw new Error(`table ${tableName} not ACTIVE after ${timeoutMs} ms (status ${table?.TableStatus})`);
     }
     await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/**
+ * A table kept from an earlier start gets the indexes added since. DynamoDB adds an index with UpdateTable;
+ * dynalite (npm start's database) cannot, so there the table is rebuilt with them: its items are read, the
+ * table created again, and the items written back.
+ */
+async function addMissingIndexes(
+  dynamodb: DynamoDBClient,
+  tableName: string,
+  present: { IndexName?: string }[],
+): Promise<void> {
+  const wanted = createTableInput(tableName);
+  const missing = wanted.GlobalSecondaryIndexes.filter(
+    (index) => !present.some((p) => p.IndexName === index.IndexName),
+  );
+  if (missing.length === 0) return;
+  const items: Record<string, AttributeValue>[] = [];
+  let startKey: Record<string, AttributeValue> | undefined;
+  do {
+    const page = await dynamodb.send(new ScanCommand({ TableName: tableName, ExclusiveStartKey: startKey }));
+    items.push(...(page.Items ?? []));
+    startKey = page.LastEvaluatedKey;
+  } while (startKey);
+  await dynamodb.send(new DeleteTableCommand({ TableName: tableName }));
+  while (await describeTable(dynamodb, tableName)) await new Promise((resolve) => setTimeout(resolve, 50));
+  await dynamodb.send(new CreateTableCommand(wanted));
+  await ensureTable(dynamodb, tableName);
+  for (let start = 0; start < items.length; start += 25) {
+    let requests = items.slice(start, start + 25).map((Item) => ({ PutRequest: { Item } }));
+    while (requests.length > 0) {
+      const { UnprocessedItems } = await dynamodb.send(
+        new BatchWriteItemCommand({ RequestItems: { [tableName]: requests } }),
+      );
+      requests = (UnprocessedItems?.[tableName] ?? []) as typeof requests;
+    }
   }
 }
 

@@ -606,6 +606,7 @@ describe('Lambda bundles from cdk synth', () => {
         target: 'secretsmanager.GetSecretValue',
         contentType: expect.stringMatching(/^application\/x-amz-json-1\.1/),
         signed: true,
+        region: REGION,
         body: { SecretId: `${SECRET_PREFIX}api-token` },
       });
     });
@@ -642,6 +643,8 @@ describe('Lambda bundles from cdk synth', () => {
         target: 'CodeDeploy_20141006.BatchGetDeployments',
         contentType: expect.stringMatching(/^application\/x-amz-json-1\.1/),
         signed: true,
+        // The trigger's own region (the enricher signs for the deployment's region).
+        region: 'eu-west-2',
         body: { deploymentIds: ['d-4F2KQ8ZX1'] },
       });
       const queued = (await dispatchMessagesFor(expected.deploymentId)).map(

@@ -166,6 +166,36 @@ describe('Shipcast props', () => {
   });
 });
 
+describe("CodeDeploy's EventBridge events", () => {
+  const ingestQueueOf = (resources: Record<string, Resource>) =>
+    Object.keys(resources).find(
+      (id) => id.startsWith('ShipcastIngestQueue') && resources[id]!.Type === 'AWS::SQS::Queue',
+    );
+
+  it('takes deployment state changes onto the ingest queue by default, with a dead-letter queue', () => {
+    const { ofType, resources } = synth();
+    const rules = ofType('AWS::Events::Rule');
+    expect(rules).toHaveLength(1);
+    const rule = rules[0]![1].Properties;
+    expect(rule.EventPattern).toEqual({
+      source: ['aws.codedeploy'],
+      'detail-type': ['CodeDeploy Deployment State-change Notification'],
+    });
+    expect(rule.Targets).toHaveLength(1);
+    expect(rule.Targets[0].Arn).toEqual({ 'Fn::GetAtt': [ingestQueueOf(resources), 'Arn'] });
+    expect(rule.Targets[0].DeadLetterConfig).toBeDefined();
+  });
+
+  it('adds instance state changes when asked, and has no rule when turned off', () => {
+    const withInstances = synth({ codeDeployEvents: { instanceEvents: true } }).ofType('AWS::Events::Rule');
+    expect(withInstances[0]![1].Properties.EventPattern['detail-type']).toEqual([
+      'CodeDeploy Deployment State-change Notification',
+      'CodeDeploy Instance State-change Notification',
+    ]);
+    expect(synth({ codeDeployEvents: false }).ofType('AWS::Events::Rule')).toEqual([]);
+  });
+});
+
 describe('Shipcast with a customer-managed KMS key', () => {
   const { template, ofType, unacknowledged } = synth({}, (stack) => ({
     encryptionKey: new kms.Key(stack, 'Key', { enableKeyRotation: true }),
@@ -199,6 +229,9 @@ describe('Shipcast with a customer-managed KMS key', () => {
       expect.arrayContaining(['kms:GenerateDataKey*', 'kms:Decrypt']),
     );
     expect(actionsOf('sns.amazonaws.com')).toEqual(
+      expect.arrayContaining(['kms:GenerateDataKey', 'kms:Decrypt']),
+    );
+    expect(actionsOf('events.amazonaws.com')).toEqual(
       expect.arrayContaining(['kms:GenerateDataKey', 'kms:Decrypt']),
     );
   });

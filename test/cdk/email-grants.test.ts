@@ -85,16 +85,15 @@ describe('email target grants', () => {
 
   it('bundles nodemailer and the SESv2 client into the dispatcher only when a configured transport needs it', () => {
     const config = (targets: Record<string, unknown>) => parseConfig({ ...BASE, targets }, 'test');
-    expect(unusedLazyModules(config({ log: { type: 'log' } }), 'dispatch')).toEqual([
-      'nodemailer',
-      '@aws-sdk/client-sesv2',
-    ]);
-    expect(unusedLazyModules(config({ mail: smtpTarget }), 'dispatch')).toEqual(['@aws-sdk/client-sesv2']);
-    expect(unusedLazyModules(config({ mail: sesTarget({}) }), 'dispatch')).toEqual(['nodemailer']);
-    expect(unusedLazyModules(config({ mail: smtpTarget, ses: sesTarget({}) }), 'dispatch')).toEqual([]);
-    expect(unusedLazyModules(config({ mail: smtpTarget }), 'api')).toEqual([
-      'nodemailer',
-      '@aws-sdk/client-sesv2',
-    ]);
+    const left = (targets: Record<string, unknown>, fn = 'dispatch') =>
+      unusedLazyModules(config(targets), fn).sort();
+    const ALL = ['@aws-sdk/client-eventbridge', '@aws-sdk/client-sesv2', 'nodemailer'];
+    expect(left({ log: { type: 'log' } })).toEqual(ALL);
+    expect(left({ mail: smtpTarget })).toEqual(['@aws-sdk/client-eventbridge', '@aws-sdk/client-sesv2']);
+    expect(left({ mail: sesTarget({}) })).toEqual(['@aws-sdk/client-eventbridge', 'nodemailer']);
+    expect(
+      left({ mail: smtpTarget, ses: sesTarget({}), bus: { type: 'eventbridge', bus: 'default' } }),
+    ).toEqual([]);
+    expect(left({ mail: smtpTarget }, 'api')).toEqual(ALL);
   });
 });

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TABLE } from '../../functions/adapters/aws/table.ts';
 import { DISPATCH_QUEUE_MAX_RECEIVES } from '../../functions/core/config.ts';
 import { ConfigError } from '../../functions/core/errors.ts';
+import { SWEEP_EVENT, SWEEP_INTERVAL_MINUTES } from '../../functions/core/sweep.ts';
 import { ENV } from '../../functions/handlers/env.ts';
 import { Shipcast, type ShipcastConfigInput, ShipcastStack } from '../../lib/index.ts';
 
@@ -197,7 +198,7 @@ describe('Shipcast stack', () => {
           { AttributeName: index.partitionKey, KeyType: 'HASH' },
           { AttributeName: index.sortKey, KeyType: 'RANGE' },
         ],
-        Projection: { ProjectionType: 'ALL' },
+        Projection: { ProjectionType: index.projection },
       })),
     );
   });
@@ -384,7 +385,8 @@ describe('Shipcast stack', () => {
     expect(actionsOn('Dispatch', dispatchQueue)).toEqual(
       expect.arrayContaining(['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility']),
     );
-    expect(actionsOn('Dispatch', dispatchQueue)).not.toContain('sqs:SendMessage');
+    // The scheduled sweep (in the dispatcher) enqueues deliveries whose enqueue was lost.
+    expect(actionsOn('Dispatch', dispatchQueue)).toContain('sqs:SendMessage');
     expect(actionsOn('Dispatch', dispatchDlq)).toContain('sqs:SendMessage');
     expect(actionsOn('Api', dispatchDlq)).toEqual([]);
     for (const name of ['Api', 'Ingest', 'Dispatch'] as const) {
@@ -401,6 +403,32 @@ describe('Shipcast stack', () => {
     // No AWS managed policies (AWSLambdaBasicExecutionRole): each role writes only to its own log group.
     for (const [, role] of ofType('AWS::IAM::Role'))
       expect(role.Properties.ManagedPolicyArns).toBeUndefined();
+  });
+
+  it('runs the sweep of transitions whose enqueue was lost in the dispatcher, every few minutes', () => {
+    const rules = ofType('AWS::Events::Rule')
+      .map(([, rule]) => rule.Properties)
+      .filter((rule) => rule.ScheduleExpression !== undefined);
+    expect(rules).toEqual([
+      expect.objectContaining({
+        ScheduleExpression: `rate(${SWEEP_INTERVAL_MINUTES} minutes)`,
+        State: 'ENABLED',
+        Targets: [
+          expect.objectContaining({
+            Arn: { 'Fn::GetAtt': [fnId('Dispatch'), 'Arn'] },
+            Input: JSON.stringify(SWEEP_EVENT),
+          }),
+        ],
+      }),
+    ]);
+    const permissions = ofType('AWS::Lambda::Permission').map(([, p]) => p.Properties);
+    expect(permissions).toContainEqual(
+      expect.objectContaining({
+        Action: 'lambda:InvokeFunction',
+        Principal: 'events.amazonaws.com',
+        FunctionName: { 'Fn::GetAtt': [fnId('Dispatch'), 'Arn'] },
+      }),
+    );
   });
 
   it('alarms on function errors and throttles, URL 5xx, DLQ depths, queue ages, dead letters and circuits', () => {
@@ -608,6 +636,7 @@ describe('cdk-nag AwsSolutions and Serverless', () => {
       'AwsSolutions-L1',
       'AwsSolutions-SMG4',
       'AwsSolutions-SQS3',
+      'Serverless-EventBusDLQ',
       'Serverless-LambdaDLQ',
       'Serverless-LambdaEventSourceMappingDestination',
       'Serverless-LambdaLatestVersion',

@@ -87,8 +87,9 @@ describe('bitbucket-comment target', () => {
 
     const [five, six] = [commentsOn(5)[0], commentsOn(6)[0]];
     expect([commentsOn(5).length, commentsOn(6).length]).toEqual([1, 1]);
-    expect(five?.raw.split('\n').slice(0, 2)).toEqual([
+    expect(five?.raw.split('\n').slice(0, 3)).toEqual([
       MARKER,
+      `[shipcast-deployment]: # "2026-03-01T10:00:00.000Z ${queued.deploymentId}"`,
       '### ✅ shop 4\\.2\\.0 → production: succeeded',
     ]);
     expect(writes()).toEqual([
@@ -114,6 +115,36 @@ describe('bitbucket-comment target', () => {
 
     expect(commentsOn(15)).toHaveLength(1);
     expect(commentsOn(15)[0]?.raw).toContain('**Error:** smoke tests failed');
+  });
+
+  it('leaves a comment that shows a later deployment alone when an older deployment moves on', async () => {
+    bb.linkPullRequest('acme/shop', sha('older'), 17);
+    bb.linkPullRequest('acme/shop', sha('newer'), 17);
+    const older = event('older', 'in_progress');
+    await ingest(older);
+    h.clock.advance(60_000);
+    await ingest(event('newer', 'succeeded'));
+
+    await ingest(event('older', 'stopped'));
+
+    expect(commentsOn(17)).toHaveLength(1);
+    expect(commentsOn(17)[0]?.raw).toContain('### ✅ shop 4\\.2\\.0 → production: succeeded');
+    expect(await h.store.getDelivery(older.deploymentId, 'prs')).toMatchObject({
+      state: 'delivered',
+      deliveredSeq: 2,
+    });
+  });
+
+  it('posts a new comment when its comment was deleted', async () => {
+    bb.linkPullRequest('acme/shop', sha('deleted'), 19);
+    const started = event('deleted', 'in_progress');
+    await ingest(started);
+    for (const comment of commentsOn(19)) comment.deleted = true;
+
+    await ingest(event('deleted', 'succeeded'));
+
+    expect(commentsOn(19).filter((c) => !c.deleted)).toHaveLength(1);
+    expect(commentsOn(19).find((c) => !c.deleted)?.raw).toContain('succeeded');
   });
 
   it('edits its comment instead of posting a second one when the answer to its post was lost', async () => {
@@ -173,6 +204,23 @@ describe('bitbucket-comment target', () => {
     await h.drainDispatch();
 
     expect(commentsOn(55)).toHaveLength(1);
+  });
+
+  it('waits while Bitbucket indexes the pull requests of the repository (202), then comments', async () => {
+    bb.linkPullRequest('acme/shop', sha('indexing'), 75);
+    bb.indexing.add('acme/shop');
+    const started = event('indexing', 'in_progress');
+    await ingest(started);
+    expect(retryDelays).toEqual([60]);
+    expect((await h.store.getDelivery(started.deploymentId, 'prs'))?.lastError).toBe(
+      'Bitbucket is still indexing the pull requests of acme/shop; retrying in 60 s',
+    );
+
+    bb.indexing.clear();
+    await h.queue.enqueue([{ v: 1, deploymentId: started.deploymentId, seq: 1, target: 'prs' }]);
+    await h.drainDispatch();
+
+    expect(commentsOn(75)).toHaveLength(1);
   });
 
   it('fails for good when the token is rejected, without the token in the error or the logs', async () => {

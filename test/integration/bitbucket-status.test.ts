@@ -10,6 +10,7 @@ import { bitbucketStatusTarget } from '../../functions/core/targets/bitbucket-st
 import { type BitbucketServer, startBitbucketServer } from '../support/bitbucket-server.ts';
 import { nativeEvent } from '../support/events.ts';
 import { createHarness, type Harness, recordingRetries } from '../support/harness.ts';
+import { sendAgain } from '../support/send-again.ts';
 
 const TOKEN = 'ATCTT3xFfGN0bbCloudAccessToken01';
 const SERVER_TOKEN = 'BBDC-serverHttpAccessToken0123456';
@@ -183,23 +184,9 @@ describe('bitbucket-status target', () => {
   it('does not post a status the commit shows already', async () => {
     const started = event('same', 'in_progress');
     await ingest(started);
-    const deployment = await h.store.getDeployment(started.deploymentId);
-    const delivery = await h.store.getDelivery(started.deploymentId, 'cloud');
     bb.reset();
 
-    const again = await bitbucketStatusTarget.send(
-      { deployment: deployment as never, transition: deployment?.transitions[0] as never, delivery },
-      {
-        name: 'cloud',
-        config: h.runtime.dispatch.config.targets.cloud as never,
-        http: h.runtime.dispatch.http,
-        secrets: h.runtime.dispatch.secrets,
-        logger: h.logs.logger,
-        clock: h.clock,
-        limiter: h.store,
-        deliveryOf: (id, target) => h.store.getDelivery(id, target),
-      },
-    );
+    const again = await sendAgain(h, bitbucketStatusTarget as never, 'cloud', started.deploymentId);
 
     expect(again).toEqual({});
     expect(bb.requests).toEqual([]);

@@ -135,6 +135,8 @@ describe('CodeDeployEnricher against a CodeDeploy wire-protocol fake', () => {
         target: 'CodeDeploy_20141006.BatchGetDeployments',
         contentType: 'application/x-amz-json-1.1',
         signed: true,
+        // Signed for the deployment's own region (the SigV4 credential scope).
+        region: 'eu-west-2',
         body: { deploymentIds: ['d-4F2KQ8ZX1'] },
       },
     ]);

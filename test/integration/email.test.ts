@@ -11,7 +11,7 @@ import { type SesV2Server, startSesV2Server } from '../support/sesv2-server.ts';
 import { type SmtpTestServer, startSmtpServer, TEST_TLS } from '../support/smtp-server.ts';
 
 const SMTP_PASSWORD = 'q8Vn2LxT5wRz7Kc4Hy9Md3Pf';
-const WRONG_PASSWORD = 'not-the-password-7Hd2kQ9x';
+const WRONG_PASSWORD = 'Jx7Qm2Wd9Kv4Tz8Rb5Ny3Lc6';
 const ACCESS_KEY_ID = 'AKIASHIPCASTTEST0001';
 
 describe('email target', () => {

@@ -9,7 +9,7 @@ import { type GerritServer, startGerritServer } from '../support/gerrit-server.t
 import { createHarness, type Harness } from '../support/harness.ts';
 
 const PASSWORD = 'Gq7tV2mPz9XkLr4sWb8nHd3c';
-const WRONG = 'wrong-http-password-5f2a9c';
+const WRONG = 'Zr4kW9vQx2Lm7Tb5Nc8Hp3Dy';
 let shaCounter = 0;
 /** A distinct 40-hex commit id per call. */
 const sha = () => (++shaCounter).toString(16).padStart(8, '0').repeat(5);
@@ -157,6 +157,18 @@ describe('gerrit target', () => {
     expect(reviewsOf(105)).toHaveLength(1);
     expect(reviewsOf(105)[0]).toMatchObject({ revision: outdated });
     expect(reviewsOf(105)[0]?.labels).toBeUndefined();
+  });
+
+  it('reviews the full commit id of the current patch set when the deployment names an abbreviated one', async () => {
+    const commit = sha();
+    change(108, [commit]);
+    await ingestEvent(event('svc-short', 'succeeded', commit.slice(0, 12)), h.runtime.ingest);
+
+    await h.drainDispatch();
+
+    expect(reviewsOf(108)).toMatchObject([{ revision: commit, labels: { Verified: 1 } }]);
+    const review = gerrit.requests.find((r) => r.method === 'POST' && r.path.includes('~108/'));
+    expect(review?.path).toBe(`/a/changes/acme%2Fcheckout~108/revisions/${commit}/review`);
   });
 
   it('retries a 5xx answer to the review through the queue, then reviews once', async () => {

@@ -94,11 +94,11 @@ describe('github-comment target', () => {
     expect(commentsOn(7)).toHaveLength(1);
     expect(commentsOn(8)).toHaveLength(1);
     const [comment] = commentsOn(7);
-    expect(
-      comment?.body.startsWith(
-        '<!-- shipcast:checkout/production -->\n### ✅ checkout 3\\.1\\.0 → production: succeeded',
-      ),
-    ).toBe(true);
+    expect(comment?.body.split('\n').slice(0, 3)).toEqual([
+      '<!-- shipcast:checkout/production -->',
+      `<!-- shipcast-deployment:2026-03-01T10:00:00.000Z ${queued.deploymentId} -->`,
+      '### ✅ checkout 3\\.1\\.0 → production: succeeded',
+    ]);
     expect(comment?.body).toContain('[Open deployment](https://ci.example.com/runs/one)');
     const ids = [commentsOn(7)[0]?.id, commentsOn(8)[0]?.id];
     expect(writes()).toEqual([
@@ -136,6 +136,25 @@ describe('github-comment target', () => {
       '<!-- shipcast:checkout/staging -->',
       '<!-- shipcast:checkout/production -->',
     ]);
+  });
+
+  it('leaves a comment that shows a later deployment alone when an older deployment moves on', async () => {
+    gh.linkPullRequest('acme/shop', sha('older'), 23);
+    gh.linkPullRequest('acme/shop', sha('newer'), 23);
+    const older = event('older', 'in_progress');
+    await ingest(older);
+    h.clock.advance(60_000);
+    await ingest(event('newer', 'succeeded'));
+
+    await ingest(event('older', 'failed', { error: { message: 'late failure' } }));
+
+    expect(commentsOn(23)).toHaveLength(1);
+    expect(commentsOn(23)[0]?.body).toContain('### ✅ checkout 3\\.1\\.0 → production: succeeded');
+    expect(commentsOn(23)[0]?.body).not.toContain('late failure');
+    expect(await h.store.getDelivery(older.deploymentId, 'prs')).toMatchObject({
+      state: 'delivered',
+      deliveredSeq: 2,
+    });
   });
 
   it('updates its comment instead of posting a second one when the answer to its post was lost', async () => {

@@ -5,10 +5,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApi } from '../../functions/core/api/app.ts';
 import { deploymentIdFor } from '../../functions/core/ids.ts';
 import { MAX_WEBHOOK_BODY_BYTES } from '../../functions/core/sources/webhook-signature.ts';
+import { type GitHubServer, startGitHubServer } from '../support/github-server.ts';
 import { createHarness, type Harness } from '../support/harness.ts';
 
 const SECRET = 'gh-webhook-secret-0123456789';
 const TOKEN = 'api-token-0123456789';
+const GITHUB_TOKEN = 'ghp_LinkTestToken0123456789abcdef';
 const FIXTURES = join(import.meta.dirname, '..', 'fixtures', 'github');
 
 // biome-ignore lint/suspicious/noExplicitAny: fixture payloads are walked and edited freely
@@ -22,22 +24,34 @@ const sign = (body: string, secret = SECRET) =>
 describe('GitHub webhooks (POST /v1/hooks/github)', () => {
   let h: Harness;
   let api: ReturnType<typeof createApi>;
+  let github: GitHubServer;
 
   beforeAll(async () => {
+    github = await startGitHubServer({ tokens: [GITHUB_TOKEN] });
     h = await createHarness({
       config: {
         api: { tokens: [{ name: 'ci', secret: 'api-token' }] },
         sources: { github: { secret: 'github-webhook' } },
-        targets: { console: { type: 'log' } },
-        routes: [{ targets: ['console'] }],
+        targets: {
+          console: { type: 'log' },
+          github: {
+            type: 'github-deployment',
+            token: 'github-token',
+            baseUrl: github.url,
+            // One test holds a status call until it times out (a hang on purpose).
+            timeoutMs: 4_000,
+          },
+        },
+        routes: [{ targets: ['console'] }, { match: { service: 'linked-*' }, targets: ['github'] }],
       },
-      env: { SHIPCAST_SECRET_API_TOKEN: TOKEN },
+      env: { SHIPCAST_SECRET_API_TOKEN: TOKEN, SHIPCAST_SECRET_GITHUB_TOKEN: GITHUB_TOKEN },
     });
     writeFileSync(join(h.secretsDir, 'github-webhook'), SECRET);
     api = createApi(h.runtime.api);
   });
   afterAll(async () => {
     await h?.stop();
+    await github?.stop();
   });
 
   /** Posts `payload` as GitHub would: signed, with the event name and a delivery id. */
@@ -412,30 +426,40 @@ describe('GitHub webhooks (POST /v1/hooks/github)', () => {
   });
 
   describe('deployments Shipcast created on GitHub', () => {
-    it('links their events to the Shipcast deployment: no second deployment, no dispatch', async () => {
+    const COMMIT = 'f95f852bd8fca8fcc58a9a2d6c842781e32a215e';
+    /** A Shipcast deployment routed to the github-deployment target, and the GitHub deployment it made. */
+    const shipcastDeployment = async (version: string) => {
       const created = await api.request('/v1/events', {
         method: 'POST',
         headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
         body: JSON.stringify({
-          service: 'Hello-World',
+          service: 'linked-hello',
           environment: 'production',
           status: 'in_progress',
-          version: 'loop-1',
+          version,
+          repository: 'Codertocat/Hello-World',
+          commit: COMMIT,
         }),
       });
-      const { deploymentId: shipcastId } = (await created.json()) as { deploymentId: string };
+      const { deploymentId } = (await created.json()) as { deploymentId: string };
       await h.drainDispatch();
-      expect(await h.dispatchMessages()).toEqual([]);
+      const [made] = github.deploymentsOf(deploymentId);
+      expect(made).toBeDefined();
+      return { shipcastId: deploymentId, githubId: made?.id as number, payload: made?.payload };
+    };
+    const marker = (shipcastId: string) => ({
+      shipcast: { marker: 'shipcast', deploymentId: shipcastId, source: 'native', sourceDeploymentId: 'x' },
+    });
+    const ordinaryId = (repository: string, id: number) => deploymentIdFor('github', `${repository}#${id}`);
+
+    it('links the events of a GitHub deployment Shipcast made to its deployment: no second deployment, no dispatch', async () => {
+      const { shipcastId, githubId, payload } = await shipcastDeployment('loop-1');
       const before = await h.store.getDeployment(shipcastId);
 
-      const marker = {
-        shipcast: { marker: 'shipcast', deploymentId: shipcastId, source: 'native', sourceDeploymentId: 'x' },
-      };
-      const id = 7_000_007;
       const deployment = await deliver(
         'deployment',
-        uniqueDeployment('deployment/created.json', id, (p) => {
-          p.deployment.payload = marker;
+        uniqueDeployment('deployment/created.json', githubId, (p) => {
+          p.deployment.payload = payload;
         }),
       );
       expect(deployment.status).toBe(200);
@@ -443,8 +467,8 @@ describe('GitHub webhooks (POST /v1/hooks/github)', () => {
       for (const state of ['in_progress', 'success']) {
         const status = await deliver(
           'deployment_status',
-          uniqueDeployment('deployment_status/created.json', id, (p) => {
-            p.deployment.payload = JSON.stringify(marker);
+          uniqueDeployment('deployment_status/created.json', githubId, (p) => {
+            p.deployment.payload = JSON.stringify(payload);
             p.deployment_status.state = state;
           }),
         );
@@ -452,14 +476,12 @@ describe('GitHub webhooks (POST /v1/hooks/github)', () => {
         expect(await status.json()).toMatchObject({ linked: shipcastId });
       }
 
-      expect(
-        await h.store.getDeployment(deploymentIdFor('github', `Codertocat/Hello-World#${id}`)),
-      ).toBeUndefined();
+      expect(await h.store.getDeployment(ordinaryId('Codertocat/Hello-World', githubId))).toBeUndefined();
       const after = await h.store.getDeployment(shipcastId);
       expect(after?.status).toBe('in_progress');
       expect(after?.transitions).toEqual(before?.transitions);
       expect(after?.details).toMatchObject({
-        githubDeploymentId: String(id),
+        githubDeploymentId: String(githubId),
         githubRepository: 'Codertocat/Hello-World',
       });
       const linked = (await h.store.listEvents(shipcastId)).filter((e) => e.source === 'github');
@@ -470,6 +492,78 @@ describe('GitHub webhooks (POST /v1/hooks/github)', () => {
         ),
       ).toBe(true);
       expect(await h.dispatchMessages()).toEqual([]);
+    });
+
+    it('links a GitHub deployment announced while Shipcast is still posting its first status', async () => {
+      // The status call hangs until its timeout: GitHub's webhook arrives while the send is not over.
+      github.intercept('POST /repos/Codertocat/Hello-World/deployments/*/statuses', { hang: true });
+      const created = await api.request('/v1/events', {
+        method: 'POST',
+        headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+        body: JSON.stringify({
+          service: 'linked-hello',
+          environment: 'production',
+          status: 'in_progress',
+          version: 'in-flight',
+          repository: 'Codertocat/Hello-World',
+          commit: COMMIT,
+        }),
+      });
+      const { deploymentId: shipcastId } = (await created.json()) as { deploymentId: string };
+      const draining = h.drainDispatch();
+      while (github.deploymentsOf(shipcastId).length === 0) await new Promise((r) => setTimeout(r, 20));
+      const [made] = github.deploymentsOf(shipcastId);
+
+      const answer = await deliver(
+        'deployment',
+        uniqueDeployment('deployment/created.json', made?.id as number, (p) => {
+          p.deployment.payload = made?.payload;
+        }),
+      );
+
+      expect(await answer.json()).toMatchObject({ linked: shipcastId });
+      await draining;
+      expect(await h.store.getDelivery(shipcastId, 'github')).toMatchObject({
+        state: 'retrying',
+        refs: { githubDeploymentId: String(made?.id) },
+      });
+      await h.discardHeld(shipcastId);
+    });
+
+    it.each<[string, (genuine: { shipcastId: string; githubId: number }) => [string, number, string]]>([
+      [
+        'a Shipcast id that does not exist',
+        () => ['Codertocat/Hello-World', 7_100_001, `dep_${'0a'.repeat(12)}`],
+      ],
+      [
+        "a real Shipcast id, but another GitHub deployment's id",
+        ({ shipcastId }) => ['Codertocat/Hello-World', 7_100_002, shipcastId],
+      ],
+      [
+        'a real Shipcast id and GitHub id, but another repository',
+        ({ shipcastId, githubId }) => ['Mallory/Hello-World', githubId, shipcastId],
+      ],
+    ])('records a forged marker (%s) as the ordinary deployment it is', async (_name, forge) => {
+      const genuine = await shipcastDeployment(`forged-${_name.length}`);
+      const before = await h.store.getDeployment(genuine.shipcastId);
+      const [repository, githubId, claimed] = forge(genuine);
+
+      const answer = await deliver(
+        'deployment',
+        uniqueDeployment('deployment/created.json', githubId, (p) => {
+          p.deployment.payload = marker(claimed);
+          p.repository.full_name = repository;
+          p.repository.owner.login = repository.split('/')[0];
+        }),
+      );
+
+      expect(answer.status).toBe(202);
+      const id = ordinaryId(repository, githubId);
+      expect(await answer.json()).toMatchObject({ deploymentId: id, status: 'queued' });
+      expect(await h.store.getDeployment(id)).toMatchObject({ source: 'github', status: 'queued' });
+      expect(await h.store.getDeployment(genuine.shipcastId)).toEqual(before);
+      expect(h.logs.lines.join('\n')).toContain("carries Shipcast's marker, but no delivery");
+      await h.drainDispatch();
     });
   });
 

@@ -93,8 +93,9 @@ describe('gitlab-comment target', () => {
 
     const [three, four] = [notesOn(3)[0], notesOn(4)[0]];
     expect([notesOn(3).length, notesOn(4).length]).toEqual([1, 1]);
-    expect(three?.body.split('\n').slice(0, 2)).toEqual([
+    expect(three?.body.split('\n').slice(0, 3)).toEqual([
       '<!-- shipcast:shop/production -->',
+      `<!-- shipcast-deployment:2026-03-01T10:00:00.000Z ${queued.deploymentId} -->`,
       '### ✅ shop 2\\.0\\.0 → production: succeeded',
     ]);
     expect(writes()).toEqual([

@@ -9,6 +9,7 @@ import { gitlabStatusTarget } from '../../functions/core/targets/gitlab-status.t
 import { nativeEvent } from '../support/events.ts';
 import { type GitLabServer, startGitLabServer } from '../support/gitlab-server.ts';
 import { createHarness, type Harness, recordingRetries } from '../support/harness.ts';
+import { sendAgain } from '../support/send-again.ts';
 
 const TOKEN = 'glpat-statusToken0123456789ab';
 const READ_ONLY = 'glpat-readOnlyToken0123456789';
@@ -122,23 +123,9 @@ describe('gitlab-status target', () => {
   it('does not post a state it posted last', async () => {
     const started = event('same', 'in_progress');
     await ingest(started);
-    const deployment = await h.store.getDeployment(started.deploymentId);
-    const delivery = await h.store.getDelivery(started.deploymentId, 'gl');
     gl.reset();
 
-    const again = await gitlabStatusTarget.send(
-      { deployment: deployment as never, transition: deployment?.transitions[0] as never, delivery },
-      {
-        name: 'gl',
-        config: h.runtime.dispatch.config.targets.gl as never,
-        http: h.runtime.dispatch.http,
-        secrets: h.runtime.dispatch.secrets,
-        logger: h.logs.logger,
-        clock: h.clock,
-        limiter: h.store,
-        deliveryOf: (id, target) => h.store.getDelivery(id, target),
-      },
-    );
+    const again = await sendAgain(h, gitlabStatusTarget as never, 'gl', started.deploymentId);
 
     expect(again).toEqual({});
     expect(gl.requests).toEqual([]);

@@ -120,6 +120,7 @@ describe('GitLab webhooks (POST /v1/hooks/gitlab)', () => {
           gitlabDeploymentId: '15',
           environmentTier: 'staging',
           environmentUrl: 'https://staging.example.com',
+          actorEmail: 'admin@example.com',
         },
       });
       const [event] = await h.store.listEvents(deploymentId);

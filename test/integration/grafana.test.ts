@@ -238,5 +238,8 @@ describe('grafana target config', () => {
   it('rejects a panel without its dashboard, a missing URL and a token value, naming the fields', () => {
     expect(issues({ url: 'https://g.example.com', token: 't', panelId: 2 })).toEqual(['targets.t.panelId']);
     expect(issues({ token: 'glsa_abc def' })).toEqual(['targets.t.url', 'targets.t.token']);
+    expect(targetConfigIssues({ type: 'grafana', url: 'https://g.example.com', token: EDITOR })).toEqual([
+      "targets.t.token: this looks like the service account token itself: put it in a secret and give the secret's name here",
+    ]);
   });
 });

@@ -1,4 +1,5 @@
 import { mkdtempSync, readFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
@@ -125,4 +126,55 @@ describe('local mode (npm start)', () => {
       expect.objectContaining({ id: posted.body.deploymentId, status: 'succeeded', version: '7' }),
     ]);
   });
+
+  /** POSTs `size` bytes with node:http, as a CI script would: the whole body is written before reading. */
+  const postLarge = (path: string, size: number, chunked: boolean) =>
+    new Promise<{ status?: number; body: string }>((resolve, reject) => {
+      const url = new URL(`${local?.apiUrl}${path}`);
+      const body = Buffer.alloc(size, 'x');
+      const request = httpRequest(
+        {
+          host: url.hostname,
+          port: url.port,
+          path: url.pathname,
+          method: 'POST',
+          headers: {
+            authorization: `Bearer ${TOKEN}`,
+            'content-type': 'application/json',
+            ...(chunked ? {} : { 'content-length': String(size) }),
+          },
+        },
+        (response) => {
+          let text = '';
+          response.on('data', (chunk) => {
+            text += chunk;
+          });
+          response.on('end', () => resolve({ status: response.statusCode, body: text }));
+        },
+      );
+      request.on('error', reject);
+      if (chunked) {
+        // Several writes: the server has refused the body long before the last one.
+        for (let at = 0; at < size; at += 64 * 1024) request.write(body.subarray(at, at + 64 * 1024));
+        request.end();
+      } else {
+        request.end(body);
+      }
+    });
+
+  it.each([
+    ['a 2 MB chunked body', 2 * 1024 * 1024, true, 'limited to 65536 bytes'],
+    ['an 8 MB body with its length (over the function URL limit)', 8 * 1024 * 1024, false, '6291456 bytes'],
+  ])(
+    'answers %s with a 413 the client reads, not a reset connection',
+    async (_what, size, chunked, message) => {
+      const answer = await postLarge('/v1/events', size, chunked);
+
+      expect(answer.status).toBe(413);
+      expect(JSON.parse(answer.body)).toMatchObject({
+        error: 'payload_too_large',
+        message: expect.stringContaining(message),
+      });
+    },
+  );
 });

@@ -15,9 +15,9 @@ import {
   targetConfigIssues,
 } from '../support/target-harness.ts';
 
-const ROUTING_KEY = 'R0ut1ngK3yCheckout5ervice00000aa';
-const OTHER_KEY = 'R0ut1ngK3yPayments5ervice11111bb';
-const REVOKED_KEY = 'R0ut1ngK3yRevoked000000000000022';
+const ROUTING_KEY = 'e93facc04764012d7bfb002500d5d1a6';
+const OTHER_KEY = 'f5d8b6a1c2e34f7a9b0c1d2e3f405162';
+const REVOKED_KEY = '0a1b2c3d4e5f60718293a4b5c6d7e8f9';
 const COMMIT = '9f1c2d3e4b5a69788796a5b4c3d2e1f0a9b8c7d6';
 
 type Body = { routing_key: string; payload: Record<string, unknown>; links?: unknown[] };
@@ -217,9 +217,15 @@ describe('pagerduty target config', () => {
   it('rejects a routing key given as a value and a non-http URL, naming the fields', () => {
     const issues = targetConfigIssues({
       type: 'pagerduty',
-      routingKey: 'R0ut1ng K3y!',
+      routingKey: 'e93facc0 4764!',
       url: 'ftp://events.pagerduty.com',
     });
     expect(issues.map((i) => i.split(':')[0])).toEqual(['targets.t.routingKey', 'targets.t.url']);
+  });
+
+  it('tells where a routing key pasted into the config belongs', () => {
+    expect(targetConfigIssues({ type: 'pagerduty', routingKey: ROUTING_KEY })).toEqual([
+      "targets.t.routingKey: this looks like the routing key itself: put it in a secret and give the secret's name here",
+    ]);
   });
 });

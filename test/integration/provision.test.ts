@@ -2,6 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
+  CreateTableCommand,
   DescribeTableCommand,
   type DynamoDBClient,
   GetItemCommand,
@@ -15,7 +16,7 @@ import {
   type SQSClient,
 } from '@aws-sdk/client-sqs';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
-import { TABLE } from '../../functions/adapters/aws/table.ts';
+import { createTableInput, TABLE } from '../../functions/adapters/aws/table.ts';
 import { startDynalite } from '../../functions/local/emulators.ts';
 import { DEFAULT_NAMES, type ProvisionOptions, provision } from '../../functions/local/provision.ts';
 import {
@@ -125,6 +126,54 @@ describe('provision against dynalite (persisted) and fauxqs', () => {
       expect(Item).toEqual({ pk: { S: 'DEP#1' }, sk: { S: 'META' } });
     } finally {
       await second.stop();
+    }
+  });
+});
+
+describe('provision of a table kept from an earlier version', () => {
+  it('adds the indexes added since to a dynalite table from an earlier start, keeping its data', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'shipcast-dynalite-old-'));
+    const dynalite = await startDynalite({ path: dir, port: 0 });
+    const dynamodb = dynamoClient(dynalite.endpoint);
+    try {
+      // The table as an earlier version created it: without the sweep's index.
+      const old = createTableInput(DEFAULT_NAMES.table);
+      await dynamodb.send(
+        new CreateTableCommand({
+          ...old,
+          GlobalSecondaryIndexes: old.GlobalSecondaryIndexes.filter(
+            (i) => i.IndexName !== 'byRecordedTransition',
+          ),
+        }),
+      );
+      await waitFor(async () => {
+        const { Table } = await dynamodb.send(new DescribeTableCommand({ TableName: DEFAULT_NAMES.table }));
+        return Table?.TableStatus === 'ACTIVE';
+      });
+      await dynamodb.send(
+        new PutItemCommand({
+          TableName: DEFAULT_NAMES.table,
+          Item: { pk: { S: 'DEP#kept' }, sk: { S: 'META' } },
+        }),
+      );
+
+      await provision({ dynamodb, sqs: fauxqs.sqs, sns: fauxqs.sns, names: DEFAULT_NAMES, ...settings });
+
+      const { Table } = await dynamodb.send(new DescribeTableCommand({ TableName: DEFAULT_NAMES.table }));
+      expect(
+        Table?.GlobalSecondaryIndexes?.map((index) => [index.IndexName, index.IndexStatus]).sort(),
+      ).toEqual(TABLE.indexes.map((index) => [index.name, 'ACTIVE']).sort());
+      const kept = await dynamodb.send(
+        new GetItemCommand({
+          TableName: DEFAULT_NAMES.table,
+          Key: { pk: { S: 'DEP#kept' }, sk: { S: 'META' } },
+        }),
+      );
+      expect(kept.Item).toBeDefined();
+    } finally {
+      dynamodb.destroy();
+      await dynalite.stop();
+      await rm(dir, { recursive: true, force: true });
     }
   });
 });

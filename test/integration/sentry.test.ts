@@ -133,14 +133,20 @@ describe('sentry target', () => {
     expect(await h.store.getDelivery(failed.deploymentId, 'sentry')).toMatchObject({ state: 'delivered' });
   });
 
-  it('names the release by the template, from the commit when there is no version, and skips a deployment with neither', async () => {
+  it('names the release by the template, from the commit when there is no version, and skips a deployment with neither or without an environment', async () => {
     const byCommit = nativeEvent('se-4', 'succeeded', {
       service: 'api-gw',
       revision: { repository: 'https://github.com/acme/gw.git', commit: COMMIT },
     });
     const nothing = nativeEvent('se-5', 'succeeded', { service: 'api-gw' });
+    const nowhere = nativeEvent('se-5e', 'succeeded', {
+      service: 'api-gw',
+      version: '5.0.0',
+      environment: undefined,
+    });
     await ingest(byCommit);
     await ingest(nothing);
+    await ingest(nowhere);
 
     await h.drainDispatch();
 
@@ -150,6 +156,8 @@ describe('sentry target', () => {
       deploys: [expect.objectContaining({ environment: 'production', projects: ['checkout-api'] })],
     });
     expect(await h.store.getDelivery(nothing.deploymentId, 'named')).toMatchObject({ state: 'delivered' });
+    expect(await h.store.getDelivery(nowhere.deploymentId, 'named')).toMatchObject({ state: 'delivered' });
+    expect(callsFor('api-gw@5.0.0')).toEqual([]);
     expect(sentry.requests.filter((r) => r.body.includes('"api-gw@"'))).toEqual([]);
   });
 

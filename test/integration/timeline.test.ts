@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createApi } from '../../functions/core/api/app.ts';
 import { deploymentIdFor } from '../../functions/core/ids.ts';
 import { ingestEvents } from '../../functions/core/ingest.ts';
-import type { DeploymentEvent } from '../../functions/core/schema.ts';
-import { normalizeRepository } from '../../functions/core/timeline.ts';
+import type { CiEvent, DeploymentEvent } from '../../functions/core/schema.ts';
+import { normalizeRepository, TIMELINE_EVENTS } from '../../functions/core/timeline.ts';
 import { nativeEvent } from '../support/events.ts';
 import { createHarness, type Harness } from '../support/harness.ts';
 
@@ -15,6 +15,8 @@ type TimelineAnswer = {
   repository: string;
   commit: string;
   events: { eventId: string; type: string; parentEventId?: string; eventTime: string }[];
+  eventsTotal: number;
+  cursor: string | null;
   firstPushAt: string | null;
   leadTimeSeconds: number | null;
 };
@@ -225,6 +227,8 @@ describe('one timeline behind a deployment', () => {
       repository: 'acme/checkout',
       commit,
       events: [expect.objectContaining({ eventId: build })],
+      eventsTotal: 1,
+      cursor: null,
       firstPushAt: null,
       leadTimeSeconds: null,
     });
@@ -246,5 +250,146 @@ describe('one timeline behind a deployment', () => {
     });
     expect(await deploymentAnswer(withoutRepository.deploymentId)).not.toHaveProperty('timeline');
     expect(await deploymentAnswer(withoutRevision.deploymentId)).not.toHaveProperty('timeline');
+  });
+
+  describe('a commit with many CI events', () => {
+    const EVENTS = 320;
+    const PUSHES = 40;
+    let commit: string;
+    let deploymentId: string;
+    let pushAt: string;
+    const ids: string[] = [];
+
+    /** A CI event as the Pipelines API records it, `seconds` after the first. */
+    const ciEvent = (eventId: string, seconds: number, extra: Partial<CiEvent>): CiEvent => {
+      const at = new Date(Date.parse(pushAt) + seconds * 1000).toISOString();
+      return {
+        eventId,
+        source: 'pipelines',
+        type: 'BUILD',
+        username: 'acme',
+        app: 'checkout',
+        eventTime: at,
+        updatedAt: at,
+        repository: 'acme/checkout',
+        commit,
+        status: 'succeeded',
+        final: true,
+        fields: { build_status: 'Success', build_name: `build ${eventId}`, commit_id: commit },
+        rev: 1,
+        ...extra,
+      };
+    };
+
+    beforeAll(async () => {
+      commit = newCommit();
+      pushAt = h.clock.now().toISOString();
+      // The commit's first push, then builds; each build's parent is a push of another commit (PUSHES of them).
+      const first = `pev_first_${n}`;
+      await h.store.saveCiEvent(
+        ciEvent(first, 0, { type: 'PUSH', status: undefined, final: undefined }),
+        null,
+      );
+      ids.push(first);
+      const parents: string[] = [];
+      for (let p = 0; p < PUSHES; p++) {
+        const parent = `pev_parent_${n}_${p}`;
+        parents.push(parent);
+        await h.store.saveCiEvent(
+          ciEvent(parent, 1, { type: 'PUSH', commit: newCommit(), status: undefined, final: undefined }),
+          null,
+        );
+      }
+      for (let i = 1; i < EVENTS; i++) {
+        const id = `pev_many_${n}_${String(i).padStart(4, '0')}`;
+        ids.push(id);
+        await h.store.saveCiEvent(ciEvent(id, 10 + i, { parentEventId: parents[i % PUSHES] }), null);
+      }
+      const deployment = nativeEvent(`timeline-many-${n}`, 'succeeded', {
+        revision: { repository: 'acme/checkout', commit },
+      });
+      await ingestEvents([deployment], h.runtime.api);
+      deploymentId = deployment.deploymentId;
+    });
+
+    const ciPage = async (query: string) => {
+      const response = await api.request(`/v1/deployments/${deploymentId}/ci-events${query}`, {
+        headers: { authorization: `Bearer ${TOKEN}` },
+      });
+      expect(response.status).toBe(200);
+      return (await response.json()) as { events: { eventId: string }[]; cursor: string | null };
+    };
+
+    it('answers the newest events of the commit with their parents, the total count and a cursor, in a bounded answer', async () => {
+      const getOne = vi.spyOn(h.store, 'getCiEvent');
+      const getMany = vi.spyOn(h.store, 'getCiEvents');
+
+      const response = await api.request(`/v1/deployments/${deploymentId}`, {
+        headers: { authorization: `Bearer ${TOKEN}` },
+      });
+
+      expect(response.status).toBe(200);
+      const text = await response.text();
+      const { timeline } = JSON.parse(text) as { timeline: TimelineAnswer };
+      expect(timeline.eventsTotal).toBe(EVENTS);
+      expect(timeline.cursor).toEqual(expect.any(String));
+      const ofCommit = timeline.events.filter((e) => !e.eventId.startsWith('pev_parent_'));
+      expect(ofCommit.map((e) => e.eventId)).toEqual(ids.slice(-TIMELINE_EVENTS));
+      // Every parent of the events shown, read in one batch (not one read per parent).
+      const parents = new Set(ofCommit.map((e) => e.parentEventId));
+      expect(timeline.events.filter((e) => e.eventId.startsWith('pev_parent_'))).toHaveLength(parents.size);
+      expect(getOne).not.toHaveBeenCalled();
+      expect(getMany).toHaveBeenCalledTimes(1);
+      // The first push is found among the commit's oldest events, which the answer does not list.
+      expect(timeline.firstPushAt).toBe(pushAt);
+      // 50 events and 40 parents of about 400 bytes each: the answer stays far below the 6 MB limit.
+      expect(Buffer.byteLength(text)).toBeLessThan(64 * 1024);
+      getOne.mockRestore();
+      getMany.mockRestore();
+    });
+
+    it('pages through every event of the commit from the timeline cursor on, with no gap and no duplicate', async () => {
+      const { timeline } = (await (
+        await api.request(`/v1/deployments/${deploymentId}`, {
+          headers: { authorization: `Bearer ${TOKEN}` },
+        })
+      ).json()) as { timeline: TimelineAnswer };
+      const seen = timeline.events.filter((e) => !e.eventId.startsWith('pev_parent_')).map((e) => e.eventId);
+      let cursor = timeline.cursor;
+      let pages = 0;
+      while (cursor) {
+        const page = await ciPage(`?limit=70&cursor=${encodeURIComponent(cursor)}`);
+        expect(page.events.length).toBeLessThanOrEqual(70);
+        seen.push(...page.events.map((e) => e.eventId));
+        cursor = page.cursor;
+        pages++;
+      }
+
+      expect(pages).toBe(Math.ceil((EVENTS - TIMELINE_EVENTS) / 70));
+      expect(new Set(seen).size).toBe(seen.length);
+      expect([...seen].sort()).toEqual([...ids].sort());
+    });
+
+    it('pages from the newest event without a cursor, and refuses a cursor of another listing', async () => {
+      const first = await ciPage('?limit=100');
+      expect(first.events.map((e) => e.eventId)).toEqual(ids.slice(-100).reverse());
+
+      const other = nativeEvent(`timeline-other-${++n}`, 'succeeded', {
+        revision: { repository: 'acme/checkout', commit: newCommit() },
+      });
+      await ingestEvents([other], h.runtime.api);
+      const foreign = await api.request(
+        `/v1/deployments/${other.deploymentId}/ci-events?cursor=${encodeURIComponent(first.cursor as string)}`,
+        { headers: { authorization: `Bearer ${TOKEN}` } },
+      );
+      expect(foreign.status).toBe(400);
+      expect(await foreign.json()).toMatchObject({ issues: [{ path: 'cursor' }] });
+      const full = await ciPage('?limit=100');
+      expect(full.events).toHaveLength(100);
+      const over = await api.request(`/v1/deployments/${deploymentId}/ci-events?limit=101`, {
+        headers: { authorization: `Bearer ${TOKEN}` },
+      });
+      expect(over.status).toBe(400);
+    });
   });
 });

@@ -14,6 +14,8 @@ export interface CapturedAwsRequest {
   contentType: string | undefined;
   /** True when the request carried a SigV4 Authorization header. */
   signed: boolean;
+  /** The region of the SigV4 credential scope (`Credential=<key>/<date>/<region>/<service>/aws4_request`). */
+  region?: string;
   /** The parsed JSON body (the raw text when it was not JSON). */
   body: unknown;
 }
@@ -25,12 +27,6 @@ export interface AwsJsonAnswer {
 }
 
 const JSON_11 = 'application/x-amz-json-1.1';
-
-/** One operation of a fake: the request's JSON body and how it was signed, to its answer. */
-export type AwsJsonOperation = (
-  body: Record<string, unknown>,
-  request: { signed: boolean; region?: string },
-) => AwsJsonAnswer;
 
 /** An AWS error answer. */
 export const awsError = (type: string, message: string, status = 400): AwsJsonAnswer => ({
@@ -44,10 +40,9 @@ export async function startAwsJsonServer(options: {
   /** The `__type` of an unexpected failure of the fake itself (the service's internal error name). */
   internalError: string;
   requests: CapturedAwsRequest[];
-  /** Answers one request; `region` is its SigV4 credential scope's. */
-  operation: AwsJsonOperation;
+  operation: (body: Record<string, unknown>) => AwsJsonAnswer;
   /** More operations of the same service, by their full `x-amz-target`. */
-  operations?: Record<string, AwsJsonOperation>;
+  operations?: Record<string, (body: Record<string, unknown>) => AwsJsonAnswer>;
 }): Promise<{ endpoint: string; close(): Promise<void> }> {
   const server = createServer((req, res) => {
     void handle(req, res).catch((error: unknown) => {
@@ -62,16 +57,15 @@ export async function startAwsJsonServer(options: {
     const target = header(req, 'x-amz-target');
     const contentType = header(req, 'content-type');
     const signed = Boolean(header(req, 'authorization'));
-    // The region of the SigV4 credential scope (`Credential=<key>/<date>/<region>/<service>/aws4_request`).
     const region = /Credential=[^/]+\/\d{8}\/([^/]+)\//.exec(header(req, 'authorization') ?? '')?.[1];
     let body: unknown;
     try {
       body = raw ? JSON.parse(raw) : {};
     } catch {
-      options.requests.push({ target, contentType, signed, body: raw });
+      options.requests.push({ target, contentType, signed, region, body: raw });
       return send(res, awsError('SerializationException', 'body is not JSON'));
     }
-    options.requests.push({ target, contentType, signed, body });
+    options.requests.push({ target, contentType, signed, region, body });
 
     if (req.method !== 'POST' || req.url !== '/') {
       return send(res, awsError('UnknownOperationException', `${req.method} ${req.url}`, 404));
@@ -83,7 +77,7 @@ export async function startAwsJsonServer(options: {
     if (!operation) {
       return send(res, awsError('UnknownOperationException', `unknown operation ${target}`));
     }
-    send(res, operation(body as Record<string, unknown>, { signed, region }));
+    send(res, operation(body as Record<string, unknown>));
   }
 
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

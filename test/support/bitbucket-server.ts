@@ -45,6 +45,8 @@ export interface BitbucketServer extends ForgeHttp {
   violations: string[];
   /** Makes Cloud pull request `id` of `workspace/repo` one that contains `sha` (OPEN, MERGED, DECLINED). */
   linkPullRequest(repo: string, sha: string, id: number, state?: string): void;
+  /** Cloud repositories whose pull request commit links are being indexed: a commit's pull requests answer 202. */
+  indexing: Set<string>;
   /** Answers the next `times` requests with 429 (Cloud: no Retry-After; Server: `Retry-After`). */
   rateLimitNext(times: number, options?: { retryAfter?: number }): void;
 }
@@ -130,6 +132,7 @@ export async function startBitbucketServer(options: BitbucketServerOptions): Pro
     }
     const pulls = /^\/commit\/([^/]+)\/pullrequests$/.exec(rest);
     if (pulls && request.method === 'GET') {
+      if (state.indexing.has(repo)) return { status: 202, body: {} };
       const values = (pullRequests.get(`${repo}@${pulls[1]}`) ?? []).map((pr) => ({
         type: 'pullrequest',
         id: pr.id,
@@ -167,6 +170,19 @@ export async function startBitbucketServer(options: BitbucketServerOptions): Pro
       const comment = { id: nextId++, repo, pr, raw: text, deleted: false };
       state.comments.push(comment);
       return { status: 201, body: { id: comment.id, type: 'pullrequest_comment', content: { raw: text } } };
+    }
+    if (request.method === 'GET' && commentId !== undefined) {
+      const comment = ofPr.find((c) => c.id === commentId);
+      if (!comment) return cloudError(404, 'Resource not found');
+      return {
+        status: 200,
+        body: {
+          id: comment.id,
+          type: 'pullrequest_comment',
+          deleted: comment.deleted,
+          content: { raw: comment.raw },
+        },
+      };
     }
     if (request.method === 'PUT' && commentId !== undefined) {
       const comment = ofPr.find((c) => c.id === commentId && !c.deleted);
@@ -322,6 +338,7 @@ export async function startBitbucketServer(options: BitbucketServerOptions): Pro
     statuses: [] as FakeBuildStatus[],
     comments: [] as FakeBitbucketComment[],
     violations: [] as string[],
+    indexing: new Set<string>(),
     linkPullRequest: (repo: string, sha: string, id: number, prState = 'OPEN') => {
       const key = `${repo}@${sha}`;
       pullRequests.set(key, [...(pullRequests.get(key) ?? []), { id, state: prState }]);

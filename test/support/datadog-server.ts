@@ -18,7 +18,7 @@ export interface FakeDatadogEvent {
 export interface DatadogServer {
   url: string;
   requests: CapturedRequest[];
-  /** DORA deployments by their `id` (a repeat replaces the earlier one). */
+  /** DORA deployments by their `id`, the latest send kept (what Datadog does with a repeated id is not documented). */
   doraDeployments: Map<string, FakeDoraDeployment>;
   /** Every DORA send accepted, in order. */
   doraSends: FakeDoraDeployment[];

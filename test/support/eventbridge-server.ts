@@ -19,8 +19,6 @@ import {
 export interface PutEvent {
   eventId: string;
   bus: string;
-  /** The region the request was signed for. */
-  region?: string;
   source: string;
   detailType: string;
   detail: Record<string, unknown>;
@@ -66,11 +64,9 @@ export async function startEventBridgeServer(buses: string[]): Promise<EventBrid
   });
   return Object.assign(state, server);
 
-  function putEvents(
-    body: Record<string, unknown>,
-    request: { signed: boolean; region?: string },
-  ): AwsJsonAnswer {
-    if (!request.signed) {
+  function putEvents(body: Record<string, unknown>): AwsJsonAnswer {
+    const request = state.requests.at(-1);
+    if (!request?.signed) {
       return awsError('MissingAuthenticationTokenException', 'Missing Authentication Token', 403);
     }
     const region = request.region;
@@ -105,7 +101,6 @@ export async function startEventBridgeServer(buses: string[]): Promise<EventBrid
       state.events.push({
         eventId,
         bus: busArn(entry.EventBusName, region),
-        region,
         source: entry.Source as string,
         detailType: entry.DetailType as string,
         detail: JSON.parse(entry.Detail as string),

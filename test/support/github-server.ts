@@ -470,11 +470,12 @@ export async function startGitHubServer(options: GitHubServerOptions = {}): Prom
       }
     }
     const commentRoute = /^\/issues\/comments\/(\d+)$/.exec(rest);
-    if (method === 'PATCH' && commentRoute) {
+    if ((method === 'PATCH' || method === 'GET') && commentRoute) {
       const comment = state.issueComments.find(
         (c) => c.id === Number(commentRoute[1]) && c.owner === owner && c.repo === repo,
       );
       if (!comment) return { status: 404, body: githubError('Not Found') };
+      if (method === 'GET') return { status: 200, body: comment };
       const invalid = commentBodyProblem(request);
       if (invalid) return invalid;
       comment.body = request.json<{ body: string }>().body;

@@ -184,6 +184,10 @@ export async function startGitLabServer(options: GitLabServerOptions): Promise<G
       state.notes.push(note);
       return { status: 201, body: { ...note, author: { username: 'shipcast-bot' }, noteable_iid: iid } };
     }
+    if (request.method === 'GET' && noteId !== undefined) {
+      const note = ofMr.find((n) => n.id === noteId);
+      return note ? { status: 200, body: note } : message(404, '404 Note Not Found');
+    }
     if (request.method === 'PUT' && noteId !== undefined) {
       const note = ofMr.find((n) => n.id === noteId);
       if (!note) return message(404, '404 Note Not Found');

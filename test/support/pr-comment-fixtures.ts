@@ -11,7 +11,11 @@ export const FORGE_HOSTILE =
  */
 export function activeMarkdown(body: string, ownLines: RegExp[] = []): string[] {
   const problems: string[] = [];
-  const lines = body.split('\n').filter((line) => !ownLines.some((own) => own.test(line)));
+  const hidden = [
+    /^<!-- shipcast-deployment:\S+ dep_[0-9a-f]+ -->$/,
+    /^\[shipcast-deployment\]: # "\S+ dep_[0-9a-f]+"$/,
+  ];
+  const lines = body.split('\n').filter((line) => ![...hidden, ...ownLines].some((own) => own.test(line)));
   for (const line of lines) {
     // Shipcast's own layout: headings, list items with bold labels.
     const text = line

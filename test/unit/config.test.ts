@@ -11,6 +11,7 @@ import {
 } from '../../functions/core/config.ts';
 import { circuitSettings } from '../../functions/core/config-reader.ts';
 import { ConfigError } from '../../functions/core/errors.ts';
+import { renderTemplate } from '../../functions/core/template.ts';
 
 const valid = () => ({
   api: { tokens: [{ name: 'ci', secret: 'api-token' }] },
@@ -131,6 +132,63 @@ describe('config', () => {
       message: expect.stringContaining('letters, digits'),
     });
     for (const issue of error.issues) expect(error.message).toContain(issue.message);
+  });
+
+  describe('one template engine for every templated field', () => {
+    /** A config with `template` in each templated field of the config: chat, Zulip, GitHub, BigPanda. */
+    const everywhere = (template: string) => ({
+      ...valid(),
+      targets: {
+        console: { type: 'log' },
+        zulip: {
+          type: 'zulip',
+          site: 'https://z.example.com',
+          email: 'bot@z.example.com',
+          apiKey: 'k',
+          stream: 's',
+          topic: template,
+        },
+        gh: { type: 'github-deployment', token: 't', environmentUrl: `https://${template}.example.com` },
+        status: { type: 'github-status', token: 't', context: `ci/${template}` },
+        bp: { type: 'bigpanda', token: 't', component: template },
+      },
+      routes: [{ targets: ['console'], message: { title: template, text: template } }],
+    });
+    const FIELDS = [
+      'routes[0].message.text',
+      'routes[0].message.title',
+      'targets.bp.component',
+      'targets.gh.environmentUrl',
+      'targets.status.context',
+      'targets.zulip.topic',
+    ];
+
+    it.each(['{{constructor}}', '{{valueOf}}', '{{toString}}', '{{__proto__}}', '{{hasOwnProperty}}'])(
+      'refuses %s (a name every object inherits) in every templated field',
+      (template) => {
+        const error = configError(() => parseConfig(everywhere(template)));
+
+        expect(pathsOf(error)).toEqual(FIELDS);
+        for (const issue of error.issues) expect(issue.message).toContain(`unknown placeholder ${template}`);
+      },
+    );
+
+    it.each(['{{service}', 'x}}', '{{ serv ice }}', '{{}}'])(
+      'refuses the malformed %j in every templated field',
+      (template) => {
+        expect(pathsOf(configError(() => parseConfig(everywhere(template))))).toEqual(FIELDS);
+      },
+    );
+
+    it('accepts the same placeholder syntax, spaces inside the braces included, in every templated field', () => {
+      expect(() => parseConfig(everywhere('{{ service }}-{{environment}}'))).not.toThrow();
+    });
+  });
+
+  it('renders an inherited name as nothing, never as a function of Object.prototype', () => {
+    expect(renderTemplate('[{{constructor}}|{{valueOf}}|{{service}}]', { service: 'checkout' })).toBe(
+      '[||checkout]',
+    );
   });
 
   it('rejects a route message template with an unknown placeholder, naming it and the path', () => {

@@ -7,10 +7,10 @@ import { EnvFileSecretSource } from '../../functions/adapters/local/env-file-sec
 import { PermanentDeliveryError, SecretUnavailableError } from '../../functions/core/errors.ts';
 import { HttpClient } from '../../functions/core/http-client.ts';
 import type { Deployment, Transition } from '../../functions/core/schema.ts';
-import { webhookConfigSchema } from '../../functions/core/targets/schemas.ts';
+import { type WebhookConfig, webhookConfigSchema } from '../../functions/core/targets/schemas.ts';
 import type { Notification } from '../../functions/core/targets/target.ts';
 import { SIGNATURE_HEADER, webhookTarget } from '../../functions/core/targets/webhook.ts';
-import { createLogger } from '../../functions/core/telemetry.ts';
+import { createLogger, maskSecrets } from '../../functions/core/telemetry.ts';
 import { startTargetServer, type TargetServer } from '../support/target-server.ts';
 
 const HOOK_SECRET = 'whsec_test_4f9a8b7c6d5e';
@@ -96,6 +96,12 @@ describe('webhook target', () => {
     deliveryOf: async () => undefined,
   });
 
+  /** A context whose config skips the schema: what send does with a config the schema would refuse. */
+  const rawContext = (config: Record<string, unknown>, env: NodeJS.ProcessEnv = {}) => ({
+    ...context({}, env),
+    config: { type: 'webhook' as const, url: `${server.url}/hooks/deploys`, ...config } as WebhookConfig,
+  });
+
   it('posts the deployment and the transition as JSON with a delivery id', async () => {
     await webhookTarget.send(notification, context({}));
 
@@ -153,7 +159,8 @@ describe('webhook target', () => {
   });
 
   it('sends the body unsigned when no secret is configured, even if a header claims a signature', async () => {
-    await webhookTarget.send(notification, context({ headers: { 'Shipcast-Signature': 't=1,v1=00' } }));
+    // A config the schema would refuse (Shipcast's own header names), as a bundle could still carry it.
+    await webhookTarget.send(notification, rawContext({ headers: { 'Shipcast-Signature': 't=1,v1=00' } }));
 
     expect(server.requests[0]?.headers[SIGNATURE_HEADER]).toBeUndefined();
   });
@@ -161,7 +168,7 @@ describe('webhook target', () => {
   it('keeps custom headers but never lets them replace its own', async () => {
     await webhookTarget.send(
       notification,
-      context(
+      rawContext(
         {
           headers: {
             'x-team': 'payments',
@@ -181,6 +188,68 @@ describe('webhook target', () => {
     expect(headers['shipcast-delivery']).toBe(`${deployment.id}:2`);
     expect(headers['content-type']).toBe('application/json');
     expect(verify(headers[SIGNATURE_HEADER] as string, server.requests[0]!.body, HOOK_SECRET)).toBe(true);
+  });
+
+  it('sends the value of a secret a header names, read at send time and masked in logs', async () => {
+    const token = 'hdr-credential-8f7e6d5c4b3a';
+    const config = { headers: { authorization: { secret: 'receiver/token' }, 'x-team': 'payments' } };
+
+    await webhookTarget.send(
+      notification,
+      context(config, { SHIPCAST_SECRET_RECEIVER_TOKEN: `Bearer ${token}` }),
+    );
+
+    const headers = server.requests[0]!.headers;
+    expect(headers.authorization).toBe(`Bearer ${token}`);
+    expect(headers['x-team']).toBe('payments');
+    expect(
+      JSON.stringify(webhookConfigSchema.parse({ type: 'webhook', url: server.url, ...config })),
+    ).not.toContain(token);
+    expect(maskSecrets(`the receiver said: Bearer ${token}`)).not.toContain(token);
+    expect(
+      webhookTarget.secretNames(
+        webhookConfigSchema.parse({ type: 'webhook', url: server.url, secret: 'hmac', ...config }),
+      ),
+    ).toEqual(['hmac', 'receiver/token']);
+  });
+
+  it('fails without sending when a header names a secret that is missing', async () => {
+    await expect(
+      webhookTarget.send(notification, context({ headers: { authorization: { secret: 'not-set' } } })),
+    ).rejects.toBeInstanceOf(SecretUnavailableError);
+    expect(server.requests).toHaveLength(0);
+  });
+
+  it.each([
+    ['a value with CR/LF', { 'x-team': 'payments\r\nx-injected: yes' }, 'headers.x-team', 'CR, LF'],
+    ['a value with a NUL', { 'x-team': 'pay\u0000ments' }, 'headers.x-team', 'control characters'],
+    ['a non-ASCII value', { 'x-team': 'paiements€' }, 'headers.x-team', 'printable ASCII'],
+    ['a name with a space', { 'x team': 'payments' }, 'headers.x team', 'RFC 9110 token'],
+    ['a name with a colon', { 'x-team:': 'payments' }, 'headers.x-team:', 'RFC 9110 token'],
+    ['an empty name', { '': 'payments' }, 'headers.', 'RFC 9110 token'],
+    [
+      'a header Shipcast sets',
+      { 'Shipcast-Signature': 't=1' },
+      'headers.Shipcast-Signature',
+      'sets this header itself',
+    ],
+    [
+      'a secret reference with a bad name',
+      { authorization: { secret: 'bad name' } },
+      'headers.authorization.secret',
+      'secret names',
+    ],
+  ])('refuses headers with %s when the config loads, naming the header', (_what, headers, path, message) => {
+    const result = webhookConfigSchema.safeParse({
+      type: 'webhook',
+      url: 'https://hooks.example/x',
+      headers,
+    });
+
+    expect(result.success).toBe(false);
+    const issues = result.error?.issues ?? [];
+    expect(issues.map((i) => i.path.join('.'))).toContain(path);
+    expect(issues.map((i) => i.message).join(' ')).toContain(message);
   });
 
   it('fails without sending when the signing secret is missing', async () => {

@@ -1,5 +1,7 @@
 import { ConditionalCheckFailedException, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
+  BatchGetCommand,
+  type BatchGetCommandOutput,
   DynamoDBDocumentClient,
   GetCommand,
   type GetCommandOutput,
@@ -18,6 +20,7 @@ import {
   type DeploymentStore,
   type IdempotentResult,
   type RateLimiter,
+  type RecordedTransition,
   systemClock,
 } from '../../core/ports.ts';
 import type { CiEvent, Delivery, Deployment, StoredEvent } from '../../core/schema.ts';
@@ -25,6 +28,10 @@ import { isTerminal } from '../../core/status.ts';
 import { TABLE } from './table.ts';
 
 const META = 'META';
+/** BatchGetItem's limit of keys per call. */
+const BATCH_GET_KEYS = 100;
+/** BatchGetItem calls for one chunk of keys before giving up on what DynamoDB keeps leaving unprocessed. */
+const MAX_BATCH_GET_ATTEMPTS = 5;
 const EVENT_PREFIX = 'EVT#';
 const DELIVERY_PREFIX = 'DLV#';
 const ALL_DEPLOYMENTS = 'DEPLOYMENTS';
@@ -152,6 +159,12 @@ export class DynamoStore implements DeploymentStore, RateLimiter {
     }
     listKeys.gsi3pk = ALL_DEPLOYMENTS;
     listKeys.gsi3sk = sortKey;
+    // Where the sweep looks for it: by when its newest transition was recorded (in the same write, no extra one).
+    const recordedAt = next.transitions.at(-1)?.recordedAt;
+    if (recordedAt) {
+      listKeys.gsi4pk = transitionsPk(recordedAt);
+      listKeys.gsi4sk = `${recordedAt}#${next.id}`;
+    }
     try {
       await this.doc.send(
         new PutCommand({
@@ -457,14 +470,138 @@ export class DynamoStore implements DeploymentStore, RateLimiter {
     };
   }
 
-  async ciEventsForCommit(repository: string, commit: string): Promise<CiEvent[]> {
-    const items = await this.queryAll({
-      TableName: this.tableName,
-      IndexName: 'byServiceEnv',
-      KeyConditionExpression: 'gsi1pk = :pk',
-      ExpressionAttributeValues: { ':pk': commitPk(repository, commit) },
-    });
-    return items.map(toCiEvent);
+  async ciEventsForCommit(
+    repository: string,
+    commit: string,
+    page: { limit: number; cursor?: string; order?: 'asc' | 'desc' },
+  ): Promise<{ items: CiEvent[]; cursor?: string }> {
+    const pk = commitPk(repository, commit);
+    const startKey = page.cursor ? decodeCursor(page.cursor) : undefined;
+    // A cursor of another commit's (or another listing's) events would page through those.
+    if (startKey && startKey.gsi1pk !== pk) {
+      throw new InvalidInputError('query', [
+        { path: 'cursor', message: "not a cursor of this deployment's CI events" },
+      ]);
+    }
+    const result = await this.queryFromCursor(
+      new QueryCommand({
+        TableName: this.tableName,
+        IndexName: 'byServiceEnv',
+        KeyConditionExpression: 'gsi1pk = :pk',
+        ExpressionAttributeValues: { ':pk': pk },
+        ScanIndexForward: page.order === 'asc',
+        Limit: page.limit,
+        ExclusiveStartKey: startKey,
+      }),
+      page.cursor,
+    );
+    return {
+      items: (result.Items ?? []).map(toCiEvent),
+      cursor: result.LastEvaluatedKey ? encodeCursor(result.LastEvaluatedKey) : undefined,
+    };
+  }
+
+  async countCiEventsForCommit(repository: string, commit: string, max: number): Promise<number> {
+    let count = 0;
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const page = await this.doc.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          IndexName: 'byServiceEnv',
+          KeyConditionExpression: 'gsi1pk = :pk',
+          ExpressionAttributeValues: { ':pk': commitPk(repository, commit) },
+          Select: 'COUNT',
+          Limit: max - count,
+          ExclusiveStartKey: startKey,
+        }),
+      );
+      count += page.Count ?? 0;
+      startKey = page.LastEvaluatedKey;
+    } while (startKey && count < max);
+    return Math.min(count, max);
+  }
+
+  async getCiEvents(eventIds: readonly string[]): Promise<CiEvent[]> {
+    const found: CiEvent[] = [];
+    const ids = [...new Set(eventIds)];
+    // BatchGetItem takes at most 100 keys; keys it could not read (throttling) come back in UnprocessedKeys.
+    for (let i = 0; i < ids.length; i += BATCH_GET_KEYS) {
+      let keys: Record<string, unknown>[] | undefined = ids
+        .slice(i, i + BATCH_GET_KEYS)
+        .map((id) => ({ pk: ciPk(id), sk: META }));
+      for (let attempt = 0; keys && keys.length > 0; attempt++) {
+        if (attempt >= MAX_BATCH_GET_ATTEMPTS) {
+          throw new Error(
+            `DynamoDB left ${keys.length} CI events unread after ${attempt} BatchGetItem calls (throttled); retry the request`,
+          );
+        }
+        if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, 50 * 2 ** attempt));
+        const output: BatchGetCommandOutput = await this.doc.send(
+          new BatchGetCommand({ RequestItems: { [this.tableName]: { Keys: keys } } }),
+        );
+        found.push(...(output.Responses?.[this.tableName] ?? []).map(toCiEvent));
+        keys = output.UnprocessedKeys?.[this.tableName]?.Keys;
+      }
+    }
+    return found;
+  }
+
+  async transitionsRecordedBetween(
+    after: string,
+    until: string,
+    limit: number,
+  ): Promise<RecordedTransition[]> {
+    const found: RecordedTransition[] = [];
+    const lastHour = Date.parse(until.slice(0, 13) + ':00:00.000Z');
+    for (let hour = Date.parse(after.slice(0, 13) + ':00:00.000Z'); hour <= lastHour; hour += HOUR_MS) {
+      let startKey: Record<string, unknown> | undefined;
+      do {
+        const page = await this.doc.send(
+          new QueryCommand({
+            TableName: this.tableName,
+            IndexName: 'byRecordedTransition',
+            KeyConditionExpression: 'gsi4pk = :pk AND gsi4sk BETWEEN :after AND :until',
+            ExpressionAttributeValues: {
+              ':pk': transitionsPk(new Date(hour).toISOString()),
+              ':after': after,
+              ':until': until,
+            },
+            Limit: limit - found.length + 1,
+            ExclusiveStartKey: startKey,
+          }),
+        );
+        for (const item of page.Items ?? []) {
+          if (item.gsi4sk === after || found.length >= limit) continue;
+          found.push({ deploymentId: String(item.pk).slice('DEP#'.length), position: String(item.gsi4sk) });
+        }
+        startKey = page.LastEvaluatedKey;
+      } while (startKey && found.length < limit);
+      if (found.length >= limit) break;
+    }
+    return found;
+  }
+
+  async getSweepPosition(): Promise<string | undefined> {
+    const Item = await this.getItem(SWEEP_PK, SWEEP_SK);
+    return typeof Item?.position === 'string' ? Item.position : undefined;
+  }
+
+  async saveSweepPosition(position: string): Promise<void> {
+    try {
+      // Only forward: a slower sweep running alongside never moves it back.
+      await this.doc.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: { pk: SWEEP_PK, sk: SWEEP_SK, type: 'sweep', position },
+          ConditionExpression: 'attribute_not_exists(pk) OR #position < :position',
+          ExpressionAttributeNames: { '#position': 'position' },
+          ExpressionAttributeValues: { ':position': position },
+        }),
+      );
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+    }
   }
 
   async getCircuit(target: string): Promise<CircuitState | undefined> {
@@ -571,7 +708,29 @@ const idempotencyPk = (scope: string, idempotencyKey: string) =>
 // An identity can be long (BigPanda: up to 1000 host names): the item holds only its hash.
 const generationPk = (scope: string, identity: string) => `GEN#${scope}#${stableHash(identity)}`;
 
-const STORAGE_ATTRIBUTES = ['pk', 'sk', 'type', 'gsi1pk', 'gsi1sk', 'gsi2pk', 'gsi2sk', 'gsi3pk', 'gsi3sk'];
+const STORAGE_ATTRIBUTES = [
+  'pk',
+  'sk',
+  'type',
+  'gsi1pk',
+  'gsi1sk',
+  'gsi2pk',
+  'gsi2sk',
+  'gsi3pk',
+  'gsi3sk',
+  'gsi4pk',
+  'gsi4sk',
+];
+
+/**
+ * The partition of the transitions recorded in one hour (`TRANSITIONS#2026-03-01T10`): every deployment
+ * write with a new transition in that hour lands in it (one small keys-only index entry each). A single
+ * partition per hour; issue #14 shards keys like this one when one partition's write rate is not enough.
+ */
+const transitionsPk = (recordedAt: string) => `TRANSITIONS#${recordedAt.slice(0, 13)}`;
+const HOUR_MS = 3_600_000;
+const SWEEP_PK = 'SWEEP';
+const SWEEP_SK = 'TRANSITIONS';
 
 function strip(item: Record<string, unknown>): Record<string, unknown> {
   const copy = { ...item };

@@ -88,6 +88,11 @@ function sesFailure(error: unknown): Error {
     $retryable?: unknown;
   };
   const status = e.$metadata?.httpStatusCode;
+  if (/region is missing/i.test(e.message ?? '')) {
+    return new PermanentDeliveryError('Amazon SES: no region to send from (set transport.region)', {
+      cause: error,
+    });
+  }
   const reason = maskSecrets(
     `${e.name ?? 'Error'}${status ? `, ${status}` : ''}: ${e.message ?? String(error)}`,
   );

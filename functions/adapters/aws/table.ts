@@ -9,11 +9,16 @@ export const TABLE = {
   ttlAttribute: 'expiresAt',
   indexes: [
     /** Deployments of one service in one environment, newest first; also CI events of one commit (`COMMIT#…`). */
-    { name: 'byServiceEnv', partitionKey: 'gsi1pk', sortKey: 'gsi1sk' },
+    { name: 'byServiceEnv', partitionKey: 'gsi1pk', sortKey: 'gsi1sk', projection: 'ALL' },
     /** Deployments of one service, newest first. */
-    { name: 'byService', partitionKey: 'gsi2pk', sortKey: 'gsi2sk' },
+    { name: 'byService', partitionKey: 'gsi2pk', sortKey: 'gsi2sk', projection: 'ALL' },
     /** All deployments, newest first; also the CI events of one Pipelines app (`APP#…`). */
-    { name: 'byTime', partitionKey: 'gsi3pk', sortKey: 'gsi3sk' },
+    { name: 'byTime', partitionKey: 'gsi3pk', sortKey: 'gsi3sk', projection: 'ALL' },
+    /**
+     * Deployments by when their newest transition was recorded, one partition per hour (`TRANSITIONS#<hour>`):
+     * the sweep's bounded read of transitions whose enqueue may have been lost. Keys only: cheap to write.
+     */
+    { name: 'byRecordedTransition', partitionKey: 'gsi4pk', sortKey: 'gsi4sk', projection: 'KEYS_ONLY' },
   ],
 } as const;
 
@@ -41,7 +46,7 @@ export function createTableInput(tableName: string) {
         { AttributeName: index.partitionKey, KeyType: 'HASH' as const },
         { AttributeName: index.sortKey, KeyType: 'RANGE' as const },
       ],
-      Projection: { ProjectionType: 'ALL' as const },
+      Projection: { ProjectionType: index.projection },
     })),
   };
 }

@@ -17,7 +17,7 @@ import {
   SHIPCAST_DEPLOYMENT_ID,
 } from '../sources/native.ts';
 import type { SnsHttpPort } from '../sources/sns-http.ts';
-import { deploymentTimeline } from '../timeline.ts';
+import { deploymentTimeline, MAX_CI_EVENTS_PAGE, publicCiEvent, timelineSubject } from '../timeline.ts';
 import { publicDeployment } from '../view.ts';
 import * as z from '../zod-mini.ts';
 import { bearerToken, requireScope } from './auth.ts';
@@ -46,6 +46,16 @@ const listQuerySchema = lazy(() =>
     service: z.optional(z.string().check(z.minLength(1), z.maxLength(128))),
     environment: z.optional(z.string().check(z.minLength(1), z.maxLength(128))),
     limit: z._default(z.coerce.number().check(z.int(), z.gte(1), z.lte(100)), 20),
+    cursor: z.optional(z.string().check(z.minLength(1), z.maxLength(2048))),
+  }),
+);
+
+const ciEventsQuerySchema = lazy(() =>
+  z.strictObject({
+    limit: z._default(
+      z.coerce.number().check(z.int(), z.gte(1), z.lte(MAX_CI_EVENTS_PAGE)),
+      MAX_CI_EVENTS_PAGE,
+    ),
     cursor: z.optional(z.string().check(z.minLength(1), z.maxLength(2048))),
   }),
 );
@@ -202,6 +212,18 @@ export function createApi(context: ApiContext): Hono<{ Variables: Variables }> {
       deliveries: deliveryStates(deployment, deliveries),
       ...(timeline ? { timeline } : {}),
     });
+  });
+
+  app.get('/v1/deployments/:id/ci-events', async (c) => {
+    const id = c.req.param('id');
+    const parsed = ciEventsQuerySchema().safeParse(c.req.query());
+    if (!parsed.success) throw new InvalidInputError('query', issuesFromZod(parsed.error));
+    const deployment = SHIPCAST_DEPLOYMENT_ID.test(id) ? await context.store.getDeployment(id) : undefined;
+    if (!deployment) return c.json({ error: 'not_found', message: `no deployment ${id}` }, 404);
+    const subject = timelineSubject(deployment);
+    if (!subject) return c.json({ repository: null, commit: null, events: [], cursor: null });
+    const page = await context.store.ciEventsForCommit(subject.repository, subject.commit, parsed.data);
+    return c.json({ ...subject, events: page.items.map(publicCiEvent), cursor: page.cursor ?? null });
   });
 
   for (const source of HTTP_SOURCES) source.mount(app, context);

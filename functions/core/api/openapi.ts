@@ -3,6 +3,7 @@ import { cdEventsOpenApi } from '../sources/cdevents.ts';
 import { nativeEventSchema } from '../sources/native.ts';
 import { pipelinesOpenApi } from '../sources/pipelines.ts';
 import { STATUSES } from '../status.ts';
+import { MAX_CI_EVENTS_PAGE, MAX_COUNTED_CI_EVENTS, MAX_PARENT_HOPS, TIMELINE_EVENTS } from '../timeline.ts';
 import * as z from '../zod-mini.ts';
 
 let document: Record<string, unknown> | undefined;
@@ -35,6 +36,18 @@ function build(): Record<string, unknown> {
     content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
   });
   /** A bearer token; `scope` is what the token must grant (docs/api.md), none for any valid token. */
+  const ciEvent = {
+    type: 'object',
+    description: 'A CI event (push, pull request or build) as the Pipelines-compatible API records it.',
+    required: ['eventId', 'type', 'eventTime'],
+    properties: {
+      eventId: { type: 'string' },
+      type: { type: 'string', enum: ['PUSH', 'PULLREQUEST', 'BUILD'] },
+      eventTime: { type: 'string' },
+      parentEventId: { type: 'string' },
+    },
+    additionalProperties: true,
+  };
   const secured = (scope?: string) => [{ bearer: scope ? [scope] : [] }];
   const dropIns = [bigPandaOpenApi(), cdEventsOpenApi()];
   const pipelines = pipelinesOpenApi();
@@ -237,10 +250,99 @@ function build(): Record<string, unknown> {
       '/v1/deployments/{id}': {
         get: {
           summary: 'One deployment with its event history and delivery state per target',
+          description:
+            `When its revision names a repository and a commit, \`timeline\` holds the newest ${TIMELINE_EVENTS} CI ` +
+            "events of the commit with their parents (oldest first), `eventsTotal` (the commit's CI events, " +
+            `counted up to ${MAX_COUNTED_CI_EVENTS}) and \`cursor\` for the older ones (GET ` +
+            '/v1/deployments/{id}/ci-events?cursor=…; null when there are none).',
           security: secured('deployments:read'),
           parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }],
           responses: {
-            '200': { description: 'The deployment' },
+            '200': {
+              description: 'The deployment',
+              content: {
+                'application/json': {
+                  schema: {
+                    type: 'object',
+                    required: ['deployment', 'events', 'deliveries'],
+                    properties: {
+                      deployment: { $ref: '#/components/schemas/Deployment' },
+                      events: { type: 'array', items: { type: 'object' } },
+                      deliveries: { type: 'array', items: { type: 'object' } },
+                      timeline: {
+                        type: 'object',
+                        required: ['repository', 'commit', 'events', 'eventsTotal', 'cursor'],
+                        properties: {
+                          repository: { type: 'string' },
+                          commit: { type: 'string' },
+                          events: {
+                            type: 'array',
+                            maxItems: TIMELINE_EVENTS * (1 + MAX_PARENT_HOPS),
+                            items: ciEvent,
+                          },
+                          eventsTotal: { type: 'integer', maximum: MAX_COUNTED_CI_EVENTS },
+                          cursor: { type: ['string', 'null'] },
+                          firstPushAt: { type: ['string', 'null'] },
+                          leadTimeSeconds: { type: ['number', 'null'] },
+                        },
+                      },
+                    },
+                  },
+                },
+              },
+            },
+            '401': errorResponse('Missing or unknown bearer token'),
+            '403': errorResponse('The token lacks the scope this operation needs'),
+            '404': errorResponse('No such deployment'),
+          },
+        },
+      },
+      '/v1/deployments/{id}/ci-events': {
+        get: {
+          summary: "The CI events of the deployment's commit, newest first, a page at a time",
+          description:
+            'Pages through every CI event of the repository and commit the deployment names (parents of other ' +
+            "commits are not repeated here). Pass the `cursor` of the deployment's timeline, or of the previous " +
+            'page; `cursor` is null on the last page. A deployment without repository and commit has none.',
+          security: secured('deployments:read'),
+          parameters: [
+            { name: 'id', in: 'path', required: true, schema: { type: 'string' } },
+            {
+              name: 'limit',
+              in: 'query',
+              schema: {
+                type: 'integer',
+                minimum: 1,
+                maximum: MAX_CI_EVENTS_PAGE,
+                default: MAX_CI_EVENTS_PAGE,
+              },
+            },
+            {
+              name: 'cursor',
+              in: 'query',
+              schema: { type: 'string' },
+              description: 'Opaque; from an earlier answer',
+            },
+          ],
+          responses: {
+            '200': {
+              description: 'A page of CI events',
+              content: {
+                'application/json': {
+                  schema: {
+                    type: 'object',
+                    required: ['repository', 'commit', 'events', 'cursor'],
+                    properties: {
+                      repository: { type: ['string', 'null'] },
+                      commit: { type: ['string', 'null'] },
+                      events: { type: 'array', maxItems: MAX_CI_EVENTS_PAGE, items: ciEvent },
+                      cursor: { type: ['string', 'null'] },
+                    },
+                  },
+                },
+              },
+            },
+            '400': errorResponse('Invalid query, or a cursor not of this listing'),
             '401': errorResponse('Missing or unknown bearer token'),
             '403': errorResponse('The token lacks the scope this operation needs'),
             '404': errorResponse('No such deployment'),

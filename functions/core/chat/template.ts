@@ -1,3 +1,4 @@
+import { renderTemplate as renderWith } from '../template.ts';
 import type { ChatView } from './view.ts';
 
 /** The placeholders a chat template may use, and where each value comes from. */
@@ -19,26 +20,23 @@ export const PLACEHOLDERS: Record<string, (view: ChatView) => string> = {
   deploymentId: (v) => v.deploymentId,
 };
 
-const PLACEHOLDER = /\{\{\s*([A-Za-z.]+)\s*\}\}/g;
-
-/** The placeholders in `template` that Shipcast does not know. */
-export function unknownPlaceholders(template: string): string[] {
-  return [...template.matchAll(PLACEHOLDER)]
-    .map((m) => m[1] as string)
-    .filter((name) => !(name in PLACEHOLDERS));
-}
+/** The chat placeholders as the config describes them: `{{service}}, {{environment}}, …`. */
+export const CHAT_PLACEHOLDER_NAMES: readonly string[] = Object.keys(PLACEHOLDERS);
 
 /**
- * Renders a template: each value is escaped with the platform's `escape` (the admin's own template text is
- * kept as written, so it may use the platform's markup).
+ * Renders a template (the one engine, `core/template.ts`): each value is escaped with the platform's `escape`
+ * (the admin's own template text is kept as written, so it may use the platform's markup).
  */
 export function renderTemplate(
   template: string,
   view: ChatView,
   escapeValue: (value: string) => string,
 ): string {
-  return template.replace(PLACEHOLDER, (_match, name: string) =>
-    escapeValue((PLACEHOLDERS[name] as (v: ChatView) => string)(view)),
+  return renderWith(
+    template,
+    (name) =>
+      Object.hasOwn(PLACEHOLDERS, name) ? (PLACEHOLDERS[name] as (v: ChatView) => string)(view) : '',
+    escapeValue,
   );
 }
 

@@ -219,13 +219,55 @@ async function deploymentEvent(
   }
 
   const shipcastId = shipcastDeploymentOf(deployment);
-  if (shipcastId) return link(normalized, shipcastId, context);
+  if (shipcastId) {
+    if (await createdByShipcast(shipcastId, repository.fullName, githubId, context))
+      return link(normalized, shipcastId, context);
+    // Anyone can write the marker and compute an id: only Shipcast's own delivery record proves it.
+    context.logger.warn(
+      "a GitHub deployment carries Shipcast's marker, but no delivery of that Shipcast deployment created it; recorded as an ordinary deployment",
+      { shipcastId, github: sourceDeploymentId },
+    );
+  }
 
   const [result] = await ingestEvents([normalized], context);
   return {
     status: 202,
     body: { eventId, deploymentId: normalized.deploymentId, status: result?.status ?? null },
   };
+}
+
+/** Re-reads before deciding that Shipcast did not create a marked deployment (ms): the webhook may overtake the record. */
+const RECORD_WAITS_MS = [0, 250, 750, 1500];
+
+/**
+ * Did Shipcast create GitHub deployment `githubId` of `repository` for its deployment `shipcastId`? Only if a
+ * `github-deployment` delivery of that deployment holds both (the target saves them right after creating it).
+ * GitHub may announce the deployment before that write lands: while a github-deployment delivery of an existing
+ * deployment has no GitHub deployment yet, the record is read again a few times (2.5 s at most).
+ */
+async function createdByShipcast(
+  shipcastId: string,
+  repository: string,
+  githubId: string,
+  context: ApiContext,
+): Promise<boolean> {
+  const targets = Object.entries(context.config.targets)
+    .filter(([, target]) => target.type === 'github-deployment')
+    .map(([name]) => name);
+  if (targets.length === 0) return false;
+  for (const [read, pause] of RECORD_WAITS_MS.entries()) {
+    if (pause > 0) await new Promise((resolve) => setTimeout(resolve, pause));
+    const deliveries = await Promise.all(targets.map((name) => context.store.getDelivery(shipcastId, name)));
+    const matches = deliveries.some(
+      (delivery) =>
+        delivery?.refs?.githubDeploymentId === githubId &&
+        delivery.refs.githubRepository?.toLowerCase() === repository.toLowerCase(),
+    );
+    if (matches) return true;
+    if (deliveries.every((delivery) => delivery?.refs?.githubDeploymentId)) return false;
+    if (read === 0 && !(await context.store.getDeployment(shipcastId))) return false;
+  }
+  return false;
 }
 
 /**

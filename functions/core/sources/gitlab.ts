@@ -151,6 +151,11 @@ async function deployment(body: Json, context: ApiContext): Promise<HookAnswer> 
   const description = str(body.commit_title, Number.POSITIVE_INFINITY)?.slice(0, MAX_FIELD_CHARS);
   if (environment) event.environment = environment;
   if (actor) event.actor = actor;
+  // The user's address, for the email target's interested users (GitLab sends "[REDACTED]" when it is private).
+  const actorEmail = str(obj(body.user).email);
+  if (actorEmail && /^[^\s@<>",;:]+@[^\s@<>",;:]+\.[A-Za-z]{2,63}$/.test(actorEmail)) {
+    event.details = { ...event.details, actorEmail };
+  }
   if (url) event.url = url;
   if (description) event.description = description;
   const [result] = await ingestEvents([event], context);

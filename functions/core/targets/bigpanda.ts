@@ -1,6 +1,7 @@
 import { PermanentDeliveryError, RetryableDeliveryError } from '../errors.ts';
 import type { Deployment, Transition } from '../schema.ts';
 import { isTerminal, type Status } from '../status.ts';
+import { renderTemplate } from '../template.ts';
 import type { BigPandaConfig } from './schemas.ts';
 import { defineTarget, type Notification, type SendResult, type TargetContext } from './target.ts';
 
@@ -11,8 +12,10 @@ export const BIGPANDA_DEFAULT_URL = 'https://api.bigpanda.io';
 export const BIGPANDA_CHANGES_PER_MINUTE = 400;
 
 /** The values a component template may use: `{{service}}`, `{{environment}}`, `{{source}}`, `{{details.<key>}}`. */
-export const PLACEHOLDER = /\{\{\s*([^{}]*?)\s*\}\}/g;
 const PLACEHOLDER_NAMES = ['service', 'environment', 'source'] as const;
+/** The component template's placeholders, as config errors list them. */
+export const COMPONENT_PLACEHOLDERS = '{{service}}, {{environment}}, {{source}} and {{details.<key>}}';
+/** Whether `name` is a placeholder of the component template. */
 export const isKnownComponentPlaceholder = (name: string) =>
   (PLACEHOLDER_NAMES as readonly string[]).includes(name) || /^details\.[A-Za-z0-9_-]+$/.test(name);
 
@@ -118,15 +121,14 @@ function hostsOf(deployment: Deployment, component: string): string[] {
 }
 
 function renderComponent(template: string, deployment: Deployment): string {
-  const rendered = template
-    .replace(PLACEHOLDER, (_match, name: string) => {
-      if (name === 'service') return deployment.service ?? '';
-      if (name === 'environment') return deployment.environment ?? '';
-      if (name === 'source') return deployment.source;
-      if (name.startsWith('details.')) return deployment.details?.[name.slice('details.'.length)] ?? '';
-      return '';
-    })
-    .trim();
+  const details = deployment.details ?? {};
+  const rendered = renderTemplate(template, (name) => {
+    if (name === 'service') return deployment.service;
+    if (name === 'environment') return deployment.environment;
+    if (name === 'source') return deployment.source;
+    const key = name.slice('details.'.length);
+    return name.startsWith('details.') && Object.hasOwn(details, key) ? details[key] : undefined;
+  }).trim();
   if (!rendered) {
     throw new PermanentDeliveryError(
       `the BigPanda component template "${template}" is empty for deployment ${deployment.id}: the deployment has none of the values it uses`,

@@ -1,16 +1,13 @@
+import { RetryableDeliveryError } from '../errors.ts';
 import { bitbucketClient, bitbucketSecretNames, bitbucketSubject } from './bitbucket.ts';
 import type { BitbucketCommentConfig } from './bitbucket-comment.schema.ts';
-import {
-  type CommentForge,
-  commentMarker,
-  renderComment,
-  statusBehind,
-  upsertComments,
-} from './pr-comment.ts';
+import { type CommentForge, commentMarks, renderComment, upsertComments } from './pr-comment.ts';
 import { defineTarget } from './target.ts';
 
 /** Pull requests commented on per deployment at most. */
 export const MAX_BITBUCKET_PULL_REQUESTS = 10;
+/** How long to wait while Bitbucket indexes a repository's pull request commit links. */
+const INDEXING_WAIT = 60;
 /** Pages of 100 comments searched for the marker on one pull request. */
 const MAX_COMMENT_PAGES = 10;
 
@@ -45,12 +42,19 @@ export const bitbucketCommentTarget = defineTarget<BitbucketCommentConfig>({
     const forge: CommentForge = {
       noun: 'pull request',
       async pullRequests() {
-        const { data } = await bb.request<Page<{ id?: unknown; state?: unknown }>>(
+        const { status, data } = await bb.request<Page<{ id?: unknown; state?: unknown }>>(
           'GET',
           `${base}/commit/${encodeURIComponent(commit)}/pullrequests`,
           `list the pull requests of ${commit.slice(0, 12)}`,
           { query: { pagelen: 50 } },
         );
+        // 202: "the repository's pull requests are still being indexed" (the endpoint's documented answer).
+        if (status === 202) {
+          throw new RetryableDeliveryError(
+            `Bitbucket is still indexing the pull requests of ${repo.owner}/${repo.slug}; retrying in ${INDEXING_WAIT} s`,
+            INDEXING_WAIT,
+          );
+        }
         return (data?.values ?? [])
           .filter((pr) => typeof pr.id === 'number')
           .filter((pr) => config.pullRequests === 'all' || pr.state === 'OPEN')
@@ -70,10 +74,21 @@ export const bitbucketCommentTarget = defineTarget<BitbucketCommentConfig>({
               typeof comment.content?.raw === 'string' &&
               comment.content.raw.startsWith(marker),
           );
-          if (found && typeof found.id === 'number') return String(found.id);
+          if (found && typeof found.id === 'number')
+            return { id: String(found.id), body: found.content?.raw as string };
           if (!data?.next) return undefined;
         }
         return undefined;
+      },
+      async readComment(pr, commentId) {
+        const { data } = await bb.request<{ content?: { raw?: unknown }; deleted?: unknown }>(
+          'GET',
+          `${base}/pullrequests/${pr}/comments/${encodeURIComponent(commentId)}`,
+          `read comment ${commentId} on pull request #${pr}`,
+        );
+        // Bitbucket keeps a deleted comment, marked `deleted`.
+        if (data?.deleted === true) return undefined;
+        return typeof data?.content?.raw === 'string' ? data.content.raw : '';
       },
       async create(pr, body) {
         const { data } = await bb.request<{ id?: unknown }>(
@@ -85,24 +100,18 @@ export const bitbucketCommentTarget = defineTarget<BitbucketCommentConfig>({
         return String(data?.id);
       },
       async update(pr, commentId, body) {
-        try {
-          await bb.request(
-            'PUT',
-            `${base}/pullrequests/${pr}/comments/${encodeURIComponent(commentId)}`,
-            `update comment ${commentId} on pull request #${pr}`,
-            { body: { content: { raw: body } } },
-          );
-          return true;
-        } catch (error) {
-          if (statusBehind(error) === 404) return false;
-          throw error;
-        }
+        await bb.request(
+          'PUT',
+          `${base}/pullrequests/${pr}/comments/${encodeURIComponent(commentId)}`,
+          `update comment ${commentId} on pull request #${pr}`,
+          { body: { content: { raw: body } } },
+        );
       },
     };
-    const marker = commentMarker(deployment, 'reference');
+    const marks = commentMarks(deployment, 'reference');
     const refs = await upsertComments(forge, {
-      marker,
-      body: renderComment(deployment, transition, marker),
+      marks,
+      body: renderComment(deployment, transition, marks),
       refs: delivery?.refs,
       logger,
     });

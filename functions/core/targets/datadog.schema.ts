@@ -11,7 +11,7 @@ export const datadogConfigSchema = z
     /** Overrides the API host the site names (a proxy, or a local stand-in in tests). */
     baseUrl: baseUrlField().optional(),
     /** Name of the secret holding an API key (sent as DD-API-KEY; no application key is needed to send). */
-    apiKey: secretNameField('the Datadog API key'),
+    apiKey: secretNameField('the Datadog API key', /^[0-9a-f]{32}$/i),
     /** Send finished deployments to DORA Metrics (`POST /api/v2/dora/deployment`). */
     dora: z.boolean().default(true),
     /** Which ends count as DORA deployments. */

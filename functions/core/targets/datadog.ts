@@ -28,7 +28,7 @@ const EVENT_MAX_AGE_MS = 18 * 3600 * 1000;
  * DORA: `POST https://api.<site>/api/v2/dora/deployment` with `DD-API-KEY`, body
  * `{data: {attributes: {service, env, started_at, finished_at, git: {repository_url, commit_sha}, version, id,
  * team, custom_tags}}}`; times in nanoseconds (seconds and milliseconds are accepted too); `id` 16-128
- * characters of `[A-Za-z0-9_.:-]` (the Shipcast deployment id, so a repeat names the same deployment);
+ * characters of `[A-Za-z0-9_.:-]` (the Shipcast deployment id: what `GET /api/v2/dora/deployments/{id}` finds it by);
  * custom tags `key:value`, at most 100. 200/202 answer `{data: {id, type: "dora_deployment"}}`; 400
  * JSON:API errors, 403/429 `{errors: [..]}`. Docs: docs.datadoghq.com/api/latest/dora-metrics ("Send a
  * deployment event"; not available on the US1-FED site) and DataDog/datadog-api-client-typescript

@@ -121,8 +121,9 @@ function mailed(seq: string, addresses: string[]): SendResult {
 }
 
 /**
- * Who gets the message: the fixed `to`, then the interested users (Buildbot's term): the actor, and the commit
- * author when a source recorded one (`details.authorEmail`), each as an address — one that `lookup` makes from a
+ * Who gets the message: the fixed `to`, then the interested users (Buildbot's term): the actor (and its address
+ * when the source recorded one, `details.actorEmail`: GitLab's user email), and the commit author when a source
+ * recorded one (`details.authorEmail`), each as an address — one that `lookup` makes from a
  * user name (a domain to append, or a map), or one the event itself gives, if its domain is in `allowedDomains`.
  * At most 50, without repeats.
  */
@@ -133,13 +134,14 @@ export function recipientsOf(
   const to = [...config.to];
   const dropped: string[] = [];
   if (config.interestedUsers) {
-    const candidates = [deployment.actor, deployment.details?.authorEmail]
-      .map((v) => v?.trim())
-      .filter(Boolean);
-    for (const who of candidates as string[]) {
-      const address = addressOf(who, config);
-      if (address.ok) to.push(address.value);
-      else dropped.push(address.reason);
+    const { details } = deployment;
+    // One address per person: the actor by name or by the address its source gave, then the commit author.
+    for (const person of [[deployment.actor, details?.actorEmail], [details?.authorEmail]]) {
+      const tries = person.map((v) => v?.trim()).filter((v): v is string => Boolean(v));
+      const found = tries.map((who) => addressOf(who, config));
+      const address = found.find((f) => f.ok);
+      if (address?.ok) to.push(address.value);
+      else for (const f of found) if (!f.ok) dropped.push(f.reason);
     }
   }
   const unique = [...new Map(to.map((address) => [address.toLowerCase(), address])).values()];
@@ -252,7 +254,7 @@ async function sendWithSes(
   }
   const { messageId } = await context.ses.send(
     {
-      from: config.from,
+      from: encodedMailbox(config.from),
       to,
       ...(config.replyTo ? { replyTo: [config.replyTo] } : {}),
       ...content,
@@ -262,6 +264,16 @@ async function sendWithSes(
     { region: config.transport.region, endpoint: config.transport.endpoint, timeoutMs: config.timeoutMs },
   );
   context.logger.info('email: Amazon SES took the message', { messageId, recipients: to.length });
+}
+
+/**
+ * SES takes a display name in ASCII only; any other is sent as an RFC 2047 encoded word
+ * (SESv2 SendEmail, FromEmailAddress).
+ */
+export function encodedMailbox(mailbox: string): string {
+  const named = /^(.+) <([^<>\s]+)>$/.exec(mailbox);
+  if (!named || /^[\x20-\x7e]*$/.test(named[1] as string)) return mailbox;
+  return `=?UTF-8?B?${Buffer.from(named[1] as string, 'utf8').toString('base64')}?= <${named[2]}>`;
 }
 
 /** What nodemailer reports about one message or throws (smtp-connection's errors). */

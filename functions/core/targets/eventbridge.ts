@@ -47,6 +47,7 @@ export function eventBusArn(
 export const eventbridgeTarget = defineTarget<EventBridgeConfig>({
   type: 'eventbridge',
   secretNames: () => [],
+  lazyModules: { all: ['@aws-sdk/client-eventbridge'], needed: () => ['@aws-sdk/client-eventbridge'] },
   async send({ deployment, transition }, context) {
     const { config, eventBus, logger } = context;
     if (!eventBus) {

@@ -1,6 +1,6 @@
 import * as z from 'zod';
-import { PLACEHOLDERS, unknownPlaceholders } from '../chat/template.ts';
-import { templateProblems } from './github.ts';
+import { CHAT_PLACEHOLDER_NAMES } from '../chat/template.ts';
+import { templateProblems } from '../template.ts';
 
 /**
  * Config fields several targets' schemas share (`<type>.schema.ts` files import them; like every schema they stay
@@ -32,15 +32,8 @@ export const templateField = (max = 1000) =>
     .min(1)
     .max(max)
     .superRefine((template, ctx) => {
-      const unknown = unknownPlaceholders(template);
-      if (unknown.length > 0) {
-        const known = Object.keys(PLACEHOLDERS)
-          .map((p) => `{{${p}}}`)
-          .join(', ');
-        ctx.addIssue({
-          code: 'custom',
-          message: `unknown placeholder ${unknown.map((u) => `{{${u}}}`).join(', ')}; known: ${known}`,
-        });
+      for (const problem of templateProblems(template, CHAT_PLACEHOLDER_NAMES)) {
+        ctx.addIssue({ code: 'custom', message: problem });
       }
     });
 

@@ -1,12 +1,6 @@
 import { githubClient, githubSecretNames, githubSubject } from './github.ts';
 import type { GitHubCommentConfig } from './github-comment.schema.ts';
-import {
-  type CommentForge,
-  commentMarker,
-  renderComment,
-  statusBehind,
-  upsertComments,
-} from './pr-comment.ts';
+import { type CommentForge, commentMarks, renderComment, upsertComments } from './pr-comment.ts';
 import { defineTarget } from './target.ts';
 
 /** Pull requests commented on per deployment at most (the first ones GitHub lists). */
@@ -61,11 +55,19 @@ export const githubCommentTarget = defineTarget<GitHubCommentConfig>({
           const found = (Array.isArray(data) ? data : []).find(
             (comment) => typeof comment.body === 'string' && comment.body.startsWith(marker),
           );
-          if (found && (typeof found.id === 'number' || typeof found.id === 'string'))
-            return String(found.id);
+          if (found && typeof found.id === 'number')
+            return { id: String(found.id), body: found.body as string };
           if (!/rel="next"/.test(headers.get('link') ?? '')) return undefined;
         }
         return undefined;
+      },
+      async readComment(pr, commentId) {
+        const { data } = await gh.get<{ body?: unknown }>(
+          `${base}/issues/comments/${encodeURIComponent(commentId)}`,
+          {},
+          `read comment ${commentId} on pull request #${pr}`,
+        );
+        return typeof data?.body === 'string' ? data.body : '';
       },
       async create(pr, body) {
         const { data } = await gh.post<{ id?: unknown }>(
@@ -76,23 +78,17 @@ export const githubCommentTarget = defineTarget<GitHubCommentConfig>({
         return String(data?.id);
       },
       async update(pr, commentId, body) {
-        try {
-          await gh.patch(
-            `${base}/issues/comments/${encodeURIComponent(commentId)}`,
-            { body },
-            `update comment ${commentId} on pull request #${pr}`,
-          );
-          return true;
-        } catch (error) {
-          if (statusBehind(error) === 404) return false;
-          throw error;
-        }
+        await gh.patch(
+          `${base}/issues/comments/${encodeURIComponent(commentId)}`,
+          { body },
+          `update comment ${commentId} on pull request #${pr}`,
+        );
       },
     };
-    const marker = commentMarker(deployment, 'html');
+    const marks = commentMarks(deployment, 'html');
     const refs = await upsertComments(forge, {
-      marker,
-      body: renderComment(deployment, transition, marker),
+      marks,
+      body: renderComment(deployment, transition, marks),
       refs: delivery?.refs,
       logger,
     });

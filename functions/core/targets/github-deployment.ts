@@ -106,6 +106,8 @@ export const githubDeploymentTarget = defineTarget<GitHubDeploymentConfig>({
       refs.githubDeploymentId = id;
       refs.githubRepository = `${gh.repo.owner}/${gh.repo.repo}`;
       refs.githubEnvironment = environment;
+      // GitHub announces the new deployment by webhook at once: Shipcast's record must already say it made it.
+      await context.keep?.(refs);
     }
 
     try {

@@ -26,29 +26,8 @@ export function githubSecretNames(config: GitHubConnection): string[] {
   return config.token ? [config.token] : config.app ? [config.app.privateKey] : [];
 }
 
-/** What is wrong with a template, if anything. */
-export function templateProblems(template: string, allowed: readonly string[]): string[] {
-  const problems: string[] = [];
-  const known = allowed.map((name) => `{{${name}}}`).join(', ');
-  for (const [, name] of template.matchAll(/\{\{([^{}]*)\}\}/g)) {
-    if (!allowed.includes(name?.trim() ?? '')) {
-      problems.push(`unknown placeholder {{${name}}}; use ${known}`);
-    }
-  }
-  if (/\{\{|\}\}/.test(template.replace(/\{\{[^{}]*\}\}/g, ''))) {
-    problems.push(`unbalanced {{ or }}; placeholders are ${known}`);
-  }
-  return problems;
-}
-
-/** Fills `{{name}}` placeholders (spaces inside the braces allowed); `encode` applies to each value. */
-export function renderTemplate(
-  template: string,
-  values: Record<string, string>,
-  encode: (value: string) => string = (value) => value,
-): string {
-  return template.replace(/\{\{([^{}]*)\}\}/g, (_, name: string) => encode(values[name.trim()] ?? ''));
-}
+/** GitHub's templates (`environmentUrl`, `context`) use the config's one template engine. */
+export { renderTemplate, templateProblems } from '../template.ts';
 
 /** Cuts text to at most `max` characters (code points, as GitHub counts), ending with `…` when cut. */
 export function cut(text: string, max = 140): string {

@@ -1,12 +1,6 @@
 import { gitlabClient, gitlabSecretNames, gitlabSubject, projectApi } from './gitlab.ts';
 import type { GitLabCommentConfig } from './gitlab-comment.schema.ts';
-import {
-  type CommentForge,
-  commentMarker,
-  renderComment,
-  statusBehind,
-  upsertComments,
-} from './pr-comment.ts';
+import { type CommentForge, commentMarks, renderComment, upsertComments } from './pr-comment.ts';
 import { defineTarget } from './target.ts';
 
 /** Merge requests commented on per deployment at most. */
@@ -70,10 +64,19 @@ export const gitlabCommentTarget = defineTarget<GitLabCommentConfig>({
           const found = (Array.isArray(data) ? data : []).find(
             (note) => note.system !== true && typeof note.body === 'string' && note.body.startsWith(marker),
           );
-          if (found && typeof found.id === 'number') return String(found.id);
+          if (found && typeof found.id === 'number')
+            return { id: String(found.id), body: found.body as string };
           if (!headers.get('x-next-page')) return undefined;
         }
         return undefined;
+      },
+      async readComment(mr, noteId) {
+        const { data } = await gl.get<{ body?: unknown }>(
+          `${notes(mr)}/${encodeURIComponent(noteId)}`,
+          {},
+          `read note ${noteId} on merge request ${mr}`,
+        );
+        return typeof data?.body === 'string' ? data.body : '';
       },
       async create(mr, body) {
         const { data } = await gl.post<{ id?: unknown }>(
@@ -84,23 +87,17 @@ export const gitlabCommentTarget = defineTarget<GitLabCommentConfig>({
         return String(data?.id);
       },
       async update(mr, noteId, body) {
-        try {
-          await gl.put(
-            `${notes(mr)}/${encodeURIComponent(noteId)}`,
-            { body },
-            `update note ${noteId} on merge request ${mr}`,
-          );
-          return true;
-        } catch (error) {
-          if (statusBehind(error) === 404) return false;
-          throw error;
-        }
+        await gl.put(
+          `${notes(mr)}/${encodeURIComponent(noteId)}`,
+          { body },
+          `update note ${noteId} on merge request ${mr}`,
+        );
       },
     };
-    const marker = commentMarker(deployment, 'html');
+    const marks = commentMarks(deployment, 'html');
     const refs = await upsertComments(forge, {
-      marker,
-      body: renderComment(deployment, transition, marker),
+      marks,
+      body: renderComment(deployment, transition, marks),
       refs: delivery?.refs,
       logger,
     });

@@ -8,7 +8,7 @@ export const grafanaConfigSchema = z
     /** Grafana's root URL (`https://grafana.example.com`, `https://<stack>.grafana.net`); a sub-path is kept. */
     url: baseUrlField(),
     /** Name of the secret holding a service account token (role Editor, or annotations:create/write/read). */
-    token: secretNameField('the service account token'),
+    token: secretNameField('the service account token', /^glsa_/),
     /** Put the annotation on this dashboard only; without it, an organization annotation (found by tags). */
     dashboardUID: z
       .string()

@@ -7,7 +7,7 @@ export const pagerdutyConfigSchema = z
   .object({
     type: z.literal('pagerduty'),
     /** Name of the secret holding the Events API v2 integration key (`routing_key`) of the service. */
-    routingKey: secretNameField('the routing key'),
+    routingKey: secretNameField('the routing key', /^[0-9a-f]{32}$/i),
     /** Also send a change event when the deployment starts (the first of queued or in_progress). */
     onStart: z.boolean().default(false),
     /** Events API host: `https://events.eu.pagerduty.com` for the EU service region, or a proxy. */

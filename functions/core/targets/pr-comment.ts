@@ -20,7 +20,7 @@ import { withRefs } from './github.ts';
  * The only links are Shipcast's own: the deployment's http(s) URL, percent-encoded so it cannot close the link.
  */
 
-/** GitHub refuses comment bodies over 65,536 characters; every forge's limit is at least this. */
+/** GitHub refuses comment bodies over 65,536 characters; bodies are cut to that on every forge (GitLab allows 1,000,000). */
 export const COMMENT_MAX = 65_536;
 
 const SIGIL = /([@#!~%$&])(?=[\p{L}\p{N}_*.-])/gu;
@@ -31,17 +31,39 @@ export function markdownText(value: string | undefined, max = 300): string {
   return cleanText(value, max).replace(SIGIL, '$1\u2060').replace(PUNCTUATION, '\\$1');
 }
 
+/** The hidden lines at the top of a comment: what finds it again, and which deployment it shows. */
+export interface CommentMarks {
+  /** Identifies Shipcast's comment for one service/environment; a comment starting with it is Shipcast's. */
+  marker: string;
+  /** The deployment the comment shows (when Shipcast first heard of it, and its id). */
+  stamp: string;
+}
+
 /**
- * The hidden line that identifies Shipcast's comment for one service/environment (the names URI-encoded, so
- * nothing in them can end the comment early). `style: 'html'` is an HTML comment (GitHub, GitLab);
- * `'reference'` an unused link reference definition, which CommonMark renders as nothing (Bitbucket Cloud shows
- * HTML comments as text).
+ * The hidden lines of a deployment's comment (service and environment URI-encoded, so nothing in them can end
+ * the comment early). `style: 'html'` uses HTML comments (GitHub, GitLab); `'reference'` unused link
+ * reference definitions, which CommonMark renders as nothing (Bitbucket Cloud shows HTML comments as text).
  */
-export function commentMarker(deployment: Deployment, style: 'html' | 'reference'): string {
+export function commentMarks(deployment: Deployment, style: 'html' | 'reference'): CommentMarks {
   const key = `${encodeURIComponent(deployment.service ?? 'unknown')}/${encodeURIComponent(
     deployment.environment ?? 'unknown',
   )}`;
-  return style === 'html' ? `<!-- shipcast:${key} -->` : `[shipcast]: # "shipcast:${key}"`;
+  const shown = `${deployment.createdAt} ${deployment.id}`;
+  return style === 'html'
+    ? { marker: `<!-- shipcast:${key} -->`, stamp: `<!-- shipcast-deployment:${shown} -->` }
+    : { marker: `[shipcast]: # "shipcast:${key}"`, stamp: `[shipcast-deployment]: # "${shown}"` };
+}
+
+const STAMP = /shipcast-deployment(?::|\]: # ")(\S+) [\w-]+/;
+
+/**
+ * True when `body` shows a deployment Shipcast heard of after the one of `marks` (a later deployment took the
+ * comment over). ISO times in UTC compare as strings; at the same millisecond the last writer wins.
+ */
+function showsNewer(body: string, marks: CommentMarks): boolean {
+  const theirs = STAMP.exec(body)?.[1];
+  const ours = STAMP.exec(marks.stamp)?.[1];
+  return theirs !== undefined && ours !== undefined && theirs > ours;
 }
 
 /** A link target that cannot end the Markdown link early: parentheses, brackets, spaces and quotes encoded. */
@@ -52,14 +74,14 @@ function linkTarget(url: string): string {
   );
 }
 
-/** The comment for one transition: the marker, a headline, the facts, the error, a link to the deployment. */
-export function renderComment(deployment: Deployment, transition: Transition, marker: string): string {
+/** The comment for one transition: the hidden lines, a headline, the facts, the error, a link to the deployment. */
+export function renderComment(deployment: Deployment, transition: Transition, marks: CommentMarks): string {
   const view: ChatView = chatView(deployment, transition);
   const text = (value: string, max = 100) => markdownText(value, max);
   const headline = [text(view.service), view.version ? text(view.version) : '', '→', text(view.environment)]
     .filter(Boolean)
     .join(' ');
-  const lines = [marker, `### ${view.emoji} ${headline}: ${view.statusText}`, ''];
+  const lines = [marks.marker, marks.stamp, `### ${view.emoji} ${headline}: ${view.statusText}`, ''];
   const facts: [string, string][] = [['Status', `${view.emoji} ${view.statusText}`]];
   if (view.version) facts.push(['Version', text(view.version)]);
   if (view.commit) facts.push(['Commit', text(view.commit.short, 12)]);
@@ -86,26 +108,35 @@ export interface CommentForge {
   noun: string;
   /** The pull/merge requests containing the commit, by their number (iid on GitLab). */
   pullRequests(): Promise<string[]>;
-  /** The id of the comment on `pr` whose body contains `marker`, if there is one. */
-  findComment(pr: string, marker: string): Promise<string | undefined>;
+  /** The comment on `pr` whose body starts with `marker`, if there is one. */
+  findComment(pr: string, marker: string): Promise<FoundComment | undefined>;
+  /** The body of a comment; undefined when it was deleted. */
+  readComment(pr: string, commentId: string): Promise<string | undefined>;
   /** Posts a comment; its id. */
   create(pr: string, body: string): Promise<string>;
-  /** Replaces a comment's body; false when the comment no longer exists (deleted by someone). */
-  update(pr: string, commentId: string, body: string): Promise<boolean>;
+  /** Replaces a comment's body (a 404 answer means the comment was deleted). */
+  update(pr: string, commentId: string, body: string): Promise<void>;
+}
+
+/** A comment found on a pull request. */
+export interface FoundComment {
+  id: string;
+  body: string;
 }
 
 /** The delivery ref that holds the comment id on one pull request. */
 export const commentRef = (pr: string) => `comment:${pr}`;
 
 /**
- * Creates or updates the comment on each pull request containing the commit. A comment id known from the
- * delivery's refs is updated directly; otherwise the marker finds an earlier comment (another deployment of the
- * same service/environment, or a post whose answer was lost) before a new one is made. Ids learned before a
- * failure are carried on the error, so the retry updates them instead of posting again.
+ * Creates or updates the comment on each pull request containing the commit. The comment is the one whose id
+ * the delivery's refs hold, else the one the marker finds (another deployment of the same service/environment,
+ * or a post whose answer was lost), else a new one. A comment that shows a later deployment is left alone, so a
+ * late transition of an older deployment never overwrites a newer one. Ids learned before a failure are carried
+ * on the error, so the retry updates them instead of posting again.
  */
 export async function upsertComments(
   forge: CommentForge,
-  options: { marker: string; body: string; refs: Record<string, string> | undefined; logger: Logger },
+  options: { marks: CommentMarks; body: string; refs: Record<string, string> | undefined; logger: Logger },
 ): Promise<Record<string, string>> {
   const learned: Record<string, string> = {};
   try {
@@ -116,10 +147,17 @@ export async function upsertComments(
     }
     for (const pr of pulls) {
       const known = options.refs?.[commentRef(pr)];
-      if (known && (await forge.update(pr, known, options.body))) continue;
-      const found = await forge.findComment(pr, options.marker);
-      if (found && found !== known && (await forge.update(pr, found, options.body))) {
-        learned[commentRef(pr)] = found;
+      const knownBody = known ? await readOrGone(forge, pr, known) : undefined;
+      const current =
+        known && knownBody !== undefined
+          ? { id: known, body: knownBody }
+          : await forge.findComment(pr, options.marks.marker);
+      if (current && showsNewer(current.body, options.marks)) {
+        options.logger.info(`${forge.noun} ${pr}: the comment shows a later deployment; left as it is`);
+        continue;
+      }
+      if (current && (await updateOrGone(forge, pr, current.id, options.body))) {
+        if (current.id !== known) learned[commentRef(pr)] = current.id;
         continue;
       }
       learned[commentRef(pr)] = await forge.create(pr, options.body);
@@ -130,8 +168,29 @@ export async function upsertComments(
   }
 }
 
+/** A comment's body, or undefined when the forge answers 404 (deleted). */
+async function readOrGone(forge: CommentForge, pr: string, id: string): Promise<string | undefined> {
+  try {
+    return await forge.readComment(pr, id);
+  } catch (error) {
+    if (statusBehind(error) === 404) return undefined;
+    throw error;
+  }
+}
+
+/** Edits a comment; false when the forge answers 404 (deleted in the meantime). */
+async function updateOrGone(forge: CommentForge, pr: string, id: string, body: string): Promise<boolean> {
+  try {
+    await forge.update(pr, id, body);
+    return true;
+  } catch (error) {
+    if (statusBehind(error) === 404) return false;
+    throw error;
+  }
+}
+
 /** The HTTP status behind a delivery error, looking through the causes a forge client wrapped it in. */
-export function statusBehind(error: unknown): number | undefined {
+function statusBehind(error: unknown): number | undefined {
   let current = error;
   for (let depth = 0; current && depth < 4; depth++) {
     const answer = answerOf(current);

@@ -1,6 +1,7 @@
 import * as z from 'zod';
-import { PLACEHOLDERS, unknownPlaceholders } from '../chat/template.ts';
-import { BIGPANDA_DEFAULT_URL, isKnownComponentPlaceholder, PLACEHOLDER } from './bigpanda.ts';
+import { CHAT_PLACEHOLDER_NAMES } from '../chat/template.ts';
+import { templateProblems } from '../template.ts';
+import { BIGPANDA_DEFAULT_URL, COMPONENT_PLACEHOLDERS, isKnownComponentPlaceholder } from './bigpanda.ts';
 import { bitbucketCommentConfigSchema } from './bitbucket-comment.schema.ts';
 import { bitbucketStatusConfigSchema } from './bitbucket-status.schema.ts';
 import { datadogConfigSchema } from './datadog.schema.ts';
@@ -50,16 +51,8 @@ export const templateSchema = z
   .min(1)
   .max(1000)
   .superRefine((template, ctx) => {
-    const unknown = unknownPlaceholders(template);
-    if (unknown.length > 0) {
-      ctx.addIssue({
-        code: 'custom',
-        message: `unknown placeholder ${unknown.map((u) => `{{${u}}}`).join(', ')}; known: ${Object.keys(
-          PLACEHOLDERS,
-        )
-          .map((p) => `{{${p}}}`)
-          .join(', ')}`,
-      });
+    for (const problem of templateProblems(template, CHAT_PLACEHOLDER_NAMES)) {
+      ctx.addIssue({ code: 'custom', message: problem });
     }
   });
 
@@ -106,6 +99,21 @@ function checkEventMode(config: { format?: string; mode?: string }, ctx: z.Refin
   }
 }
 
+/** RFC 9110 §5.1: a field name is a token (https://www.rfc-editor.org/rfc/rfc9110#name-field-names). */
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}$/;
+/** RFC 9110 §5.5 field values, limited to printable ASCII (fetch sends bytes; CR/LF would split the header). */
+const HEADER_VALUE = /^[\t\x20-\x7e]*$/;
+/** Headers Shipcast sets (or fetch manages): a configured one would be dropped or break the request. */
+const RESERVED_HEADERS = new Set([
+  'content-type',
+  'content-length',
+  'host',
+  'connection',
+  'transfer-encoding',
+  'shipcast-delivery',
+  'shipcast-signature',
+]);
+
 export const webhookConfigSchema = z
   .object({
     type: z.literal('webhook'),
@@ -115,7 +123,36 @@ export const webhookConfigSchema = z
       .string()
       .regex(/^[A-Za-z0-9_./-]+$/, 'secret names use letters, digits and _ . / -')
       .optional(),
-    headers: z.record(z.string(), z.string()).optional(),
+    /**
+     * Extra request headers. A value is the text to send, or `{ "secret": "<name>" }` to send a secret's value
+     * (resolved at send time, masked in logs): credentials stay out of the config and the function bundles.
+     */
+    headers: z
+      .record(
+        z.string(),
+        z.union([
+          z
+            .string()
+            .max(8192)
+            .regex(
+              HEADER_VALUE,
+              'a header value is printable ASCII (tab and space allowed), no CR, LF or other control characters; keep credentials in a secret: { "secret": "<name>" }',
+            ),
+          z.object({ secret: secretNameField() }).strict(),
+        ]),
+      )
+      // Names are checked here, not by the record's key schema, whose error would not say what is wrong.
+      .superRefine((headers, ctx) => {
+        for (const name of Object.keys(headers)) {
+          const message = !HEADER_NAME.test(name)
+            ? "a header name is letters, digits and !#$%&'*+-.^_`|~ (RFC 9110 token)"
+            : RESERVED_HEADERS.has(name.toLowerCase())
+              ? `Shipcast sets this header itself; the names ${[...RESERVED_HEADERS].join(', ')} cannot be configured`
+              : undefined;
+          if (message) ctx.addIssue({ code: 'custom', path: [name], message });
+        }
+      })
+      .optional(),
     timeoutMs: timeoutMsField(),
     ...eventFormatFields,
   })
@@ -177,10 +214,11 @@ const componentTemplate = z
   .string()
   .min(1)
   .max(256)
-  .refine(
-    (template) => [...template.matchAll(PLACEHOLDER)].every((m) => isKnownComponentPlaceholder(m[1] ?? '')),
-    { error: 'placeholders are {{service}}, {{environment}}, {{source}} and {{details.<key>}}' },
-  );
+  .superRefine((template, ctx) => {
+    for (const problem of templateProblems(template, isKnownComponentPlaceholder, COMPONENT_PLACEHOLDERS)) {
+      ctx.addIssue({ code: 'custom', message: problem });
+    }
+  });
 
 export const bigpandaConfigSchema = z
   .object({

@@ -18,7 +18,7 @@ export const sentryConfigSchema = z
     /** Projects the release and its deploys belong to. */
     projects: z.array(slug('project')).min(1).max(50),
     /** Name of the secret holding an auth token with project:releases (an organization token works). */
-    token: secretNameField('the Sentry auth token'),
+    token: secretNameField('the Sentry auth token', /^sntr[ysu]_/),
     /**
      * The release version (what the SDKs report as `release`): placeholders `{{version}}` (the deployment's
      * version, else its commit), `{{commit}}`, `{{commit.short}}`, `{{service}}`, `{{environment}}`.

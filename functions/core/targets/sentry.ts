@@ -50,7 +50,7 @@ export const sentryTarget = defineTarget<SentryConfig>({
       });
       return {};
     }
-    if (delivery?.refs?.deployId) {
+    if (delivery?.refs?.deployId || delivery?.refs?.deployed) {
       context.logger.info('Sentry: this deployment’s deploy was already created', {
         deployId: delivery.refs.deployId,
       });
@@ -67,7 +67,15 @@ export const sentryTarget = defineTarget<SentryConfig>({
       );
       return {};
     }
-    const deploy = deployBody(notification, context.config);
+    const environment = environmentOf(deployment);
+    if (!environment) {
+      context.logger.info('no Sentry deploy: the deployment names no environment', {
+        target: context.name,
+        deploymentId: deployment.id,
+      });
+      return {};
+    }
+    const deploy = deployBody(notification, environment, context.config);
     let created: { id?: unknown } | undefined;
     try {
       created = await createDeploy(version, deploy, context);
@@ -122,18 +130,17 @@ function versionProblem(version: string): string | undefined {
   return undefined;
 }
 
-/** Sentry environments: at most 64 characters, no slash or line break. */
+/** Sentry environments: at most 64 characters, no slash or line break; empty when there is none. */
 function environmentOf(deployment: Deployment): string {
-  const name = (deployment.environment ?? '').replace(/[/\\\r\n\t\f]/g, '-').trim();
-  return cut(name || 'production', 64);
+  return cut((deployment.environment ?? '').replace(/[/\\\r\n\t\f]/g, '-').trim(), 64);
 }
 
-function deployBody({ deployment, transition }: Notification, config: SentryConfig) {
+function deployBody({ deployment, transition }: Notification, environment: string, config: SentryConfig) {
   const { view } = changeFacts(deployment, transition);
   const started = deployment.startedAt ?? deployment.createdAt;
   const finished = deployment.finishedAt ?? transition.at;
   return {
-    environment: environmentOf(deployment),
+    environment,
     name: cut(`${view.source} ${deployment.sourceDeploymentId}`, 64),
     ...(view.url && view.url.length <= 200 ? { url: view.url } : {}),
     dateStarted: started <= finished ? started : finished,

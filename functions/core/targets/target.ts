@@ -34,6 +34,11 @@ export interface TargetContext<C> {
   eventBus?: EventBus;
   /** Amazon SES, for the `email` target (the dispatcher's runtimes wire it; absent elsewhere). */
   ses?: SesSender;
+  /**
+   * Saves target ids learned mid-send on this delivery at once, before the send ends (a webhook about what was
+   * just created may ask for them). Never throws: when the write fails, the ids are saved with the outcome.
+   */
+  keep?(refs: Record<string, string>): Promise<void>;
 }
 
 /** What a successful send leaves behind: the target's own ids to keep for later sends. */

@@ -15,7 +15,12 @@ export function signWebhook(secret: string, body: string, unixSeconds: number): 
 /** JSON POST of the normalized deployment and the transition, HMAC-signed. */
 export const webhookTarget = defineTarget<WebhookConfig>({
   type: 'webhook',
-  secretNames: (config) => (config.secret ? [config.secret] : []),
+  secretNames: (config) => [
+    ...(config.secret ? [config.secret] : []),
+    ...Object.values(config.headers ?? {}).flatMap((value) =>
+      typeof value === 'string' ? [] : [value.secret],
+    ),
+  ],
   async send({ deployment, transition }, context) {
     const { config, http, secrets } = context;
     const formatted = await formatWebhookEvent({ deployment, transition }, context);
@@ -34,7 +39,12 @@ export const webhookTarget = defineTarget<WebhookConfig>({
       SIGNATURE_HEADER,
       ...Object.keys(formatted.headers),
     ]);
-    const custom = Object.entries(config.headers ?? {}).filter(([name]) => !own.has(name.toLowerCase()));
+    const custom: [string, string][] = [];
+    for (const [name, value] of Object.entries(config.headers ?? {})) {
+      if (own.has(name.toLowerCase())) continue;
+      // A header naming a secret: its value is read now (cached by the secret source, masked in logs).
+      custom.push([name, typeof value === 'string' ? value : await secrets.get(value.secret)]);
+    }
     const headers: Record<string, string> = {
       ...Object.fromEntries(custom),
       ...formatted.headers,
