@@ -16,6 +16,7 @@ import type { Delivery, DispatchMessage } from './schema.ts';
 import { TARGETS } from './targets/index.ts';
 import type { SendResult, TargetDefinition } from './targets/target.ts';
 import { count, type Logger, type Metrics, maskSecrets } from './telemetry.ts';
+import { deploymentTimeline } from './timeline.ts';
 import { MAX_VISIBILITY_SECONDS, queueableWait } from './visibility.ts';
 
 /** What dispatching needs: the ports, the config, the one HTTP client and the telemetry. */
@@ -194,6 +195,7 @@ export async function dispatchOne(
           deployment.service && deployment.environment
             ? store.previousTerminal(deployment.service, deployment.environment, deployment)
             : undefined,
+        ciEvents: async () => (await deploymentTimeline(store, deployment))?.events ?? [],
         eventBus: context.eventBus,
         keep: (refs) =>
           record(context, delivery, message, (base) => ({ ...base, refs: { ...base.refs, ...refs } })).catch(

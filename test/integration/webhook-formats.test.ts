@@ -2,6 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CloudEvent, HTTP } from 'cloudevents';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApi } from '../../functions/core/api/app.ts';
 import { parseConfig } from '../../functions/core/config.ts';
 import { ConfigError } from '../../functions/core/errors.ts';
 import { deploymentIdFor } from '../../functions/core/ids.ts';
@@ -14,6 +15,7 @@ import { createHarness, type Harness } from '../support/harness.ts';
 import { type CapturedRequest, startTargetServer, type TargetServer } from '../support/target-server.ts';
 
 const KEY = 'webhook-format-key-7Hq2Lx';
+const API_TOKEN = 'webhook-format-api-token-3Jd8';
 
 // biome-ignore lint/suspicious/noExplicitAny: the events are read field by field
 type Json = Record<string, any>;
@@ -200,6 +202,41 @@ describe('webhook target formats', () => {
     expect((removed.data as Json).subject.content).toEqual({
       environment: { id: 'production', source: 'shipcast' },
     });
+  });
+
+  it("sends CDEvents that Shipcast's own CDEvents source takes back as the same deployment facts", async () => {
+    const id = deploymentIdFor('native', 'cd-6');
+    await ingest(
+      nativeEvent('cd-6', 'succeeded', { service: 'cd-roundtrip', version: '8.1.0', environment: 'staging' }),
+    );
+    await h.drainDispatch();
+    writeFileSync(join(h.secretsDir, 'api-token'), API_TOKEN);
+    const api = createApi(h.runtime.api);
+
+    for (const path of ['/cd', '/cd-structured']) {
+      const request = at(path, id)[0] as CapturedRequest;
+      const answer = await api.request('/v1/cdevents', {
+        method: 'POST',
+        headers: {
+          ...(Object.fromEntries(
+            Object.entries(request.headers).filter(
+              ([name]) => name === 'content-type' || name.startsWith('ce-'),
+            ),
+          ) as Record<string, string>),
+          authorization: `Bearer ${API_TOKEN}`,
+        },
+        body: request.body,
+      });
+      expect(answer.status).toBe(202);
+      const { deploymentId, kind, status } = (await answer.json()) as Json;
+      expect({ kind, status }).toEqual({ kind: 'deployment', status: 'succeeded' });
+      expect(await h.store.getDeployment(deploymentId)).toMatchObject({
+        source: 'cdevents',
+        service: 'cd-roundtrip',
+        environment: 'staging',
+        version: '8.1.0',
+      });
+    }
   });
 
   it('sends the same event id again when a transition is retried', async () => {

@@ -14,8 +14,10 @@ import { gitlabStatusTarget } from './gitlab-status.ts';
 import { googleChatTarget } from './google-chat.ts';
 import { grafanaTarget } from './grafana.ts';
 import { honeycombTarget } from './honeycomb.ts';
+import { jiraTarget } from './jira.ts';
 import { logTarget } from './log.ts';
 import { mattermostTarget } from './mattermost.ts';
+import { newrelicTarget } from './newrelic.ts';
 import { pagerdutyTarget } from './pagerduty.ts';
 import { pushoverTarget } from './pushover.ts';
 import { sentryTarget } from './sentry.ts';
@@ -57,6 +59,8 @@ export const TARGETS = [
   gitlabCommentTarget,
   bitbucketStatusTarget,
   bitbucketCommentTarget,
+  newrelicTarget,
+  jiraTarget,
 ] as const satisfies readonly TargetDefinition[];
 
 /** Looks a target type up by name. */

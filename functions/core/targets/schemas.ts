@@ -23,6 +23,8 @@ import { gitlabCommentConfigSchema } from './gitlab-comment.schema.ts';
 import { gitlabStatusConfigSchema } from './gitlab-status.schema.ts';
 import { grafanaConfigSchema } from './grafana.schema.ts';
 import { honeycombConfigSchema } from './honeycomb.schema.ts';
+import { jiraConfigSchema } from './jira.schema.ts';
+import { newrelicConfigSchema } from './newrelic.schema.ts';
 import { pagerdutyConfigSchema } from './pagerduty.schema.ts';
 import { pushoverConfigSchema } from './pushover.schema.ts';
 import { sentryConfigSchema } from './sentry.schema.ts';
@@ -453,4 +455,6 @@ export const TARGET_CONFIG_SCHEMAS = [
   gitlabCommentConfigSchema,
   bitbucketStatusConfigSchema,
   bitbucketCommentConfigSchema,
+  newrelicConfigSchema,
+  jiraConfigSchema,
 ] as const;

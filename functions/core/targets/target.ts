@@ -1,6 +1,6 @@
 import type { HttpClient } from '../http-client.ts';
 import type { Clock, EventBus, RateLimiter, SecretSource, SesSender } from '../ports.ts';
-import type { Delivery, Deployment, Transition } from '../schema.ts';
+import type { CiEvent, Delivery, Deployment, Transition } from '../schema.ts';
 import type { Logger } from '../telemetry.ts';
 
 /** What a target is asked to announce: one transition of one deployment. */
@@ -28,6 +28,8 @@ export interface TargetContext<C> {
   deliveryOf(deploymentId: string, target: string): Promise<Delivery | undefined>;
   /** The newest earlier finished deployment of the same service and environment (CDEvents: deployed or upgraded). */
   previousDeployment?(): Promise<Deployment | undefined>;
+  /** The CI events behind the deployment's commit (pushes, pull requests, builds: its timeline), oldest first. */
+  ciEvents?(): Promise<Omit<CiEvent, 'rev'>[]>;
   /** The event bus adapter (EventBridge in AWS and locally), where the runtime has one. */
   eventBus?: EventBus;
   /** Amazon SES, for the `email` target (the dispatcher's runtimes wire it; absent elsewhere). */

@@ -1,0 +1,35 @@
+import * as z from 'zod';
+import { JIRA_DEFAULT_URL, JIRA_ENVIRONMENT_TYPES } from './jira.ts';
+
+const secretName = z
+  .string()
+  .regex(/^[A-Za-z0-9_./-]{1,128}$/, 'the name of a secret (letters, digits and _ . / -), never its value');
+
+/** The `jira` target's config: the Jira Cloud site, the OAuth credentials, and how environments are typed. */
+export const jiraConfigSchema = z
+  .object({
+    type: z.literal('jira'),
+    /** The site's cloud id (`https://<site>.atlassian.net/_edge/tenant_info` answers it). */
+    cloudId: z
+      .string()
+      .regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, 'a cloud id (a UUID)'),
+    /** Name of the secret holding the OAuth client id (Jira: Apps → OAuth credentials, permission "Deployments"). */
+    clientId: secretName,
+    /** Name of the secret holding the OAuth client secret. */
+    clientSecret: secretName,
+    /** Atlassian's API (and token) host: https://api.atlassian.com, or a proxy. */
+    baseUrl: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).default(JIRA_DEFAULT_URL),
+    /** Shipcast environment (exact name or glob) → Jira environment type; unmatched names are typed by their words. */
+    environmentTypes: z.record(z.string().min(1), z.enum(JIRA_ENVIRONMENT_TYPES)).optional(),
+    /** Link of a deployment that has none: a URL with `{deploymentId}`, `{service}`, `{environment}` placeholders. */
+    url: z
+      .string()
+      .regex(
+        /^https?:\/\/\S+$/,
+        'an http(s) URL, placeholders {deploymentId}, {service}, {environment} allowed',
+      )
+      .optional(),
+    timeoutMs: z.number().int().min(100).max(60_000).optional(),
+  })
+  .strict();
+export type JiraConfig = z.infer<typeof jiraConfigSchema>;
