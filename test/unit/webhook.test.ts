@@ -237,7 +237,7 @@ describe('webhook target', () => {
       'a secret reference with a bad name',
       { authorization: { secret: 'bad name' } },
       'headers.authorization.secret',
-      'secret names',
+      'the name of a secret',
     ],
   ])('refuses headers with %s when the config loads, naming the header', (_what, headers, path, message) => {
     const result = webhookConfigSchema.safeParse({
