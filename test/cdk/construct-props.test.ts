@@ -167,6 +167,9 @@ describe('Shipcast props', () => {
 });
 
 describe("CodeDeploy's EventBridge events", () => {
+  /** The rules matching CodeDeploy's events (the sweep has a scheduled rule of its own). */
+  const codeDeployRules = (rules: [string, Resource][]) =>
+    rules.filter(([, rule]) => rule.Properties.EventPattern?.source?.includes('aws.codedeploy'));
   const ingestQueueOf = (resources: Record<string, Resource>) =>
     Object.keys(resources).find(
       (id) => id.startsWith('ShipcastIngestQueue') && resources[id]!.Type === 'AWS::SQS::Queue',
@@ -174,7 +177,7 @@ describe("CodeDeploy's EventBridge events", () => {
 
   it('takes deployment state changes onto the ingest queue by default, with a dead-letter queue', () => {
     const { ofType, resources } = synth();
-    const rules = ofType('AWS::Events::Rule');
+    const rules = codeDeployRules(ofType('AWS::Events::Rule'));
     expect(rules).toHaveLength(1);
     const rule = rules[0]![1].Properties;
     expect(rule.EventPattern).toEqual({
@@ -187,12 +190,14 @@ describe("CodeDeploy's EventBridge events", () => {
   });
 
   it('adds instance state changes when asked, and has no rule when turned off', () => {
-    const withInstances = synth({ codeDeployEvents: { instanceEvents: true } }).ofType('AWS::Events::Rule');
+    const withInstances = codeDeployRules(
+      synth({ codeDeployEvents: { instanceEvents: true } }).ofType('AWS::Events::Rule'),
+    );
     expect(withInstances[0]![1].Properties.EventPattern['detail-type']).toEqual([
       'CodeDeploy Deployment State-change Notification',
       'CodeDeploy Instance State-change Notification',
     ]);
-    expect(synth({ codeDeployEvents: false }).ofType('AWS::Events::Rule')).toEqual([]);
+    expect(codeDeployRules(synth({ codeDeployEvents: false }).ofType('AWS::Events::Rule'))).toEqual([]);
   });
 });
 
