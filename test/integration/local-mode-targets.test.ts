@@ -104,7 +104,9 @@ describe('local mode end to end: one CodeDeploy deployment announced to GitHub, 
         SHIPCAST_SECRET_SLACK_TOKEN: SLACK_TOKEN,
         SHIPCAST_SECRET_DISCORD_WEBHOOK: discord.webhookUrl,
       },
-      visibilityTimeoutSeconds: { ingest: 2, dispatch: 2 },
+      // Dispatch batches run concurrently (as in AWS): a visibility shorter than a batch on a loaded machine would
+      // hand its messages to another batch while the first still sends them.
+      visibilityTimeoutSeconds: { ingest: 2, dispatch: 60 },
       logger: logs.logger,
     });
     sns = new SNSClient({
