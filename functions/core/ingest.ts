@@ -268,6 +268,7 @@ function merge(
     counts: event.counts,
     startedAt: event.startedAt,
     finishedAt: event.finishedAt,
+    commits: event.commits,
     rollbackOf: event.rollbackOfSourceId
       ? deploymentIdFor(event.source, event.rollbackOfSourceId)
       : undefined,

@@ -4,6 +4,7 @@ import { nativeEventSchema } from '../sources/native.ts';
 import { pipelinesOpenApi } from '../sources/pipelines.ts';
 import { STATUSES } from '../status.ts';
 import * as z from '../zod-mini.ts';
+import { insightsOpenApi } from './insights-openapi.ts';
 
 let document: Record<string, unknown> | undefined;
 
@@ -36,7 +37,7 @@ function build(): Record<string, unknown> {
   });
   /** A bearer token; `scope` is what the token must grant (docs/api.md), none for any valid token. */
   const secured = (scope?: string) => [{ bearer: scope ? [scope] : [] }];
-  const dropIns = [bigPandaOpenApi(), cdEventsOpenApi()];
+  const dropIns = [bigPandaOpenApi(), cdEventsOpenApi(), insightsOpenApi(secured, errorResponse)];
   const pipelines = pipelinesOpenApi();
   const hookAnswer = (description: string) => ({
     description,
@@ -55,7 +56,7 @@ function build(): Record<string, unknown> {
           type: 'http',
           scheme: 'bearer',
           description:
-            'A configured API token. Each operation lists the scope it needs: events:write, deployments:read, pipelines:read or pipelines:write; `read` grants every :read scope, `write` every :write scope, `admin` everything (a token configured without scopes has admin). 401: missing or unknown token; 403: the token lacks the scope',
+            'A configured API token. Each operation lists the scope it needs: events:write, deployments:read, pipelines:read, pipelines:write, incidents:read, incidents:write or metrics:read; `read` grants every :read scope, `write` every :write scope, `admin` everything (a token configured without scopes has admin). 401: missing or unknown token; 403: the token lacks the scope',
         },
         ...pipelines.securitySchemes,
         snsSignature: {
