@@ -103,6 +103,13 @@ export interface IncidentContext {
   store: DeploymentStore;
   now: string;
   productionEnvironments: string[];
+  /** The title of a new incident the body gives none (an event source's); else a new incident needs one. */
+  defaultTitle?: string;
+  /**
+   * False: an `open` body leaves a resolved incident resolved (an event source's late or redelivered
+   * detection); the API reopens it.
+   */
+  reopen?: boolean;
 }
 
 /**
@@ -126,11 +133,15 @@ export async function applyIncident(
       message: `incident ${id} is ${current.service} in ${current.environment}; it cannot move`,
     });
   }
-  const title = body.title ?? current?.title;
+  const title = body.title ?? current?.title ?? context.defaultTitle;
   if (!title) problems.push({ path: 'title', message: 'required to open an incident' });
+  const status =
+    body.status === 'open' && current?.status === 'resolved' && context.reopen === false
+      ? 'resolved'
+      : body.status;
   const openedAt = iso(body.openedAt) ?? current?.openedAt ?? context.now;
   const resolvedAt =
-    body.status === 'resolved' ? (iso(body.resolvedAt) ?? current?.resolvedAt ?? context.now) : undefined;
+    status === 'resolved' ? (iso(body.resolvedAt) ?? current?.resolvedAt ?? context.now) : undefined;
   if (body.status === 'open' && body.resolvedAt) {
     problems.push({ path: 'resolvedAt', message: 'only with status resolved' });
   }
@@ -166,7 +177,7 @@ export async function applyIncident(
     ...optional('severity', body.severity ?? current?.severity),
     title: title as string,
     ...optional('url', body.url ?? current?.url),
-    status: body.status,
+    status,
     openedAt,
     ...optional('resolvedAt', resolvedAt),
     ...optional('deploymentId', deploymentId),

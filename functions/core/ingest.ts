@@ -1,11 +1,12 @@
 import type { ShipcastConfig } from './config.ts';
+import { deploymentFinished } from './deployment-metrics.ts';
 import { ConcurrentUpdateError } from './errors.ts';
 import { deploymentIdFor } from './ids.ts';
 import type { Clock, DeploymentStore, DispatchQueue, Enricher } from './ports.ts';
 import { needsPrevious, routeMessages, routeTransition } from './routing.ts';
 import type { Deployment, DeploymentEvent, DispatchMessage, EventDisposition, Transition } from './schema.ts';
 import { decide, isTerminal, type Status } from './status.ts';
-import { count, deploymentFinished, type Logger, type Metrics } from './telemetry.ts';
+import { count, type Logger, type Metrics } from './telemetry.ts';
 import { normalizeRepository } from './timeline.ts';
 
 /** What ingesting needs: the ports, the config and the telemetry. */
