@@ -2,7 +2,7 @@
  * Incidents: opened, updated and resolved through `POST /v1/incidents` (or CDEvents incident events), each
  * linked to the deployment that caused it. docs/incidents.md describes the rules.
  */
-import { InvalidInputError, issuesFromZod } from './errors.ts';
+import { ConcurrentUpdateError, InvalidInputError, issuesFromZod } from './errors.ts';
 import { stableHash } from './ids.ts';
 import { lazy } from './lazy.ts';
 import type { DeploymentStore } from './ports.ts';
@@ -117,6 +117,24 @@ export interface IncidentContext {
  * Everything is checked before anything is written: a rejected body stores nothing.
  */
 export async function applyIncident(
+  source: string,
+  body: IncidentBody,
+  context: IncidentContext,
+): Promise<{ incident: Incident; created: boolean }> {
+  // Two writers of one incident: the one that lost the conditional write reads it again and applies its body.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await applyOnce(source, body, context);
+    } catch (error) {
+      if (!(error instanceof ConcurrentUpdateError) || attempt >= MAX_ATTEMPTS) throw error;
+    }
+  }
+}
+
+/** Writes of one incident tried at most, when another writer got in first. */
+const MAX_ATTEMPTS = 3;
+
+async function applyOnce(
   source: string,
   body: IncidentBody,
   context: IncidentContext,

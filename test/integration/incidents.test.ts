@@ -178,6 +178,25 @@ describe('incidents API', () => {
     expect(titles(open.body)).toEqual(['Incident 3', 'Incident 1']);
   });
 
+  it('applies both of two concurrent writes of one incident: one opens it, the other updates it', async () => {
+    const body = {
+      id: 'C-1',
+      service: 'racy',
+      environment: 'staging',
+      title: 'Race',
+      openedAt: '2026-04-07T00:00:00Z',
+    };
+
+    const answers = await Promise.all([
+      postIncident({ ...body, status: 'open', severity: 'SEV1' }),
+      postIncident({ ...body, status: 'open', url: 'https://status.example/c1' }),
+    ]);
+
+    expect(answers.map((a) => a.status).sort()).toEqual([200, 201]);
+    const [stored] = (await h.store.listIncidents({ service: 'racy', limit: 5 })).items;
+    expect(stored).toMatchObject({ severity: 'SEV1', url: 'https://status.example/c1', rev: 2 });
+  });
+
   it.each([
     ['a new incident without a title', { id: 'B-1', status: 'open' }, 'title'],
     ['neither id nor openedAt', { status: 'open', title: 'x' }, 'id'],

@@ -237,7 +237,8 @@ function build(): Record<string, unknown> {
       },
       '/v1/deployments/{id}': {
         get: {
-          summary: 'One deployment with its event history and delivery state per target',
+          summary:
+            'One deployment with its event history, delivery state per target, timeline and (with incidents:read) its incidents',
           security: secured('deployments:read'),
           parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }],
           responses: {
