@@ -102,6 +102,37 @@ describe('incidents API', () => {
     expect((await get(`/v1/deployments/${older}`)).body.incidents).toEqual([]);
   });
 
+  it('links to the deployment that finished last, even when another was created after it', async () => {
+    at('2026-04-04T10:00:00.000Z');
+    const started = await api.request('/v1/events', {
+      method: 'POST',
+      headers: { ...bearer(), 'content-type': 'application/json' },
+      body: JSON.stringify({
+        service: 'slow',
+        environment: 'production',
+        version: 'long',
+        status: 'started',
+      }),
+    });
+    const { deploymentId: long } = (await started.json()) as { deploymentId: string };
+    await deploy('slow', 'production', 'short', 'succeeded', '2026-04-04T10:40:00.000Z');
+    expect(await deploy('slow', 'production', 'long', 'succeeded', '2026-04-04T11:00:00.000Z')).toBe(long);
+
+    const response = await postIncident({
+      id: 'LATE-1',
+      service: 'slow',
+      environment: 'production',
+      status: 'open',
+      title: 'Slow',
+      openedAt: '2026-04-04T11:10:00Z',
+    });
+
+    expect(((await response.json()) as { incident: Json }).incident).toMatchObject({
+      deploymentId: long,
+      link: 'auto',
+    });
+  });
+
   it('updates and resolves the incident keyed by the caller id, keeping what the update does not say', async () => {
     const first = await postIncident({
       id: 'PD-2',

@@ -695,9 +695,16 @@ export class DynamoStore implements DeploymentStore, RateLimiter {
       order: 'desc',
       maxReads: LINK_LOOKBACK,
     });
-    return found.items.find(
-      (d) => d.status === 'succeeded' && d.finishedAt !== undefined && d.finishedAt <= at,
-    );
+    // The latest to finish (a deployment created earlier can finish later), then the greater id, as computeDora orders them.
+    return found.items
+      .filter((d) => d.status === 'succeeded' && d.finishedAt !== undefined && d.finishedAt <= at)
+      .reduce<Deployment | undefined>((latest, d) => {
+        if (!latest) return d;
+        const order =
+          (d.finishedAt as string).localeCompare(latest.finishedAt as string) ||
+          d.id.localeCompare(latest.id);
+        return order > 0 ? d : latest;
+      }, undefined);
   }
 
   async deploymentsInRange(query: RangeQuery): Promise<RangeResult<Deployment>> {
