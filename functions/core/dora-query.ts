@@ -120,6 +120,7 @@ export function toDoraDeployment(d: Deployment): DoraDeployment {
     ...(d.rollbackOf ? { rollbackOf: d.rollbackOf } : {}),
     ...(d.rolledBackBy ? { rolledBackBy: d.rolledBackBy } : {}),
     ...(d.commits?.length ? { commits: d.commits } : {}),
+    ...(d.hotfix ? { hotfix: true } : {}),
   };
 }
 

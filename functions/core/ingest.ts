@@ -280,6 +280,7 @@ function merge(
     startedAt: event.startedAt,
     finishedAt: event.finishedAt,
     commits: event.commits,
+    hotfix: event.hotfix,
     rollbackOf: event.rollbackOfSourceId
       ? deploymentIdFor(event.source, event.rollbackOfSourceId)
       : undefined,

@@ -69,6 +69,8 @@ export interface DeploymentEvent {
   rollbackOfSourceId?: string;
   /** Commits this deployment brings, with their times (native `commits` / `commitTime`): DORA's lead time. */
   commits?: CommitTime[];
+  /** Made to fix a failure (native `hotfix`): DORA's rework. */
+  hotfix?: boolean;
   /** For instance events: which instance and its own status. */
   instance?: { id: string; status: string };
   /** Source-specific facts worth keeping (application, deployment group, region, account, …). */
@@ -127,6 +129,8 @@ export interface Deployment {
   rolledBackBy?: string;
   /** Commits it brings, with their times (from the events, or the first push the timeline links). */
   commits?: CommitTime[];
+  /** Made to fix a failure (an event said `hotfix`). */
+  hotfix?: boolean;
   enrichment?: Enrichment;
   details?: Record<string, string>;
   transitions: Transition[];

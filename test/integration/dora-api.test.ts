@@ -258,6 +258,28 @@ describe('GET /v1/metrics/dora', () => {
     expect(resolved.body.changeFailRate).toMatchObject({ failed: 1, basedOn: 2 });
   });
 
+  it('counts a deployment the native event marks hotfix as rework', async () => {
+    for (const [version, hotfix, finishedAt] of [
+      ['1', false, '2026-03-03T10:00:00.000Z'],
+      ['2', true, '2026-03-04T10:00:00.000Z'],
+    ] as const) {
+      at(finishedAt);
+      await send('/v1/events', {
+        service: 'fixes',
+        environment: 'production',
+        status: 'succeeded',
+        version,
+        hotfix,
+        timestamp: finishedAt,
+      });
+    }
+
+    const { body } = await metrics(`service=fixes&${WINDOW}`);
+
+    expect(body.reworkRate).toMatchObject({ rework: 1, basedOn: 2, value: 0.5 });
+    expect(body.classified).toEqual([expect.objectContaining({ rework: ['a hotfix'], rollback: false })]);
+  });
+
   it('measures a comma-separated set of services together', async () => {
     await record('ads');
     const both = await metrics(`service=shop,ads&${WINDOW}`);

@@ -74,6 +74,8 @@ export const nativeEventSchema = lazy(() =>
     ),
     /** When `commit` was made: the same as `commits: [{ sha: commit, time: commitTime }]`. */
     commitTime: z.optional(dateTime()),
+    /** Made to fix a failure: counts as rework in the DORA metrics. */
+    hotfix: z.optional(z.boolean()),
   }),
 );
 
@@ -161,6 +163,7 @@ export function normalizeNativeEvent(
     url: body.url,
     hosts: body.hosts,
     commits: eventCommits(body),
+    hotfix: body.hotfix,
     startedAt: status === 'in_progress' ? occurredAt : undefined,
     finishedAt:
       status === 'succeeded' || status === 'failed' || status === 'stopped' ? occurredAt : undefined,
