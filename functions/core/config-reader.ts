@@ -4,6 +4,14 @@ import { ConfigError, formatPath, type Issue } from './errors.ts';
 /** `dispatch.circuit` when the config says nothing (here, not in config.ts: the dispatcher has no zod). */
 export const CIRCUIT_DEFAULTS = { enabled: true, failures: 5, coolDownSeconds: 60 } as const;
 
+/** `dora` when the config says nothing. */
+export const DORA_DEFAULTS = { productionEnvironments: ['prod*'] } as const;
+
+/** The production environment globs (`dora.productionEnvironments`, default `prod*`). */
+export function productionEnvironments(config: ShipcastConfig): string[] {
+  return config.dora?.productionEnvironments ?? [...DORA_DEFAULTS.productionEnvironments];
+}
+
 /** The circuit breaker settings of one target: `dispatch.circuit`, overridden by the target's own `circuit`. */
 export function circuitSettings(config: ShipcastConfig, target: string): CircuitSettings {
   const own = (config.targets[target] as { circuit?: Partial<CircuitSettings> } | undefined)?.circuit;

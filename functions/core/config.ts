@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import * as z from 'zod';
 import { SCOPES } from './api/auth.ts';
-import { CIRCUIT_DEFAULTS } from './config-reader.ts';
+import { CIRCUIT_DEFAULTS, DORA_DEFAULTS } from './config-reader.ts';
 import { ConfigError, issuesFromZod } from './errors.ts';
 import { STATUSES } from './status.ts';
 import { TARGETS } from './targets/index.ts';
@@ -167,6 +167,17 @@ export const configSchema = z
       })
       .strict()
       .default({ maxReceives: 10, circuit: CIRCUIT_DEFAULTS }),
+    /** DORA metrics (docs/dora.md). */
+    dora: z
+      .object({
+        /** Globs of the environments whose deployments count (and incidents link to): default `prod*`. */
+        productionEnvironments: z
+          .array(z.string().min(1))
+          .min(1)
+          .default([...DORA_DEFAULTS.productionEnvironments]),
+      })
+      .strict()
+      .default({ productionEnvironments: [...DORA_DEFAULTS.productionEnvironments] }),
   })
   .strict()
   .superRefine((config, ctx) => {

@@ -1,4 +1,5 @@
 import type { ShipcastConfig } from './config.ts';
+import { deploymentFinished } from './deployment-metrics.ts';
 import { ConcurrentUpdateError } from './errors.ts';
 import { deploymentIdFor } from './ids.ts';
 import type { Clock, DeploymentStore, DispatchQueue, Enricher } from './ports.ts';
@@ -6,6 +7,7 @@ import { needsPrevious, routeMessages, routeTransition } from './routing.ts';
 import type { Deployment, DeploymentEvent, DispatchMessage, EventDisposition, Transition } from './schema.ts';
 import { decide, isTerminal, type Status } from './status.ts';
 import { count, type Logger, type Metrics } from './telemetry.ts';
+import { normalizeRepository } from './timeline.ts';
 
 /** What ingesting needs: the ports, the config and the telemetry. */
 export interface IngestContext {
@@ -155,6 +157,7 @@ async function applyOnce(
       ...(await routeFor(next, decision.to, context)),
     };
     next.transitions = [...next.transitions, transition];
+    if (isTerminal(decision.to)) await addPushedCommit(next, store);
   }
   if (!isTerminal(next.status)) {
     // Enrichment can know the end before the end's own event arrives; the record says it when it happens.
@@ -172,6 +175,14 @@ async function applyOnce(
   if (current && !transition && sameRecord(current, next)) return result(current.status, disposition);
   next.rev = (rev ?? 0) + 1;
   await store.saveDeployment(next, rev);
+  if (transition && isTerminal(transition.to)) {
+    deploymentFinished(context.metrics, {
+      service: next.service ?? '',
+      environment: next.environment ?? '',
+      outcome: transition.to,
+      leadTimeSeconds: leadTimeSeconds(next),
+    });
+  }
   if (stored === 'exists' && transition)
     await store.setEventDisposition(event.deploymentId, event.eventId, 'applied');
 
@@ -264,6 +275,8 @@ function merge(
     counts: event.counts,
     startedAt: event.startedAt,
     finishedAt: event.finishedAt,
+    commits: event.commits,
+    hotfix: event.hotfix,
     rollbackOf: event.rollbackOfSourceId
       ? deploymentIdFor(event.source, event.rollbackOfSourceId)
       : undefined,
@@ -291,6 +304,35 @@ function sameRecord(a: Deployment, b: Deployment): boolean {
 function sortedKeys(_key: string, value: unknown): unknown {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return value;
   return Object.fromEntries(Object.entries(value).sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0)));
+}
+
+/**
+ * Seconds from the deployed commit's time (the revision's commit, else the newest of `commits`) to the finish
+ * of a succeeded deployment; undefined when either is unknown or it is not positive.
+ */
+function leadTimeSeconds(deployment: Deployment): number | undefined {
+  if (deployment.status !== 'succeeded' || !deployment.finishedAt || !deployment.commits?.length)
+    return undefined;
+  const head =
+    deployment.commits.find((c) => c.sha === deployment.revision?.commit?.trim()) ??
+    [...deployment.commits].sort((a, b) => b.time.localeCompare(a.time))[0];
+  const seconds = (Date.parse(deployment.finishedAt) - Date.parse(head?.time ?? '')) / 1000;
+  return Number.isFinite(seconds) && seconds > 0 ? seconds : undefined;
+}
+
+/**
+ * On finishing, the deployment's revision commit gets the time of its first push the timeline links (GitHub,
+ * GitLab or Pipelines push events), unless an event already gave its time: DORA's change lead time.
+ */
+async function addPushedCommit(deployment: Deployment, store: IngestContext['store']): Promise<void> {
+  const repository = normalizeRepository(deployment.revision?.repository);
+  const sha = deployment.revision?.commit?.trim();
+  if (!repository || !sha || deployment.commits?.some((c) => c.sha === sha)) return;
+  // The oldest events of the commit hold its first push (one bounded page, as the timeline reads it).
+  const oldest = await store.ciEventsForCommit(repository, sha, { limit: 100, order: 'asc' });
+  const pushes = oldest.items.filter((e) => e.type === 'PUSH');
+  const first = pushes.map((e) => e.eventTime).sort()[0];
+  if (first) deployment.commits = [...(deployment.commits ?? []), { sha, time: first }];
 }
 
 /** Enriches events whose deployment is not enriched yet (or failed before), noting how it went on each. */

@@ -1,3 +1,4 @@
+import type { Incident } from './incidents.ts';
 import type {
   CiEvent,
   Delivery,
@@ -88,6 +89,22 @@ export interface DeploymentStore {
   getSweepPosition(): Promise<string | undefined>;
   /** Moves the sweep's position forward (never back). */
   saveSweepPosition(position: string): Promise<void>;
+  getIncident(id: string): Promise<Incident | undefined>;
+  /**
+   * Writes the incident if its stored `rev` is `expectedRev` (null: it must not exist), else
+   * ConcurrentUpdateError; then its copy under the deployment it is linked to (removed from `previousDeploymentId`).
+   */
+  saveIncident(next: Incident, expectedRev: number | null, previousDeploymentId?: string): Promise<void>;
+  /** Incidents newest (by `openedAt`) first, paginated with a cursor. */
+  listIncidents(query: IncidentQuery): Promise<{ items: Incident[]; cursor?: string }>;
+  /** The incidents linked to a deployment (at most `limit`), by `openedAt`. */
+  incidentsOfDeployment(deploymentId: string, limit: number): Promise<Incident[]>;
+  /** The newest succeeded deployment of the service and environment that finished at or before `at`. */
+  latestSucceededBefore(service: string, environment: string, at: string): Promise<Deployment | undefined>;
+  /** Deployments by creation time in a range, reading at most `query.maxReads` items (`more`: it stopped early). */
+  deploymentsInRange(query: RangeQuery): Promise<RangeResult<Deployment>>;
+  /** Incidents by `openedAt` in a range, reading at most `query.maxReads` items (`more`: it stopped early). */
+  incidentsInRange(query: RangeQuery): Promise<RangeResult<Incident>>;
 }
 
 /** A deployment found by the sweep: its id, and where it stands in the order of recorded transitions. */
@@ -95,6 +112,34 @@ export interface RecordedTransition {
   deploymentId: string;
   /** `<recordedAt>#<deploymentId>`: positions sort by the time the transition was recorded. */
   position: string;
+}
+
+/** A bounded read of one service (and environment), or of all, over `[after, before)`. */
+export interface RangeQuery {
+  service?: string;
+  environment?: string;
+  /** Inclusive lower bound (ISO 8601); none: from the oldest. */
+  after?: string;
+  /** Exclusive upper bound (ISO 8601). */
+  before: string;
+  order: 'asc' | 'desc';
+  /** Items read at most (those an environment filter drops count too). */
+  maxReads: number;
+}
+
+/** What a bounded read found, how many items it read, and whether more were left unread. */
+export interface RangeResult<T> {
+  items: T[];
+  read: number;
+  more: boolean;
+}
+
+export interface IncidentQuery {
+  service?: string;
+  environment?: string;
+  status?: 'open' | 'resolved';
+  limit: number;
+  cursor?: string;
 }
 
 /**

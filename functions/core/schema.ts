@@ -1,5 +1,11 @@
 import type { Status } from './status.ts';
 
+/** A commit and when it was made (ISO 8601). */
+export interface CommitTime {
+  sha: string;
+  time: string;
+}
+
 /** Where the deployed code came from. */
 export interface Revision {
   /** `owner/name` for GitHub, or a repository URL. */
@@ -61,6 +67,10 @@ export interface DeploymentEvent {
   finishedAt?: string;
   /** Source deployment id of the deployment this one rolls back. */
   rollbackOfSourceId?: string;
+  /** Commits this deployment brings, with their times (native `commits` / `commitTime`): DORA's lead time. */
+  commits?: CommitTime[];
+  /** Made to fix a failure (native `hotfix`): DORA's rework. */
+  hotfix?: boolean;
   /** For instance events: which instance and its own status. */
   instance?: { id: string; status: string };
   /** Source-specific facts worth keeping (application, deployment group, region, account, …). */
@@ -122,6 +132,10 @@ export interface Deployment {
   rollbackOf?: string;
   /** Shipcast id of the rollback that replaced this deployment. */
   rolledBackBy?: string;
+  /** Commits it brings, with their times (from the events, or the first push the timeline links). */
+  commits?: CommitTime[];
+  /** Made to fix a failure (an event said `hotfix`). */
+  hotfix?: boolean;
   enrichment?: Enrichment;
   details?: Record<string, string>;
   transitions: Transition[];

@@ -115,7 +115,11 @@ describe('HTTP API', () => {
               ? []
               : path.startsWith('/v1/deployments')
                 ? ['deployments:read']
-                : ['events:write'];
+                : path.startsWith('/v1/incidents')
+                  ? [method === 'get' ? 'incidents:read' : 'incidents:write']
+                  : path.startsWith('/v1/metrics')
+                    ? ['metrics:read']
+                    : ['events:write'];
           expect(operation.security, `${method} ${path}`).toEqual(open ? undefined : [{ bearer: scope }]);
         }
       }

@@ -111,6 +111,45 @@ describe('local mode (npm start)', () => {
     expect(callsFor()).toHaveLength(2);
   });
 
+  it('links an incident to its deployment and counts both in the DORA metrics (dynalite)', async () => {
+    const finishedAt = new Date(Date.now() - 3600_000).toISOString();
+    const posted = await api('/v1/events', {
+      method: 'POST',
+      body: JSON.stringify({
+        service: 'ledger',
+        environment: 'production',
+        status: 'succeeded',
+        version: '1',
+        timestamp: finishedAt,
+        commit: 'a1b2c3',
+        commitTime: new Date(Date.parse(finishedAt) - 1800_000).toISOString(),
+      }),
+    });
+    const openedAt = new Date(Date.now() + 1000).toISOString();
+    const incident = await api('/v1/incidents', {
+      method: 'POST',
+      body: JSON.stringify({
+        id: 'L-1',
+        service: 'ledger',
+        environment: 'production',
+        status: 'open',
+        title: 'Ledger down',
+        openedAt,
+      }),
+    });
+
+    const deployment = await api(`/v1/deployments/${posted.body.deploymentId}`);
+    const to = new Date(Date.now() + 86_400_000).toISOString(); // the incident opened a second from now
+    const dora = await api(`/v1/metrics/dora?service=ledger&environment=production&to=${to}`);
+
+    expect(incident.status).toBe(201);
+    expect(incident.body.incident).toMatchObject({ deploymentId: posted.body.deploymentId, link: 'auto' });
+    expect(deployment.body.incidents).toEqual([incident.body.incident]);
+    expect(dora.status).toBe(200);
+    expect(dora.body.deploymentFrequency).toMatchObject({ deployments: 1 });
+    expect(dora.body.changeFailRate).toMatchObject({ failed: 1, basedOn: 1 });
+  });
+
   it('accepts an event over HTTP and keeps the data across a restart', async () => {
     const posted = await api('/v1/events', {
       method: 'POST',

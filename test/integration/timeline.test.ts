@@ -147,6 +147,10 @@ describe('one timeline behind a deployment', () => {
     expect(timeline?.events[0]).not.toHaveProperty('rev');
     expect(timeline?.firstPushAt).toBe(pushAt);
     expect(timeline?.leadTimeSeconds).toBe(600);
+    // The finished deployment keeps its commit's push time: DORA's change lead time reads it.
+    expect((await h.store.getDeployment(started.deploymentId))?.commits).toEqual([
+      { sha: commit, time: pushAt },
+    ]);
   });
 
   it('follows parent_event_id to a parent recorded for another commit', async () => {

@@ -2,6 +2,7 @@ import { ConditionalCheckFailedException, type DynamoDBClient } from '@aws-sdk/c
 import {
   BatchGetCommand,
   type BatchGetCommandOutput,
+  DeleteCommand,
   DynamoDBDocumentClient,
   GetCommand,
   type GetCommandOutput,
@@ -12,6 +13,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { ConcurrentUpdateError, InvalidInputError } from '../../core/errors.ts';
 import { stableHash } from '../../core/ids.ts';
+import type { Incident } from '../../core/incidents.ts';
 import {
   type CiEventQuery,
   type CircuitState,
@@ -19,6 +21,9 @@ import {
   type DeploymentQuery,
   type DeploymentStore,
   type IdempotentResult,
+  type IncidentQuery,
+  type RangeQuery,
+  type RangeResult,
   type RateLimiter,
   type RecordedTransition,
   systemClock,
@@ -38,10 +43,13 @@ const ALL_DEPLOYMENTS = 'DEPLOYMENTS';
 const GENERATION = 'GEN';
 
 const CIRCUIT = 'CIRCUIT';
+const INCIDENT_PREFIX = 'INC#';
+const ALL_INCIDENTS = 'INCIDENTS';
 
 const deploymentPk = (id: string) => `DEP#${id}`;
 const circuitPk = (target: string) => `CIRCUIT#${target}`;
 const ciPk = (eventId: string) => `CI#${eventId}`;
+const incidentPk = (id: string) => `INC#${id}`;
 // Repository and commit are matched case-insensitively (GitHub treats both so).
 const commitPk = (repository: string, commit: string) =>
   `COMMIT#${key(repository.toLowerCase())}#${bounded(commit.toLowerCase())}`;
@@ -63,6 +71,11 @@ const key = (value: string) => {
   return encoded.length <= MAX_KEY_PART_BYTES ? encoded : hashed(value);
 };
 const bounded = (value: string) => (Buffer.byteLength(value) <= MAX_KEY_PART_BYTES ? value : hashed(value));
+
+/** Deployments an incident's link looks back over (newest first) for the one that was running. */
+const LINK_LOOKBACK = 100;
+/** Items one query of a bounded range read asks for. */
+const RANGE_PAGE_SIZE = 1000;
 
 /** Deployments read per query when a filter is applied after reading (`environment` without `service`). */
 const FILTERED_PAGE_SIZE = 100;
@@ -674,6 +687,212 @@ export class DynamoStore implements DeploymentStore, RateLimiter {
     }
   }
 
+  async getIncident(id: string): Promise<Incident | undefined> {
+    const Item = await this.getItem(incidentPk(id), META);
+    return Item ? toIncident(Item) : undefined;
+  }
+
+  async saveIncident(
+    next: Incident,
+    expectedRev: number | null,
+    previousDeploymentId?: string,
+  ): Promise<void> {
+    const sortKey = `${next.openedAt}#${next.id}`;
+    try {
+      await this.doc.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: {
+            ...next,
+            pk: incidentPk(next.id),
+            sk: META,
+            type: 'incident',
+            gsi1pk: `INCSE#${key(next.service)}#${key(next.environment)}`,
+            gsi1sk: sortKey,
+            gsi2pk: `INCS#${key(next.service)}`,
+            gsi2sk: sortKey,
+            gsi3pk: ALL_INCIDENTS,
+            gsi3sk: sortKey,
+          },
+          ConditionExpression: expectedRev === null ? 'attribute_not_exists(pk)' : 'rev = :rev',
+          ExpressionAttributeValues: expectedRev === null ? undefined : { ':rev': expectedRev },
+        }),
+      );
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) {
+        throw new ConcurrentUpdateError(
+          `incident ${next.id} changed while it was being written; send it again`,
+          {
+            cause: error,
+          },
+        );
+      }
+      throw error;
+    }
+    // The copy under the deployment: `GET /v1/deployments/{id}` reads it with the deployment's own items.
+    if (previousDeploymentId && previousDeploymentId !== next.deploymentId) {
+      await this.doc.send(
+        new DeleteCommand({
+          TableName: this.tableName,
+          Key: { pk: deploymentPk(previousDeploymentId), sk: INCIDENT_PREFIX + next.id },
+        }),
+      );
+    }
+    if (next.deploymentId) {
+      await this.doc.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: {
+            ...next,
+            pk: deploymentPk(next.deploymentId),
+            sk: INCIDENT_PREFIX + next.id,
+            type: 'incident-link',
+          },
+        }),
+      );
+    }
+  }
+
+  async listIncidents(query: IncidentQuery): Promise<{ items: Incident[]; cursor?: string }> {
+    const { index, partition } = incidentPartition(query.service, query.environment);
+    const filters: string[] = [];
+    const values: Record<string, string> = { ':pk': partition };
+    const names: Record<string, string> = {};
+    if (!query.service && query.environment) {
+      filters.push('environment = :env');
+      values[':env'] = query.environment;
+    }
+    if (query.status) {
+      filters.push('#status = :status');
+      names['#status'] = 'status';
+      values[':status'] = query.status;
+    }
+    const indexKeys = TABLE.indexes.find((i) => i.name === index) as (typeof TABLE.indexes)[number];
+    const items: Incident[] = [];
+    let startKey = query.cursor ? decodeCursor(query.cursor) : undefined;
+    let pages = 0;
+    do {
+      const want = query.limit - items.length;
+      const page = await this.queryFromCursor(
+        new QueryCommand({
+          TableName: this.tableName,
+          IndexName: index,
+          KeyConditionExpression: `${indexKeys.partitionKey} = :pk`,
+          FilterExpression: filters.length > 0 ? filters.join(' AND ') : undefined,
+          ExpressionAttributeNames: filters.length > 0 && query.status ? names : undefined,
+          ExpressionAttributeValues: values,
+          ScanIndexForward: false,
+          Limit: filters.length > 0 ? Math.max(want, FILTERED_PAGE_SIZE) : want,
+          ExclusiveStartKey: startKey,
+        }),
+        query.cursor,
+      );
+      pages++;
+      const found = page.Items ?? [];
+      startKey = page.LastEvaluatedKey;
+      for (const [i, item] of found.entries()) {
+        items.push(toIncident(item));
+        if (items.length < query.limit) continue;
+        if (i < found.length - 1 || startKey) {
+          startKey = {
+            [TABLE.partitionKey]: item[TABLE.partitionKey],
+            [TABLE.sortKey]: item[TABLE.sortKey],
+            [indexKeys.partitionKey]: item[indexKeys.partitionKey],
+            [indexKeys.sortKey]: item[indexKeys.sortKey],
+          };
+        }
+        break;
+      }
+    } while (startKey && items.length < query.limit && pages < MAX_FILTERED_PAGES);
+    return { items, cursor: startKey ? encodeCursor(startKey) : undefined };
+  }
+
+  async incidentsOfDeployment(deploymentId: string, limit: number): Promise<Incident[]> {
+    const page = await this.doc.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+        ExpressionAttributeValues: { ':pk': deploymentPk(deploymentId), ':prefix': INCIDENT_PREFIX },
+        Limit: limit,
+      }),
+    );
+    return (page.Items ?? []).map(toIncident).sort((a, b) => a.openedAt.localeCompare(b.openedAt));
+  }
+
+  async latestSucceededBefore(
+    service: string,
+    environment: string,
+    at: string,
+  ): Promise<Deployment | undefined> {
+    // Created before it finished: only deployments created before `at` can have finished by then.
+    const found = await this.deploymentsInRange({
+      service,
+      environment,
+      before: at,
+      order: 'desc',
+      maxReads: LINK_LOOKBACK,
+    });
+    // The latest to finish (a deployment created earlier can finish later), then the greater id, as computeDora orders them.
+    return found.items
+      .filter((d) => d.status === 'succeeded' && d.finishedAt !== undefined && d.finishedAt <= at)
+      .reduce<Deployment | undefined>((latest, d) => {
+        if (!latest) return d;
+        const order =
+          (d.finishedAt as string).localeCompare(latest.finishedAt as string) ||
+          d.id.localeCompare(latest.id);
+        return order > 0 ? d : latest;
+      }, undefined);
+  }
+
+  async deploymentsInRange(query: RangeQuery): Promise<RangeResult<Deployment>> {
+    const { index, partition } = deploymentPartition(query.service, query.environment);
+    return this.readRange(index, partition, query, toDeployment);
+  }
+
+  async incidentsInRange(query: RangeQuery): Promise<RangeResult<Incident>> {
+    const { index, partition } = incidentPartition(query.service, query.environment);
+    return this.readRange(index, partition, query, toIncident);
+  }
+
+  /** Reads one index partition over a sort key range, at most `maxReads` items, in pages of up to 1,000. */
+  private async readRange<T>(
+    index: string,
+    partition: string,
+    query: RangeQuery,
+    convert: (item: Record<string, unknown>) => T,
+  ): Promise<RangeResult<T>> {
+    if (query.maxReads <= 0) return { items: [], read: 0, more: true };
+    const indexKeys = TABLE.indexes.find((i) => i.name === index) as (typeof TABLE.indexes)[number];
+    const filter = !query.service && query.environment;
+    const values: Record<string, string> = { ':pk': partition, ':before': query.before };
+    if (query.after) values[':after'] = query.after;
+    if (filter) values[':env'] = query.environment as string;
+    const items: T[] = [];
+    let read = 0;
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const page = await this.doc.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          IndexName: index,
+          // `before` alone sorts before every `before#id`: BETWEEN's inclusive end excludes that instant.
+          KeyConditionExpression: query.after
+            ? `${indexKeys.partitionKey} = :pk AND ${indexKeys.sortKey} BETWEEN :after AND :before`
+            : `${indexKeys.partitionKey} = :pk AND ${indexKeys.sortKey} < :before`,
+          FilterExpression: filter ? 'environment = :env' : undefined,
+          ExpressionAttributeValues: values,
+          ScanIndexForward: query.order === 'asc',
+          Limit: Math.min(query.maxReads - read, RANGE_PAGE_SIZE),
+          ExclusiveStartKey: startKey,
+        }),
+      );
+      read += page.ScannedCount ?? page.Count ?? 0;
+      for (const item of page.Items ?? []) items.push(convert(item));
+      startKey = page.LastEvaluatedKey;
+    } while (startKey && read < query.maxReads);
+    return { items, read, more: startKey !== undefined };
+  }
+
   /**
    * A query that may start from a caller's cursor: DynamoDB refuses a start key that is not a key of the
    * index (a forged cursor, or one from another listing) with a ValidationException, which is the caller's
@@ -740,6 +959,26 @@ function strip(item: Record<string, unknown>): Record<string, unknown> {
 
 function toDeployment(item: Record<string, unknown>): Deployment {
   return strip(item) as unknown as Deployment;
+}
+
+function toIncident(item: Record<string, unknown>): Incident {
+  return strip(item) as unknown as Incident;
+}
+
+/** The index and partition holding the deployments of a service (and environment), or all of them. */
+function deploymentPartition(service?: string, environment?: string) {
+  if (service && environment)
+    return { index: 'byServiceEnv', partition: `SE#${key(service)}#${key(environment)}` };
+  if (service) return { index: 'byService', partition: `S#${key(service)}` };
+  return { index: 'byTime', partition: ALL_DEPLOYMENTS };
+}
+
+/** The index and partition holding the incidents of a service (and environment), or all of them. */
+function incidentPartition(service?: string, environment?: string) {
+  if (service && environment)
+    return { index: 'byServiceEnv', partition: `INCSE#${key(service)}#${key(environment)}` };
+  if (service) return { index: 'byService', partition: `INCS#${key(service)}` };
+  return { index: 'byTime', partition: ALL_INCIDENTS };
 }
 
 function toCircuit(item: Record<string, unknown>): CircuitState {

@@ -4,6 +4,7 @@ import { Hono } from 'hono/tiny';
 import type { ShipcastConfig } from '../config.ts';
 import { InvalidInputError, issuesFromZod } from '../errors.ts';
 import { eventIdFor, stableHash } from '../ids.ts';
+import { publicIncident } from '../incidents.ts';
 import { type IngestContext, ingestEvents } from '../ingest.ts';
 import { lazy } from '../lazy.ts';
 import type { IdempotentResult, IngestQueue, SecretSource } from '../ports.ts';
@@ -20,7 +21,8 @@ import type { SnsHttpPort } from '../sources/sns-http.ts';
 import { deploymentTimeline, MAX_CI_EVENTS_PAGE, publicCiEvent, timelineSubject } from '../timeline.ts';
 import { publicDeployment } from '../view.ts';
 import * as z from '../zod-mini.ts';
-import { bearerToken, requireScope } from './auth.ts';
+import { bearerToken, grants, requireScope, scopesOf } from './auth.ts';
+import { mountIncidentRoutes, mountMetricRoutes } from './insights.ts';
 import { parseJsonBody, readUtf8Body } from './json.ts';
 
 /** What the HTTP API needs: everything ingest needs, plus the secrets that hold the API tokens. */
@@ -59,6 +61,8 @@ const ciEventsQuerySchema = lazy(() =>
     cursor: z.optional(z.string().check(z.minLength(1), z.maxLength(2048))),
   }),
 );
+/** Incidents `GET /v1/deployments/{id}` shows at most (oldest first). */
+const MAX_DEPLOYMENT_INCIDENTS = 50;
 
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 
@@ -201,16 +205,21 @@ export function createApi(context: ApiContext): Hono<{ Variables: Variables }> {
     const id = c.req.param('id');
     const deployment = SHIPCAST_DEPLOYMENT_ID.test(id) ? await context.store.getDeployment(id) : undefined;
     if (!deployment) return c.json({ error: 'not_found', message: `no deployment ${id}` }, 404);
-    const [events, deliveries, timeline] = await Promise.all([
+    const [events, deliveries, timeline, incidents] = await Promise.all([
       context.store.listEvents(id),
       context.store.listDeliveries(id),
       deploymentTimeline(context.store, deployment),
+      // Shown to tokens that may read incidents (every token with `read`).
+      grants(scopesOf(context.config, c.get('token')), 'incidents:read')
+        ? context.store.incidentsOfDeployment(id, MAX_DEPLOYMENT_INCIDENTS)
+        : undefined,
     ]);
     return c.json({
       deployment: publicDeployment(deployment),
       events,
       deliveries: deliveryStates(deployment, deliveries),
       ...(timeline ? { timeline } : {}),
+      ...(incidents ? { incidents: incidents.map(publicIncident) } : {}),
     });
   });
 
@@ -225,6 +234,8 @@ export function createApi(context: ApiContext): Hono<{ Variables: Variables }> {
     const page = await context.store.ciEventsForCommit(subject.repository, subject.commit, parsed.data);
     return c.json({ ...subject, events: page.items.map(publicCiEvent), cursor: page.cursor ?? null });
   });
+  mountIncidentRoutes(app, context);
+  mountMetricRoutes(app, context);
 
   for (const source of HTTP_SOURCES) source.mount(app, context);
 

@@ -5,6 +5,7 @@ import { pipelinesOpenApi } from '../sources/pipelines.ts';
 import { STATUSES } from '../status.ts';
 import { MAX_CI_EVENTS_PAGE, MAX_COUNTED_CI_EVENTS, MAX_PARENT_HOPS, TIMELINE_EVENTS } from '../timeline.ts';
 import * as z from '../zod-mini.ts';
+import { insightsOpenApi } from './insights-openapi.ts';
 
 let document: Record<string, unknown> | undefined;
 
@@ -49,7 +50,7 @@ function build(): Record<string, unknown> {
     additionalProperties: true,
   };
   const secured = (scope?: string) => [{ bearer: scope ? [scope] : [] }];
-  const dropIns = [bigPandaOpenApi(), cdEventsOpenApi()];
+  const dropIns = [bigPandaOpenApi(), cdEventsOpenApi(), insightsOpenApi(secured, errorResponse)];
   const pipelines = pipelinesOpenApi();
   const hookAnswer = (description: string) => ({
     description,
@@ -68,7 +69,7 @@ function build(): Record<string, unknown> {
           type: 'http',
           scheme: 'bearer',
           description:
-            'A configured API token. Each operation lists the scope it needs: events:write, deployments:read, pipelines:read or pipelines:write; `read` grants every :read scope, `write` every :write scope, `admin` everything (a token configured without scopes has admin). 401: missing or unknown token; 403: the token lacks the scope',
+            'A configured API token. Each operation lists the scope it needs: events:write, deployments:read, pipelines:read, pipelines:write, incidents:read, incidents:write or metrics:read; `read` grants every :read scope, `write` every :write scope, `admin` everything (a token configured without scopes has admin). 401: missing or unknown token; 403: the token lacks the scope',
         },
         ...pipelines.securitySchemes,
         snsSignature: {
@@ -256,7 +257,8 @@ function build(): Record<string, unknown> {
       },
       '/v1/deployments/{id}': {
         get: {
-          summary: 'One deployment with its event history and delivery state per target',
+          summary:
+            'One deployment with its event history, delivery state per target, timeline and (with incidents:read) its incidents',
           description:
             `When its revision names a repository and a commit, \`timeline\` holds the newest ${TIMELINE_EVENTS} CI ` +
             "events of the commit with their parents (oldest first), `eventsTotal` (the commit's CI events, " +

@@ -3,8 +3,10 @@ import type { ApiContext } from '../api/app.ts';
 import { requireScope } from '../api/auth.ts';
 import { mediaType, parseJsonBody, readUtf8Body } from '../api/json.ts';
 import { BUILD_RANK } from '../build-status.ts';
+import { productionEnvironments } from '../config-reader.ts';
 import { ConcurrentUpdateError, InvalidInputError, type Issue, issuesFromZod } from '../errors.ts';
 import { deploymentIdFor, eventIdFor } from '../ids.ts';
+import { applyIncident, type IncidentBody } from '../incidents.ts';
 import { ingestEvents } from '../ingest.ts';
 import { lazy } from '../lazy.ts';
 import type { BuildStatus, CiEvent, DeploymentEvent } from '../schema.ts';
@@ -72,23 +74,29 @@ const PIPELINES_BUILD_STATUS: Record<BuildStatus, string> = {
  * (0.1.x–0.3.x are published; minor versions only add fields); another major version is not understood.
  */
 const TYPE_PATTERN =
-  /^dev\.cdevents\.(service|pipelinerun)\.(deployed|upgraded|rolledback|removed|queued|started|finished)(?:\.(\d+)\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?)?$/;
+  /^dev\.cdevents\.(service|pipelinerun|incident)\.(deployed|upgraded|rolledback|removed|queued|started|finished|detected|reported|resolved)(?:\.(\d+)\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?)?$/;
+
+/** The predicates of each subject Shipcast handles. */
+const PREDICATES: Record<'service' | 'pipelinerun' | 'incident', readonly string[]> = {
+  service: Object.keys(CDEVENTS_SERVICE_STATUS_TABLE),
+  pipelinerun: ['queued', 'started', 'finished'],
+  incident: ['detected', 'reported', 'resolved'],
+};
 
 /** What a CloudEvent type means to Shipcast, or undefined when it is not one Shipcast handles. */
 export function classifyCdEventType(
   type: string,
-): { subject: 'service' | 'pipelinerun'; predicate: string } | undefined {
+): { subject: 'service' | 'pipelinerun' | 'incident'; predicate: string } | undefined {
   const match = TYPE_PATTERN.exec(type);
   if (!match) return undefined;
   const [, subject, predicate, major] = match as unknown as [
     string,
-    'service' | 'pipelinerun',
+    'service' | 'pipelinerun' | 'incident',
     string,
     string?,
   ];
   if (major !== undefined && major !== '0') return undefined;
-  const serviceEvent = predicate in CDEVENTS_SERVICE_STATUS_TABLE;
-  if ((subject === 'service') !== serviceEvent) return undefined;
+  if (!PREDICATES[subject].includes(predicate)) return undefined;
   return { subject, predicate };
 }
 
@@ -133,6 +141,62 @@ const pipelineRunEventSchema = lazy(() =>
     }),
   }),
 );
+
+/**
+ * The CDEvent of an incident event (https://github.com/cdevents/spec/blob/main/continuous-operations.md):
+ * `subject.id`, `content.environment` mandatory; `content.service` is optional in the spec but Shipcast needs it
+ * to place the incident; `ticketURI` (reported) becomes the incident's url.
+ */
+const incidentEventSchema = lazy(() =>
+  z.looseObject({
+    context: z.optional(z.looseObject({ timestamp: optionalText() })),
+    subject: z.looseObject({
+      id: idText(),
+      content: z.looseObject({
+        description: z.optional(z.string().check(z.maxLength(500, 'at most 500 characters'))),
+        environment: z.union([z.looseObject({ id: idText() }), idText()]),
+        service: z.union([z.looseObject({ id: idText() }), idText()], {
+          error: 'required: Shipcast places an incident by its service ({ "id": "service/name" })',
+        }),
+        ticketURI: optionalText(2048),
+      }),
+    }),
+  }),
+);
+
+/**
+ * Applies a `dev.cdevents.incident.*` event: detected and reported open (or update) the incident named by
+ * the CloudEvent's source and the subject's id, resolved resolves it; the first event's time is when it opened.
+ */
+export async function applyIncidentEvent(
+  envelope: Envelope,
+  predicate: 'detected' | 'reported' | 'resolved',
+  context: ApiContext,
+) {
+  const cdevent = parseData(incidentEventSchema(), envelope.data);
+  const { content } = cdevent.subject;
+  const at = occurredAt(envelope, cdevent.context?.timestamp, context.clock.now().toISOString());
+  const idOf = (ref: string | { id: string }) => (typeof ref === 'string' ? ref : ref.id);
+  const url = content.ticketURI && /^https?:\/\//i.test(content.ticketURI) ? content.ticketURI : undefined;
+  const description = content.description?.trim();
+  const body: IncidentBody = {
+    id: `${envelope.source} ${cdevent.subject.id}`.slice(0, 200),
+    service: serviceName(idOf(content.service)).slice(0, 128),
+    environment: idOf(content.environment).slice(0, 128),
+    status: predicate === 'resolved' ? 'resolved' : 'open',
+    ...(description && predicate !== 'resolved' ? { title: description } : {}),
+    ...(url ? { url } : {}),
+    ...(predicate === 'resolved' ? { resolvedAt: at } : {}),
+  };
+  const { incident, created } = await applyIncident(CDEVENTS_SOURCE, body, {
+    store: context.store,
+    now: at,
+    productionEnvironments: productionEnvironments(context.config),
+    defaultTitle: description || `Incident ${cdevent.subject.id}`.slice(0, 500),
+    reopen: false,
+  });
+  return { incidentId: incident.id, status: incident.status, created };
+}
 
 /** The envelope attributes Shipcast relies on, read from the raw message. */
 interface Envelope {
@@ -434,7 +498,7 @@ export const cdEventsSource: HttpSource = {
               ignored: true,
               type: envelope.type,
               message:
-                'Shipcast handles dev.cdevents.service.deployed|upgraded|rolledback|removed and dev.cdevents.pipelinerun.queued|started|finished (0.x versions); this event was not stored',
+                'Shipcast handles dev.cdevents.service.deployed|upgraded|rolledback|removed, dev.cdevents.pipelinerun.queued|started|finished and dev.cdevents.incident.detected|reported|resolved (0.x versions); this event was not stored',
             },
             202,
           );
@@ -459,6 +523,20 @@ export const cdEventsSource: HttpSource = {
             status: result?.status ?? null,
             disposition: result?.disposition ?? null,
           };
+          context.logger.info('CDEvent accepted', {
+            ...response,
+            type: envelope.type,
+            token: c.get('token'),
+          });
+          return c.json(response, 202);
+        }
+        if (kind.subject === 'incident') {
+          const result = await applyIncidentEvent(
+            envelope,
+            kind.predicate as 'detected' | 'reported' | 'resolved',
+            context,
+          );
+          const response = { kind: 'incident', ...result };
           context.logger.info('CDEvent accepted', {
             ...response,
             type: envelope.type,
@@ -499,7 +577,8 @@ export function cdEventsOpenApi(): { paths: Record<string, unknown>; schemas: Re
           summary: 'One CDEvent in a CloudEvents envelope (binary or structured mode)',
           description:
             'dev.cdevents.service.deployed|upgraded|rolledback|removed become finished deployments; ' +
-            'dev.cdevents.pipelinerun.queued|started|finished update one BUILD CI event per run. Any other ' +
+            'dev.cdevents.pipelinerun.queued|started|finished update one BUILD CI event per run; ' +
+            'dev.cdevents.incident.detected|reported|resolved open and resolve an incident. Any other ' +
             'type is answered 202 and not stored. A CloudEvent seen before (same source and id) is a duplicate.',
           security: [{ bearer: ['events:write'] }],
           parameters: ['ce-specversion', 'ce-id', 'ce-source', 'ce-type', 'ce-time'].map(ceHeader),
@@ -556,7 +635,9 @@ export function cdEventsOpenApi(): { paths: Record<string, unknown>; schemas: Re
       CDEventAccepted: {
         type: 'object',
         properties: {
-          kind: { type: 'string', enum: ['deployment', 'build'] },
+          kind: { type: 'string', enum: ['deployment', 'build', 'incident'] },
+          incidentId: { type: 'string' },
+          created: { type: 'boolean' },
           eventId: { type: 'string' },
           deploymentId: { type: 'string' },
           ciEventId: { type: 'string' },

@@ -29,6 +29,9 @@ const text = (max: number) =>
     .string()
     .check(z.trim(), z.minLength(1, 'must not be empty'), z.maxLength(max, `at most ${max} characters`));
 
+const dateTime = () =>
+  z.iso.datetime({ offset: true, error: 'must be an ISO 8601 date-time, e.g. 2024-03-01T10:00:00Z' });
+
 /** Body of `POST /v1/events`. */
 export const nativeEventSchema = lazy(() =>
   z.strictObject({
@@ -62,11 +65,22 @@ export const nativeEventSchema = lazy(() =>
       z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).check(z.maxLength(2048)),
     ),
     hosts: z.optional(z.array(text(255)).check(z.maxLength(1000, 'at most 1000 hosts'))),
-    timestamp: z.optional(
-      z.iso.datetime({ offset: true, error: 'must be an ISO 8601 date-time, e.g. 2024-03-01T10:00:00Z' }),
+    timestamp: z.optional(dateTime()),
+    /** Commits this deployment brings and when each was made (DORA's change lead time). */
+    commits: z.optional(
+      z
+        .array(z.strictObject({ sha: text(128), time: dateTime() }))
+        .check(z.maxLength(MAX_COMMITS, `at most ${MAX_COMMITS} commits`)),
     ),
+    /** When `commit` was made: the same as `commits: [{ sha: commit, time: commitTime }]`. */
+    commitTime: z.optional(dateTime()),
+    /** Made to fix a failure: counts as rework in the DORA metrics. */
+    hotfix: z.optional(z.boolean()),
   }),
 );
+
+/** Commits one native event may list. */
+export const MAX_COMMITS = 250;
 
 /** A validated native event body. */
 export type NativeEventBody = z.infer<ReturnType<typeof nativeEventSchema>>;
@@ -75,6 +89,11 @@ export type NativeEventBody = z.infer<ReturnType<typeof nativeEventSchema>>;
 export function parseNativeEvent(body: unknown): NativeEventBody {
   const result = nativeEventSchema().safeParse(body);
   if (!result.success) throw new InvalidInputError('request body', issuesFromZod(result.error));
+  if (result.data.commitTime && !result.data.commit) {
+    throw new InvalidInputError('request body', [
+      { path: 'commitTime', message: 'only with commit (the commit it is the time of)' },
+    ]);
+  }
   return result.data;
 }
 
@@ -143,10 +162,22 @@ export function normalizeNativeEvent(
     description: body.description,
     url: body.url,
     hosts: body.hosts,
+    commits: eventCommits(body),
+    hotfix: body.hotfix,
     startedAt: status === 'in_progress' ? occurredAt : undefined,
     finishedAt:
       status === 'succeeded' || status === 'failed' || status === 'stopped' ? occurredAt : undefined,
   };
+}
+
+/** The body's `commits` and its `commit` with `commitTime`, times normalized to UTC, each sha once. */
+function eventCommits(body: NativeEventBody): DeploymentEvent['commits'] {
+  const listed = [...(body.commits ?? [])];
+  if (body.commit && body.commitTime) listed.push({ sha: body.commit, time: body.commitTime });
+  if (listed.length === 0) return undefined;
+  const bySha = new Map<string, string>();
+  for (const c of listed) if (!bySha.has(c.sha)) bySha.set(c.sha, new Date(c.time).toISOString());
+  return [...bySha].map(([sha, time]) => ({ sha, time }));
 }
 
 /**

@@ -1,0 +1,141 @@
+/**
+ * What `GET /v1/metrics/dora` reads and how Shipcast's records become computeDora's input. Every read is a
+ * bounded query of one index partition (docs/api.md says how many items at most): never a table scan.
+ */
+import { BAND_SOURCE, computeDora, type DoraDeployment, type DoraIncident, type DoraResult } from './dora.ts';
+import type { Incident } from './incidents.ts';
+import type { DeploymentStore } from './ports.ts';
+import type { Deployment } from './schema.ts';
+
+/** Deployments read per service (or service/environment) before the window: the history the rules need. */
+export const DORA_HISTORY_DEPLOYMENTS = 100;
+/** Items (deployments and incidents) one request reads at most; a window that needs more is refused. */
+export const DORA_MAX_READS = 20_000;
+/** Incidents opened this long before the window are read too (they can still be open in it). */
+export const DORA_INCIDENT_LOOKBACK_DAYS = 30;
+
+/** A DORA request, validated. */
+export interface DoraQuery {
+  /** None: every service. */
+  services?: string[];
+  environment?: string;
+  from: string;
+  to: string;
+  interval: 'week' | 'month';
+  productionEnvironments: string[];
+  /** Items read at most (DORA_MAX_READS unless told). */
+  maxReads?: number;
+}
+
+/** The window would read more than DORA_MAX_READS items: a shorter window or fewer services answers. */
+export class DoraWindowTooLargeError extends Error {
+  override name = 'DoraWindowTooLargeError';
+}
+
+/** computeDora's result over the stored records, with where the bands come from and what was read. */
+export type DoraAnswer = DoraResult & {
+  bandSource: string;
+  productionEnvironments: string[];
+  reads: { deployments: number; incidents: number };
+};
+
+/** Reads the window's deployments and incidents (plus history) with bounded queries and computes the metrics. */
+export async function doraFromStore(store: DeploymentStore, query: DoraQuery): Promise<DoraAnswer> {
+  const partitions = query.services ?? [undefined];
+  const maxReads = query.maxReads ?? DORA_MAX_READS;
+  let budget = maxReads;
+  const tooLarge = () =>
+    new DoraWindowTooLargeError(
+      `this window needs more than ${maxReads} deployments and incidents read; ask for a shorter window (from/to) or fewer services`,
+    );
+  const deployments = new Map<string, Deployment>();
+  const incidents = new Map<string, Incident>();
+  let deploymentReads = 0;
+  let incidentReads = 0;
+  const incidentsFrom = new Date(
+    Date.parse(query.from) - DORA_INCIDENT_LOOKBACK_DAYS * 86_400_000,
+  ).toISOString();
+  for (const service of partitions) {
+    const where = { service, environment: query.environment };
+    const history = await store.deploymentsInRange({
+      ...where,
+      before: query.from,
+      order: 'desc',
+      maxReads: Math.min(DORA_HISTORY_DEPLOYMENTS, budget),
+    });
+    budget -= history.read;
+    const window = await store.deploymentsInRange({
+      ...where,
+      after: query.from,
+      before: query.to,
+      order: 'asc',
+      maxReads: budget,
+    });
+    budget -= window.read;
+    if (window.more) throw tooLarge();
+    const opened = await store.incidentsInRange({
+      ...where,
+      after: incidentsFrom,
+      before: query.to,
+      order: 'asc',
+      maxReads: budget,
+    });
+    budget -= opened.read;
+    if (opened.more) throw tooLarge();
+    deploymentReads += history.read + window.read;
+    incidentReads += opened.read;
+    for (const d of [...history.items, ...window.items]) deployments.set(d.id, d);
+    for (const i of opened.items) incidents.set(i.id, i);
+  }
+  const result = computeDora(
+    [...deployments.values()].map(toDoraDeployment),
+    [...incidents.values()].map(toDoraIncident),
+    {
+      from: query.from,
+      to: query.to,
+      interval: query.interval,
+      productionEnvironments: query.productionEnvironments,
+    },
+  );
+  return {
+    ...result,
+    bandSource: BAND_SOURCE,
+    productionEnvironments: query.productionEnvironments,
+    reads: { deployments: deploymentReads, incidents: incidentReads },
+  };
+}
+
+/** A stored deployment as computeDora takes it (`commits` as stored; the revision's commit as its only one otherwise none). */
+export function toDoraDeployment(d: Deployment): DoraDeployment {
+  return {
+    id: d.id,
+    service: d.service ?? '',
+    environment: d.environment ?? '',
+    status: d.status,
+    ...(d.version ? { version: d.version } : {}),
+    ...(d.revision?.commit ? { commit: d.revision.commit } : {}),
+    createdAt: d.createdAt,
+    ...(d.startedAt ? { startedAt: d.startedAt } : {}),
+    ...(d.finishedAt ? { finishedAt: d.finishedAt } : {}),
+    ...(d.rollbackOf ? { rollbackOf: d.rollbackOf } : {}),
+    ...(d.rolledBackBy ? { rolledBackBy: d.rolledBackBy } : {}),
+    ...(d.commits?.length ? { commits: d.commits } : {}),
+    ...(d.hotfix ? { hotfix: true } : {}),
+  };
+}
+
+/**
+ * A stored incident as computeDora takes it: the deployment it names is passed only when the caller named it;
+ * an automatic link is computeDora's own rule, applied to the same records.
+ */
+export function toDoraIncident(i: Incident): DoraIncident {
+  return {
+    id: i.id,
+    service: i.service,
+    environment: i.environment,
+    openedAt: i.openedAt,
+    ...(i.resolvedAt ? { resolvedAt: i.resolvedAt } : {}),
+    ...(i.link === 'given' && i.deploymentId ? { deploymentId: i.deploymentId } : {}),
+    causedByChange: i.causedByChange,
+  };
+}
