@@ -40,6 +40,8 @@ import {
 import type { EventBridgeConfig } from '../functions/core/targets/eventbridge.schema.ts';
 import { eventBusArn } from '../functions/core/targets/eventbridge.ts';
 import { TARGETS, targetDefinition } from '../functions/core/targets/index.ts';
+import { readDashboardFiles } from '../functions/dashboard/files.ts';
+import { embedDashboard } from '../functions/handlers/dashboard-embedded.ts';
 import { ENV } from '../functions/handlers/env.ts';
 import { embedOpenApi } from '../functions/handlers/openapi-embedded.ts';
 import { createAlarms, createDashboard, notifyTopic, type QueueAgeAlarmThresholds } from './monitoring.ts';
@@ -429,7 +431,10 @@ export class Shipcast extends Construct {
             [`process.env.${ENV.configJson}`]: JSON.stringify(bundledConfig),
             // Generated here so the API bundle carries the document, not the generator (~30 KB minified).
             ...(name === 'api'
-              ? { [`process.env.${ENV.openApi}`]: JSON.stringify(embedOpenApi(openApiDocument())) }
+              ? {
+                  [`process.env.${ENV.openApi}`]: JSON.stringify(embedOpenApi(openApiDocument())),
+                  [`process.env.${ENV.dashboard}`]: JSON.stringify(embedDashboard(readDashboardFiles())),
+                }
               : {}),
           },
           // Bundle the pinned AWS SDK versions instead of relying on the runtime's copy. Libraries targets load on

@@ -25,6 +25,7 @@ import type { HttpClient } from '../core/http-client.ts';
 import type { Clock } from '../core/ports.ts';
 import { CODEDEPLOY_SOURCE } from '../core/sources/codedeploy.ts';
 import { createLogger, type Logger } from '../core/telemetry.ts';
+import { readDashboardFiles } from '../dashboard/files.ts';
 import { createDispatchHandler } from '../handlers/dispatch-handler.ts';
 import { createIngestHandler } from '../handlers/ingest-handler.ts';
 import { buildRuntime } from '../handlers/runtime.ts';
@@ -217,7 +218,7 @@ export async function startLocal(options: LocalOptions): Promise<LocalShipcast> 
       await Promise.all(pollers.map((p) => p.stop()));
     });
 
-    const app = createApi(runtime.api);
+    const app = createApi({ ...runtime.api, dashboard: readDashboardFiles });
     const server: ServerType = await new Promise((resolveServer) => {
       const s = serve({ fetch: wrap('api', app.fetch), hostname: '127.0.0.1', port: options.port }, () =>
         resolveServer(s),

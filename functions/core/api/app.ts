@@ -21,6 +21,7 @@ import { deploymentTimeline } from '../timeline.ts';
 import { publicDeployment } from '../view.ts';
 import * as z from '../zod-mini.ts';
 import { bearerToken, requireScope } from './auth.ts';
+import { type DashboardFiles, mountDashboard } from './dashboard.ts';
 import { parseJsonBody, readUtf8Body } from './json.ts';
 
 /** What the HTTP API needs: everything ingest needs, plus the secrets that hold the API tokens. */
@@ -36,6 +37,11 @@ export interface ApiContext extends IngestContext {
    * locally and in tests (`api/openapi.ts`), generated at synth and embedded in Lambda (the same document).
    */
   openApi?: () => Record<string, unknown>;
+  /**
+   * The web dashboard's files, served at `/` (no route without it): read from functions/dashboard/ locally,
+   * embedded compressed at synth in Lambda; called on the first request for them, never at cold start.
+   */
+  dashboard?: () => DashboardFiles | Promise<DashboardFiles>;
 }
 
 /** Largest accepted request body. Larger ones are answered 413 before they are parsed. */
@@ -74,6 +80,7 @@ export function createApi(context: ApiContext): Hono<{ Variables: Variables }> {
   );
 
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
+  if (context.dashboard) mountDashboard(app, context.dashboard);
   app.use('/v1/*', async (c, next) => {
     // Vendor webhooks prove who sent them with their own signatures (their source checks them).
     if (c.req.path.startsWith('/v1/hooks/')) return next();
