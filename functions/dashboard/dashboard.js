@@ -157,12 +157,12 @@ function table(caption, headings, rows) {
 }
 
 function definitions(entries) {
+  const shown = entries.filter(([, value]) => value !== undefined && value !== null && value !== '');
+  if (shown.length === 0) return '';
   return h(
     'dl',
     { class: 'facts' },
-    ...entries
-      .filter(([, value]) => value !== undefined && value !== null && value !== '')
-      .map(([term, value]) => h('div', {}, h('dt', {}, term), h('dd', {}, value))),
+    ...shown.map(([term, value]) => h('div', {}, h('dt', {}, term), h('dd', {}, value))),
   );
 }
 
@@ -397,17 +397,19 @@ async function deploymentPage(id, isCurrent) {
         ['First push', formatTime(t.firstPushAt)],
         ['Lead time', t.leadTimeSeconds === null ? undefined : formatSeconds(t.leadTimeSeconds)],
       ]),
-      table(
-        'CI events of the commit',
-        ['At', 'Source', 'Type', 'Status', 'Branch'],
-        t.events.map((e) => [
-          formatTime(e.eventTime),
-          e.source,
-          e.type,
-          e.status ?? e.sourceStatus ?? '',
-          e.branch ?? '',
-        ]),
-      ),
+      t.events.length === 0
+        ? message('info', `No CI event is recorded for commit ${t.commit} of ${t.repository}.`)
+        : table(
+            'CI events of the commit',
+            ['At', 'Source', 'Type', 'Status', 'Branch'],
+            t.events.map((e) => [
+              formatTime(e.eventTime),
+              e.source,
+              e.type,
+              e.status ?? e.sourceStatus ?? '',
+              e.branch ?? '',
+            ]),
+          ),
     );
   }
 

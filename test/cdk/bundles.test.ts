@@ -23,11 +23,13 @@ import { App } from 'aws-cdk-lib';
 import type { LambdaFunctionURLEvent, SQSEvent, SQSRecord } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { DynamoStore } from '../../functions/adapters/aws/dynamo-store.ts';
+import { DASHBOARD_CSP } from '../../functions/core/api/dashboard.ts';
 import { openApiDocument } from '../../functions/core/api/openapi.ts';
 import type { DispatchMessage } from '../../functions/core/schema.ts';
 import { parseCodeDeployMessage } from '../../functions/core/sources/codedeploy.ts';
 import { unwrapSnsSqsBody } from '../../functions/core/sources/sns.ts';
 import { SIGNATURE_HEADER, signWebhook } from '../../functions/core/targets/webhook.ts';
+import { readDashboardFiles } from '../../functions/dashboard/files.ts';
 import { ENV } from '../../functions/handlers/env.ts';
 import { type ProvisionedResources, provision } from '../../functions/local/provision.ts';
 import { type ShipcastConfigInput, ShipcastStack } from '../../lib/index.ts';
@@ -551,6 +553,17 @@ describe('Lambda bundles from cdk synth', () => {
       );
       expect(response.statusCode).toBe(200);
       expect(JSON.parse(response.body)).toEqual(openApiDocument());
+    });
+
+    it('serves the dashboard embedded at synth at / without a token, equal to the files, under its CSP', async () => {
+      const files = readDashboardFiles();
+      for (const [path, body] of Object.entries(files)) {
+        const response = await invokeOk('api', functionUrlEvent('GET', path));
+        expect(response.statusCode).toBe(200);
+        expect(response.body).toBe(body);
+        expect(response.headers?.['content-security-policy']).toBe(DASHBOARD_CSP);
+        expect(response.headers?.['x-content-type-options']).toBe('nosniff');
+      }
     });
 
     it('answers 401 to a wrong bearer token and stores nothing', async () => {

@@ -83,4 +83,10 @@ describe('function bundles', () => {
     expect(inputs).toContain('functions/core/sources/pipelines.ts');
     expect(inputs.filter((i) => i.startsWith('functions/core/targets/'))).toEqual([]);
   });
+
+  it('api serves the dashboard from the string embedded at synth, not from its files', async () => {
+    const inputs = await inputsOf('api');
+    expect(inputs).toContain('functions/handlers/dashboard-embedded.ts');
+    expect(inputs.filter((i) => i.startsWith('functions/dashboard/'))).toEqual([]);
+  });
 });
