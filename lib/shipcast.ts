@@ -121,6 +121,7 @@ const PACKAGE_ROOT_URL = new URL(
   import.meta.url,
 );
 const HANDLERS_DIR = new URL('functions/handlers/', PACKAGE_ROOT_URL);
+const DASHBOARD_DIR = new URL('functions/dashboard/', PACKAGE_ROOT_URL);
 const PACKAGE_ROOT = fileURLToPath(PACKAGE_ROOT_URL);
 /** Only in the repository: an installed package bundles with the lock file of the app that installed it. */
 const LOCK_FILE = fileURLToPath(new URL('package-lock.json', PACKAGE_ROOT_URL));
@@ -433,7 +434,9 @@ export class Shipcast extends Construct {
             ...(name === 'api'
               ? {
                   [`process.env.${ENV.openApi}`]: JSON.stringify(embedOpenApi(openApiDocument())),
-                  [`process.env.${ENV.dashboard}`]: JSON.stringify(embedDashboard(readDashboardFiles())),
+                  [`process.env.${ENV.dashboard}`]: JSON.stringify(
+                    embedDashboard(readDashboardFiles(DASHBOARD_DIR)),
+                  ),
                 }
               : {}),
           },

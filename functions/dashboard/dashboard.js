@@ -591,7 +591,7 @@ async function doraPage(params) {
         'article',
         { class: 'card', 'data-metric': key },
         h('h2', {}, label),
-        h('p', { class: 'figure' }, format(metric)),
+        h('p', { class: 'figure', 'data-value': JSON.stringify(metric.value ?? null) }, format(metric)),
         h(
           'p',
           {},

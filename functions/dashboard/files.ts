@@ -1,11 +1,13 @@
 import { readFileSync } from 'node:fs';
 import type { DashboardFiles } from '../core/api/dashboard.ts';
 
-const DIR = new URL('./', import.meta.url);
-const read = (name: string) => readFileSync(new URL(name, DIR), 'utf8');
-
-/** Reads the dashboard's files from this directory (local mode on first request, the construct at synth). */
-export function readDashboardFiles(): DashboardFiles {
+/**
+ * Reads the dashboard's files (local mode on first request, the construct at synth) from `dir`: this
+ * directory by default; the construct passes the package's `functions/dashboard/`, which is where they are
+ * when this module runs compiled from `dist/`.
+ */
+export function readDashboardFiles(dir: URL = new URL('./', import.meta.url)): DashboardFiles {
+  const read = (name: string) => readFileSync(new URL(name, dir), 'utf8');
   return {
     '/': read('index.html'),
     '/dashboard.js': read('dashboard.js'),
