@@ -450,7 +450,11 @@ function refsList(refs) {
 // ------------------------------------------------------------------------------------------------- DORA
 
 const METRICS = [
-  ['deploymentFrequency', 'Deployment frequency', (m) => `${m.perWeek ?? m.value ?? 0} / week`],
+  [
+    'deploymentFrequency',
+    'Deployment frequency',
+    (m) => `${Math.round((m.perWeek ?? m.value ?? 0) * 10) / 10} / week`,
+  ],
   ['changeLeadTime', 'Change lead time', (m) => formatSeconds(m.value)],
   ['changeFailRate', 'Change fail rate', (m) => percent(m.value)],
   ['recoveryTime', 'Failed deployment recovery time', (m) => formatSeconds(m.value)],
