@@ -1,16 +1,14 @@
 import { readFileSync } from 'node:fs';
 import type { DashboardFiles } from '../core/api/dashboard.ts';
 
+/** The dashboard's files in this directory; the construct copies them next to the API function's bundle. */
+export const DASHBOARD_FILE_NAMES = ['index.html', 'dashboard.js', 'dashboard.css'] as const;
+
 /**
- * Reads the dashboard's files (local mode on first request, the construct at synth) from `dir`: this
- * directory by default; the construct passes the package's `functions/dashboard/`, which is where they are
- * when this module runs compiled from `dist/`.
+ * Reads the dashboard's files from `dir` (this directory by default, as local mode does on its first request
+ * for them; the API function passes the `dashboard/` directory next to its bundle).
  */
 export function readDashboardFiles(dir: URL = new URL('./', import.meta.url)): DashboardFiles {
-  const read = (name: string) => readFileSync(new URL(name, dir), 'utf8');
-  return {
-    '/': read('index.html'),
-    '/dashboard.js': read('dashboard.js'),
-    '/dashboard.css': read('dashboard.css'),
-  };
+  const [page, script, style] = DASHBOARD_FILE_NAMES.map((name) => readFileSync(new URL(name, dir), 'utf8'));
+  return { '/': page!, '/dashboard.js': script!, '/dashboard.css': style! };
 }

@@ -1,7 +1,7 @@
 import type { Hono } from 'hono';
 import { createApi } from '../core/api/app.ts';
+import { readDashboardFiles } from '../dashboard/files.ts';
 import { awsRuntime } from './aws-runtime.ts';
-import { embeddedDashboard } from './dashboard-embedded.ts';
 import { type FunctionUrlEvent, type FunctionUrlResult, serveFunctionUrl } from './function-url.ts';
 import { embeddedOpenApi } from './openapi-embedded.ts';
 
@@ -11,7 +11,8 @@ let app: Hono | undefined;
 export const handler = async (event: FunctionUrlEvent): Promise<FunctionUrlResult> => {
   app ??= createApi({
     ...(await awsRuntime({ ingestQueue: true, openApi: embeddedOpenApi })).api,
-    dashboard: embeddedDashboard,
+    // The construct copies the dashboard's files next to this bundle; read on the first request for them.
+    dashboard: () => readDashboardFiles(new URL('./dashboard/', import.meta.url)),
   }) as unknown as Hono;
   return serveFunctionUrl(event, (request) => app!.fetch(request));
 };

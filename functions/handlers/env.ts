@@ -19,6 +19,4 @@ export const ENV = {
    * `process.env.SHIPCAST_OPENAPI_BR` with it at synth, so the API function does not carry the JSON Schema generator.
    */
   openApi: 'SHIPCAST_OPENAPI_BR',
-  /** The dashboard's files (JSON by URL path), brotli-compressed and base64-encoded, replaced at synth like `openApi`. */
-  dashboard: 'SHIPCAST_DASHBOARD_BR',
 } as const;

@@ -8,7 +8,15 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash, randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
@@ -555,8 +563,16 @@ describe('Lambda bundles from cdk synth', () => {
       expect(JSON.parse(response.body)).toEqual(openApiDocument());
     });
 
-    it('serves the dashboard embedded at synth at / without a token, equal to the files, under its CSP', async () => {
+    it('serves the dashboard files copied next to the bundle at / without a token, under its CSP', async () => {
+      const bundle = readFileSync(join(functions.api.assetDir, 'index.mjs'), 'utf8');
       const files = readDashboardFiles();
+      expect(readdirSync(join(functions.api.assetDir, 'dashboard')).sort()).toEqual([
+        'dashboard.css',
+        'dashboard.js',
+        'index.html',
+      ]);
+      // Not in the bundle: the API's cold start never parses them.
+      expect(bundle).not.toContain('The Shipcast dashboard: plain DOM');
       for (const [path, body] of Object.entries(files)) {
         const response = await invokeOk('api', functionUrlEvent('GET', path));
         expect(response.statusCode).toBe(200);
