@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   Annotations,
@@ -18,7 +19,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
-import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { type ICommandHooks, NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sns from 'aws-cdk-lib/aws-sns';
@@ -41,6 +42,7 @@ import { SWEEP_EVENT, SWEEP_INTERVAL_MINUTES } from '../functions/core/sweep.ts'
 import type { EventBridgeConfig } from '../functions/core/targets/eventbridge.schema.ts';
 import { eventBusArn } from '../functions/core/targets/eventbridge.ts';
 import { TARGETS, targetDefinition } from '../functions/core/targets/index.ts';
+import { DASHBOARD_FILE_NAMES } from '../functions/dashboard/files.ts';
 import { ENV } from '../functions/handlers/env.ts';
 import { embedOpenApi } from '../functions/handlers/openapi-embedded.ts';
 import { createAlarms, createDashboard, notifyTopic, type QueueAgeAlarmThresholds } from './monitoring.ts';
@@ -120,6 +122,7 @@ const PACKAGE_ROOT_URL = new URL(
   import.meta.url,
 );
 const HANDLERS_DIR = new URL('functions/handlers/', PACKAGE_ROOT_URL);
+const DASHBOARD_DIR = new URL('functions/dashboard/', PACKAGE_ROOT_URL);
 const PACKAGE_ROOT = fileURLToPath(PACKAGE_ROOT_URL);
 /** Only in the repository: an installed package bundles with the lock file of the app that installed it. */
 const LOCK_FILE = fileURLToPath(new URL('package-lock.json', PACKAGE_ROOT_URL));
@@ -436,6 +439,9 @@ export class Shipcast extends Construct {
           // Bundle the pinned AWS SDK versions instead of relying on the runtime's copy. Libraries targets load on
           // first use are bundled only into the dispatcher, and only when a configured target needs them.
           externalModules: unusedLazyModules(config, name),
+          // The web dashboard's files go next to the API bundle, not into it: read on the first request for
+          // them, they add nothing to the bundle or its cold start (README, "Performance").
+          ...(name === 'api' ? { commandHooks: copyDashboardFiles() } : {}),
         },
       });
       this.table.grantReadWriteData(f);
@@ -670,6 +676,22 @@ class QueueSubscription implements sns.ITopicSubscription {
 }
 
 /** Fails fast, naming the prop, on values the construct cannot deploy. */
+/** Bundling hooks that copy the web dashboard's files into the API function's asset, as `dashboard/`. */
+function copyDashboardFiles(): ICommandHooks {
+  const source = fileURLToPath(DASHBOARD_DIR);
+  return {
+    beforeBundling: () => [],
+    beforeInstall: () => [],
+    afterBundling: (inputDir, outputDir) => {
+      // inputDir is the project root (mounted at /asset-input when bundling in Docker); it holds the
+      // dashboard when this package is the project, and local bundling can read the files where they are.
+      const from = existsSync(LOCK_FILE) ? `${inputDir}/${relative(PACKAGE_ROOT, source)}` : source;
+      const files = DASHBOARD_FILE_NAMES.map((name) => `"${from}/${name}"`).join(' ');
+      return [`mkdir -p "${outputDir}/dashboard"`, `cp ${files} "${outputDir}/dashboard/"`];
+    },
+  };
+}
+
 function validateProps(props: ShipcastProps, runtime: lambda.Runtime): void {
   const concurrency = props.apiReservedConcurrency;
   if (

@@ -27,6 +27,7 @@ import type { Clock } from '../core/ports.ts';
 import { CODEDEPLOY_SOURCE } from '../core/sources/codedeploy.ts';
 import { SWEEP_INTERVAL_MINUTES } from '../core/sweep.ts';
 import { createLogger, type Logger } from '../core/telemetry.ts';
+import { readDashboardFiles } from '../dashboard/files.ts';
 import { createDispatchHandler } from '../handlers/dispatch-handler.ts';
 import { createIngestHandler } from '../handlers/ingest-handler.ts';
 import { buildRuntime } from '../handlers/runtime.ts';
@@ -236,7 +237,7 @@ export async function startLocal(options: LocalOptions): Promise<LocalShipcast> 
     });
     stops.push(() => sweeper.stop());
 
-    const app = createApi(runtime.api);
+    const app = createApi({ ...runtime.api, dashboard: readDashboardFiles });
     const server: ServerType = await new Promise((resolveServer) => {
       const s = serve(
         {

@@ -8,7 +8,15 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash, randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
@@ -23,11 +31,13 @@ import { App } from 'aws-cdk-lib';
 import type { LambdaFunctionURLEvent, SQSEvent, SQSRecord } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { DynamoStore } from '../../functions/adapters/aws/dynamo-store.ts';
+import { DASHBOARD_CSP } from '../../functions/core/api/dashboard.ts';
 import { openApiDocument } from '../../functions/core/api/openapi.ts';
 import type { DispatchMessage } from '../../functions/core/schema.ts';
 import { parseCodeDeployMessage } from '../../functions/core/sources/codedeploy.ts';
 import { unwrapSnsSqsBody } from '../../functions/core/sources/sns.ts';
 import { SIGNATURE_HEADER, signWebhook } from '../../functions/core/targets/webhook.ts';
+import { readDashboardFiles } from '../../functions/dashboard/files.ts';
 import { ENV } from '../../functions/handlers/env.ts';
 import { type ProvisionedResources, provision } from '../../functions/local/provision.ts';
 import { type ShipcastConfigInput, ShipcastStack } from '../../lib/index.ts';
@@ -551,6 +561,25 @@ describe('Lambda bundles from cdk synth', () => {
       );
       expect(response.statusCode).toBe(200);
       expect(JSON.parse(response.body)).toEqual(openApiDocument());
+    });
+
+    it('serves the dashboard files copied next to the bundle at / without a token, under its CSP', async () => {
+      const bundle = readFileSync(join(functions.api.assetDir, 'index.mjs'), 'utf8');
+      const files = readDashboardFiles();
+      expect(readdirSync(join(functions.api.assetDir, 'dashboard')).sort()).toEqual([
+        'dashboard.css',
+        'dashboard.js',
+        'index.html',
+      ]);
+      // Not in the bundle: the API's cold start never parses them.
+      expect(bundle).not.toContain('The Shipcast dashboard: plain DOM');
+      for (const [path, body] of Object.entries(files)) {
+        const response = await invokeOk('api', functionUrlEvent('GET', path));
+        expect(response.statusCode).toBe(200);
+        expect(response.body).toBe(body);
+        expect(response.headers?.['content-security-policy']).toBe(DASHBOARD_CSP);
+        expect(response.headers?.['x-content-type-options']).toBe('nosniff');
+      }
     });
 
     it('answers 401 to a wrong bearer token and stores nothing', async () => {

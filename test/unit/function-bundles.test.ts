@@ -83,4 +83,10 @@ describe('function bundles', () => {
     expect(inputs).toContain('functions/core/sources/pipelines.ts');
     expect(inputs.filter((i) => i.startsWith('functions/core/targets/'))).toEqual([]);
   });
+
+  it('api carries the reader of the dashboard files, not the files', async () => {
+    const inputs = await inputsOf('api');
+    expect(inputs).toContain('functions/dashboard/files.ts');
+    expect(inputs.filter((i) => i.startsWith('functions/dashboard/') && !i.endsWith('.ts'))).toEqual([]);
+  });
 });

@@ -22,6 +22,7 @@ import { deploymentTimeline, MAX_CI_EVENTS_PAGE, publicCiEvent, timelineSubject 
 import { publicDeployment } from '../view.ts';
 import * as z from '../zod-mini.ts';
 import { bearerToken, grants, requireScope, scopesOf } from './auth.ts';
+import { type DashboardFiles, mountDashboard } from './dashboard.ts';
 import { mountIncidentRoutes, mountMetricRoutes } from './insights.ts';
 import { parseJsonBody, readUtf8Body } from './json.ts';
 
@@ -38,6 +39,11 @@ export interface ApiContext extends IngestContext {
    * locally and in tests (`api/openapi.ts`), generated at synth and embedded in Lambda (the same document).
    */
   openApi?: () => Record<string, unknown>;
+  /**
+   * The web dashboard's files, served at `/` (no route without it): read from functions/dashboard/ locally,
+   * embedded compressed at synth in Lambda; called on the first request for them, never at cold start.
+   */
+  dashboard?: () => DashboardFiles | Promise<DashboardFiles>;
 }
 
 /** Largest accepted request body. Larger ones are answered 413 before they are parsed. */
@@ -88,6 +94,7 @@ export function createApi(context: ApiContext): Hono<{ Variables: Variables }> {
   );
 
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
+  if (context.dashboard) mountDashboard(app, context.dashboard);
   app.use('/v1/*', async (c, next) => {
     // Vendor webhooks prove who sent them with their own signatures (their source checks them).
     if (c.req.path.startsWith('/v1/hooks/')) return next();
