@@ -68,7 +68,7 @@ const post = async (body: Record<string, unknown>) => {
     },
     body: JSON.stringify(body),
   });
-  if (response.status !== 202) throw new Error(`POST /v1/events answered ${response.status}`);
+  if (response.status !== 202) throw new Error(`POST /v1/events answered ${response.status}: ${await response.text()}`);
   return ((await response.json()) as { deploymentId: string }).deploymentId;
 };
 
@@ -109,6 +109,38 @@ for (const [i, sample] of samples.entries()) {
   if (sample.end) await post({ ...common, status: sample.end, timestamp: at(sample.ago - 7) });
   if (i === 0) featured = id;
 }
+// Four weeks of production history for the DORA page: a deployment every two days with its commit's time, one
+// redeploy of an earlier version (a rollback), and an incident opened after one deployment and resolved later.
+for (let day = 28, n = 1; day >= 2; day -= 2, n++) {
+  const minutesAgo = day * 24 * 60;
+  const version = n === 9 ? 'v1.7.0' : `v1.${n}.0`;
+  const common = {
+    service: 'orders',
+    environment: 'production',
+    deploymentId: `orders-${n}`,
+    version,
+    actor: n % 2 ? 'ada' : 'linus',
+    commit: `${n.toString(16).padStart(2, '0').repeat(20)}`,
+    commitTime: at(minutesAgo + 180 + n * 20),
+  };
+  await post({ ...common, status: 'in_progress', timestamp: at(minutesAgo) });
+  await post({ ...common, status: n === 5 ? 'failed' : 'succeeded', timestamp: at(minutesAgo - 12) });
+}
+const incident = await fetch(`${local.apiUrl}/v1/incidents`, {
+  method: 'POST',
+  headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+  body: JSON.stringify({
+    id: 'orders-latency',
+    service: 'orders',
+    environment: 'production',
+    severity: 'SEV2',
+    title: 'Checkout latency after the orders deploy',
+    openedAt: at(16 * 24 * 60 - 60),
+    resolvedAt: at(16 * 24 * 60 - 200),
+    status: 'resolved',
+  }),
+});
+if (!incident.ok) throw new Error(`POST /v1/incidents answered ${incident.status}`);
 // Let the dispatcher deliver (and fail to deliver) the transitions.
 await new Promise((resolve) => setTimeout(resolve, 4000));
 
@@ -121,8 +153,8 @@ try {
   const shots: [string, string, string][] = [
     ['deployments', '#/', 'table'],
     ['deployment', `#/deployments/${featured}`, 'table'],
-    ['dora', '#/dora', 'main h1'],
-    ['incidents', '#/incidents', 'main h1'],
+    ['dora', '#/dora', '.card[data-metric]'],
+    ['incidents', '#/incidents', 'main h1:has-text("Incidents")'],
     ['api', '#/api', 'details.operation'],
   ];
   for (const [name, hash, ready] of shots) {
