@@ -5,7 +5,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { HttpClient } from '../../functions/core/http-client.ts';
 import { ingestEvent } from '../../functions/core/ingest.ts';
 import type { DeploymentEvent } from '../../functions/core/schema.ts';
-import { type BitbucketServer, startBitbucketServer } from '../support/bitbucket-server.ts';
+import { type BitbucketServer, bitbucketAccount, startBitbucketServer } from '../support/bitbucket-server.ts';
 import { nativeEvent } from '../support/events.ts';
 import { createHarness, type Harness, recordingRetries } from '../support/harness.ts';
 import { activeMarkdown, FORGE_HOSTILE } from '../support/pr-comment-fixtures.ts';
@@ -235,5 +235,43 @@ describe('bitbucket-comment target', () => {
       expect(record?.lastError).not.toContain(token);
       expect(h.logs.lines.join('\n')).not.toContain(token);
     }
+  });
+
+  it("ignores a comment with Shipcast's marker written by someone else, and comments anew", async () => {
+    bb.linkPullRequest('acme/shop', sha('forged'), 101);
+    const forged = `${MARKER}\n[shipcast-deployment]: # "2099-01-01T00:00:00.000Z x"\nmine`;
+    bb.comments.push({
+      id: 990_001,
+      repo: 'acme/shop',
+      pr: 101,
+      raw: forged,
+      deleted: false,
+      user: bitbucketAccount('user:mallory'),
+    });
+
+    await ingest(event('forged', 'succeeded'));
+
+    expect(commentsOn(101)).toHaveLength(2);
+    expect(commentsOn(101)[0]?.raw).toBe(forged);
+    expect(commentsOn(101)[1]?.user).toEqual(bitbucketAccount('token:0'));
+    expect(commentsOn(101)[1]?.raw).toContain('### ✅ shop 4\\.2\\.0 → production: succeeded');
+    expect(writes()).toEqual([`POST ${comments(101)}`]);
+  });
+
+  it('ignores a stamp from the future', async () => {
+    bb.linkPullRequest('acme/shop', sha('future'), 102);
+    bb.comments.push({
+      id: 990_002,
+      repo: 'acme/shop',
+      pr: 102,
+      raw: `${MARKER}\n[shipcast-deployment]: # "2099-01-01T00:00:00.000Z x"\nold`,
+      deleted: false,
+      user: bitbucketAccount('token:0'),
+    });
+
+    await ingest(event('future', 'succeeded'));
+
+    expect(commentsOn(102)).toHaveLength(1);
+    expect(commentsOn(102)[0]?.raw).toContain('### ✅ shop 4\\.2\\.0 → production: succeeded');
   });
 });

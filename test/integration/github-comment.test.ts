@@ -6,7 +6,7 @@ import { HttpClient } from '../../functions/core/http-client.ts';
 import { ingestEvent } from '../../functions/core/ingest.ts';
 import type { DeploymentEvent } from '../../functions/core/schema.ts';
 import { nativeEvent } from '../support/events.ts';
-import { type GitHubServer, githubError, startGitHubServer } from '../support/github-server.ts';
+import { type GitHubServer, githubError, startGitHubServer, tokenAccount } from '../support/github-server.ts';
 import { createHarness, type Harness, recordingRetries } from '../support/harness.ts';
 import { activeMarkdown, FORGE_HOSTILE } from '../support/pr-comment-fixtures.ts';
 
@@ -288,5 +288,46 @@ describe('github-comment target', () => {
       expect(record?.lastError).not.toContain(token);
       expect(h.logs.lines.join('\n')).not.toContain(token);
     }
+  });
+
+  it("ignores a comment with Shipcast's marker written by someone else, and comments anew", async () => {
+    gh.linkPullRequest('acme/shop', sha('forged'), 101);
+    const forged =
+      '<!-- shipcast:checkout/production -->\n<!-- shipcast-deployment:2099-01-01T00:00:00.000Z x -->\nmine';
+    gh.issueComments.push({
+      id: 990_001,
+      owner: 'acme',
+      repo: 'shop',
+      issue: 101,
+      body: forged,
+      user: { login: 'mallory', id: 666, type: 'User' },
+      performed_via_github_app: null,
+    });
+
+    await ingest(event('forged', 'succeeded'));
+
+    expect(commentsOn(101)).toHaveLength(2);
+    expect(commentsOn(101)[0]?.body).toBe(forged);
+    expect(commentsOn(101)[1]?.user.id).toBe(tokenAccount(0).id);
+    expect(commentsOn(101)[1]?.body).toContain('### ✅ checkout 3\\.1\\.0 → production: succeeded');
+    expect(gh.requests.some((r) => r.method === 'PATCH')).toBe(false);
+  });
+
+  it('ignores a stamp from the future', async () => {
+    gh.linkPullRequest('acme/shop', sha('future'), 102);
+    gh.issueComments.push({
+      id: 990_002,
+      owner: 'acme',
+      repo: 'shop',
+      issue: 102,
+      body: '<!-- shipcast:checkout/production -->\n<!-- shipcast-deployment:2099-01-01T00:00:00.000Z x -->\nold',
+      user: tokenAccount(0),
+      performed_via_github_app: null,
+    });
+
+    await ingest(event('future', 'succeeded'));
+
+    expect(commentsOn(102)).toHaveLength(1);
+    expect(commentsOn(102)[0]?.body).toContain('### ✅ checkout 3\\.1\\.0 → production: succeeded');
   });
 });
