@@ -45,6 +45,11 @@ export const bitbucketAccount = (who: string): BitbucketAccount => ({
 export interface BitbucketServerOptions {
   /** Bearer tokens accepted (Cloud access tokens and Data Center HTTP access tokens alike). */
   tokens?: string[];
+  /**
+   * Of `tokens`, the repository/project/workspace access tokens GET /2.0/user refuses (403 "This API is not
+   * accessible by this authentication mechanism").
+   */
+  accessTokens?: string[];
   /** HTTP Basic users and their passwords (app passwords / API tokens). */
   users?: Record<string, string>;
   /** Cloud repositories (`workspace/repo`). */
@@ -298,6 +303,9 @@ export async function startBitbucketServer(options: BitbucketServerOptions): Pro
     if (request.method === 'GET' && request.path === '/2.0/user') {
       const account = accountOf(request);
       if (!account) return cloudError(401, 'Unauthorized');
+      const bearer = /^Bearer (.+)$/.exec(String(request.headers.authorization ?? ''))?.[1];
+      if (bearer && options.accessTokens?.includes(bearer))
+        return cloudError(403, 'This API is not accessible by this authentication mechanism');
       return { status: 200, body: { ...account, account_id: account.uuid, nickname: account.display_name } };
     }
     const cloudRoute = /^\/2\.0\/repositories\/([^/]+)\/([^/]+)(\/.*)$/.exec(request.path);
