@@ -5,13 +5,14 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { HttpClient } from '../../functions/core/http-client.ts';
 import { ingestEvent } from '../../functions/core/ingest.ts';
 import type { DeploymentEvent } from '../../functions/core/schema.ts';
-import { type BitbucketServer, startBitbucketServer } from '../support/bitbucket-server.ts';
+import { type BitbucketServer, bitbucketAccount, startBitbucketServer } from '../support/bitbucket-server.ts';
 import { nativeEvent } from '../support/events.ts';
 import { createHarness, type Harness, recordingRetries } from '../support/harness.ts';
 import { activeMarkdown, FORGE_HOSTILE } from '../support/pr-comment-fixtures.ts';
 
 const TOKEN = 'ATCTT3xFfGN0bbCommentToken00001';
 const WRONG = 'ATCTT3xFfGN0wrongCommentToken01';
+const ACCESS = 'ATCTT3xFfGN0repoAccessToken0001';
 const MARKER = '[shipcast]: # "shipcast:shop/production"';
 const sha = (name: string) => createHash('sha1').update(name).digest('hex');
 
@@ -35,7 +36,11 @@ describe('bitbucket-comment target', () => {
   const retryDelays: number[] = [];
 
   beforeAll(async () => {
-    bb = await startBitbucketServer({ tokens: [TOKEN], cloudRepos: ['acme/shop'] });
+    bb = await startBitbucketServer({
+      tokens: [TOKEN, ACCESS],
+      accessTokens: [ACCESS],
+      cloudRepos: ['acme/shop'],
+    });
     h = await createHarness({
       maxReceives: 5,
       http: new HttpClient({ timeoutMs: 10_000 }),
@@ -46,17 +51,20 @@ describe('bitbucket-comment target', () => {
           prs: { type: 'bitbucket-comment', baseUrl: bb.url, token: 'bb-token' },
           openPrs: { type: 'bitbucket-comment', baseUrl: bb.url, token: 'bb-token', pullRequests: 'open' },
           wrong: { type: 'bitbucket-comment', baseUrl: bb.url, token: 'bb-wrong-token' },
+          accessPrs: { type: 'bitbucket-comment', baseUrl: bb.url, token: 'bb-access-token' },
         },
         routes: [
           { match: { service: 'shop' }, targets: ['prs'] },
           { match: { service: 'open-*' }, targets: ['openPrs'] },
           { match: { service: 'wrong-*' }, targets: ['wrong'] },
+          { match: { service: 'access-*' }, targets: ['accessPrs'] },
         ],
         dispatch: { maxReceives: 5 },
       },
     });
     writeFileSync(join(h.secretsDir, 'bb-token'), TOKEN);
     writeFileSync(join(h.secretsDir, 'bb-wrong-token'), WRONG);
+    writeFileSync(join(h.secretsDir, 'bb-access-token'), ACCESS);
   });
   afterAll(async () => {
     await h.stop();
@@ -235,5 +243,61 @@ describe('bitbucket-comment target', () => {
       expect(record?.lastError).not.toContain(token);
       expect(h.logs.lines.join('\n')).not.toContain(token);
     }
+  });
+
+  it("ignores a comment with Shipcast's marker written by someone else, and comments anew", async () => {
+    bb.linkPullRequest('acme/shop', sha('forged'), 101);
+    const forged = `${MARKER}\n[shipcast-deployment]: # "2099-01-01T00:00:00.000Z x"\nmine`;
+    bb.comments.push({
+      id: 990_001,
+      repo: 'acme/shop',
+      pr: 101,
+      raw: forged,
+      deleted: false,
+      user: bitbucketAccount('user:mallory'),
+    });
+
+    await ingest(event('forged', 'succeeded'));
+
+    expect(commentsOn(101)).toHaveLength(2);
+    expect(commentsOn(101)[0]?.raw).toBe(forged);
+    expect(commentsOn(101)[1]?.user).toEqual(bitbucketAccount('token:0'));
+    expect(commentsOn(101)[1]?.raw).toContain('### ✅ shop 4\\.2\\.0 → production: succeeded');
+    expect(writes()).toEqual([`POST ${comments(101)}`]);
+  });
+
+  it('ignores a stamp from the future', async () => {
+    bb.linkPullRequest('acme/shop', sha('future'), 102);
+    bb.comments.push({
+      id: 990_002,
+      repo: 'acme/shop',
+      pr: 102,
+      raw: `${MARKER}\n[shipcast-deployment]: # "2099-01-01T00:00:00.000Z x"\nold`,
+      deleted: false,
+      user: bitbucketAccount('token:0'),
+    });
+
+    await ingest(event('future', 'succeeded'));
+
+    expect(commentsOn(102)).toHaveLength(1);
+    expect(commentsOn(102)[0]?.raw).toContain('### ✅ shop 4\\.2\\.0 → production: succeeded');
+  });
+
+  it('with an access token GET /2.0/user refuses, edits only the comment its delivery names and searches none', async () => {
+    bb.linkPullRequest('acme/shop', sha('access-one'), 104);
+    bb.linkPullRequest('acme/shop', sha('access-two'), 104);
+    const first = event('access-one', 'in_progress', { service: 'access-shop' });
+
+    await ingest(first);
+    await ingest(event('access-one', 'succeeded', { service: 'access-shop' }));
+    const second = event('access-two', 'succeeded', { service: 'access-shop' });
+    await ingest(second);
+
+    expect(commentsOn(104)).toHaveLength(2);
+    expect(commentsOn(104)[0]?.raw).toContain('### ✅ access\\-shop 4\\.2\\.0 → production: succeeded');
+    expect(commentsOn(104)[0]?.raw).toContain(first.deploymentId);
+    expect(await h.store.getDelivery(first.deploymentId, 'accessPrs')).toMatchObject({ state: 'delivered' });
+    expect(await h.store.getDelivery(second.deploymentId, 'accessPrs')).toMatchObject({ state: 'delivered' });
+    expect(bb.requests.some((r) => r.method === 'GET' && r.path === comments(104))).toBe(false);
   });
 });

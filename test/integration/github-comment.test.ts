@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, generateKeyPairSync } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -6,12 +6,14 @@ import { HttpClient } from '../../functions/core/http-client.ts';
 import { ingestEvent } from '../../functions/core/ingest.ts';
 import type { DeploymentEvent } from '../../functions/core/schema.ts';
 import { nativeEvent } from '../support/events.ts';
-import { type GitHubServer, githubError, startGitHubServer } from '../support/github-server.ts';
+import { type GitHubServer, githubError, startGitHubServer, tokenAccount } from '../support/github-server.ts';
 import { createHarness, type Harness, recordingRetries } from '../support/harness.ts';
 import { activeMarkdown, FORGE_HOSTILE } from '../support/pr-comment-fixtures.ts';
 
 const TOKEN = 'ghp_commenttoken0123456789abcdef';
 const WRONG_TOKEN = 'ghp_wrongcommenttoken0123456789a';
+const APP_ID = 31_337;
+const INSTALLATION = 77;
 const sha = (name: string) => createHash('sha1').update(name).digest('hex');
 
 /** A native event of checkout in `environment` on acme/shop, at the commit named after `commit`. */
@@ -42,7 +44,11 @@ describe('github-comment target', () => {
   const retryDelays: number[] = [];
 
   beforeAll(async () => {
-    gh = await startGitHubServer({ tokens: [TOKEN] });
+    const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    gh = await startGitHubServer({
+      tokens: [TOKEN],
+      app: { appId: APP_ID, publicKey, installations: { 'acme/shop': INSTALLATION } },
+    });
     h = await createHarness({
       maxReceives: 5,
       http: new HttpClient({ timeoutMs: 10_000 }),
@@ -53,17 +59,24 @@ describe('github-comment target', () => {
           prs: { type: 'github-comment', baseUrl: gh.url, token: 'github-token' },
           openPrs: { type: 'github-comment', baseUrl: gh.url, token: 'github-token', pullRequests: 'open' },
           wrong: { type: 'github-comment', baseUrl: gh.url, token: 'wrong-token' },
+          appPrs: {
+            type: 'github-comment',
+            baseUrl: gh.url,
+            app: { appId: APP_ID, privateKey: 'app-key', installationId: INSTALLATION },
+          },
         },
         routes: [
           { match: { service: 'checkout' }, targets: ['prs'] },
           { match: { service: 'open-*' }, targets: ['openPrs'] },
           { match: { service: 'wrong-*' }, targets: ['wrong'] },
+          { match: { service: 'app-*' }, targets: ['appPrs'] },
         ],
         dispatch: { maxReceives: 5 },
       },
     });
     writeFileSync(join(h.secretsDir, 'github-token'), TOKEN);
     writeFileSync(join(h.secretsDir, 'wrong-token'), WRONG_TOKEN);
+    writeFileSync(join(h.secretsDir, 'app-key'), privateKey.export({ type: 'pkcs1', format: 'pem' }));
   });
   afterAll(async () => {
     await h.stop();
@@ -288,5 +301,72 @@ describe('github-comment target', () => {
       expect(record?.lastError).not.toContain(token);
       expect(h.logs.lines.join('\n')).not.toContain(token);
     }
+  });
+
+  it("ignores a comment with Shipcast's marker written by someone else, and comments anew", async () => {
+    gh.linkPullRequest('acme/shop', sha('forged'), 101);
+    const forged =
+      '<!-- shipcast:checkout/production -->\n<!-- shipcast-deployment:2099-01-01T00:00:00.000Z x -->\nmine';
+    gh.issueComments.push({
+      id: 990_001,
+      owner: 'acme',
+      repo: 'shop',
+      issue: 101,
+      body: forged,
+      user: { login: 'mallory', id: 666, type: 'User' },
+      performed_via_github_app: null,
+    });
+
+    await ingest(event('forged', 'succeeded'));
+
+    expect(commentsOn(101)).toHaveLength(2);
+    expect(commentsOn(101)[0]?.body).toBe(forged);
+    expect(commentsOn(101)[1]?.user.id).toBe(tokenAccount(0).id);
+    expect(commentsOn(101)[1]?.body).toContain('### ✅ checkout 3\\.1\\.0 → production: succeeded');
+    expect(gh.requests.some((r) => r.method === 'PATCH')).toBe(false);
+  });
+
+  it('ignores a stamp from the future', async () => {
+    gh.linkPullRequest('acme/shop', sha('future'), 102);
+    gh.issueComments.push({
+      id: 990_002,
+      owner: 'acme',
+      repo: 'shop',
+      issue: 102,
+      body: '<!-- shipcast:checkout/production -->\n<!-- shipcast-deployment:2099-01-01T00:00:00.000Z x -->\nold',
+      user: tokenAccount(0),
+      performed_via_github_app: null,
+    });
+
+    await ingest(event('future', 'succeeded'));
+
+    expect(commentsOn(102)).toHaveLength(1);
+    expect(commentsOn(102)[0]?.body).toContain('### ✅ checkout 3\\.1\\.0 → production: succeeded');
+  });
+
+  it('as a GitHub App, finds the comment the App wrote and ignores a marker comment by someone else', async () => {
+    gh.linkPullRequest('acme/shop', sha('app-one'), 103);
+    gh.linkPullRequest('acme/shop', sha('app-two'), 103);
+    const forged = '<!-- shipcast:app-shop/production -->\nmine';
+    gh.issueComments.push({
+      id: 990_003,
+      owner: 'acme',
+      repo: 'shop',
+      issue: 103,
+      body: forged,
+      user: { login: 'mallory', id: 666, type: 'User' },
+      performed_via_github_app: null,
+    });
+
+    await ingest(event('app-one', 'succeeded', { service: 'app-shop' }));
+    await ingest(
+      event('app-two', 'failed', { service: 'app-shop', error: { message: 'smoke test failed' } }),
+    );
+
+    expect(commentsOn(103)).toHaveLength(2);
+    expect(commentsOn(103)[0]?.body).toBe(forged);
+    expect(commentsOn(103)[1]?.performed_via_github_app?.id).toBe(APP_ID);
+    expect(commentsOn(103)[1]?.body).toContain('**Error:** smoke test failed');
+    expect(gh.requests.some((r) => r.path === '/user')).toBe(false);
   });
 });

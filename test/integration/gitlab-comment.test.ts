@@ -6,7 +6,7 @@ import { HttpClient } from '../../functions/core/http-client.ts';
 import { ingestEvent } from '../../functions/core/ingest.ts';
 import type { DeploymentEvent } from '../../functions/core/schema.ts';
 import { nativeEvent } from '../support/events.ts';
-import { type GitLabServer, startGitLabServer } from '../support/gitlab-server.ts';
+import { type GitLabServer, gitlabAccount, startGitLabServer } from '../support/gitlab-server.ts';
 import { createHarness, type Harness, recordingRetries } from '../support/harness.ts';
 import { activeMarkdown, FORGE_HOSTILE } from '../support/pr-comment-fixtures.ts';
 
@@ -195,5 +195,44 @@ describe('gitlab-comment target', () => {
       expect(record?.lastError).not.toContain(token);
       expect(h.logs.lines.join('\n')).not.toContain(token);
     }
+  });
+
+  it("ignores a note with Shipcast's marker written by someone else, and comments anew", async () => {
+    gl.linkMergeRequest('acme/shop', sha('forged'), 101);
+    const forged =
+      '<!-- shipcast:shop/production -->\n<!-- shipcast-deployment:2099-01-01T00:00:00.000Z x -->\nmine';
+    gl.notes.push({
+      id: 990_001,
+      projectId: PROJECT_ID,
+      iid: 101,
+      body: forged,
+      system: false,
+      author: { id: 666, username: 'mallory' },
+    });
+
+    await ingest(event('forged', 'succeeded'));
+
+    expect(notesOn(101)).toHaveLength(2);
+    expect(notesOn(101)[0]?.body).toBe(forged);
+    expect(notesOn(101)[1]?.author).toEqual(gitlabAccount(0));
+    expect(notesOn(101)[1]?.body).toContain('### ✅ shop 2\\.0\\.0 → production: succeeded');
+    expect(writes()).toEqual([`POST ${notesPath(101)}`]);
+  });
+
+  it('ignores a stamp from the future', async () => {
+    gl.linkMergeRequest('acme/shop', sha('future'), 102);
+    gl.notes.push({
+      id: 990_002,
+      projectId: PROJECT_ID,
+      iid: 102,
+      body: '<!-- shipcast:shop/production -->\n<!-- shipcast-deployment:2099-01-01T00:00:00.000Z x -->\nold',
+      system: false,
+      author: gitlabAccount(0),
+    });
+
+    await ingest(event('future', 'succeeded'));
+
+    expect(notesOn(102)).toHaveLength(1);
+    expect(notesOn(102)[0]?.body).toContain('### ✅ shop 2\\.0\\.0 → production: succeeded');
   });
 });

@@ -24,11 +24,32 @@ export interface FakeBitbucketComment {
   pr: number;
   raw: string;
   deleted: boolean;
+  /** Who wrote it (the credential's account). */
+  user: BitbucketAccount;
 }
+
+/** A Bitbucket Cloud account as comments and GET /2.0/user show it. */
+export interface BitbucketAccount {
+  uuid: string;
+  display_name: string;
+  type: 'user';
+}
+
+/** The account of a credential: `token:<index>` of `tokens` or `user:<name>` of `users`. */
+export const bitbucketAccount = (who: string): BitbucketAccount => ({
+  uuid: `{00000000-0000-4000-8000-${Buffer.from(who).toString('hex').slice(-12).padStart(12, '0')}}`,
+  display_name: who,
+  type: 'user',
+});
 
 export interface BitbucketServerOptions {
   /** Bearer tokens accepted (Cloud access tokens and Data Center HTTP access tokens alike). */
   tokens?: string[];
+  /**
+   * Of `tokens`, the repository/project/workspace access tokens GET /2.0/user refuses (403 "This API is not
+   * accessible by this authentication mechanism").
+   */
+  accessTokens?: string[];
   /** HTTP Basic users and their passwords (app passwords / API tokens). */
   users?: Record<string, string>;
   /** Cloud repositories (`workspace/repo`). */
@@ -70,15 +91,22 @@ export async function startBitbucketServer(options: BitbucketServerOptions): Pro
   const limited = { remaining: 0, retryAfter: undefined as number | undefined };
   let nextId = 700;
 
-  const authenticated = (request: ForgeRequest): boolean => {
+  /** The account behind the request's credential, or undefined when it is not accepted. */
+  const accountOf = (request: ForgeRequest): BitbucketAccount | undefined => {
     const header = String(request.headers.authorization ?? '');
     const bearer = /^Bearer (.+)$/.exec(header)?.[1];
-    if (bearer) return (options.tokens ?? []).includes(bearer);
+    if (bearer) {
+      const index = (options.tokens ?? []).indexOf(bearer);
+      return index >= 0 ? bitbucketAccount(`token:${index}`) : undefined;
+    }
     const basic = /^Basic (.+)$/.exec(header)?.[1];
-    if (!basic) return false;
+    if (!basic) return undefined;
     const [user, ...rest] = Buffer.from(basic, 'base64').toString('utf8').split(':');
-    return user !== undefined && options.users?.[user] === rest.join(':');
+    return user !== undefined && options.users?.[user] === rest.join(':')
+      ? bitbucketAccount(`user:${user}`)
+      : undefined;
   };
+  const authenticated = (request: ForgeRequest): boolean => accountOf(request) !== undefined;
 
   const parse = (request: ForgeRequest, allowed: string[]): Record<string, unknown> | undefined => {
     try {
@@ -152,9 +180,13 @@ export async function startBitbucketServer(options: BitbucketServerOptions): Pro
     if (request.method === 'GET' && commentId === undefined) {
       const pagelen = Math.min(100, Number(request.query.get('pagelen') ?? 10));
       const page = Math.max(1, Number(request.query.get('page') ?? 1));
-      const values = ofPr
-        .slice((page - 1) * pagelen, page * pagelen)
-        .map((c) => ({ id: c.id, type: 'pullrequest_comment', deleted: c.deleted, content: { raw: c.raw } }));
+      const values = ofPr.slice((page - 1) * pagelen, page * pagelen).map((c) => ({
+        id: c.id,
+        type: 'pullrequest_comment',
+        deleted: c.deleted,
+        content: { raw: c.raw },
+        user: c.user,
+      }));
       const next =
         page * pagelen < ofPr.length
           ? `${state.url}${request.path}?pagelen=${pagelen}&page=${page + 1}`
@@ -167,9 +199,13 @@ export async function startBitbucketServer(options: BitbucketServerOptions): Pro
       const text = raw(parse(request, ['content']));
       if (typeof text !== 'string' || !text)
         return cloudError(400, 'Bad request', { content: ['This field is required.'] });
-      const comment = { id: nextId++, repo, pr, raw: text, deleted: false };
+      const user = accountOf(request) as BitbucketAccount;
+      const comment = { id: nextId++, repo, pr, raw: text, deleted: false, user };
       state.comments.push(comment);
-      return { status: 201, body: { id: comment.id, type: 'pullrequest_comment', content: { raw: text } } };
+      return {
+        status: 201,
+        body: { id: comment.id, type: 'pullrequest_comment', content: { raw: text }, user },
+      };
     }
     if (request.method === 'GET' && commentId !== undefined) {
       const comment = ofPr.find((c) => c.id === commentId);
@@ -181,12 +217,15 @@ export async function startBitbucketServer(options: BitbucketServerOptions): Pro
           type: 'pullrequest_comment',
           deleted: comment.deleted,
           content: { raw: comment.raw },
+          user: comment.user,
         },
       };
     }
     if (request.method === 'PUT' && commentId !== undefined) {
       const comment = ofPr.find((c) => c.id === commentId && !c.deleted);
       if (!comment) return cloudError(404, 'Resource not found');
+      // Only a comment's author may edit it.
+      if (comment.user.uuid !== accountOf(request)?.uuid) return cloudError(403, 'Forbidden');
       const text = raw(parse(request, ['content']));
       if (typeof text !== 'string' || !text)
         return cloudError(400, 'Bad request', { content: ['This field is required.'] });
@@ -259,6 +298,15 @@ export async function startBitbucketServer(options: BitbucketServerOptions): Pro
             },
             body: { type: 'error', error: { message: 'Rate limit for this resource has been exceeded' } },
           };
+    }
+    // GET /2.0/user (developer.atlassian.com/cloud/bitbucket/rest/api-group-users): the credential's account.
+    if (request.method === 'GET' && request.path === '/2.0/user') {
+      const account = accountOf(request);
+      if (!account) return cloudError(401, 'Unauthorized');
+      const bearer = /^Bearer (.+)$/.exec(String(request.headers.authorization ?? ''))?.[1];
+      if (bearer && options.accessTokens?.includes(bearer))
+        return cloudError(403, 'This API is not accessible by this authentication mechanism');
+      return { status: 200, body: { ...account, account_id: account.uuid, nickname: account.display_name } };
     }
     const cloudRoute = /^\/2\.0\/repositories\/([^/]+)\/([^/]+)(\/.*)$/.exec(request.path);
     if (cloudRoute) {

@@ -67,7 +67,20 @@ export interface FakeIssueComment {
   repo: string;
   issue: number;
   body: string;
+  /** Who wrote it: the token's account, or the App's bot account (`<slug>[bot]`, type `Bot`). */
+  user: { login: string; id: number; type: 'User' | 'Bot' };
+  /** The App a comment was made through (an installation token), else null. */
+  performed_via_github_app: { id: number; client_id: string; slug: string } | null;
 }
+
+/** The account of the personal token at `index` of `tokens` (what GET /user answers). */
+export const tokenAccount = (index: number) => ({
+  login: `token-user-${index}`,
+  id: 5000 + index,
+  type: 'User' as const,
+});
+/** The App of the stand-in: numeric id (or 4242 when configured by client id), client id and slug. */
+const APP_SLUG = 'shipcast-stand-in';
 
 export interface GitHubServerOptions {
   /** Personal access tokens GitHub accepts. */
@@ -225,10 +238,14 @@ export async function startGitHubServer(options: GitHubServerOptions = {}): Prom
   /** Who the bearer is: a PAT, an installation token (with its installation), the App (JWT), or nobody. */
   const authenticate = (
     request: GitHubRequest,
-  ): { kind: 'pat' } | { kind: 'installation'; installationId: number } | { kind: 'app' } | undefined => {
+  ):
+    | { kind: 'pat'; account: ReturnType<typeof tokenAccount> }
+    | { kind: 'installation'; installationId: number }
+    | { kind: 'app' }
+    | undefined => {
     const bearer = /^Bearer (.+)$/.exec(String(request.headers.authorization ?? ''))?.[1];
     if (!bearer) return undefined;
-    if (pats.has(bearer)) return { kind: 'pat' };
+    if (pats.has(bearer)) return { kind: 'pat', account: tokenAccount([...pats].indexOf(bearer)) };
     const issued = state.issuedTokens.find((t) => t.token === bearer);
     if (issued) {
       if (revokedInstallationTokens.has(bearer) || Date.parse(issued.expiresAt) <= now().getTime())
@@ -290,6 +307,14 @@ export async function startGitHubServer(options: GitHubServerOptions = {}): Prom
         status: 201,
         body: { token, expires_at: expiresAt, permissions: { deployments: 'write', statuses: 'write' } },
       };
+    }
+
+    // GET /user (docs.github.com/rest/users/users#get-the-authenticated-user): a token's account; installation
+    // tokens and App JWTs have no user ("Resource not accessible by integration").
+    if (route === 'GET /user') {
+      return who.kind === 'pat'
+        ? { status: 200, body: { ...who.account, node_id: `U_${who.account.id}`, site_admin: false } }
+        : { status: 403, body: githubError('Resource not accessible by integration') };
     }
 
     const repoRoute = /^(GET|POST|PATCH) \/repos\/([^/]+)\/([^/]+)(\/.*)?$/.exec(route);
@@ -413,7 +438,7 @@ export async function startGitHubServer(options: GitHubServerOptions = {}): Prom
       state.commitStatuses.push(status);
       return { status: 201, body: status };
     }
-    return handleComments(request, method, owner, repo, rest);
+    return handleComments(request, method, owner, repo, rest, who);
   };
 
   /** Pull requests of a commit and their comments (docs.github.com/rest/issues/comments). */
@@ -423,6 +448,7 @@ export async function startGitHubServer(options: GitHubServerOptions = {}): Prom
     owner: string,
     repo: string,
     rest: string,
+    who: { kind: 'pat'; account: ReturnType<typeof tokenAccount> } | { kind: 'installation' },
   ): Reply => {
     const fullName = `${owner}/${repo}`;
     const pullsRoute = /^\/commits\/([^/]+)\/pulls$/.exec(rest);
@@ -464,6 +490,7 @@ export async function startGitHubServer(options: GitHubServerOptions = {}): Prom
           repo,
           issue,
           body: request.json<{ body: string }>().body,
+          ...authorOf(who),
         };
         state.issueComments.push(comment);
         return { status: 201, body: comment };
@@ -482,6 +509,22 @@ export async function startGitHubServer(options: GitHubServerOptions = {}): Prom
       return { status: 200, body: comment };
     }
     return { status: 404, body: githubError('Not Found') };
+  };
+
+  /** The author fields of a comment made with this credential. */
+  const authorOf = (
+    who: { kind: 'pat'; account: ReturnType<typeof tokenAccount> } | { kind: 'installation' },
+  ): Pick<FakeIssueComment, 'user' | 'performed_via_github_app'> => {
+    if (who.kind === 'pat') return { user: who.account, performed_via_github_app: null };
+    const appId = options.app?.appId;
+    return {
+      user: { login: `${APP_SLUG}[bot]`, id: 9000, type: 'Bot' },
+      performed_via_github_app: {
+        id: typeof appId === 'number' ? appId : 4242,
+        client_id: typeof appId === 'string' ? appId : 'Iv1.standin',
+        slug: APP_SLUG,
+      },
+    };
   };
 
   /** `handle` behind the primary rate limit, when one is set: counted per bearer credential, reset hourly. */

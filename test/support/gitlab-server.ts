@@ -19,7 +19,12 @@ export interface FakeGitLabNote {
   iid: number;
   body: string;
   system: boolean;
+  /** Who wrote it (the token's account). */
+  author: { id: number; username: string };
 }
+
+/** The account of the token at `index` of `tokens` (what GET /user answers). */
+export const gitlabAccount = (index: number) => ({ id: 7000 + index, username: `token-user-${index}` });
 
 export interface GitLabServerOptions {
   /** Access tokens GitLab accepts (`PRIVATE-TOKEN`). */
@@ -152,6 +157,7 @@ export async function startGitLabServer(options: GitLabServerOptions): Promise<G
     request: ForgeRequest,
     project: { path: string; id: number },
     rest: string,
+    account: { id: number; username: string },
   ): ForgeReply => {
     const route = /^\/merge_requests\/(\d+)\/notes(?:\/(\d+))?$/.exec(rest);
     const iid = Number(route?.[1]);
@@ -180,9 +186,16 @@ export async function startGitLabServer(options: GitLabServerOptions): Promise<G
         return { status: 400, body: { error: 'body is missing' } };
       if (text.length > 1_000_000)
         return message(400, 'Note {:note=>["is too long (maximum is 1000000 characters)"]}');
-      const note: FakeGitLabNote = { id: nextId++, projectId: project.id, iid, body: text, system: false };
+      const note: FakeGitLabNote = {
+        id: nextId++,
+        projectId: project.id,
+        iid,
+        body: text,
+        system: false,
+        author: account,
+      };
       state.notes.push(note);
-      return { status: 201, body: { ...note, author: { username: 'shipcast-bot' }, noteable_iid: iid } };
+      return { status: 201, body: { ...note, noteable_iid: iid } };
     }
     if (request.method === 'GET' && noteId !== undefined) {
       const note = ofMr.find((n) => n.id === noteId);
@@ -191,6 +204,8 @@ export async function startGitLabServer(options: GitLabServerOptions): Promise<G
     if (request.method === 'PUT' && noteId !== undefined) {
       const note = ofMr.find((n) => n.id === noteId);
       if (!note) return message(404, '404 Note Not Found');
+      // Only a note's author may edit it (docs.gitlab.com/api/notes#modify-existing-merge-request-note).
+      if (note.author.id !== account.id) return message(403, '403 Forbidden');
       const body = jsonBody(request, ['body']);
       if ('status' in body && typeof body.status === 'number') return body as ForgeReply;
       const text = (body as { body?: unknown }).body;
@@ -223,6 +238,10 @@ export async function startGitLabServer(options: GitLabServerOptions): Promise<G
     }
     const token = request.headers['private-token'];
     if (typeof token !== 'string' || !options.tokens.includes(token)) return message(401, '401 Unauthorized');
+    const account = gitlabAccount(options.tokens.indexOf(token));
+    // GET /user (docs.gitlab.com/api/users#get-the-current-user): the token's account.
+    if (request.method === 'GET' && request.path === '/api/v4/user')
+      return { status: 200, body: { ...account, name: account.username, state: 'active', bot: false } };
     const route = /^\/api\/v4\/projects\/([^/]+)(\/.*)?$/.exec(request.path);
     if (!route) return message(404, '404 Not Found');
     const project = projectOf(route[1] as string);
@@ -246,7 +265,7 @@ export async function startGitLabServer(options: GitLabServerOptions): Promise<G
         })),
       };
     }
-    return noteRoutes(request, project, rest);
+    return noteRoutes(request, project, rest, account);
   };
 
   const http = await startForgeHttp((request) => handle(request));

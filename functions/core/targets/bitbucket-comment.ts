@@ -1,7 +1,14 @@
 import { RetryableDeliveryError } from '../errors.ts';
 import { bitbucketClient, bitbucketSecretNames, bitbucketSubject } from './bitbucket.ts';
 import type { BitbucketCommentConfig } from './bitbucket-comment.schema.ts';
-import { type CommentForge, commentMarks, renderComment, upsertComments } from './pr-comment.ts';
+import {
+  type CommentForge,
+  cachedIdentity,
+  commentMarks,
+  renderComment,
+  statusBehind,
+  upsertComments,
+} from './pr-comment.ts';
 import { defineTarget } from './target.ts';
 
 /** Pull requests commented on per deployment at most. */
@@ -62,15 +69,43 @@ export const bitbucketCommentTarget = defineTarget<BitbucketCommentConfig>({
           .map((pr) => String(pr.id));
       },
       async findComment(pr, marker) {
+        // Only Shipcast's own comments: GET /2.0/user names the credential's account (its `uuid`), once per
+        // process and credential; a comment's `user.uuid` must be it. Access tokens (repository, project,
+        // workspace) are their own "user" on comments, but Bitbucket may refuse them the user endpoint ("This
+        // API is not accessible by this authentication mechanism", 403): then no comment is found by marker and
+        // only the comment the delivery record names is edited (a later deployment posts a new one).
+        const credential = config.token
+          ? await context.secrets.get(config.token)
+          : `${config.username}:${await context.secrets.get(config.password as string)}`;
+        const self = await cachedIdentity(`bitbucket:${config.baseUrl}`, credential, async () => {
+          try {
+            const { data } = await bb.request<{ uuid?: unknown }>(
+              'GET',
+              '/2.0/user',
+              'find the account of the credential (GET /2.0/user)',
+            );
+            return typeof data?.uuid === 'string' ? data.uuid : undefined;
+          } catch (error) {
+            if (statusBehind(error) === 403) return undefined;
+            throw error;
+          }
+        });
+        if (self === undefined) return undefined;
         for (let page = 1; page <= MAX_COMMENT_PAGES; page++) {
           const { data } = await bb.request<
-            Page<{ id?: unknown; content?: { raw?: unknown }; deleted?: unknown }>
+            Page<{
+              id?: unknown;
+              content?: { raw?: unknown };
+              deleted?: unknown;
+              user?: { uuid?: unknown } | null;
+            }>
           >('GET', `${base}/pullrequests/${pr}/comments`, `read the comments of pull request #${pr}`, {
             query: { pagelen: 100, page },
           });
           const found = (data?.values ?? []).find(
             (comment) =>
               comment.deleted !== true &&
+              comment.user?.uuid === self &&
               typeof comment.content?.raw === 'string' &&
               comment.content.raw.startsWith(marker),
           );
@@ -114,6 +149,7 @@ export const bitbucketCommentTarget = defineTarget<BitbucketCommentConfig>({
       body: renderComment(deployment, transition, marks),
       refs: delivery?.refs,
       logger,
+      now: context.clock.now(),
     });
     return { refs };
   },

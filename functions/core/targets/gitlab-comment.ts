@@ -1,6 +1,12 @@
 import { gitlabClient, gitlabSecretNames, gitlabSubject, projectApi } from './gitlab.ts';
 import type { GitLabCommentConfig } from './gitlab-comment.schema.ts';
-import { type CommentForge, commentMarks, renderComment, upsertComments } from './pr-comment.ts';
+import {
+  type CommentForge,
+  cachedIdentity,
+  commentMarks,
+  renderComment,
+  upsertComments,
+} from './pr-comment.ts';
 import { defineTarget } from './target.ts';
 
 /** Merge requests commented on per deployment at most. */
@@ -55,14 +61,32 @@ export const gitlabCommentTarget = defineTarget<GitLabCommentConfig>({
           .map((mr) => `${mr.project_id}!${mr.iid}`);
       },
       async findComment(mr, marker) {
+        // Only Shipcast's own notes: GET /user names the token's account (docs.gitlab.com/api/users, "Get the
+        // current user"), once per process and token; a note's `author.id` must be it.
+        const token = await context.secrets.get(config.token);
+        const self = await cachedIdentity(`gitlab:${config.baseUrl}`, token, async () => {
+          const { data } = await gl.get<{ id?: unknown }>(
+            '/user',
+            {},
+            'find the account of the token (GET /user)',
+          );
+          return typeof data?.id === 'number' ? String(data.id) : undefined;
+        });
         for (let page = 1; page <= MAX_NOTE_PAGES; page++) {
-          const { data, headers } = await gl.get<{ id?: unknown; body?: unknown; system?: unknown }[]>(
+          const { data, headers } = await gl.get<
+            { id?: unknown; body?: unknown; system?: unknown; author?: { id?: unknown } | null }[]
+          >(
             notes(mr),
             { per_page: 100, page, sort: 'asc', order_by: 'created_at' },
             `read the notes of merge request ${mr}`,
           );
           const found = (Array.isArray(data) ? data : []).find(
-            (note) => note.system !== true && typeof note.body === 'string' && note.body.startsWith(marker),
+            (note) =>
+              note.system !== true &&
+              self !== undefined &&
+              String(note.author?.id) === self &&
+              typeof note.body === 'string' &&
+              note.body.startsWith(marker),
           );
           if (found && typeof found.id === 'number')
             return { id: String(found.id), body: found.body as string };
@@ -100,6 +124,7 @@ export const gitlabCommentTarget = defineTarget<GitLabCommentConfig>({
       body: renderComment(deployment, transition, marks),
       refs: delivery?.refs,
       logger,
+      now: context.clock.now(),
     });
     return { refs };
   },

@@ -1,6 +1,7 @@
 import { cleanText, cut, safeLink } from '../chat/sanitize.ts';
 import { type ChatView, chatView } from '../chat/view.ts';
 import { answerOf } from '../http-client.ts';
+import { stableHash } from '../ids.ts';
 import type { Deployment, Transition } from '../schema.ts';
 import type { Logger } from '../telemetry.ts';
 import { withRefs } from './github.ts';
@@ -56,14 +57,45 @@ export function commentMarks(deployment: Deployment, style: 'html' | 'reference'
 
 const STAMP = /shipcast-deployment(?::|\]: # ")(\S+) [\w-]+/;
 
+/** How far a stamp may lie ahead of Shipcast's clock (clock skew between processes) before it is ignored. */
+export const STAMP_SKEW_MS = 5 * 60_000;
+
 /**
  * True when `body` shows a deployment Shipcast heard of after the one of `marks` (a later deployment took the
- * comment over). ISO times in UTC compare as strings; at the same millisecond the last writer wins.
+ * comment over). ISO times in UTC compare as strings; at the same millisecond the last writer wins. A stamp
+ * later than now (plus `STAMP_SKEW_MS`) is forged or broken and ignored, so it can never freeze the comment.
  */
-function showsNewer(body: string, marks: CommentMarks): boolean {
+function showsNewer(body: string, marks: CommentMarks, now: Date): boolean {
   const theirs = STAMP.exec(body)?.[1];
   const ours = STAMP.exec(marks.stamp)?.[1];
-  return theirs !== undefined && ours !== undefined && theirs > ours;
+  if (theirs === undefined || ours === undefined || theirs <= ours) return false;
+  const at = Date.parse(theirs);
+  return !Number.isNaN(at) && at <= now.getTime() + STAMP_SKEW_MS;
+}
+
+/** Forge identities by a hash of the credential (never the credential itself), for the life of the process. */
+const identities = new Map<string, Promise<string | undefined>>();
+
+/**
+ * The forge account a credential writes as, looked up once per process and credential (`credential` is hashed
+ * into the cache key with `scope`); undefined when the forge cannot tell. A failed look-up is not kept.
+ */
+export function cachedIdentity(
+  scope: string,
+  credential: string,
+  lookup: () => Promise<string | undefined>,
+): Promise<string | undefined> {
+  const key = stableHash(scope, credential);
+  let pending = identities.get(key);
+  if (!pending) {
+    pending = lookup();
+    identities.set(key, pending);
+    const stored = pending;
+    stored.catch(() => {
+      if (identities.get(key) === stored) identities.delete(key);
+    });
+  }
+  return pending;
 }
 
 /** A link target that cannot end the Markdown link early: parentheses, brackets, spaces and quotes encoded. */
@@ -108,7 +140,10 @@ export interface CommentForge {
   noun: string;
   /** The pull/merge requests containing the commit, by their number (iid on GitLab). */
   pullRequests(): Promise<string[]>;
-  /** The comment on `pr` whose body starts with `marker`, if there is one. */
+  /**
+   * The comment on `pr` written by Shipcast's own identity whose body starts with `marker`, if there is one.
+   * Anyone can write the marker: a comment by someone else is never Shipcast's.
+   */
   findComment(pr: string, marker: string): Promise<FoundComment | undefined>;
   /** The body of a comment; undefined when it was deleted. */
   readComment(pr: string, commentId: string): Promise<string | undefined>;
@@ -136,7 +171,13 @@ export const commentRef = (pr: string) => `comment:${pr}`;
  */
 export async function upsertComments(
   forge: CommentForge,
-  options: { marks: CommentMarks; body: string; refs: Record<string, string> | undefined; logger: Logger },
+  options: {
+    marks: CommentMarks;
+    body: string;
+    refs: Record<string, string> | undefined;
+    logger: Logger;
+    now: Date;
+  },
 ): Promise<Record<string, string>> {
   const learned: Record<string, string> = {};
   try {
@@ -152,7 +193,7 @@ export async function upsertComments(
         known && knownBody !== undefined
           ? { id: known, body: knownBody }
           : await forge.findComment(pr, options.marks.marker);
-      if (current && showsNewer(current.body, options.marks)) {
+      if (current && showsNewer(current.body, options.marks, options.now)) {
         options.logger.info(`${forge.noun} ${pr}: the comment shows a later deployment; left as it is`);
         continue;
       }
@@ -190,7 +231,7 @@ async function updateOrGone(forge: CommentForge, pr: string, id: string, body: s
 }
 
 /** The HTTP status behind a delivery error, looking through the causes a forge client wrapped it in. */
-function statusBehind(error: unknown): number | undefined {
+export function statusBehind(error: unknown): number | undefined {
   let current = error;
   for (let depth = 0; current && depth < 4; depth++) {
     const answer = answerOf(current);
