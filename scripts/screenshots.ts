@@ -68,7 +68,8 @@ const post = async (body: Record<string, unknown>) => {
     },
     body: JSON.stringify(body),
   });
-  if (response.status !== 202) throw new Error(`POST /v1/events answered ${response.status}: ${await response.text()}`);
+  if (response.status !== 202)
+    throw new Error(`POST /v1/events answered ${response.status}: ${await response.text()}`);
   return ((await response.json()) as { deploymentId: string }).deploymentId;
 };
 
