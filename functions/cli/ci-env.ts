@@ -1,3 +1,5 @@
+import { withoutCredentials } from '../core/timeline.ts';
+
 /**
  * What a CI system says about the run a `shipcast notify` step is in, read from its own environment
  * variables: GitHub Actions, GitLab CI, Jenkins, CircleCI, Buildkite and Bitbucket Pipelines. Each gives the
@@ -63,7 +65,7 @@ const DETECTORS: ((env: Env) => CiRun | undefined)[] = [
       runKey: `${env.CI_PROJECT_PATH}/${env.CI_PIPELINE_ID}/${env.CI_JOB_ID}`,
       service: env.CI_PROJECT_NAME,
       environment: env.CI_ENVIRONMENT_NAME,
-      repository: env.CI_PROJECT_URL,
+      repository: withoutCredentials(env.CI_PROJECT_URL),
       commit: env.CI_COMMIT_SHA,
       ref: env.CI_COMMIT_TAG
         ? `refs/tags/${env.CI_COMMIT_TAG}`
@@ -81,7 +83,7 @@ const DETECTORS: ((env: Env) => CiRun | undefined)[] = [
       provider: 'jenkins',
       runKey: env.BUILD_TAG,
       service: env.JOB_BASE_NAME ?? env.JOB_NAME?.split('/')[0],
-      repository: env.GIT_URL,
+      repository: withoutCredentials(env.GIT_URL),
       commit: env.GIT_COMMIT,
       ref: env.GIT_BRANCH?.replace(/^origin\//, 'refs/heads/'),
       actor: env.BUILD_USER_ID,
@@ -95,7 +97,7 @@ const DETECTORS: ((env: Env) => CiRun | undefined)[] = [
       provider: 'circleci',
       runKey: `${env.CIRCLE_PROJECT_USERNAME}/${env.CIRCLE_PROJECT_REPONAME}/${env.CIRCLE_WORKFLOW_ID}/${env.CIRCLE_BUILD_NUM}`,
       service: env.CIRCLE_PROJECT_REPONAME,
-      repository: env.CIRCLE_REPOSITORY_URL,
+      repository: withoutCredentials(env.CIRCLE_REPOSITORY_URL),
       commit: env.CIRCLE_SHA1,
       ref: env.CIRCLE_TAG
         ? `refs/tags/${env.CIRCLE_TAG}`
@@ -113,7 +115,7 @@ const DETECTORS: ((env: Env) => CiRun | undefined)[] = [
       provider: 'buildkite',
       runKey: `${env.BUILDKITE_BUILD_ID}/${env.BUILDKITE_JOB_ID}/${env.BUILDKITE_RETRY_COUNT ?? '0'}`,
       service: env.BUILDKITE_PIPELINE_SLUG,
-      repository: env.BUILDKITE_REPO,
+      repository: withoutCredentials(env.BUILDKITE_REPO),
       commit: env.BUILDKITE_COMMIT,
       ref: env.BUILDKITE_TAG
         ? `refs/tags/${env.BUILDKITE_TAG}`
@@ -133,7 +135,9 @@ const DETECTORS: ((env: Env) => CiRun | undefined)[] = [
       runKey: `${repo}/${env.BITBUCKET_PIPELINE_UUID ?? env.BITBUCKET_BUILD_NUMBER}/${env.BITBUCKET_STEP_UUID ?? ''}`,
       service: env.BITBUCKET_REPO_SLUG,
       environment: env.BITBUCKET_DEPLOYMENT_ENVIRONMENT,
-      repository: env.BITBUCKET_GIT_HTTP_ORIGIN ?? (repo ? `https://bitbucket.org/${repo}` : undefined),
+      repository:
+        withoutCredentials(env.BITBUCKET_GIT_HTTP_ORIGIN) ??
+        (repo ? `https://bitbucket.org/${repo}` : undefined),
       commit: env.BITBUCKET_COMMIT,
       ref: env.BITBUCKET_TAG
         ? `refs/tags/${env.BITBUCKET_TAG}`

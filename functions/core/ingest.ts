@@ -7,7 +7,7 @@ import { needsPrevious, routeMessages, routeTransition } from './routing.ts';
 import type { Deployment, DeploymentEvent, DispatchMessage, EventDisposition, Transition } from './schema.ts';
 import { decide, isTerminal, type Status } from './status.ts';
 import { count, type Logger, type Metrics } from './telemetry.ts';
-import { normalizeRepository } from './timeline.ts';
+import { normalizeRepository, withoutCredentials } from './timeline.ts';
 
 /** What ingesting needs: the ports, the config and the telemetry. */
 export interface IngestContext {
@@ -266,7 +266,7 @@ function merge(
     service: event.service,
     environment: event.environment,
     version: event.version,
-    revision: event.revision,
+    revision: revisionWithoutCredentials(event.revision),
     actor: event.actor,
     description: event.description,
     url: event.url,
@@ -292,6 +292,12 @@ function merge(
   if (rolledBackBy) base.rolledBackBy = rolledBackBy;
   base.updatedAt = now;
   return base;
+}
+
+/** Whatever the source, a deployment never keeps credentials a repository URL carried. */
+function revisionWithoutCredentials(revision: Deployment['revision']): Deployment['revision'] {
+  if (!revision?.repository) return revision;
+  return { ...revision, repository: withoutCredentials(revision.repository) };
 }
 
 function sameRecord(a: Deployment, b: Deployment): boolean {

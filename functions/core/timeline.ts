@@ -69,6 +69,25 @@ export function isRepositoryReference(raw: string): boolean {
   return normalizeRepository(raw) !== undefined;
 }
 
+/**
+ * A repository URL without the credentials a clone URL can carry (`https://x-access-token:ghs_…@github.com/…`):
+ * an http(s) URL loses its whole user-info (a token may stand alone as the user), any other URL its password
+ * (`ssh://git@host/…` keeps `git@`). Anything else is returned as it is.
+ */
+export function withoutCredentials(url: string): string;
+export function withoutCredentials(url: string | undefined): string | undefined;
+export function withoutCredentials(url: string | undefined): string | undefined {
+  const match = /^([a-z][a-z0-9+.-]*:\/\/)([^/?#]*)(.*)$/is.exec(url ?? '');
+  if (!match) return url;
+  const [, scheme, authority, rest] = match as unknown as [string, string, string, string];
+  const at = authority.lastIndexOf('@');
+  if (at < 0) return url;
+  const host = authority.slice(at + 1);
+  if (/^https?:\/\/$/i.test(scheme)) return `${scheme}${host}${rest}`;
+  const user = authority.slice(0, at).split(':')[0];
+  return `${scheme}${user}@${host}${rest}`;
+}
+
 /** The repository a Pipelines-style payload names: `repo_owner` + `repo_name` first, else `repo_url`. */
 export function repositoryFromFields(fields: {
   repo_owner?: string | null;

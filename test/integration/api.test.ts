@@ -338,6 +338,31 @@ describe('HTTP API', () => {
       await h.drainDispatch();
     });
 
+    it('records, answers and sends a repository URL without the credentials it carried', async () => {
+      await h.drainDispatch();
+      const token = 'ghs_16C7e42F292c6912E7710c838347Ae178B4a';
+      const response = await post(
+        eventBody({ repository: `https://x-access-token:${token}@github.com/acme/shop.git` }),
+      );
+      expect(response.status).toBe(202);
+      const { deploymentId } = (await response.json()) as { deploymentId: string };
+      await h.drainDispatch();
+
+      const stored = await h.store.getDeployment(deploymentId);
+      expect(stored?.revision?.repository).toBe('https://github.com/acme/shop.git');
+      const detail = await (await get(`/v1/deployments/${deploymentId}`)).text();
+      expect(detail).toContain('https://github.com/acme/shop.git');
+      const list = await (await get('/v1/deployments?service=checkout&limit=100')).text();
+      const sent = hooks.requests.filter((r) =>
+        r.headers['shipcast-delivery']?.toString().startsWith(deploymentId),
+      );
+      expect(sent.length).toBe(1);
+      for (const text of [JSON.stringify(stored), detail, list, sent[0]?.body ?? '']) {
+        expect(text).not.toContain(token);
+        expect(text).not.toContain('x-access-token');
+      }
+    });
+
     it('answers 400 naming Idempotency-Key for an event without deploymentId, version or commit and without a key, and records nothing', async () => {
       const body = { service: 'keyless', environment: `env-${++seq}`, status: 'started' };
 

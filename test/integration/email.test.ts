@@ -3,8 +3,10 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { SesV2Sender } from '../../functions/adapters/aws/ses-sender.ts';
 import { parseConfig } from '../../functions/core/config.ts';
+import { PermanentDeliveryError } from '../../functions/core/errors.ts';
 import { ingestEvent } from '../../functions/core/ingest.ts';
 import type { DeploymentEvent } from '../../functions/core/schema.ts';
+import { maskSecrets } from '../../functions/core/telemetry.ts';
 import { nativeEvent } from '../support/events.ts';
 import { createHarness, type Harness, recordingRetries } from '../support/harness.ts';
 import { type SesV2Server, startSesV2Server } from '../support/sesv2-server.ts';
@@ -328,9 +330,47 @@ describe('email target', () => {
         expect(everything).not.toContain(secret);
       }
     });
+    it('masks the AUTH PLAIN and AUTH LOGIN forms of the password once it has logged in', async () => {
+      const started = event('team-auth-forms', 'in_progress');
+      await ingestEvent(started, h.runtime.ingest);
+      await h.drainDispatch();
+
+      const plain = Buffer.from(`\u0000shipcast\u0000${SMTP_PASSWORD}`).toString('base64');
+      const login = Buffer.from(SMTP_PASSWORD).toString('base64');
+      const masked = maskSecrets(`AUTH PLAIN ${plain} / ${login}`);
+      expect(masked).not.toContain(plain);
+      expect(masked).not.toContain(login);
+    });
   });
 
   describe('through Amazon SES', () => {
+    it('gives up at once when there are no AWS credentials to sign with', async () => {
+      const noCredentials = new SesV2Sender({
+        credentials: async () => {
+          // What the SDK's default chain throws when no provider has credentials.
+          throw Object.assign(new Error('Could not load credentials from any providers'), {
+            name: 'CredentialsProviderError',
+          });
+        },
+      });
+
+      const failure = await noCredentials
+        .send(
+          {
+            from: 'deploys@example.com',
+            to: ['oncall@corp.example'],
+            subject: 's',
+            text: 't',
+            html: '<p>t</p>',
+          },
+          { region: 'eu-west-1', endpoint: ses.url },
+        )
+        .catch((error: unknown) => error);
+
+      expect(failure).toBeInstanceOf(PermanentDeliveryError);
+      expect((failure as Error).message).toContain('no AWS credentials');
+    });
+
     it('sends one SESv2 SendEmail per transition, signed, with the text and HTML parts', async () => {
       await ingestEvent(event('ses-flow', 'in_progress'), h.runtime.ingest);
       await h.drainDispatch();

@@ -193,6 +193,33 @@ describe('gerrit target', () => {
     expect(await h.store.getDelivery(started.deploymentId, 'review')).toMatchObject({ state: 'delivered' });
   });
 
+  it('reviews each change once when a review of a later change failed and was retried', async () => {
+    const commit = sha();
+    change(120, [commit]);
+    change(121, [commit]);
+    const started = event('svc-partial', 'succeeded', commit);
+    await ingestEvent(started, h.runtime.ingest);
+    const original = gerrit.fallback;
+    let failures = 1;
+    gerrit.fallback = (request) => {
+      if (request.method === 'POST' && request.path.includes('~121/') && failures-- > 0)
+        return { status: 503, body: 'Service Unavailable' };
+      return original(request);
+    };
+    try {
+      await h.drainDispatch();
+      expect(await h.store.getDelivery(started.deploymentId, 'review')).toMatchObject({ state: 'retrying' });
+      await h.queue.enqueue([{ v: 1, deploymentId: started.deploymentId, seq: 1, target: 'review' }]);
+      await h.drainDispatch();
+    } finally {
+      gerrit.fallback = original;
+    }
+
+    expect(reviewsOf(120)).toHaveLength(1);
+    expect(reviewsOf(121)).toHaveLength(1);
+    expect(await h.store.getDelivery(started.deploymentId, 'review')).toMatchObject({ state: 'delivered' });
+  });
+
   it('fails permanently on a refused HTTP password, and never shows it in logs, errors or the delivery', async () => {
     const commit = sha();
     change(107, [commit]);

@@ -65,6 +65,7 @@ describe('honeycomb target', () => {
   /** The marker calls about one service's deployments, as `METHOD path`. */
   const callsFor = (service: string) =>
     honeycomb.requests
+      .filter((r) => r.method !== 'GET')
       .filter((r) => String(r.json<{ message?: string }>().message).startsWith(`${service} `))
       .map((r) => `${r.method} ${r.path}`);
 
@@ -82,7 +83,7 @@ describe('honeycomb target', () => {
     expect(started).toMatchObject({
       dataset: '__all__',
       start_time: epoch(base.startedAt),
-      message: 'hc-api 1.4.2 → production: in progress (ana)',
+      message: `hc-api 1.4.2 → production: in progress (ana) [${deploymentIdFor('native', 'hc-1')}]`,
       type: 'deploy',
       url: base.url,
     });
@@ -96,7 +97,7 @@ describe('honeycomb target', () => {
       id: started?.id,
       start_time: epoch(base.startedAt),
       end_time: epoch('2026-03-01T10:04:30.000Z'),
-      message: 'hc-api 1.4.2 → production: succeeded (ana)',
+      message: `hc-api 1.4.2 → production: succeeded (ana) [${deploymentIdFor('native', 'hc-1')}]`,
     });
     const id = started?.id as string;
     expect(callsFor('hc-api')).toEqual(['POST /1/markers/__all__', `PUT /1/markers/__all__/${id}`]);
@@ -124,7 +125,9 @@ describe('honeycomb target', () => {
         end_time: epoch('2026-03-01T11:02:00.000Z'),
       }),
     ]);
-    expect(markersOf('ds-api')[0]?.message).toMatch(/^ds-api \S+ → production: failed$/);
+    expect(markersOf('ds-api')[0]?.message).toBe(
+      `ds-api ${markersOf('ds-api')[0]?.message?.split(' ')[1]} → production: failed [${deploymentIdFor('native', 'ds-1')}]`,
+    );
   });
 
   it('updates the same marker when the end is retried after a server error, never creating a second one', async () => {
@@ -141,10 +144,32 @@ describe('honeycomb target', () => {
 
     const markers = markersOf('hc-worker');
     expect(markers).toHaveLength(1);
-    expect(markers[0]?.message).toBe('hc-worker 2.0.0 → production: succeeded');
+    expect(markers[0]?.message).toBe(`hc-worker 2.0.0 → production: succeeded [${id}]`);
     expect(markers[0]?.end_time).toEqual(expect.any(Number));
     const markerId = markers[0]?.id as string;
     expect(honeycomb.requests.filter((r) => r.path === `/1/markers/__all__/${markerId}`)).toHaveLength(2);
+  });
+
+  it('creates one marker when the answer to its create was lost', async () => {
+    const id = deploymentIdFor('native', 'hc-4');
+    honeycomb.loseCreateAnswers(1);
+    await ingest(nativeEvent('hc-4', 'in_progress', { service: 'hc-lost', version: '4.0.0' }));
+    await h.drainDispatch();
+    expect((await h.store.getDelivery(id, 'hc'))?.state).toBe('retrying');
+    expect(markersOf('hc-lost')).toHaveLength(1);
+
+    await h.queue.enqueue([{ v: 1, deploymentId: id, seq: 1, target: 'hc' }]);
+    await h.drainDispatch();
+
+    const markers = markersOf('hc-lost');
+    expect(markers).toHaveLength(1);
+    expect(await h.store.getDelivery(id, 'hc')).toMatchObject({
+      state: 'delivered',
+      refs: { markerId: markers[0]?.id, markerDataset: '__all__' },
+    });
+    expect(
+      honeycomb.requests.filter((r) => r.method === 'GET' && r.path === '/1/markers/__all__'),
+    ).toHaveLength(1);
   });
 
   it('creates another marker when the first was deleted in Honeycomb meanwhile', async () => {
@@ -159,7 +184,7 @@ describe('honeycomb target', () => {
 
     const [second] = markersOf('hc-deleted');
     expect(second?.id).not.toBe(first);
-    expect(second?.message).toBe('hc-deleted 3.0.0 → production: succeeded');
+    expect(second?.message).toBe(`hc-deleted 3.0.0 → production: succeeded [${id}]`);
     expect((await h.store.getDelivery(id, 'hc'))?.refs?.markerId).toBe(second?.id);
   });
 

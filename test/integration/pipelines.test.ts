@@ -166,6 +166,17 @@ describe('Pipelines-compatible events API', () => {
       });
       expect((await stored(eventId))?.repository).toBe('acme/platform/checkout');
     });
+
+    it('keeps repo_url without the credentials it carried', async () => {
+      const app = newApp();
+      const eventId = await record(app, 'pushEvent', {
+        repo_url: 'https://oauth2:glpat-Zq8xT3vNw5yKp2Lm7Rc4@gitlab.com/acme/checkout.git',
+        commit_id: 'abc124',
+      });
+      const event = await stored(eventId);
+      expect(event?.fields?.repo_url).toBe('https://gitlab.com/acme/checkout.git');
+      expect(JSON.stringify(event)).not.toContain('glpat-');
+    });
   });
 
   describe('authentication', () => {

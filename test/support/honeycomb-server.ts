@@ -26,6 +26,8 @@ export interface HoneycombServer {
   markers: Map<string, FakeMarker>;
   /** Answers the next requests with these, then behaves normally again. */
   script(...answers: ScriptedAnswer[]): void;
+  /** Creates the next `count` markers asked for but resets the connection instead of answering. */
+  loseCreateAnswers(count: number): void;
   stop(): Promise<void>;
 }
 
@@ -44,7 +46,7 @@ const FIELDS = {
  * Starts a fake Honeycomb on 127.0.0.1, answering as the Markers API documents
  * (https://docs.honeycomb.io/api/markers/): `POST /1/markers/{dataset}` 201 with the marker and its 6-hex
  * `id` (start_time defaults to now), `PUT /1/markers/{dataset}/{id}` 200 with the marker, both only with an
- * `X-Honeycomb-Team` key it knows (401 `{"error": …}` otherwise); 404 for a dataset the key's environment
+ * `X-Honeycomb-Team` key it knows, and `GET /1/markers/{dataset}` 200 with the dataset's markers as a list (401 `{"error": …}` otherwise); 404 for a dataset the key's environment
  * does not have (`__all__` is every environment's) or an unknown marker; 400 for a field of the wrong type.
  */
 export async function startHoneycombServer(options: {
@@ -54,7 +56,15 @@ export async function startHoneycombServer(options: {
   const server: TargetServer = await startTargetServer();
   const markers = new Map<string, FakeMarker>();
   let counter = 0;
-  server.fallback = (request) => answer(request);
+  let lost = 0;
+  server.fallback = (request) => {
+    const answered = answer(request);
+    if (request.method === 'POST' && answered.status === 201 && lost > 0) {
+      lost--;
+      return { reset: true };
+    }
+    return answered;
+  };
 
   function answer(request: CapturedRequest): Answer {
     const key = String(request.headers['x-honeycomb-team'] ?? '');
@@ -66,6 +76,10 @@ export async function startHoneycombServer(options: {
     const id = match[2] ? decodeURIComponent(match[2]) : undefined;
     if (dataset !== '__all__' && !datasets.includes(dataset)) {
       return { status: 404, body: { error: 'dataset not found' } };
+    }
+    if (request.method === 'GET' && !id) {
+      const listed = [...markers.values()].filter((m) => m.dataset === dataset).map(publicMarker);
+      return { status: 200, body: listed };
     }
     let body: Record<string, unknown>;
     try {
@@ -110,6 +124,9 @@ export async function startHoneycombServer(options: {
     requests: server.requests,
     markers,
     script: (...answers) => server.script(...answers),
+    loseCreateAnswers: (count) => {
+      lost = count;
+    },
     stop: () => server.stop(),
   };
 }

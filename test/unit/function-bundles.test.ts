@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { describe, expect, it } from 'vitest';
-import { parseConfig } from '../../functions/core/config.ts';
+import { parseConfig, type ShipcastConfig } from '../../functions/core/config.ts';
+import { unusedLazyModules } from '../../lib/shipcast.ts';
 
 /**
  * Each Lambda function's bundle holds its own import graph only (README, "Performance"): the config is
@@ -19,8 +20,15 @@ const inputsOf = (name: 'api' | 'ingest' | 'dispatch') => {
   return built.get(name)!;
 };
 
-async function bundleInputs(name: 'api' | 'ingest' | 'dispatch'): Promise<string[]> {
-  const config = parseConfig(JSON.parse(readFileSync(`${ROOT}shipcast.config.json`, 'utf8')), 'test');
+const defaultConfig = () =>
+  parseConfig(JSON.parse(readFileSync(`${ROOT}shipcast.config.json`, 'utf8')), 'test');
+
+/** What the function's bundle holds; with `external`, the lazily loaded libraries the construct leaves out. */
+async function bundleInputs(
+  name: 'api' | 'ingest' | 'dispatch',
+  config: ShipcastConfig = defaultConfig(),
+  external: string[] = [],
+): Promise<string[]> {
   const result = await build({
     entryPoints: [`${ROOT}functions/handlers/${name}.ts`],
     absWorkingDir: ROOT,
@@ -34,6 +42,7 @@ async function bundleInputs(name: 'api' | 'ingest' | 'dispatch'): Promise<string
     write: false,
     outfile: 'index.mjs',
     metafile: true,
+    external,
     logLevel: 'silent',
   });
   // What is in the output (a module esbuild read but tree-shook away entirely counts as absent).
@@ -88,5 +97,23 @@ describe('function bundles', () => {
     const inputs = await inputsOf('api');
     expect(inputs).toContain('functions/dashboard/files.ts');
     expect(inputs.filter((i) => i.startsWith('functions/dashboard/') && !i.endsWith('.ts'))).toEqual([]);
+  });
+
+  it('dispatch carries the EventBridge client only when an eventbridge target is configured', async () => {
+    const withBus = parseConfig(
+      {
+        ...JSON.parse(readFileSync(`${ROOT}shipcast.config.json`, 'utf8')),
+        targets: { console: { type: 'log' }, bus: { type: 'eventbridge', bus: 'default' } },
+      },
+      'test',
+    );
+    const eventBridgeClient = (inputs: string[]) =>
+      inputs.filter((i) => i.includes('node_modules/@aws-sdk/client-eventbridge/'));
+    const dispatchOf = (config: ShipcastConfig) =>
+      bundleInputs('dispatch', config, unusedLazyModules(config, 'dispatch'));
+    const [plain, bus] = await Promise.all([dispatchOf(defaultConfig()), dispatchOf(withBus)]);
+
+    expect(eventBridgeClient(plain)).toEqual([]);
+    expect(eventBridgeClient(bus)).not.toEqual([]);
   });
 });

@@ -1,4 +1,4 @@
-import type { SESv2Client } from '@aws-sdk/client-sesv2';
+import type { SESv2Client, SESv2ClientConfig } from '@aws-sdk/client-sesv2';
 import { PermanentDeliveryError, RetryableDeliveryError } from '../../core/errors.ts';
 import type { SesEmail, SesEndpoint, SesSender } from '../../core/ports.ts';
 import { maskSecrets } from '../../core/telemetry.ts';
@@ -22,9 +22,7 @@ const RETRYABLE = new Set([
 export class SesV2Sender implements SesSender {
   private readonly clients = new Map<string, Promise<SESv2Client>>();
 
-  constructor(
-    private readonly options: { credentials?: { accessKeyId: string; secretAccessKey: string } } = {},
-  ) {}
+  constructor(private readonly options: { credentials?: SESv2ClientConfig['credentials'] } = {}) {}
 
   async send(email: SesEmail, where: SesEndpoint): Promise<{ messageId?: string }> {
     const { SendEmailCommand } = await import('@aws-sdk/client-sesv2');
@@ -96,6 +94,13 @@ function sesFailure(error: unknown): Error {
   const reason = maskSecrets(
     `${e.name ?? 'Error'}${status ? `, ${status}` : ''}: ${e.message ?? String(error)}`,
   );
+  // No credentials to sign with (the SDK's chain found none or could not load them): no retry fixes that.
+  if (e.name === 'CredentialsProviderError') {
+    return new PermanentDeliveryError(
+      `Amazon SES: no AWS credentials to sign the request (${reason}); give the function a role or credentials`,
+      { cause: error },
+    );
+  }
   if (
     status === undefined ||
     status === 429 ||

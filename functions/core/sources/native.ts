@@ -3,7 +3,7 @@ import { deploymentIdFor } from '../ids.ts';
 import { lazy } from '../lazy.ts';
 import type { Deployment, DeploymentEvent } from '../schema.ts';
 import { type Status, wordTable } from '../status.ts';
-import { isRepositoryReference } from '../timeline.ts';
+import { isRepositoryReference, withoutCredentials } from '../timeline.ts';
 import * as z from '../zod-mini.ts';
 
 /** How the native API's status words map to Shipcast statuses (case-insensitive). */
@@ -156,7 +156,7 @@ export function normalizeNativeEvent(
     version: body.version,
     revision:
       body.repository || body.commit || body.ref
-        ? { repository: body.repository, commit: body.commit, ref: body.ref }
+        ? { repository: withoutCredentials(body.repository), commit: body.commit, ref: body.ref }
         : undefined,
     actor: body.actor,
     description: body.description,

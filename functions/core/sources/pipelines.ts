@@ -9,7 +9,7 @@ import { stableHash } from '../ids.ts';
 import { lazy } from '../lazy.ts';
 import type { BuildStatus, CiEvent, CiEventType, Deployment } from '../schema.ts';
 import type { Status } from '../status.ts';
-import { normalizeRepository, repositoryFromFields } from '../timeline.ts';
+import { normalizeRepository, repositoryFromFields, withoutCredentials } from '../timeline.ts';
 import * as z from '../zod-mini.ts';
 import type { HttpSource } from './http-source.ts';
 
@@ -528,7 +528,8 @@ const CREATE_ROUTES: { path: string; type: CiEventType }[] = [
 function givenFields(body: Record<string, unknown>): CiEvent['fields'] {
   const fields: CiEvent['fields'] = {};
   for (const [key, value] of Object.entries(body)) {
-    if (value !== null && value !== undefined) fields[key] = value as string | boolean;
+    if (value === null || value === undefined) continue;
+    fields[key] = key === 'repo_url' ? withoutCredentials(value as string) : (value as string | boolean);
   }
   return fields;
 }

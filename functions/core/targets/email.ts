@@ -5,7 +5,7 @@ import { renderTemplate } from '../chat/template.ts';
 import { type ChatView, chatView } from '../chat/view.ts';
 import { PermanentDeliveryError, RetryableDeliveryError } from '../errors.ts';
 import type { Deployment } from '../schema.ts';
-import { maskSecrets } from '../telemetry.ts';
+import { maskSecrets, registerSecret } from '../telemetry.ts';
 import type { EmailConfig } from './email.schema.ts';
 import { defineTarget, type SendResult, type TargetContext } from './target.ts';
 
@@ -311,6 +311,11 @@ async function sendWithSmtp(
     smtp.password ? secrets.get(smtp.password) : undefined,
     smtp.caCertificate ? secrets.get(smtp.caCertificate) : undefined,
   ]);
+  if (smtp.username && password) {
+    // What AUTH PLAIN and AUTH LOGIN put on the wire (RFC 4616, draft-murchison-sasl-login): masked like the password.
+    registerSecret(Buffer.from(`\u0000${smtp.username}\u0000${password}`).toString('base64'));
+    registerSecret(Buffer.from(password).toString('base64'));
+  }
   const { default: nodemailer } = await import('nodemailer');
   const timeout = config.timeoutMs ?? 10_000;
   const transport = nodemailer.createTransport({

@@ -14,6 +14,8 @@ export const HONEYCOMB_DEFAULT_URL = 'https://api.honeycomb.io';
  * the first transition routed to it (`POST /1/markers/{dataset}`) with the deployment's start, and updated by
  * the later ones (`PUT /1/markers/{dataset}/{id}`): its message follows the status, and the end makes it a
  * region (`end_time`). The marker id is kept in the delivery's refs, so a retry updates and does not create.
+ * The message ends with the deployment's id: a retry that has no marker id (the answer to its create was lost)
+ * first lists the dataset's markers (`GET /1/markers/{dataset}`) and updates the one that carries it.
  */
 export const honeycombTarget = defineTarget<HoneycombConfig>({
   type: 'honeycomb',
@@ -21,7 +23,8 @@ export const honeycombTarget = defineTarget<HoneycombConfig>({
   async send({ deployment, transition, delivery }, context) {
     const dataset = context.config.dataset ?? '__all__';
     const body = markerBody(deployment, transition, context.config);
-    const markerId = delivery?.refs?.markerDataset === dataset ? delivery.refs.markerId : undefined;
+    let markerId = delivery?.refs?.markerDataset === dataset ? delivery.refs.markerId : undefined;
+    if (!markerId && delivery) markerId = await findMarker(context, dataset, deployment.id);
     if (markerId) {
       try {
         await call(
@@ -30,7 +33,7 @@ export const honeycombTarget = defineTarget<HoneycombConfig>({
           `/1/markers/${encodeURIComponent(dataset)}/${encodeURIComponent(markerId)}`,
           body,
         );
-        return {};
+        return delivery?.refs?.markerId === markerId ? {} : { refs: { markerId, markerDataset: dataset } };
       } catch (error) {
         // Deleted in Honeycomb meanwhile: a new marker stands for the deployment.
         if (answerOf(error)?.status !== 404) throw error;
@@ -45,6 +48,22 @@ export const honeycombTarget = defineTarget<HoneycombConfig>({
     return { refs: { markerId: id, markerDataset: dataset } };
   },
 });
+
+/** The id of the dataset's marker whose message ends with the deployment's id, if there is one. */
+async function findMarker(
+  context: TargetContext<HoneycombConfig>,
+  dataset: string,
+  deploymentId: string,
+): Promise<string | undefined> {
+  const markers = await call(context, 'GET', `/1/markers/${encodeURIComponent(dataset)}`);
+  if (!Array.isArray(markers)) return undefined;
+  const mark = ` [${deploymentId}]`;
+  const found = markers.find(
+    (m: { id?: unknown; message?: unknown }) =>
+      typeof m?.id === 'string' && typeof m.message === 'string' && m.message.endsWith(mark),
+  ) as { id: string } | undefined;
+  return found?.id;
+}
 
 /** The marker: the deployment's start (and end once it is over), what it is, and where to read more. */
 function markerBody(deployment: Deployment, transition: Transition, config: HoneycombConfig) {
@@ -64,13 +83,15 @@ function markerBody(deployment: Deployment, transition: Transition, config: Hone
   };
 }
 
-/** `checkout 1.4.2 → production: succeeded (ana)`, cut to 255 characters. */
+/** `checkout 1.4.2 → production: succeeded (ana) [dep_…]`, cut to 255 characters (the id kept whole). */
 export function markerMessage(deployment: Deployment, transition: Transition): string {
   const what = `${deployment.service ?? deployment.id} ${versionOf(deployment)}`;
   const where = deployment.environment ? ` → ${deployment.environment}` : '';
   const who = deployment.actor ? ` (${deployment.actor})` : '';
   const text = `${what}${where}: ${transition.to.replace('_', ' ')}${who}`;
-  return text.length > 255 ? `${text.slice(0, 254)}…` : text;
+  const mark = ` [${deployment.id}]`;
+  const room = 255 - mark.length;
+  return `${text.length > room ? `${text.slice(0, room - 1)}…` : text}${mark}`;
 }
 
 function epochSeconds(iso: string | undefined): number | undefined {
@@ -81,9 +102,9 @@ function epochSeconds(iso: string | undefined): number | undefined {
 
 async function call(
   context: TargetContext<HoneycombConfig>,
-  method: 'POST' | 'PUT',
+  method: 'GET' | 'POST' | 'PUT',
   path: string,
-  body: unknown,
+  body?: unknown,
 ): Promise<unknown> {
   const { config, http, secrets } = context;
   const key = await secrets.get(config.apiKey);
@@ -91,8 +112,11 @@ async function call(
     const response = await http.send({
       method,
       url: `${(config.baseUrl ?? HONEYCOMB_DEFAULT_URL).replace(/\/+$/, '')}${path}`,
-      headers: { 'x-honeycomb-team': key, 'content-type': 'application/json' },
-      body,
+      headers: {
+        'x-honeycomb-team': key,
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
+      ...(body === undefined ? {} : { body }),
       timeoutMs: config.timeoutMs,
     });
     return response.json();
