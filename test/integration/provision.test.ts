@@ -27,6 +27,9 @@ import {
   waitFor,
 } from '../support/emulators.ts';
 
+/** Unique ids per run without chance collisions. */
+let uniqueCounter = 0;
+
 const settings = {
   maxReceives: { ingest: 3, dispatch: 2 },
   visibilityTimeoutSeconds: { ingest: 30, dispatch: 30 },
@@ -184,7 +187,7 @@ describe('provisioned topic and queues on fauxqs', () => {
   beforeAll(async () => {
     // The table half runs against the run's DynamoDB Local (globalSetup) this time.
     dynamodb = dynamoClient(inject('dynamodbEndpoint'));
-    const suffix = Math.random().toString(36).slice(2, 8);
+    const suffix = `${process.pid.toString(36)}${++uniqueCounter}`;
     names = {
       table: await createTestTable(dynamodb),
       topic: `topic-${suffix}`,

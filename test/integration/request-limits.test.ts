@@ -7,6 +7,9 @@ import { expectNoPollution, type Json, nested, signedSourcesHarness } from '../s
 import type { Harness } from '../support/harness.ts';
 import { selfSignedCertificate, signedSnsEnvelope } from '../support/sns-signing.ts';
 
+/** Unique ids per run without chance collisions. */
+let uniqueCounter = 0;
+
 const TOKEN = 'limits-api-token-5b1e';
 const GITHUB_SECRET = 'limits-github-secret';
 const GITLAB_TOKEN = 'limits-gitlab-token';
@@ -76,7 +79,7 @@ const ROUTES: {
     limit: 1024 * KiB,
     headers: (body) => ({
       'x-github-event': 'push',
-      'x-github-delivery': `limits-${Math.random()}`,
+      'x-github-delivery': `limits-${++uniqueCounter}`,
       'x-hub-signature-256': githubSign(body),
     }),
     valid: () => readJson('github/push/push.json'),

@@ -13,6 +13,9 @@ import { type Json, signedSourcesHarness } from '../support/fuzz.ts';
 import type { Harness } from '../support/harness.ts';
 import { selfSignedCertificate, signedSnsEnvelope } from '../support/sns-signing.ts';
 
+/** Unique ids per run without chance collisions. */
+let uniqueCounter = 0;
+
 const TOKEN = 'sig-api-token-3d5f0a';
 const GITHUB_SECRET = 'sig-github-secret-77aa';
 const GITLAB_TOKEN = 'sig-gitlab-token-19ce';
@@ -182,7 +185,7 @@ describe('every signed or token-checked route refuses a bad credential the same 
       request(fault) {
         if (fault === 'missing prefix' || fault === 'sha1 for sha256') return undefined;
         const payload = JSON.parse(fixtureText('gitlab/deployment/success.json')) as Json;
-        payload.deployment_id = Math.floor(Math.random() * 1e9);
+        payload.deployment_id = 1_000_000 + ++uniqueCounter;
         const token: Record<Fault, string | undefined> = {
           'wrong secret': 'not-the-token-000',
           'flipped byte': flip(GITLAB_TOKEN),

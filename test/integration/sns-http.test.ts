@@ -15,6 +15,9 @@ import {
 import { createHarness, type Harness } from '../support/harness.ts';
 import { SNS_CERT_URL, SNS_TOPIC, selfSignedCertificate } from '../support/sns-signing.ts';
 
+/** Unique ids per run without chance collisions. */
+let uniqueCounter = 0;
+
 const TOPIC = SNS_TOPIC;
 const CERT_URL = SNS_CERT_URL;
 const SUBSCRIBE_URL =
@@ -58,7 +61,7 @@ describe('CodeDeploy triggers through an SNS HTTPS subscription', () => {
   ) {
     const envelope = {
       Type: 'Notification',
-      MessageId: `m-${Math.random().toString(36).slice(2)}`,
+      MessageId: `m-${++uniqueCounter}`,
       TopicArn: TOPIC,
       Subject: 'SUCCEEDED: AWS CodeDeploy d-4F2KQ8ZX1 in eu-west-2 to checkout',
       Message: message,

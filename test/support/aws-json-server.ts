@@ -1,6 +1,9 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
+/** Ids that are unique within a run, never by chance. */
+let requestCounter = 0;
+
 /**
  * A local server speaking the AWS JSON 1.1 protocol, for fakes of one AWS operation each (CodeDeploy,
  * Secrets Manager): `POST /` with `x-amz-target: <prefix>.<Op>` and `content-type:
@@ -102,7 +105,7 @@ function send(res: ServerResponse, answer: AwsJsonAnswer): void {
   res.writeHead(answer.status, {
     'content-type': JSON_11,
     'content-length': Buffer.byteLength(text),
-    'x-amzn-requestid': `req-${Math.random().toString(16).slice(2)}`,
+    'x-amzn-requestid': `req-${++requestCounter}`,
   });
   res.end(text);
 }

@@ -5,6 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringToSign } from '../../functions/core/sources/sns-http.ts';
 
+/** Ids that are unique within a run, never by chance. */
+let messageCounter = 0;
+
 export const SNS_TOPIC = 'arn:aws:sns:eu-west-2:123456789012:shipcast-codedeploy';
 export const SNS_CERT_URL =
   'https://sns.eu-west-2.amazonaws.com/SimpleNotificationService-0123456789abcdef.pem';
@@ -50,7 +53,7 @@ export function signedSnsEnvelope(
 ): Record<string, unknown> {
   const envelope: Record<string, unknown> = {
     Type: 'Notification',
-    MessageId: `m-${Math.random().toString(36).slice(2)}`,
+    MessageId: `m-${++messageCounter}`,
     TopicArn: SNS_TOPIC,
     Subject: 'SUCCEEDED: AWS CodeDeploy d-4F2KQ8ZX1 in eu-west-2 to checkout',
     Message: message,
