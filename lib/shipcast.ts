@@ -35,9 +35,9 @@ import {
   FUNCTION_TIMEOUT_SECONDS,
   parseConfig,
   QUEUE_VISIBILITY_FACTOR,
-  referencedSecrets,
   type ShipcastConfig,
 } from '../functions/core/config.ts';
+import { referencedSecrets } from '../functions/core/config-secrets.ts';
 import { SWEEP_EVENT, SWEEP_INTERVAL_MINUTES } from '../functions/core/sweep.ts';
 import type { EventBridgeConfig } from '../functions/core/targets/eventbridge.schema.ts';
 import { eventBusArn } from '../functions/core/targets/eventbridge.ts';

@@ -1,11 +1,6 @@
 import type { CircuitSettings, ShipcastConfig } from './config.ts';
+import { CIRCUIT_DEFAULTS, DORA_DEFAULTS } from './config-defaults.ts';
 import { ConfigError, formatPath, type Issue } from './errors.ts';
-
-/** `dispatch.circuit` when the config says nothing (here, not in config.ts: the dispatcher has no zod). */
-export const CIRCUIT_DEFAULTS = { enabled: true, failures: 5, coolDownSeconds: 60 } as const;
-
-/** `dora` when the config says nothing. */
-export const DORA_DEFAULTS = { productionEnvironments: ['prod*'] } as const;
 
 /** The production environment globs (`dora.productionEnvironments`, default `prod*`). */
 export function productionEnvironments(config: ShipcastConfig): string[] {

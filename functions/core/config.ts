@@ -1,11 +1,11 @@
 import { readFileSync } from 'node:fs';
 import * as z from 'zod';
-import { SCOPES } from './api/auth.ts';
-import { CIRCUIT_DEFAULTS, DORA_DEFAULTS } from './config-reader.ts';
+import { SCOPES } from './api/scopes.ts';
+import { CIRCUIT_DEFAULTS, DORA_DEFAULTS } from './config-defaults.ts';
 import { ConfigError, issuesFromZod } from './errors.ts';
 import { STATUSES } from './status.ts';
-import { TARGETS } from './targets/index.ts';
-import { messageTemplatesSchema, TARGET_CONFIG_SCHEMAS } from './targets/schemas.ts';
+import { messageTemplatesSchema } from './targets/fields.schema.ts';
+import { TARGET_CONFIG_SCHEMAS } from './targets/schemas.ts';
 
 const name = z
   .string()
@@ -79,7 +79,7 @@ const targetSchema = z.discriminatedUnion(
   {
     error: (issue) =>
       issue.code === 'invalid_union'
-        ? `unknown target type; expected one of: ${TARGETS.map((t) => t.type).join(', ')}`
+        ? `unknown target type; expected one of: ${targetSchemas.map((s) => s.shape.type.value).join(', ')}`
         : undefined,
   },
 );
@@ -247,18 +247,6 @@ export function loadConfigFile(path: string): ShipcastConfig {
 /** The config path: `SHIPCAST_CONFIG`, else `shipcast.config.json` in the working directory. */
 export function configPath(env: NodeJS.ProcessEnv = process.env): string {
   return env.SHIPCAST_CONFIG ?? 'shipcast.config.json';
-}
-
-/** Every secret name the config refers to. */
-export function referencedSecrets(config: ShipcastConfig): string[] {
-  const names = new Set(config.api.tokens.map((t) => t.secret));
-  if (config.sources.github) names.add(config.sources.github.secret);
-  if (config.sources.gitlab) names.add(config.sources.gitlab.token);
-  for (const target of Object.values(config.targets)) {
-    const definition = TARGETS.find((d) => d.type === target.type);
-    for (const secret of definition?.secretNames(target as never) ?? []) names.add(secret);
-  }
-  return [...names].sort();
 }
 
 /** JSON Schema of the config file, from the same zod schema (editors complete and check with it). */

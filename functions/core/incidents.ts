@@ -7,34 +7,11 @@ import { stableHash } from './ids.ts';
 import { lazy } from './lazy.ts';
 import type { DeploymentStore } from './ports.ts';
 import { globToRegExp } from './routing.ts';
+import type { Incident } from './schema.ts';
 import { SHIPCAST_DEPLOYMENT_ID } from './sources/native.ts';
 import * as z from './zod-mini.ts';
 
-/** An incident as stored and as the API shows it (without `rev`). */
-export interface Incident {
-  /** Shipcast's id: `inc_` + 24 hex digits. */
-  id: string;
-  /** Where it came from: `api` or `cdevents`. */
-  source: string;
-  /** The caller's own id of the incident, when it gave one. */
-  sourceId?: string;
-  service: string;
-  environment: string;
-  severity?: string;
-  title: string;
-  url?: string;
-  status: 'open' | 'resolved';
-  openedAt: string;
-  resolvedAt?: string;
-  /** The deployment it is linked to: named by the caller (`given`) or found by Shipcast (`auto`). */
-  deploymentId?: string;
-  link: 'given' | 'auto' | 'none';
-  /** False when the caller says no change caused it: it then marks no deployment failed. */
-  causedByChange: boolean;
-  createdAt: string;
-  updatedAt: string;
-  rev: number;
-}
+export type { Incident } from './schema.ts';
 
 /** A Shipcast incident id, as `POST /v1/incidents` answers it. */
 export const SHIPCAST_INCIDENT_ID = /^inc_[0-9a-f]{24}$/;

@@ -1,10 +1,10 @@
-import type { Incident } from './incidents.ts';
 import type {
   CiEvent,
   Delivery,
   Deployment,
   DeploymentEvent,
   DispatchMessage,
+  Incident,
   StoredEvent,
 } from './schema.ts';
 

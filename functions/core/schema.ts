@@ -230,3 +230,29 @@ export interface CiEvent {
   /** Optimistic-concurrency revision. */
   rev: number;
 }
+
+/** An incident as stored and as the API shows it (without `rev`). */
+export interface Incident {
+  /** Shipcast's id: `inc_` + 24 hex digits. */
+  id: string;
+  /** Where it came from: `api` or `cdevents`. */
+  source: string;
+  /** The caller's own id of the incident, when it gave one. */
+  sourceId?: string;
+  service: string;
+  environment: string;
+  severity?: string;
+  title: string;
+  url?: string;
+  status: 'open' | 'resolved';
+  openedAt: string;
+  resolvedAt?: string;
+  /** The deployment it is linked to: named by the caller (`given`) or found by Shipcast (`auto`). */
+  deploymentId?: string;
+  link: 'given' | 'auto' | 'none';
+  /** False when the caller says no change caused it: it then marks no deployment failed. */
+  causedByChange: boolean;
+  createdAt: string;
+  updatedAt: string;
+  rev: number;
+}

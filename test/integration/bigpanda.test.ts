@@ -1,15 +1,16 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { parseConfig, referencedSecrets } from '../../functions/core/config.ts';
+import { parseConfig } from '../../functions/core/config.ts';
+import { referencedSecrets } from '../../functions/core/config-secrets.ts';
 import { dispatchBatch } from '../../functions/core/dispatch.ts';
 import { ConfigError } from '../../functions/core/errors.ts';
 import { HttpClient } from '../../functions/core/http-client.ts';
 import { ingestEvent } from '../../functions/core/ingest.ts';
 import type { RateLimiter } from '../../functions/core/ports.ts';
 import type { DeploymentEvent } from '../../functions/core/schema.ts';
+import { bigpandaConfigSchema } from '../../functions/core/targets/bigpanda.schema.ts';
 import { bigpandaTarget } from '../../functions/core/targets/bigpanda.ts';
-import { bigpandaConfigSchema } from '../../functions/core/targets/schemas.ts';
 import { type BigPandaServer, startBigPandaServer } from '../support/bigpanda-server.ts';
 import { nativeEvent } from '../support/events.ts';
 import { createHarness, type Harness, recordingRetries } from '../support/harness.ts';

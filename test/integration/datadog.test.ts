@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { referencedSecrets } from '../../functions/core/config.ts';
+import { referencedSecrets } from '../../functions/core/config-secrets.ts';
 import type { DeploymentEvent } from '../../functions/core/schema.ts';
 import { datadogApiBase } from '../../functions/core/targets/datadog.ts';
 import { type DatadogServer, datadogRateLimited, startDatadogServer } from '../support/datadog-server.ts';

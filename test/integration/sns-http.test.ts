@@ -4,12 +4,12 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApi } from '../../functions/core/api/app.ts';
+import type { SnsHttpPort } from '../../functions/core/api/context.ts';
 import { parseCodeDeployMessage } from '../../functions/core/sources/codedeploy.ts';
 import {
   CERTIFICATE_FAILURE_SECONDS,
   isSnsUrl,
   SNS_MAX_AGE_SECONDS,
-  type SnsHttpPort,
   stringToSign,
 } from '../../functions/core/sources/sns-http.ts';
 import { createHarness, type Harness } from '../support/harness.ts';

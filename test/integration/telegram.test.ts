@@ -7,8 +7,8 @@ import { ConfigError, RetryableDeliveryError } from '../../functions/core/errors
 import { HttpClient, redactUrl } from '../../functions/core/http-client.ts';
 import { ingestEvent } from '../../functions/core/ingest.ts';
 import type { DeploymentEvent } from '../../functions/core/schema.ts';
-import { type TelegramConfig, telegramConfigSchema } from '../../functions/core/targets/schemas.ts';
 import type { TargetContext } from '../../functions/core/targets/target.ts';
+import { type TelegramConfig, telegramConfigSchema } from '../../functions/core/targets/telegram.schema.ts';
 import { renderTelegramText, telegramTarget } from '../../functions/core/targets/telegram.ts';
 import { createLogger, registerSecret } from '../../functions/core/telemetry.ts';
 import { nativeEvent } from '../support/events.ts';

@@ -2,14 +2,9 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import {
-  configJsonSchema,
-  configPath,
-  loadConfigFile,
-  parseConfig,
-  referencedSecrets,
-} from '../../functions/core/config.ts';
+import { configJsonSchema, configPath, loadConfigFile, parseConfig } from '../../functions/core/config.ts';
 import { circuitSettings } from '../../functions/core/config-reader.ts';
+import { referencedSecrets } from '../../functions/core/config-secrets.ts';
 import { ConfigError } from '../../functions/core/errors.ts';
 import { renderTemplate } from '../../functions/core/template.ts';
 

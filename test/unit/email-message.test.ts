@@ -2,13 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { chatView } from '../../functions/core/chat/view.ts';
 import type { Deployment } from '../../functions/core/schema.ts';
 import { type EmailConfig, emailConfigSchema } from '../../functions/core/targets/email.schema.ts';
-import {
-  encodedMailbox,
-  escapeHtml,
-  isMailbox,
-  recipientsOf,
-  renderEmail,
-} from '../../functions/core/targets/email.ts';
+import { encodedMailbox, escapeHtml, recipientsOf, renderEmail } from '../../functions/core/targets/email.ts';
+import { isMailbox } from '../../functions/core/targets/email-address.ts';
 
 const config = (extra: Record<string, unknown> = {}): EmailConfig =>
   emailConfigSchema.parse({

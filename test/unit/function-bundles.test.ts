@@ -64,6 +64,7 @@ describe('function bundles', () => {
   it.each(['api', 'ingest', 'dispatch'] as const)('%s carries no schema it does not use', async (name) => {
     const inputs = await inputsOf(name);
     for (const path of NOWHERE) expect(inputs.filter((i) => i.startsWith(path))).toEqual([]);
+    expect(inputs.filter((i) => i.endsWith('.schema.ts'))).toEqual([]);
   });
 
   it('dispatch has the targets and no zod, no source', async () => {

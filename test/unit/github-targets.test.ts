@@ -1,6 +1,7 @@
 import { createPrivateKey, generateKeyPairSync, verify } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { parseConfig, referencedSecrets } from '../../functions/core/config.ts';
+import { parseConfig } from '../../functions/core/config.ts';
+import { referencedSecrets } from '../../functions/core/config-secrets.ts';
 import { ConfigError } from '../../functions/core/errors.ts';
 import type { Deployment } from '../../functions/core/schema.ts';
 import {

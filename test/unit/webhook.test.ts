@@ -7,8 +7,8 @@ import { EnvFileSecretSource } from '../../functions/adapters/local/env-file-sec
 import { PermanentDeliveryError, SecretUnavailableError } from '../../functions/core/errors.ts';
 import { HttpClient } from '../../functions/core/http-client.ts';
 import type { Deployment, Transition } from '../../functions/core/schema.ts';
-import { type WebhookConfig, webhookConfigSchema } from '../../functions/core/targets/schemas.ts';
 import type { Notification } from '../../functions/core/targets/target.ts';
+import { type WebhookConfig, webhookConfigSchema } from '../../functions/core/targets/webhook.schema.ts';
 import { SIGNATURE_HEADER, webhookTarget } from '../../functions/core/targets/webhook.ts';
 import { createLogger, maskSecrets } from '../../functions/core/telemetry.ts';
 import { startTargetServer, type TargetServer } from '../support/target-server.ts';

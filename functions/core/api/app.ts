@@ -1,13 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { bodyLimit } from 'hono/body-limit';
 import { Hono } from 'hono/tiny';
-import type { ShipcastConfig } from '../config.ts';
 import { InvalidInputError, issuesFromZod } from '../errors.ts';
 import { eventIdFor, stableHash } from '../ids.ts';
 import { publicIncident } from '../incidents.ts';
-import { type IngestContext, ingestEvents } from '../ingest.ts';
+import { ingestEvents } from '../ingest.ts';
 import { lazy } from '../lazy.ts';
-import type { IdempotentResult, IngestQueue, SecretSource } from '../ports.ts';
+import type { IdempotentResult } from '../ports.ts';
 import type { Delivery, Deployment } from '../schema.ts';
 import { HTTP_SOURCES } from '../sources/index.ts';
 import {
@@ -17,23 +16,17 @@ import {
   parseNativeEvent,
   SHIPCAST_DEPLOYMENT_ID,
 } from '../sources/native.ts';
-import type { SnsHttpPort } from '../sources/sns-http.ts';
 import { deploymentTimeline, MAX_CI_EVENTS_PAGE, publicCiEvent, timelineSubject } from '../timeline.ts';
 import { publicDeployment } from '../view.ts';
 import * as z from '../zod-mini.ts';
 import { bearerToken, grants, requireScope, scopesOf } from './auth.ts';
+import type { RouteContext } from './context.ts';
 import { type DashboardFiles, mountDashboard } from './dashboard.ts';
 import { mountIncidentRoutes, mountMetricRoutes } from './insights.ts';
 import { parseJsonBody, readUtf8Body } from './json.ts';
 
-/** What the HTTP API needs: everything ingest needs, plus the secrets that hold the API tokens. */
-export interface ApiContext extends IngestContext {
-  secrets: SecretSource;
-  config: ShipcastConfig;
-  /** How the SNS HTTP source reaches SNS (certificates, confirmations); the real HTTPS calls by default. */
-  sns?: SnsHttpPort;
-  /** Where verified SNS HTTP(S) notifications go (`POST /v1/hooks/sns` answers 503 without it). */
-  ingestQueue?: IngestQueue;
+/** What the HTTP API needs: everything ingest needs, the secrets that hold the API tokens, what its routes use. */
+export interface ApiContext extends RouteContext {
   /**
    * The OpenAPI document served at `/v1/openapi.json` (no route without it): generated from the schemas
    * locally and in tests (`api/openapi.ts`), generated at synth and embedded in Lambda (the same document).

@@ -3,6 +3,7 @@ import type { MiddlewareHandler } from 'hono';
 import type { ShipcastConfig } from '../config.ts';
 import type { SecretSource } from '../ports.ts';
 import { type Logger, registerSecret } from '../telemetry.ts';
+import type { RouteScope, Scope } from './scopes.ts';
 
 /** What checking a credential needs. */
 export interface AuthContext {
@@ -44,27 +45,6 @@ export async function apiTokenName(presented: string, context: AuthContext): Pro
   }
   return found;
 }
-
-/**
- * What an API token may do. A route family's scope (`events:write`, …) grants its routes; `read` grants every
- * `…:read` scope, `write` every `…:write` scope, `admin` everything. A token configured without `scopes`
- * has `admin`: every route, as before scopes existed.
- */
-export const SCOPES = [
-  'events:write',
-  'deployments:read',
-  'pipelines:read',
-  'pipelines:write',
-  'incidents:read',
-  'incidents:write',
-  'metrics:read',
-  'read',
-  'write',
-  'admin',
-] as const;
-export type Scope = (typeof SCOPES)[number];
-/** A scope a route needs (the shorthands `read`, `write` and `admin` only grant). */
-export type RouteScope = Exclude<Scope, 'read' | 'write' | 'admin'>;
 
 /** The scopes of the configured token named `name` (`admin` when it lists none). */
 export function scopesOf(config: ShipcastConfig, name: string): readonly Scope[] {

@@ -5,8 +5,8 @@ import { InvalidInputError, issuesFromZod } from '../errors.ts';
 import { applyIncident, parseIncidentBody, publicIncident, SHIPCAST_INCIDENT_ID } from '../incidents.ts';
 import { lazy } from '../lazy.ts';
 import * as z from '../zod-mini.ts';
-import type { ApiContext } from './app.ts';
 import { requireScope } from './auth.ts';
+import type { RouteContext as ApiContext } from './context.ts';
 import { parseJsonBody, readUtf8Body } from './json.ts';
 
 /** Longest DORA window, in days. */

@@ -1,7 +1,7 @@
 import type { Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
-import type { ApiContext } from '../api/app.ts';
 import { bearerToken, missingScope } from '../api/auth.ts';
+import type { RouteContext } from '../api/context.ts';
 import { parseJsonBody, readUtf8Body } from '../api/json.ts';
 import { ConcurrentUpdateError, InvalidInputError, issuesFromZod } from '../errors.ts';
 import { deploymentIdFor, eventIdFor } from '../ids.ts';
@@ -330,7 +330,7 @@ export const bigPandaSource: HttpSource = {
 
 async function handle(
   c: Context,
-  context: ApiContext,
+  context: RouteContext,
   locate: (body: unknown, receivedAt: string) => Promise<{ event: DeploymentEvent; generation: number }>,
 ) {
   // Outside /v1, so the API's bearer middleware does not cover these routes: check the token here.

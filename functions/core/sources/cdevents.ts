@@ -1,6 +1,6 @@
 import { bodyLimit } from 'hono/body-limit';
-import type { ApiContext } from '../api/app.ts';
 import { requireScope } from '../api/auth.ts';
+import type { RouteContext } from '../api/context.ts';
 import { mediaType, parseJsonBody, readUtf8Body } from '../api/json.ts';
 import { BUILD_RANK } from '../build-status.ts';
 import { productionEnvironments } from '../config-reader.ts';
@@ -171,7 +171,7 @@ const incidentEventSchema = lazy(() =>
 export async function applyIncidentEvent(
   envelope: Envelope,
   predicate: 'detected' | 'reported' | 'resolved',
-  context: ApiContext,
+  context: RouteContext,
 ) {
   const cdevent = parseData(incidentEventSchema(), envelope.data);
   const { content } = cdevent.subject;
@@ -391,7 +391,7 @@ const MAX_CONFLICT_RETRIES = 8;
 export async function applyPipelineRunEvent(
   envelope: Envelope,
   predicate: 'queued' | 'started' | 'finished',
-  context: ApiContext,
+  context: RouteContext,
 ): Promise<BuildResult> {
   const cdevent = parseData(pipelineRunEventSchema(), envelope.data);
   const { subject } = cdevent;

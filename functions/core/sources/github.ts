@@ -1,4 +1,4 @@
-import type { ApiContext } from '../api/app.ts';
+import type { RouteContext } from '../api/context.ts';
 import { parseJsonBody } from '../api/json.ts';
 import { ConcurrentUpdateError } from '../errors.ts';
 import { deploymentIdFor, eventIdFor } from '../ids.ts';
@@ -105,7 +105,7 @@ export const githubSource: HttpSource = {
 async function handle(
   event: string,
   body: Json,
-  context: ApiContext,
+  context: RouteContext,
 ): Promise<HookAnswer & { remember?: boolean }> {
   const action = str(body.action);
   switch (event) {
@@ -166,7 +166,7 @@ export function shipcastDeploymentOf(deployment: Json): string | undefined {
 async function deploymentEvent(
   event: 'deployment' | 'deployment_status',
   body: Json,
-  context: ApiContext,
+  context: RouteContext,
 ): Promise<HookAnswer> {
   const deployment = obj(body.deployment);
   const status = event === 'deployment_status' ? obj(body.deployment_status) : undefined;
@@ -249,7 +249,7 @@ async function createdByShipcast(
   shipcastId: string,
   repository: string,
   githubId: string,
-  context: ApiContext,
+  context: RouteContext,
 ): Promise<boolean> {
   const targets = Object.entries(context.config.targets)
     .filter(([, target]) => target.type === 'github-deployment')
@@ -275,7 +275,7 @@ async function createdByShipcast(
  * kept in the history of the Shipcast deployment it mirrors, with no status of their own, and the
  * record notes the GitHub deployment. No second deployment, no transition, no dispatch: nothing loops.
  */
-async function link(event: DeploymentEvent, shipcastId: string, context: ApiContext): Promise<HookAnswer> {
+async function link(event: DeploymentEvent, shipcastId: string, context: RouteContext): Promise<HookAnswer> {
   const { store, logger } = context;
   const current = await store.getDeployment(shipcastId);
   if (!current) {
@@ -327,7 +327,7 @@ async function link(event: DeploymentEvent, shipcastId: string, context: ApiCont
   return { status: 200, body: { linked: shipcastId, eventId: event.eventId } };
 }
 
-async function workflowRun(body: Json, context: ApiContext): Promise<HookAnswer> {
+async function workflowRun(body: Json, context: RouteContext): Promise<HookAnswer> {
   const run = obj(body.workflow_run);
   const repository = repositoryOf(body);
   const runId = idOf(run.id);
@@ -372,7 +372,7 @@ async function workflowRun(body: Json, context: ApiContext): Promise<HookAnswer>
 
 const NO_COMMIT = /^0{40}$/;
 
-async function push(body: Json, context: ApiContext): Promise<HookAnswer> {
+async function push(body: Json, context: RouteContext): Promise<HookAnswer> {
   const repository = repositoryOf(body);
   const ref = str(body.ref);
   const after = str(body.after);

@@ -1,5 +1,5 @@
-import type { ApiContext } from '../api/app.ts';
 import { secretsEqual } from '../api/auth.ts';
+import type { RouteContext } from '../api/context.ts';
 import { deploymentIdFor, eventIdFor } from '../ids.ts';
 import { ingestEvents } from '../ingest.ts';
 import type { BuildStatus, CiEvent, DeploymentEvent } from '../schema.ts';
@@ -109,7 +109,7 @@ function projectOf(body: Json): { path: string; namespace: string; name: string 
   return { path, namespace: path.slice(0, cut), name: path.slice(cut + 1) };
 }
 
-async function deployment(body: Json, context: ApiContext): Promise<HookAnswer> {
+async function deployment(body: Json, context: RouteContext): Promise<HookAnswer> {
   const project = projectOf(body);
   const id = idOf(body.deployment_id);
   const sourceStatus = str(body.status);
@@ -165,7 +165,7 @@ async function deployment(body: Json, context: ApiContext): Promise<HookAnswer> 
   };
 }
 
-async function pipeline(body: Json, context: ApiContext): Promise<HookAnswer> {
+async function pipeline(body: Json, context: RouteContext): Promise<HookAnswer> {
   const project = projectOf(body);
   const attributes = obj(body.object_attributes);
   const id = idOf(attributes.id);

@@ -1,5 +1,5 @@
 import type { Hono } from 'hono';
-import type { ApiContext } from '../api/app.ts';
+import type { RouteContext } from '../api/context.ts';
 
 /**
  * A source that arrives over HTTP (vendor webhooks, compatible APIs). Each lives in its own file with its
@@ -10,5 +10,5 @@ import type { ApiContext } from '../api/app.ts';
 export interface HttpSource {
   name: string;
   /** Adds the source's routes to the API app (the same app serves Lambda and local mode). */
-  mount(app: Hono<{ Variables: { token: string } }>, context: ApiContext): void;
+  mount(app: Hono<{ Variables: { token: string } }>, context: RouteContext): void;
 }

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
-import type { ApiContext } from '../api/app.ts';
 import { apiTokenName, bearerToken, missingScope } from '../api/auth.ts';
+import type { RouteContext } from '../api/context.ts';
 import { parseJsonBody, readUtf8Body } from '../api/json.ts';
 import { ConcurrentUpdateError, InvalidInputError, issuesFromZod } from '../errors.ts';
 import { stableHash } from '../ids.ts';
@@ -406,7 +406,7 @@ function filtersOf(query: ListQuery): Filters {
 }
 
 async function listEvents(
-  context: ApiContext,
+  context: RouteContext,
   username: string,
   app: string,
   query: ListQuery,
@@ -538,7 +538,7 @@ function newEventId(): string {
   return `pev_${randomUUID().replaceAll('-', '').slice(0, 24)}`;
 }
 
-function mount(app: App, context: ApiContext): void {
+function mount(app: App, context: RouteContext): void {
   const { logger } = context;
 
   // Pipelines clients authenticate with ?apiToken=… (unless `api.queryTokens` is false), others with

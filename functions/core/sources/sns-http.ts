@@ -1,18 +1,12 @@
 import { createVerify, X509Certificate } from 'node:crypto';
 import { bodyLimit } from 'hono/body-limit';
-import type { ApiContext } from '../api/app.ts';
+import type { RouteContext, SnsHttpPort } from '../api/context.ts';
 import { parseJsonBody, readUtf8Body } from '../api/json.ts';
 import { InvalidInputError, issuesFromZod } from '../errors.ts';
 import { stableHash } from '../ids.ts';
 import { lazy } from '../lazy.ts';
 import * as z from '../zod-mini.ts';
 import type { HttpSource } from './http-source.ts';
-
-/** How Shipcast reaches SNS for certificates and subscription confirmations. Only validated AWS URLs are passed. */
-export interface SnsHttpPort {
-  fetchCertificate(url: string): Promise<string>;
-  confirmSubscription(url: string): Promise<void>;
-}
 
 /** SigningCertURL and SubscribeURL must be https on an SNS regional endpoint (not look-alikes, not S3). */
 const SNS_HOST = /^sns\.[a-z0-9-]{4,}\.amazonaws\.com(\.cn)?$/;
@@ -253,7 +247,7 @@ export function snsHttpSource(port: SnsHttpPort = defaultPort): HttpSource {
   };
 }
 
-async function verified(envelope: Envelope, port: SnsHttpPort, context: ApiContext): Promise<boolean> {
+async function verified(envelope: Envelope, port: SnsHttpPort, context: RouteContext): Promise<boolean> {
   const url = envelope.SigningCertURL;
   let pem = certificates.get(url);
   if (!pem) {

@@ -1,7 +1,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { Context, MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
-import type { ApiContext } from '../api/app.ts';
+import type { RouteContext } from '../api/context.ts';
 import { decodeUtf8, parseJsonBody } from '../api/json.ts';
 import { BUILD_RANK } from '../build-status.ts';
 import { ConcurrentUpdateError, InvalidInputError } from '../errors.ts';
@@ -53,7 +53,7 @@ export function githubSignatureValid(header: string | undefined, body: Uint8Arra
 }
 
 /** The value of a configured source secret (registered for log masking); throws when unreadable. */
-export async function sourceSecret(context: ApiContext, name: string): Promise<string> {
+export async function sourceSecret(context: RouteContext, name: string): Promise<string> {
   const value = await context.secrets.get(name);
   registerSecret(value);
   return value;
@@ -115,7 +115,7 @@ export interface HookAnswer {
  */
 export async function answerOnce(
   c: Context,
-  context: ApiContext,
+  context: RouteContext,
   scope: string,
   delivery: string | undefined,
   raw: Uint8Array,
@@ -161,7 +161,7 @@ export type CiWrite = 'created' | 'updated' | 'unchanged';
  */
 export async function saveCiEventForward(
   next: Omit<CiEvent, 'rev'>,
-  context: ApiContext,
+  context: RouteContext,
 ): Promise<{ write: CiWrite; event: CiEvent }> {
   for (let attempt = 1; ; attempt++) {
     const current = await context.store.getCiEvent(next.eventId);

@@ -2,22 +2,11 @@ import { PermanentDeliveryError, RetryableDeliveryError } from '../errors.ts';
 import type { Deployment, Transition } from '../schema.ts';
 import { isTerminal, type Status } from '../status.ts';
 import { renderTemplate } from '../template.ts';
-import type { BigPandaConfig } from './schemas.ts';
+import type { BigPandaConfig } from './bigpanda.schema.ts';
 import { defineTarget, type Notification, type SendResult, type TargetContext } from './target.ts';
-
-/** BigPanda's own API host; `https://eu-api.bigpanda.io` for the EU region, or a proxy. */
-export const BIGPANDA_DEFAULT_URL = 'https://api.bigpanda.io';
 
 /** BigPanda accepts at most this many changes a minute per account; more get 429. */
 export const BIGPANDA_CHANGES_PER_MINUTE = 400;
-
-/** The values a component template may use: `{{service}}`, `{{environment}}`, `{{source}}`, `{{details.<key>}}`. */
-const PLACEHOLDER_NAMES = ['service', 'environment', 'source'] as const;
-/** The component template's placeholders, as config errors list them. */
-export const COMPONENT_PLACEHOLDERS = '{{service}}, {{environment}}, {{source}} and {{details.<key>}}';
-/** Whether `name` is a placeholder of the component template. */
-export const isKnownComponentPlaceholder = (name: string) =>
-  (PLACEHOLDER_NAMES as readonly string[]).includes(name) || /^details\.[A-Za-z0-9_-]+$/.test(name);
 
 type Context = TargetContext<BigPandaConfig>;
 

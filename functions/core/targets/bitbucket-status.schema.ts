@@ -1,6 +1,10 @@
 import * as z from 'zod';
-import { BITBUCKET_KEY_PLACEHOLDERS, BITBUCKET_URL_PLACEHOLDERS } from './bitbucket-status.ts';
 import { secretNameField, templateString, timeoutMsField } from './fields.schema.ts';
+
+/** Placeholders of `key` and `name`. */
+export const BITBUCKET_KEY_PLACEHOLDERS = ['service', 'environment'] as const;
+/** Placeholders of `targetUrl` (values URI-encoded). */
+export const BITBUCKET_URL_PLACEHOLDERS = ['service', 'environment', 'deploymentId', 'commit'] as const;
 
 /** Config fields every Bitbucket target has: which API, where, and how to authenticate. */
 export const bitbucketConnectionFields = {

@@ -6,11 +6,6 @@ import type { BitbucketStatusConfig } from './bitbucket-status.schema.ts';
 import { cut, describeStatus, httpUrl, renderTemplate } from './github.ts';
 import { defineTarget } from './target.ts';
 
-/** Placeholders of `key` and `name`. */
-export const BITBUCKET_KEY_PLACEHOLDERS = ['service', 'environment'] as const;
-/** Placeholders of `targetUrl` (values URI-encoded). */
-export const BITBUCKET_URL_PLACEHOLDERS = ['service', 'environment', 'deploymentId', 'commit'] as const;
-
 type BuildState = 'INPROGRESS' | 'SUCCESSFUL' | 'FAILED' | 'STOPPED' | 'CANCELLED';
 
 /**

@@ -1,6 +1,16 @@
 import * as z from 'zod';
 import { baseUrlField, secretNameField, timeoutMsField } from './change-event.schema.ts';
-import { DATADOG_SITES } from './datadog.ts';
+
+/** Datadog sites (the org's `app.<site>`; the API is `api.<site>`). DORA Metrics are not on `ddog-gov.com`. */
+export const DATADOG_SITES = [
+  'datadoghq.com',
+  'datadoghq.eu',
+  'us3.datadoghq.com',
+  'us5.datadoghq.com',
+  'ap1.datadoghq.com',
+  'ap2.datadoghq.com',
+  'ddog-gov.com',
+] as const;
 
 /** Datadog: DORA deployments and (optionally) an event per transition; the API key is a secret. */
 export const datadogConfigSchema = z

@@ -6,17 +6,6 @@ import { type ChangeFacts, changeFacts, epochMs, type VendorErrors, vendorCall }
 import type { DatadogConfig } from './datadog.schema.ts';
 import { defineTarget, type Notification, type TargetContext } from './target.ts';
 
-/** Datadog sites (the org's `app.<site>`; the API is `api.<site>`). DORA Metrics are not on `ddog-gov.com`. */
-export const DATADOG_SITES = [
-  'datadoghq.com',
-  'datadoghq.eu',
-  'us3.datadoghq.com',
-  'us5.datadoghq.com',
-  'ap1.datadoghq.com',
-  'ap2.datadoghq.com',
-  'ddog-gov.com',
-] as const;
-
 type Context = TargetContext<DatadogConfig>;
 
 /** Datadog accepts an event's `date_happened` up to 18 hours back; older ones are sent without it. */

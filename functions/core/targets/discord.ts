@@ -4,7 +4,7 @@ import { type ChatView, chatView } from '../chat/view.ts';
 import { RetryableDeliveryError } from '../errors.ts';
 import { answerOf, type HttpClient } from '../http-client.ts';
 import { chooseTemplates, explain, markdownUrl, messageOf, readWebhookUrl } from './chat-webhook.ts';
-import type { DiscordConfig } from './schemas.ts';
+import type { DiscordConfig } from './discord.schema.ts';
 import { defineTarget } from './target.ts';
 
 /** Discord's embed limits (characters). */

@@ -1,6 +1,9 @@
 import * as z from 'zod';
-import { EMAIL_DEFAULT_SUBJECT, EMAIL_MAX_RECIPIENTS, isEmailAddress, isMailbox } from './email.ts';
+import { EMAIL_MAX_RECIPIENTS, isEmailAddress, isMailbox } from './email-address.ts';
 import { secretNameField, templateField, timeoutMsField } from './fields.schema.ts';
+
+/** Default subject: `[Shipcast] checkout 1.4.2 → production succeeded`. */
+export const EMAIL_DEFAULT_SUBJECT = '[Shipcast] {{service}} {{version}} → {{environment}} {{status}}';
 
 /** An address (`deploys@example.com`), or a mailbox with a display name (`Shipcast <deploys@example.com>`). */
 const mailbox = () =>

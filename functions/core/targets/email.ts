@@ -7,32 +7,8 @@ import { PermanentDeliveryError, RetryableDeliveryError } from '../errors.ts';
 import type { Deployment } from '../schema.ts';
 import { maskSecrets, registerSecret } from '../telemetry.ts';
 import type { EmailConfig } from './email.schema.ts';
+import { addressIn, EMAIL_MAX_RECIPIENTS, isEmailAddress } from './email-address.ts';
 import { defineTarget, type SendResult, type TargetContext } from './target.ts';
-
-/** Default subject: `[Shipcast] checkout 1.4.2 → production succeeded`. */
-export const EMAIL_DEFAULT_SUBJECT = '[Shipcast] {{service}} {{version}} → {{environment}} {{status}}';
-
-/** Recipients of one message at most (SES's limit per SendEmail; plenty for SMTP relays too). */
-export const EMAIL_MAX_RECIPIENTS = 50;
-
-const ADDRESS =
-  /^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@([A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$/;
-
-/** A plain address (`dev@example.com`): no display name, comments, quoting or line breaks. */
-export function isEmailAddress(value: string): boolean {
-  return value.length <= 254 && ADDRESS.test(value);
-}
-
-/** An address, or `Display Name <address>` without characters that would split or inject headers. */
-export function isMailbox(value: string): boolean {
-  const named = /^([^<>",;:\r\n\p{Cc}]{1,100}) <([^<>\s]+)>$/u.exec(value);
-  return named ? isEmailAddress(named[2] as string) : isEmailAddress(value);
-}
-
-/** The address of a mailbox (`Name <a@b>` → `a@b`). */
-export function addressIn(mailbox: string): string {
-  return /<([^<>\s]+)>$/.exec(mailbox)?.[1] ?? mailbox;
-}
 
 type Context = TargetContext<EmailConfig>;
 

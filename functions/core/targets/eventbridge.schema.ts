@@ -1,5 +1,5 @@
 import * as z from 'zod';
-import { EVENT_BUS_ARN, EVENT_BUS_NAME } from './eventbridge.ts';
+import { EVENT_BUS_ARN, EVENT_BUS_NAME } from './eventbridge-bus.ts';
 
 /** The `eventbridge` target's config: the bus, and the format of the events put on it. */
 export const eventbridgeConfigSchema = z

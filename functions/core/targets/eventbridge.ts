@@ -1,14 +1,8 @@
 import { PermanentDeliveryError, RetryableDeliveryError } from '../errors.ts';
 import { cloudEventFor, historyOf } from './event-formats.ts';
 import type { EventBridgeConfig } from './eventbridge.schema.ts';
+import { EVENT_BUS_ARN } from './eventbridge-bus.ts';
 import { defineTarget } from './target.ts';
-
-/** An event bus name: EventBridge's pattern `[/\.\-_A-Za-z0-9]+`, up to 256 characters. */
-export const EVENT_BUS_NAME = /^[/.\-_A-Za-z0-9]{1,256}$/;
-
-/** An event bus ARN, whose region and account may differ from the dispatcher's. */
-export const EVENT_BUS_ARN =
-  /^arn:aws[a-z-]*:events:([a-z0-9-]+):(\d{12}):event-bus\/([/.\-_A-Za-z0-9]{1,256})$/;
 
 /** PutEvents takes at most 256 KB per entry (Source, DetailType, Detail and Resources together). */
 export const EVENTBRIDGE_ENTRY_LIMIT_BYTES = 256 * 1024;

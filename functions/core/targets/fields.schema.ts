@@ -69,3 +69,23 @@ export function templateString(allowed: readonly string[], field: string) {
 
 /** Which pull requests containing the commit get a comment: all of them (merged ones too), or open ones only. */
 export const pullRequestsField = z.enum(['all', 'open']).default('all');
+
+/**
+ * A logic-less template (`{{service}} {{version}} → {{environment}}`), checked when the config loads:
+ * an unknown placeholder is a config error naming it, not a blank at send time.
+ */
+export const templateSchema = z
+  .string()
+  .min(1)
+  .max(1000)
+  .superRefine((template, ctx) => {
+    for (const problem of templateProblems(template, CHAT_PLACEHOLDER_NAMES)) {
+      ctx.addIssue({ code: 'custom', message: problem });
+    }
+  });
+
+/** Title and text a route or target may override. */
+export const messageTemplatesSchema = z
+  .object({ title: templateSchema.optional(), text: templateSchema.optional() })
+  .strict()
+  .optional();

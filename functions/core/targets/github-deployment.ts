@@ -16,20 +16,11 @@ import {
   renderTemplate,
   withRefs,
 } from './github.ts';
-import type { GitHubDeploymentConfig } from './schemas.ts';
+import type { GitHubDeploymentConfig } from './github-deployment.schema.ts';
 import { defineTarget } from './target.ts';
 
 /** Marks the GitHub deployments Shipcast creates (in `payload.shipcast.marker`). */
 export const SHIPCAST_MARKER = 'shipcast';
-
-/** Placeholders of `environmentUrl`. */
-export const URL_PLACEHOLDERS = [
-  'service',
-  'environment',
-  'githubEnvironment',
-  'version',
-  'deploymentId',
-] as const;
 
 /**
  * GitHub deployment state per Shipcast status. `stopped` → `error`: the deployment was halted before it

@@ -9,11 +9,8 @@ import {
   httpUrl,
   renderTemplate,
 } from './github.ts';
-import type { GitHubStatusConfig } from './schemas.ts';
+import type { GitHubStatusConfig } from './github-status.schema.ts';
 import { defineTarget } from './target.ts';
-
-/** Placeholders of `context`. */
-export const CONTEXT_PLACEHOLDERS = ['service', 'environment'] as const;
 
 /** Commit status state per Shipcast status (commit statuses know only these four). */
 export const COMMIT_STATES: Record<Status, 'pending' | 'success' | 'failure' | 'error'> = {

@@ -1,6 +1,6 @@
 import * as z from 'zod';
 import { secretNameField, timeoutMsField } from './fields.schema.ts';
-import { GITHUB_API } from './github.ts';
+import { GITHUB_API } from './github-api.ts';
 
 /** Config fields every GitHub target has: where GitHub is, how to authenticate, how fast to write. */
 export const githubConnectionFields = {

@@ -5,11 +5,11 @@ import { stableHash } from '../ids.ts';
 import type { Deployment } from '../schema.ts';
 import type { Status } from '../status.ts';
 import { registerSecret } from '../telemetry.ts';
+import { GITHUB_API } from './github-api.ts';
 import type { TargetContext } from './target.ts';
 
 /** Shared by the GitHub targets (github-deployment, github-status): config, auth, requests, limits. */
 
-export const GITHUB_API = 'https://api.github.com';
 export const GITHUB_API_VERSION = '2022-11-28';
 
 /** The connection part of a GitHub target's parsed config. */

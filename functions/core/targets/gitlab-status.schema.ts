@@ -1,7 +1,12 @@
 import * as z from 'zod';
 import { secretNameField, templateString, timeoutMsField } from './fields.schema.ts';
-import { GITLAB_URL } from './gitlab.ts';
-import { GITLAB_NAME_PLACEHOLDERS, GITLAB_TARGET_URL_PLACEHOLDERS } from './gitlab-status.ts';
+
+/** GitLab.com, the default instance. */
+export const GITLAB_URL = 'https://gitlab.com';
+/** Placeholders of `name`. */
+export const GITLAB_NAME_PLACEHOLDERS = ['service', 'environment'] as const;
+/** Placeholders of `targetUrl` (values URI-encoded). */
+export const GITLAB_TARGET_URL_PLACEHOLDERS = ['service', 'environment', 'deploymentId', 'commit'] as const;
 
 /** Config fields every GitLab target has. */
 export const gitlabConnectionFields = {

@@ -6,11 +6,6 @@ import { gitlabClient, gitlabSecretNames, gitlabSubject, projectApi } from './gi
 import type { GitLabStatusConfig } from './gitlab-status.schema.ts';
 import { defineTarget } from './target.ts';
 
-/** Placeholders of `name`. */
-export const GITLAB_NAME_PLACEHOLDERS = ['service', 'environment'] as const;
-/** Placeholders of `targetUrl` (values URI-encoded). */
-export const GITLAB_TARGET_URL_PLACEHOLDERS = ['service', 'environment', 'deploymentId', 'commit'] as const;
-
 /** GitLab commit status per Shipcast status (GitLab's own words; docs.gitlab.com/api/commits#set-the-pipeline-status-of-a-commit). */
 export const GITLAB_STATES: Record<Status, 'pending' | 'running' | 'success' | 'failed' | 'canceled'> = {
   queued: 'pending',

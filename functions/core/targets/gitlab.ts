@@ -9,8 +9,6 @@ import type { TargetContext } from './target.ts';
  * docs.gitlab.com/security/rate_limits: 429 with `Retry-After` and `RateLimit-Reset`, an epoch time).
  */
 
-export const GITLAB_URL = 'https://gitlab.com';
-
 /** The connection part of a GitLab target's parsed config. */
 export interface GitLabConnection {
   /** The instance's URL, without `/api/v4`. */

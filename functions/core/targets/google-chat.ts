@@ -4,7 +4,7 @@ import { type ChatView, chatView } from '../chat/view.ts';
 import { PermanentDeliveryError, RetryableDeliveryError } from '../errors.ts';
 import { answerOf } from '../http-client.ts';
 import { chooseTemplates, explain, limiterKey, messageOf, readWebhookUrl } from './chat-webhook.ts';
-import type { GoogleChatConfig } from './schemas.ts';
+import type { GoogleChatConfig } from './google-chat.schema.ts';
 import { defineTarget } from './target.ts';
 
 /** Google Chat's per-space quota: 60 message writes a minute, incoming webhooks included. */

@@ -1,5 +1,7 @@
 import * as z from 'zod';
-import { HONEYCOMB_DEFAULT_URL } from './honeycomb.ts';
+
+/** Honeycomb's US API; `https://api.eu1.honeycomb.io` for the EU instance. */
+export const HONEYCOMB_DEFAULT_URL = 'https://api.honeycomb.io';
 
 /** The `honeycomb` target's config: where Honeycomb is, the key, and which dataset gets the markers. */
 export const honeycombConfigSchema = z

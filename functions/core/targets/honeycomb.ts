@@ -6,9 +6,6 @@ import { versionOf } from './bigpanda.ts';
 import type { HoneycombConfig } from './honeycomb.schema.ts';
 import { defineTarget, type TargetContext } from './target.ts';
 
-/** Honeycomb's US API; `https://api.eu1.honeycomb.io` for the EU instance. */
-export const HONEYCOMB_DEFAULT_URL = 'https://api.honeycomb.io';
-
 /**
  * Honeycomb: one marker per deployment (Markers API, https://docs.honeycomb.io/api/markers/), created by
  * the first transition routed to it (`POST /1/markers/{dataset}`) with the deployment's start, and updated by
@@ -111,7 +108,7 @@ async function call(
   try {
     const response = await http.send({
       method,
-      url: `${(config.baseUrl ?? HONEYCOMB_DEFAULT_URL).replace(/\/+$/, '')}${path}`,
+      url: `${config.baseUrl.replace(/\/+$/, '')}${path}`,
       headers: {
         'x-honeycomb-team': key,
         ...(body === undefined ? {} : { 'content-type': 'application/json' }),

@@ -1,5 +1,15 @@
 import * as z from 'zod';
-import { JIRA_DEFAULT_URL, JIRA_ENVIRONMENT_TYPES } from './jira.ts';
+
+/** Atlassian's API host, for the deployments API and the OAuth token alike. */
+export const JIRA_DEFAULT_URL = 'https://api.atlassian.com';
+/** Jira's environment types. */
+export const JIRA_ENVIRONMENT_TYPES = [
+  'unmapped',
+  'development',
+  'testing',
+  'staging',
+  'production',
+] as const;
 
 const secretName = z
   .string()

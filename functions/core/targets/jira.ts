@@ -6,20 +6,9 @@ import type { CiEvent, Deployment, Transition } from '../schema.ts';
 import type { Status } from '../status.ts';
 import { registerSecret } from '../telemetry.ts';
 import { versionOf } from './bigpanda.ts';
-import type { JiraConfig } from './jira.schema.ts';
+import type { JIRA_ENVIRONMENT_TYPES, JiraConfig } from './jira.schema.ts';
 import { defineTarget, type TargetContext } from './target.ts';
 
-/** Atlassian's API host, for the deployments API and the OAuth token alike. */
-export const JIRA_DEFAULT_URL = 'https://api.atlassian.com';
-
-/** Jira's environment types. */
-export const JIRA_ENVIRONMENT_TYPES = [
-  'unmapped',
-  'development',
-  'testing',
-  'staging',
-  'production',
-] as const;
 type EnvironmentType = (typeof JIRA_ENVIRONMENT_TYPES)[number];
 
 /** At most this many issue keys go with one deployment. */
@@ -276,7 +265,7 @@ async function accessToken(context: Context): Promise<string> {
 }
 
 function base(config: JiraConfig): string {
-  return (config.baseUrl ?? JIRA_DEFAULT_URL).replace(/\/+$/, '');
+  return config.baseUrl.replace(/\/+$/, '');
 }
 
 function cut(text: string, max: number): string {

@@ -1,4 +1,4 @@
-import type { LogConfig } from './schemas.ts';
+import type { LogConfig } from './log.schema.ts';
 import { defineTarget } from './target.ts';
 
 /** Writes the notification to Shipcast's own log: the default target, needs no credentials. */

@@ -3,7 +3,7 @@ import { chatFields, chatLinks, chooseTemplates } from '../chat/slack-blocks.ts'
 import { renderTemplate } from '../chat/template.ts';
 import { type ChatView, chatView } from '../chat/view.ts';
 import { PermanentDeliveryError, RetryableDeliveryError } from '../errors.ts';
-import type { MattermostConfig } from './schemas.ts';
+import type { MattermostConfig } from './mattermost.schema.ts';
 import { withoutUrl } from './slack.ts';
 import { defineTarget, type SendResult } from './target.ts';
 

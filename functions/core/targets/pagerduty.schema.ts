@@ -1,6 +1,8 @@
 import * as z from 'zod';
 import { baseUrlField, secretNameField, timeoutMsField } from './change-event.schema.ts';
-import { PAGERDUTY_DEFAULT_URL } from './pagerduty.ts';
+
+/** PagerDuty's Events API host (US service region); `https://events.eu.pagerduty.com` for the EU one. */
+export const PAGERDUTY_DEFAULT_URL = 'https://events.pagerduty.com';
 
 /** PagerDuty Change Events (Events API v2): the integration's routing key is a secret. */
 export const pagerdutyConfigSchema = z

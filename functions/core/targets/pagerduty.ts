@@ -6,9 +6,6 @@ import { type ChangeFacts, changeFacts, defined, type VendorErrors, vendorCall }
 import type { PagerDutyConfig } from './pagerduty.schema.ts';
 import { defineTarget } from './target.ts';
 
-/** PagerDuty's Events API host (US service region); `https://events.eu.pagerduty.com` for the EU one. */
-export const PAGERDUTY_DEFAULT_URL = 'https://events.pagerduty.com';
-
 /**
  * PagerDuty Change Events: one change event per deployment when it finishes, and (with `onStart`) one
  * when it starts, on the service the routing key belongs to; responders see it on the incident ("recent

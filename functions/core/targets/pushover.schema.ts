@@ -7,7 +7,9 @@ import {
   secretNameField,
   timeoutMsField,
 } from './fields.schema.ts';
-import { PUSHOVER_DEFAULT_URL } from './pushover.ts';
+
+/** Pushover's API root. */
+export const PUSHOVER_DEFAULT_URL = 'https://api.pushover.net';
 
 /** A Pushover priority: -2 (no notification) … 2 (emergency: repeated until acknowledged). */
 const priority = () => z.number().int().min(-2).max(2);

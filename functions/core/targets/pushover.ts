@@ -9,9 +9,6 @@ import { maskSecrets } from '../telemetry.ts';
 import type { PushoverConfig } from './pushover.schema.ts';
 import { defineTarget, type TargetContext } from './target.ts';
 
-/** Pushover's API root. */
-export const PUSHOVER_DEFAULT_URL = 'https://api.pushover.net';
-
 /**
  * Limits of one message (pushover.net/api, "Limitations"): title 250 characters, message 1024, supplementary
  * URL 512 and its title 100.

@@ -1,7 +1,17 @@
 import * as z from 'zod';
+import { templateProblems } from '../template.ts';
 import { baseUrlField, secretNameField, timeoutMsField } from './change-event.schema.ts';
-import { templateProblems } from './github.ts';
-import { SENTRY_DEFAULT_URL, SENTRY_RELEASE_PLACEHOLDERS } from './sentry.ts';
+
+/** sentry.io (US); `https://de.sentry.io` for the EU region, or a self-hosted Sentry. */
+export const SENTRY_DEFAULT_URL = 'https://sentry.io';
+/** What a `release` template may use. */
+export const SENTRY_RELEASE_PLACEHOLDERS = [
+  'version',
+  'commit',
+  'commit.short',
+  'service',
+  'environment',
+] as const;
 
 const slug = (what: string) =>
   z

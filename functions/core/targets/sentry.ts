@@ -7,18 +7,6 @@ import { renderTemplate } from './github.ts';
 import type { SentryConfig } from './sentry.schema.ts';
 import { defineTarget, type Notification, type TargetContext } from './target.ts';
 
-/** sentry.io (US); `https://de.sentry.io` for the EU region, or a self-hosted Sentry. */
-export const SENTRY_DEFAULT_URL = 'https://sentry.io';
-
-/** What a `release` template may use. */
-export const SENTRY_RELEASE_PLACEHOLDERS = [
-  'version',
-  'commit',
-  'commit.short',
-  'service',
-  'environment',
-] as const;
-
 type Context = TargetContext<SentryConfig>;
 
 /**

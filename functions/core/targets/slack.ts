@@ -3,22 +3,13 @@ import { chatView } from '../chat/view.ts';
 import { PermanentDeliveryError, RetryableDeliveryError } from '../errors.ts';
 import { redactUrl, retryAfterSeconds } from '../http-client.ts';
 import type { SlackConfig } from './schemas.ts';
+import { inferSlackMode } from './slack-mode.ts';
 import { defineTarget, type Notification, type SendResult, type TargetContext } from './target.ts';
 
-/** Slack's Web API. */
-export const SLACK_DEFAULT_BASE_URL = 'https://slack.com/api';
+// Where they are defined the config schema can import them (it must not import this file).
+export { inferSlackMode, SLACK_DEFAULT_BASE_URL } from './slack-mode.ts';
 
 type Context = TargetContext<SlackConfig>;
-
-/** The mode a Slack config without `mode` means, if it is unambiguous. */
-export function inferSlackMode(config: {
-  token?: string;
-  webhookUrl?: string;
-}): 'bot' | 'webhook' | undefined {
-  if (config.token && !config.webhookUrl) return 'bot';
-  if (config.webhookUrl && !config.token) return 'webhook';
-  return undefined;
-}
 
 /**
  * Slack. Bot mode keeps one living message per deployment: chat.postMessage on the first transition (its

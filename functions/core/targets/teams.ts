@@ -12,8 +12,8 @@ import {
   messageOf,
   readWebhookUrl,
 } from './chat-webhook.ts';
-import type { TeamsConfig } from './schemas.ts';
 import { defineTarget } from './target.ts';
+import type { TeamsConfig } from './teams.schema.ts';
 
 /** Teams refuses messages over 28 KB; the serialized payload is kept under this many bytes. */
 export const TEAMS_MAX_BYTES = 28_000;

@@ -4,11 +4,8 @@ import { type ChatView, chatView } from '../chat/view.ts';
 import { PermanentDeliveryError, RetryableDeliveryError } from '../errors.ts';
 import { answerOf, retryAfterSeconds } from '../http-client.ts';
 import { maskSecrets } from '../telemetry.ts';
-import type { TelegramConfig } from './schemas.ts';
 import { defineTarget, type TargetContext } from './target.ts';
-
-/** The Bot API's own host; a local Bot API server or a proxy can replace it. */
-export const TELEGRAM_DEFAULT_URL = 'https://api.telegram.org';
+import type { TelegramConfig } from './telegram.schema.ts';
 
 /** `text` of sendMessage/editMessageText: 1-4096 characters after entities parsing. */
 export const TELEGRAM_MAX_TEXT = 4096;

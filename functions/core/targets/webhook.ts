@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto';
 import { formatWebhookEvent } from './event-formats.ts';
-import type { WebhookConfig } from './schemas.ts';
 import { defineTarget } from './target.ts';
+import type { WebhookConfig } from './webhook.schema.ts';
 
 /** Header carrying `t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`. */
 export const SIGNATURE_HEADER = 'shipcast-signature';

@@ -4,16 +4,14 @@ import { type ChatView, chatView } from '../chat/view.ts';
 import { PermanentDeliveryError, RetryableDeliveryError } from '../errors.ts';
 import { answerOf, retryAfterSeconds } from '../http-client.ts';
 import { maskSecrets, registerSecret } from '../telemetry.ts';
-import type { ZulipConfig } from './schemas.ts';
 import { defineTarget, type TargetContext } from './target.ts';
+import type { ZulipConfig } from './zulip.schema.ts';
 
 /** Zulip's limit on a topic name. */
 export const ZULIP_MAX_TOPIC = 60;
 
 /** Zulip's default limit on a message's content (servers truncate longer ones). */
 export const ZULIP_MAX_CONTENT = 10_000;
-
-export const ZULIP_DEFAULT_TOPIC = '{{service}} / {{environment}}';
 
 type Context = TargetContext<ZulipConfig>;
 
