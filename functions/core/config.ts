@@ -32,6 +32,10 @@ const routeSchema = z
         service: patterns.optional(),
         environment: patterns.optional(),
         source: patterns.optional(),
+        /** AWS account ids the deployment ran in (CodeDeploy); a deployment without one matches only `*`. */
+        account: patterns.optional(),
+        /** AWS regions the deployment ran in (CodeDeploy), e.g. `eu-*`; a deployment without one matches only `*`. */
+        region: patterns.optional(),
         status: z.array(z.enum(STATUSES)).min(1).optional(),
       })
       .strict()

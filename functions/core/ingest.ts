@@ -265,6 +265,8 @@ function merge(
   const facts: Partial<Deployment> = {
     service: event.service,
     environment: event.environment,
+    account: event.account,
+    region: event.region,
     version: event.version,
     revision: revisionWithoutCredentials(event.revision),
     actor: event.actor,

@@ -4,7 +4,7 @@ import { isTerminal, outcome, type Status } from './status.ts';
 
 /** The facts a route is matched against. */
 export interface RoutingInput {
-  deployment: Pick<Deployment, 'service' | 'environment' | 'source'>;
+  deployment: Pick<Deployment, 'service' | 'environment' | 'source' | 'account' | 'region'>;
   to: Status;
   /** Terminal status of the previous deployment of the same service+environment, if any. */
   previous?: Status;
@@ -39,6 +39,8 @@ export function routeMatches(route: RouteConfig, input: RoutingInput): boolean {
   if (!globsMatch(match.service, input.deployment.service ?? '')) return false;
   if (!globsMatch(match.environment, input.deployment.environment ?? '')) return false;
   if (!globsMatch(match.source, input.deployment.source)) return false;
+  if (!globsMatch(match.account, input.deployment.account ?? '')) return false;
+  if (!globsMatch(match.region, input.deployment.region ?? '')) return false;
   if (match.status && !match.status.includes(input.to)) return false;
   return route.on.some((mode) => modeMatches(mode, input));
 }

@@ -55,6 +55,10 @@ export interface DeploymentEvent {
   receivedAt: string;
   service?: string;
   environment?: string;
+  /** The AWS account the deployment ran in (CodeDeploy: the trigger message's or EventBridge event's account). */
+  account?: string;
+  /** The AWS region the deployment ran in. */
+  region?: string;
   version?: string;
   revision?: Revision;
   actor?: string;
@@ -113,6 +117,10 @@ export interface Deployment {
   sourceDeploymentId: string;
   service?: string;
   environment?: string;
+  /** The AWS account it ran in (12 digits), when the source says. */
+  account?: string;
+  /** The AWS region it ran in, when the source says. */
+  region?: string;
   version?: string;
   revision?: Revision;
   actor?: string;

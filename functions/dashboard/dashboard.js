@@ -345,6 +345,8 @@ async function deploymentPage(id, isCurrent) {
       ['Ref', d.revision?.ref],
       ['Who', d.actor],
       ['Source', `${d.source} (${d.sourceDeploymentId})`],
+      ['Account', d.account],
+      ['Region', d.region],
       ['Started', formatTime(d.startedAt ?? d.createdAt)],
       ['Finished', formatTime(d.finishedAt)],
       ['Duration', duration(d)],

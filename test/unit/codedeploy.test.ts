@@ -64,6 +64,8 @@ describe('parseCodeDeployMessage on the fixtures', () => {
       receivedAt,
       service: 'checkout',
       environment: 'checkout-production',
+      account: '123456789012',
+      region: 'eu-west-2',
       startedAt: '2022-10-13T15:50:45.000Z',
       counts: { succeeded: 0, failed: 0, skipped: 0, inProgress: 0, pending: 0 },
       details: checkoutDetails,
@@ -150,6 +152,8 @@ describe('parseCodeDeployMessage on the fixtures', () => {
       occurredAt: '2015-11-05T17:23:27.564Z',
       receivedAt,
       instance: { id: 'arn:aws:ec2:us-east-2:444455556666:instance/i-496589f7', status: 'Succeeded' },
+      account: '111222333444',
+      region: 'us-east-2',
       details: {
         region: 'us-east-2',
         account: '111222333444',

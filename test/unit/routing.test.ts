@@ -99,12 +99,40 @@ describe('route matching', () => {
     expect(routedFor({ environment: 'production' }, { environment: undefined })).toBe(false);
   });
 
+  it('matches on the AWS account the deployment ran in', () => {
+    expect(routedFor({ account: '111122223333' }, { account: '111122223333' })).toBe(true);
+    expect(routedFor({ account: ['4444*', '1111*'] }, { account: '111122223333' })).toBe(true);
+    expect(routedFor({ account: '111122223333' }, { account: '444455556666' })).toBe(false);
+    expect(routedFor({ account: '111122223333' }, { account: undefined })).toBe(false);
+  });
+
+  it('matches on the AWS region the deployment ran in', () => {
+    expect(routedFor({ region: 'eu-*' }, { region: 'eu-west-2' })).toBe(true);
+    expect(routedFor({ region: 'eu-*' }, { region: 'us-east-1' })).toBe(false);
+    expect(routedFor({ region: '*' }, { region: undefined })).toBe(true);
+  });
+
+  it('rejects an empty account or region list in the config, naming the field', () => {
+    expect(() => config([{ match: { account: [] }, targets: ['a'] }])).toThrow(/routes\[0\]\.match\.account/);
+    expect(() => config([{ match: { region: '' }, targets: ['a'] }])).toThrow(/routes\[0\]\.match\.region/);
+  });
+
   it('requires every match field to match', () => {
-    const match = { service: 'checkout', environment: 'production', source: 'native' };
-    expect(routedFor(match, {})).toBe(true);
-    expect(routedFor(match, { service: 'billing' })).toBe(false);
-    expect(routedFor(match, { environment: 'staging' })).toBe(false);
-    expect(routedFor(match, { source: 'codedeploy' })).toBe(false);
+    const match = {
+      service: 'checkout',
+      environment: 'production',
+      source: 'native',
+      account: '111122223333',
+      region: 'eu-west-2',
+    };
+    const facts = { account: '111122223333', region: 'eu-west-2' };
+    expect(routedFor(match, facts)).toBe(true);
+    expect(routedFor(match, { ...facts, account: '444455556666' })).toBe(false);
+    expect(routedFor(match, { ...facts, region: 'us-east-1' })).toBe(false);
+    expect(routedFor({ service: 'checkout', environment: 'production', source: 'native' }, {})).toBe(true);
+    expect(routedFor(match, { ...facts, service: 'billing' })).toBe(false);
+    expect(routedFor(match, { ...facts, environment: 'staging' })).toBe(false);
+    expect(routedFor(match, { ...facts, source: 'codedeploy' })).toBe(false);
   });
 
   it('matches on the status the transition goes to', () => {

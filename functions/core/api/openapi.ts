@@ -135,6 +135,12 @@ function build(): Record<string, unknown> {
             source: { type: 'string' },
             service: { type: 'string' },
             environment: { type: 'string' },
+            account: {
+              type: 'string',
+              description:
+                'AWS account the deployment ran in (CodeDeploy: from the trigger or EventBridge event)',
+            },
+            region: { type: 'string', description: 'AWS region the deployment ran in' },
             status: { type: 'string', enum: [...STATUSES] },
             sourceStatus: { type: 'string' },
             transitions: { type: 'array', items: { type: 'object' } },

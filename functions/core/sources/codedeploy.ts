@@ -408,6 +408,8 @@ function deploymentEvent(input: object, context: CodeDeployParseContext): Deploy
     receivedAt: context.receivedAt,
     service: m.applicationName,
     environment: m.deploymentGroupName,
+    account: m.accountId,
+    region: m.region,
     details: details(m),
   };
   if (m.createTime) event.startedAt = m.createTime;
@@ -450,6 +452,8 @@ function instanceEvent(input: object, context: CodeDeployParseContext): Deployme
     occurredAt: m.lastUpdatedAt ?? context.receivedAt,
     receivedAt: context.receivedAt,
     instance: { id: m.instanceId, status: m.instanceStatus },
+    account: m.accountId,
+    region: m.region,
     details: details(m),
   };
   // Instance messages normally name no application; the enricher fills these in.
