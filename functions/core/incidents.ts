@@ -1,6 +1,6 @@
 /**
- * Incidents: opened, updated and resolved through `POST /v1/incidents` (or CDEvents incident events), each
- * linked to the deployment that caused it. docs/incidents.md describes the rules.
+ * Incidents: opened, updated and resolved through `POST /v1/incidents` (or CDEvents incident events, or
+ * PagerDuty webhooks), each linked to the deployment that caused it. docs/incidents.md describes the rules.
  */
 import { ConcurrentUpdateError, InvalidInputError, issuesFromZod } from './errors.ts';
 import { stableHash } from './ids.ts';
@@ -14,7 +14,7 @@ import * as z from './zod-mini.ts';
 export interface Incident {
   /** Shipcast's id: `inc_` + 24 hex digits. */
   id: string;
-  /** Where it came from: `api` or `cdevents`. */
+  /** Where it came from: `api`, `cdevents` or `pagerduty`. */
   source: string;
   /** The caller's own id of the incident, when it gave one. */
   sourceId?: string;
