@@ -569,6 +569,7 @@ export class Shipcast extends Construct {
     const tokenSecrets = new Set(config.api.tokens.map((token) => token.secret));
     if (config.sources.github) tokenSecrets.add(config.sources.github.secret);
     if (config.sources.gitlab) tokenSecrets.add(config.sources.gitlab.token);
+    if (config.sources.pagerduty) tokenSecrets.add(config.sources.pagerduty.secret);
     const targetSecrets = new Set(
       Object.values(config.targets).flatMap(
         (target) => targetDefinition(String(target.type))?.secretNames(target as never) ?? [],

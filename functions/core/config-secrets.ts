@@ -9,6 +9,7 @@ export function referencedSecrets(config: ShipcastConfig): string[] {
   const names = new Set(config.api.tokens.map((t) => t.secret));
   if (config.sources.github) names.add(config.sources.github.secret);
   if (config.sources.gitlab) names.add(config.sources.gitlab.token);
+  if (config.sources.pagerduty) names.add(config.sources.pagerduty.secret);
   for (const target of Object.values(config.targets)) {
     const definition = TARGETS.find((d) => d.type === target.type);
     for (const secret of definition?.secretNames(target as never) ?? []) names.add(secret);

@@ -1,6 +1,6 @@
 /**
- * Incidents: opened, updated and resolved through `POST /v1/incidents` (or CDEvents incident events), each
- * linked to the deployment that caused it. docs/incidents.md describes the rules.
+ * Incidents: opened, updated and resolved through `POST /v1/incidents` (or CDEvents incident events, or
+ * PagerDuty webhooks), each linked to the deployment that caused it. docs/incidents.md describes the rules.
  */
 import { ConcurrentUpdateError, InvalidInputError, issuesFromZod } from './errors.ts';
 import { stableHash } from './ids.ts';

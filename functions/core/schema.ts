@@ -243,7 +243,7 @@ export interface CiEvent {
 export interface Incident {
   /** Shipcast's id: `inc_` + 24 hex digits. */
   id: string;
-  /** Where it came from: `api` or `cdevents`. */
+  /** Where it came from: `api`, `cdevents` or `pagerduty`. */
   source: string;
   /** The caller's own id of the incident, when it gave one. */
   sourceId?: string;

@@ -26,6 +26,7 @@ import { selfSignedCertificate, signedSnsEnvelope } from '../support/sns-signing
 
 const GITHUB_SECRET = 'fuzz-github-secret-41c9';
 const GITLAB_TOKEN = 'fuzz-gitlab-token-8e2d';
+const PAGERDUTY_SECRET = 'fuzz-pagerduty-secret-2b7c';
 const FIXTURES = join(import.meta.dirname, '..', 'fixtures');
 const readJson = (path: string): Json => JSON.parse(readFileSync(join(FIXTURES, path), 'utf8'));
 const filesUnder = (dir: string): string[] =>
@@ -38,6 +39,7 @@ const GITHUB = ['deployment', 'deployment_status', 'workflow_run', 'push', 'ping
   filesUnder(join('github', event)).map((file) => ({ event, payload: readJson(file) })),
 );
 const GITLAB = filesUnder('gitlab').map(readJson);
+const PAGERDUTY = filesUnder('pagerduty').map(readJson);
 const CODEDEPLOY = filesUnder('codedeploy')
   .filter((f) => f.endsWith('.message.json'))
   .map(readJson);
@@ -60,6 +62,7 @@ describe('the vendor webhook routes hold up against random and mutated deliverie
       githubSecret: GITHUB_SECRET,
       gitlabToken: GITLAB_TOKEN,
       snsCert: sns.cert,
+      pagerdutySecret: PAGERDUTY_SECRET,
     });
     h = signed.h;
     ({ send, expectBothOutcomes } = routeChecker(h, createApi(signed.context), signed.writes));
@@ -190,6 +193,60 @@ describe('the vendor webhook routes hold up against random and mutated deliverie
       runs(400),
     );
     expectBothOutcomes('gitlab');
+  });
+
+  it('POST /v1/hooks/pagerduty: signed or not, mutated or not, never fails and never half-writes', async () => {
+    const sign = (body: Uint8Array | string) =>
+      `v1=${createHmac('sha256', PAGERDUTY_SECRET).update(body).digest('hex')}`;
+    for (const { document, label } of sweepCases(PAGERDUTY, 3)) {
+      const body = toJsonText(document);
+      await send(
+        'pagerduty',
+        '/v1/hooks/pagerduty',
+        { method: 'POST', headers: { 'x-pagerduty-signature': sign(body) }, body },
+        label,
+      );
+    }
+    await fc.assert(
+      fc.asyncProperty(
+        bodyArb(PAGERDUTY),
+        fc.oneof(
+          { weight: 8, arbitrary: fc.constant('right') },
+          {
+            weight: 2,
+            arbitrary: fc.oneof(fc.constantFrom('missing', 'other-secret', 'no-prefix'), headerValue),
+          },
+        ),
+        fc.option(fc.oneof(fc.uuid(), fc.constant('fixed-id'), headerValue), { freq: 2 }),
+        contentType,
+        extraHeaders,
+        async (body, signature, webhookId, type, extra) => {
+          const right = sign(body.bytes);
+          const value =
+            signature === 'right'
+              ? right
+              : signature === 'other-secret'
+                ? `v1=${createHmac('sha256', 'other').update(body.bytes).digest('hex')}`
+                : signature === 'no-prefix'
+                  ? right.slice(3)
+                  : signature === 'missing'
+                    ? undefined
+                    : signature;
+          const headers = headersOf(
+            { 'x-pagerduty-signature': value, 'x-webhook-id': webhookId ?? undefined, 'content-type': type },
+            extra,
+          );
+          await send(
+            'pagerduty',
+            '/v1/hooks/pagerduty',
+            { method: 'POST', headers, body: body.bytes },
+            body.label,
+          );
+        },
+      ),
+      runs(400),
+    );
+    expectBothOutcomes('pagerduty');
   });
 
   it('POST /v1/hooks/sns: signed envelopes with mutated fields and messages never fail and never half-write', async () => {

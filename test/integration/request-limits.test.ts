@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ApiContext, createApi } from '../../functions/core/api/app.ts';
 import { expectNoPollution, type Json, nested, signedSourcesHarness } from '../support/fuzz.ts';
 import type { Harness } from '../support/harness.ts';
+import { pagerDutySignature } from '../support/pagerduty-webhooks.ts';
 import { selfSignedCertificate, signedSnsEnvelope } from '../support/sns-signing.ts';
 
 /** Unique ids per run without chance collisions. */
@@ -13,6 +14,7 @@ let uniqueCounter = 0;
 const TOKEN = 'limits-api-token-5b1e';
 const GITHUB_SECRET = 'limits-github-secret';
 const GITLAB_TOKEN = 'limits-gitlab-token';
+const PAGERDUTY_SECRET = 'limits-pagerduty-secret';
 const KiB = 1024;
 const CHUNK = 16 * KiB;
 const FIXTURES = join(import.meta.dirname, '..', 'fixtures');
@@ -93,6 +95,14 @@ const ROUTES: {
     valid: () => readJson('gitlab/pipeline/success.json'),
   },
   {
+    name: 'POST /v1/hooks/pagerduty',
+    method: 'POST',
+    path: '/v1/hooks/pagerduty',
+    limit: 1024 * KiB,
+    headers: (body) => ({ 'x-pagerduty-signature': pagerDutySignature(body, [PAGERDUTY_SECRET]) }),
+    valid: () => readJson('pagerduty/incident/priority_updated.json'),
+  },
+  {
     name: 'POST /v1/hooks/sns',
     method: 'POST',
     path: '/v1/hooks/sns',
@@ -116,6 +126,7 @@ describe('request limits and untrusted JSON on every route that takes a body', (
       githubSecret: GITHUB_SECRET,
       gitlabToken: GITLAB_TOKEN,
       snsCert: sns.cert,
+      pagerdutySecret: PAGERDUTY_SECRET,
     }));
     api = createApi(context);
   });
@@ -233,6 +244,9 @@ describe('request limits and untrusted JSON on every route that takes a body', (
       if (headers['x-hub-signature-256']) {
         headers['x-hub-signature-256'] =
           `sha256=${createHmac('sha256', GITHUB_SECRET).update(raw).digest('hex')}`;
+      }
+      if (headers['x-pagerduty-signature']) {
+        headers['x-pagerduty-signature'] = pagerDutySignature(raw, [PAGERDUTY_SECRET]);
       }
       const writesBefore = writes.length;
 

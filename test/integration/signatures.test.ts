@@ -19,6 +19,7 @@ let uniqueCounter = 0;
 const TOKEN = 'sig-api-token-3d5f0a';
 const GITHUB_SECRET = 'sig-github-secret-77aa';
 const GITLAB_TOKEN = 'sig-gitlab-token-19ce';
+const PAGERDUTY_SECRET = 'sig-pagerduty-secret-5a0b';
 const FIXTURES = join(import.meta.dirname, '..', 'fixtures');
 const fixtureText = (path: string) => readFileSync(join(FIXTURES, path), 'utf8');
 const MESSAGE = fixtureText('codedeploy/deployment-succeeded.real.message.json');
@@ -62,6 +63,7 @@ describe('every signed or token-checked route refuses a bad credential the same 
       githubSecret: GITHUB_SECRET,
       gitlabToken: GITLAB_TOKEN,
       snsCert: sns.cert,
+      pagerdutySecret: PAGERDUTY_SECRET,
     }));
     api = createApi(context);
   });
@@ -206,6 +208,37 @@ describe('every signed or token-checked route refuses a bad credential the same 
       },
     },
     {
+      name: 'POST /v1/hooks/pagerduty (X-PagerDuty-Signature)',
+      inapplicable: ['sha1 for sha256'],
+      request(fault) {
+        if (fault === 'sha1 for sha256') return undefined;
+        const payload = JSON.parse(fixtureText('pagerduty/incident/priority_updated.json')) as Json;
+        payload.event.data.id = `PSIG${++uniqueCounter}`;
+        const body = JSON.stringify(payload);
+        const right = `v1=${hmac('sha256', PAGERDUTY_SECRET, body)}`;
+        const signature: Record<Fault, string | undefined> = {
+          'wrong secret': `v1=${hmac('sha256', 'not-the-secret', body)}`,
+          'flipped byte': flip(right),
+          'missing prefix': right.slice('v1='.length),
+          'sha1 for sha256': undefined,
+          empty: '',
+          missing: undefined,
+        };
+        const value = fault ? signature[fault] : right;
+        return {
+          path: '/v1/hooks/pagerduty',
+          init: {
+            method: 'POST',
+            headers: {
+              'x-webhook-id': randomUUID(),
+              ...(value === undefined ? {} : { 'x-pagerduty-signature': value }),
+            },
+            body,
+          },
+        };
+      },
+    },
+    {
       name: 'POST /v1/hooks/sns (message signature)',
       // A missing Signature makes the envelope malformed (400, tested below).
       inapplicable: ['missing prefix', 'missing'],
@@ -257,7 +290,9 @@ describe('every signed or token-checked route refuses a bad credential the same 
       const body = (await response.json()) as { error: string; message: string };
       expect(body).toMatchObject({ error: 'unauthorized', message: expect.any(String) });
       // The answer never echoes a secret.
-      for (const secret of [TOKEN, GITHUB_SECRET, GITLAB_TOKEN]) expect(body.message).not.toContain(secret);
+      for (const secret of [TOKEN, GITHUB_SECRET, GITLAB_TOKEN, PAGERDUTY_SECRET]) {
+        expect(body.message).not.toContain(secret);
+      }
       expect(writes.slice(before)).toEqual([]);
     },
   );

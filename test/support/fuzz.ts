@@ -36,7 +36,7 @@ const WRITE_METHODS = new Set([
 
 /**
  * A harness with every signed source on (GitHub webhook secret, GitLab token, SNS topic whose certificate
- * is `snsCert`), the API token `apiToken` named `tokenName`, and the API context under a write spy.
+ * is `snsCert`, PagerDuty signing secret), the API token `apiToken` named `tokenName`, and the API context under a write spy.
  */
 export async function signedSourcesHarness(secrets: {
   tokenName: string;
@@ -44,6 +44,7 @@ export async function signedSourcesHarness(secrets: {
   githubSecret: string;
   gitlabToken: string;
   snsCert: string;
+  pagerdutySecret: string;
 }): Promise<{ h: Harness; context: ApiContext; writes: string[] }> {
   const h = await createHarness({
     config: {
@@ -52,6 +53,7 @@ export async function signedSourcesHarness(secrets: {
         github: { secret: 'github-webhook' },
         gitlab: { token: 'gitlab-token' },
         sns: { topicArns: [SNS_TOPIC] },
+        pagerduty: { secret: 'pagerduty-webhook' },
       },
       targets: { console: { type: 'log' } },
       routes: [{ targets: ['console'] }],
@@ -60,6 +62,7 @@ export async function signedSourcesHarness(secrets: {
   });
   writeFileSync(join(h.secretsDir, 'github-webhook'), secrets.githubSecret);
   writeFileSync(join(h.secretsDir, 'gitlab-token'), secrets.gitlabToken);
+  writeFileSync(join(h.secretsDir, 'pagerduty-webhook'), secrets.pagerdutySecret);
   h.runtime.api.sns = { fetchCertificate: async () => secrets.snsCert, confirmSubscription: async () => {} };
   return { h, ...spyOnWrites(h.runtime.api) };
 }

@@ -1,6 +1,7 @@
 import { bigPandaOpenApi } from '../sources/bigpanda.ts';
 import { cdEventsOpenApi } from '../sources/cdevents.ts';
 import { nativeEventSchema } from '../sources/native.ts';
+import { pagerDutyOpenApi } from '../sources/pagerduty.ts';
 import { pipelinesOpenApi } from '../sources/pipelines.ts';
 import { STATUSES } from '../status.ts';
 import { MAX_CI_EVENTS_PAGE, MAX_COUNTED_CI_EVENTS, MAX_PARENT_HOPS, TIMELINE_EVENTS } from '../timeline.ts';
@@ -50,7 +51,12 @@ function build(): Record<string, unknown> {
     additionalProperties: true,
   };
   const secured = (scope?: string) => [{ bearer: scope ? [scope] : [] }];
-  const dropIns = [bigPandaOpenApi(), cdEventsOpenApi(), insightsOpenApi(secured, errorResponse)];
+  const dropIns = [
+    bigPandaOpenApi(),
+    cdEventsOpenApi(),
+    insightsOpenApi(secured, errorResponse),
+    pagerDutyOpenApi(),
+  ];
   const pipelines = pipelinesOpenApi();
   const hookAnswer = (description: string) => ({
     description,
@@ -91,6 +97,13 @@ function build(): Record<string, unknown> {
           in: 'header',
           name: 'X-Gitlab-Token',
           description: 'The webhook secret token (sources.gitlab.token)',
+        },
+        pagerDutySignature: {
+          type: 'apiKey',
+          in: 'header',
+          name: 'X-PagerDuty-Signature',
+          description:
+            'Comma-separated `v1=` + hex HMAC-SHA256 of the raw body under the subscription signing secret (sources.pagerduty.secret); one must match',
         },
       },
       schemas: {

@@ -3,6 +3,7 @@ import { cdEventsSource } from './cdevents.ts';
 import { githubSource } from './github.ts';
 import { gitlabSource } from './gitlab.ts';
 import type { HttpSource } from './http-source.ts';
+import { pagerDutySource } from './pagerduty.ts';
 import { pipelinesSource } from './pipelines.ts';
 import { snsHttpSource } from './sns-http.ts';
 
@@ -14,4 +15,5 @@ export const HTTP_SOURCES: readonly HttpSource[] = [
   pipelinesSource,
   githubSource,
   gitlabSource,
+  pagerDutySource,
 ];

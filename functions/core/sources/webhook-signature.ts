@@ -46,9 +46,38 @@ const GITHUB_SIGNATURE = /^sha256=([0-9a-f]{64})$/;
  */
 export function githubSignatureValid(header: string | undefined, body: Uint8Array, secret: string): boolean {
   const match = GITHUB_SIGNATURE.exec(header ?? '');
-  if (!match) return false;
-  const presented = Buffer.from(match[1] as string, 'hex');
-  const expected = createHmac('sha256', secret).update(body).digest();
+  return match ? hexEquals(match[1] as string, hmacSha256(body, secret)) : false;
+}
+
+const PAGERDUTY_SIGNATURE = /^v1=([0-9a-f]{64})$/i;
+
+/**
+ * Is `header` PagerDuty's `X-PagerDuty-Signature` of `body` under `secret`: one or more comma-separated
+ * `v1=<hex HMAC-SHA256 of the raw body>` (several while PagerDuty rotates the secret), at least one of
+ * which matches, compared in constant time. Signatures of other versions are skipped, as PagerDuty's own
+ * verifier does (https://developer.pagerduty.com/docs/verifying-signatures, go-pagerduty `webhookv3`).
+ */
+export function pagerDutySignatureValid(
+  header: string | undefined,
+  body: Uint8Array,
+  secret: string,
+): boolean {
+  const presented = (header ?? '')
+    .split(',')
+    .map((part) => PAGERDUTY_SIGNATURE.exec(part.trim())?.[1])
+    .filter((hex): hex is string => hex !== undefined);
+  const expected = hmacSha256(body, secret);
+  // Every signature is compared, so the time taken does not tell which one matched.
+  return presented.map((hex) => hexEquals(hex, expected)).includes(true);
+}
+
+function hmacSha256(body: Uint8Array, secret: string): Buffer {
+  return createHmac('sha256', secret).update(body).digest();
+}
+
+/** Constant-time comparison of a hex digest with the expected bytes. */
+function hexEquals(hex: string, expected: Buffer): boolean {
+  const presented = Buffer.from(hex, 'hex');
   return presented.length === expected.length && timingSafeEqual(presented, expected);
 }
 
