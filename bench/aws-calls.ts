@@ -15,6 +15,8 @@ export type Scope = 'api' | 'ingest' | 'dispatch' | 'ingest-esm' | 'dispatch-esm
 /** Counts of one command in one scope. */
 export interface CallStats {
   calls: number;
+  /** DynamoDB: items written or read (a BatchWriteItem or TransactWriteItems counts each of its items); else = calls. */
+  items: number;
   /** SQS: billed requests (64 KB chunks of the payload); otherwise = calls. */
   billed: number;
   /** SQS: of `billed`, those to FIFO queues (the dispatch queues), which SQS prices higher. */
@@ -23,6 +25,8 @@ export interface CallStats {
   units: number;
   /** DynamoDB: of `units`, those consumed by global secondary indexes. */
   indexUnits: number;
+  /** DynamoDB: `indexUnits` by index name. */
+  byIndex: Record<string, number>;
   /** SQS SendMessageBatch: messages sent. */
   messages: number;
   /** DynamoDB: largest item written or read (bytes, estimated). */
@@ -83,6 +87,7 @@ export class AwsCallCounter {
       const input = args.input;
       const stats = this.stats(this.scopeOf(service, command, input), `${service}.${command}`);
       stats.calls++;
+      stats.items += service === 'DynamoDB' ? itemsOf(command, input) : 1;
       try {
         const result = await next(args);
         this.account(service, command, input, result.output, stats);
@@ -120,10 +125,12 @@ export class AwsCallCounter {
     const byScope = this.counts[where];
     byScope[name] ??= {
       calls: 0,
+      items: 0,
       billed: 0,
       fifoBilled: 0,
       units: 0,
       indexUnits: 0,
+      byIndex: {},
       messages: 0,
       maxItemBytes: 0,
       errors: 0,
@@ -164,17 +171,20 @@ export class AwsCallCounter {
       | undefined;
     const size = item ? itemBytes(item) : 0;
     stats.maxItemBytes = Math.max(stats.maxItemBytes, size);
-    const consumed = output.ConsumedCapacity as
-      | {
-          CapacityUnits?: number;
-          Table?: { CapacityUnits?: number };
-          GlobalSecondaryIndexes?: Record<string, { CapacityUnits?: number }>;
+    type Consumed = {
+      CapacityUnits?: number;
+      GlobalSecondaryIndexes?: Record<string, { CapacityUnits?: number }>;
+    };
+    // Single-item commands and Query report one object; batch and transaction commands one per table.
+    const reported = output.ConsumedCapacity as Consumed | Consumed[] | undefined;
+    const consumed = Array.isArray(reported) ? reported : reported ? [reported] : [];
+    if (consumed.length > 0 && consumed.every((c) => c.CapacityUnits !== undefined)) {
+      for (const c of consumed) {
+        stats.units += c.CapacityUnits ?? 0;
+        for (const [name, index] of Object.entries(c.GlobalSecondaryIndexes ?? {})) {
+          stats.indexUnits += index.CapacityUnits ?? 0;
+          stats.byIndex[name] = (stats.byIndex[name] ?? 0) + (index.CapacityUnits ?? 0);
         }
-      | undefined;
-    if (consumed?.CapacityUnits !== undefined) {
-      stats.units += consumed.CapacityUnits;
-      for (const index of Object.values(consumed.GlobalSecondaryIndexes ?? {})) {
-        stats.indexUnits += index.CapacityUnits ?? 0;
       }
       return;
     }
@@ -182,6 +192,19 @@ export class AwsCallCounter {
     if (DYNAMODB_WRITES.has(command)) stats.units += Math.max(1, Math.ceil(size / 1024));
     else stats.units += Math.max(1, Math.ceil(size / 4096));
   }
+}
+
+/** Items a DynamoDB command writes or reads by key (batch and transaction commands: each entry). */
+function itemsOf(command: string, input: Record<string, unknown>): number {
+  const perTable = (requests: unknown) =>
+    Object.values((requests as Record<string, unknown[] | { Keys?: unknown[] }>) ?? {}).reduce<number>(
+      (n, r) => n + (Array.isArray(r) ? r.length : (r.Keys?.length ?? 0)),
+      0,
+    );
+  if (command === 'BatchWriteItem' || command === 'BatchGetItem') return perTable(input.RequestItems);
+  if (command === 'TransactWriteItems' || command === 'TransactGetItems')
+    return (input.TransactItems as unknown[] | undefined)?.length ?? 0;
+  return 1;
 }
 
 /** DynamoDB's item size: attribute names plus values (numbers approximated as digits/2 + 1). */
@@ -210,12 +233,29 @@ export function sum(
   counts: CallCounts,
   scopes: readonly string[],
   match: (command: string) => boolean,
-  field: keyof CallStats = 'calls',
+  field: Exclude<keyof CallStats, 'byIndex'> = 'calls',
 ): number {
   let total = 0;
   for (const where of scopes) {
     for (const [command, stats] of Object.entries(counts[where] ?? {}))
       if (match(command)) total += stats[field];
+  }
+  return total;
+}
+
+/** Index units by index name, summed over scopes and commands matching a predicate. */
+export function sumByIndex(
+  counts: CallCounts,
+  scopes: readonly string[],
+  match: (command: string) => boolean,
+): Record<string, number> {
+  const total: Record<string, number> = {};
+  for (const where of scopes) {
+    for (const [command, stats] of Object.entries(counts[where] ?? {})) {
+      if (!match(command)) continue;
+      for (const [name, units] of Object.entries(stats.byIndex ?? {}))
+        total[name] = (total[name] ?? 0) + units;
+    }
   }
   return total;
 }

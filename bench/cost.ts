@@ -50,6 +50,15 @@ export interface CostLine {
 
 /** USD for the measured interval, per line, and scaled to one million deployment events. */
 export function projectCost(input: CostInput): { lines: CostLine[]; perMillionEvents: number } {
+  return withTotal(measuredLines(input), input.events);
+}
+
+function withTotal(lines: CostLine[], events: number): { lines: CostLine[]; perMillionEvents: number } {
+  const total = lines.reduce((n, l) => n + l.usd, 0);
+  return { lines, perMillionEvents: events > 0 ? (total / events) * 1e6 : 0 };
+}
+
+function measuredLines(input: CostInput): CostLine[] {
   const p = PRICES_US_EAST_1;
   const lines: CostLine[] = [];
   const fnOf = (where: string) => (where.startsWith('api') ? 'api' : (where as 'ingest' | 'dispatch'));
@@ -96,6 +105,88 @@ export function projectCost(input: CostInput): { lines: CostLine[]; perMillionEv
     unit: 'requests',
     usd: input.snsPublishes * p.snsPublish,
   });
-  const total = lines.reduce((n, l) => n + l.usd, 0);
-  return { lines, perMillionEvents: input.events > 0 ? (total / input.events) * 1e6 : 0 };
+  return lines;
+}
+
+/**
+ * The floor: what the same events would cost if Shipcast made only the calls it cannot do without, at the
+ * same list prices. Per event: one event write and one record update (1 WRU each: items under 1 KB, no index
+ * write because no indexed or projected attribute changes), one strongly consistent read of the record
+ * (1 RRU) and one batched send to the dispatch queue (one FIFO request). Per delivery: one write (1 WRU) and
+ * a share of one eventually consistent read of the record per transition (0.5 RRU / targets). Queues are
+ * polled in full batches; each function runs FLOOR_ASSUMPTIONS.handlerMs per event or delivery at its memory
+ * size. CodeDeploy events cost their SNS publish and the ingest queue's receive and delete. Not in the floor:
+ * the index writes of a new record, idempotency keys and webhook delivery ids (kept on purpose), retries.
+ */
+export const FLOOR_ASSUMPTIONS = {
+  writeUnitsPerEvent: 2,
+  readUnitsPerEvent: 1,
+  sendRequestsPerEvent: 1,
+  writeUnitsPerDelivery: 1,
+  /** One eventually consistent read (0.5 RRU) per transition, shared by its deliveries. */
+  readUnitsPerTransition: 0.5,
+  /** Messages per receive (and per delete batch): SQS's maximum of 10. */
+  batchSize: 10,
+  /** Billed handler time per event (API, ingest) and per delivery (dispatch), ms. */
+  handlerMs: 10,
+} as const;
+
+/** What the floor needs to know about the measured workload. */
+export interface FloorInput {
+  /** Events in the measured interval; of them, through SNS (CodeDeploy) and through the HTTP API. */
+  events: number;
+  snsEvents: number;
+  httpEvents: number;
+  deliveries: number;
+  /** Targets per transition (the route's). */
+  targetsPerTransition: number;
+  memoryMb: { api: number; ingest: number; dispatch: number };
+}
+
+/** The floor's cost lines (same items as projectCost's) and its total per million events. */
+export function floorCost(input: FloorInput): { lines: CostLine[]; perMillionEvents: number } {
+  const p = PRICES_US_EAST_1;
+  const f = FLOOR_ASSUMPTIONS;
+  const gb = (mb: number) => mb / 1024;
+  const gbSeconds =
+    (f.handlerMs / 1000) *
+    (input.httpEvents * gb(input.memoryMb.api) +
+      input.snsEvents * gb(input.memoryMb.ingest) +
+      input.deliveries * gb(input.memoryMb.dispatch));
+  const invocations = input.httpEvents + (input.snsEvents + input.deliveries) / f.batchSize;
+  const wru = input.events * f.writeUnitsPerEvent + input.deliveries * f.writeUnitsPerDelivery;
+  const rru =
+    input.events * f.readUnitsPerEvent +
+    (input.deliveries / Math.max(1, input.targetsPerTransition)) * f.readUnitsPerTransition;
+  const fifo = input.events * f.sendRequestsPerEvent + (2 * input.deliveries) / f.batchSize;
+  const standard = (2 * input.snsEvents) / f.batchSize;
+  const lines: CostLine[] = [
+    {
+      item: 'Lambda duration (arm64)',
+      quantity: gbSeconds,
+      unit: 'GB-s',
+      usd: gbSeconds * p.lambdaArmGbSecond,
+    },
+    { item: 'Lambda requests', quantity: invocations, unit: 'requests', usd: invocations * p.lambdaRequest },
+    {
+      item: 'DynamoDB writes (table + GSIs)',
+      quantity: wru,
+      unit: 'WRU',
+      usd: wru * p.dynamoWriteRequestUnit,
+    },
+    { item: 'DynamoDB reads', quantity: rru, unit: 'RRU', usd: rru * p.dynamoReadRequestUnit },
+    {
+      item: 'SQS requests (incl. event source polling)',
+      quantity: fifo + standard,
+      unit: 'requests',
+      usd: fifo * p.sqsFifoRequest + standard * p.sqsRequest,
+    },
+    {
+      item: 'SNS publishes (CodeDeploy → topic)',
+      quantity: input.snsEvents,
+      unit: 'requests',
+      usd: input.snsEvents * p.snsPublish,
+    },
+  ];
+  return withTotal(lines, input.events);
 }

@@ -9,9 +9,9 @@
  * BENCH_CPU_PROF=<dir> (write a CPU profile of the process under test). BENCH_SCENARIO=faults runs the
  * faults scenario instead (bench/faults.ts: how long a backlog takes to drain when every target misbehaves).
  */
-import { type ChildProcess, fork } from 'node:child_process';
+import { type ChildProcess, execFileSync, fork } from 'node:child_process';
 import { createHmac, randomUUID } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -22,9 +22,10 @@ import { deploymentIdFor } from '../functions/core/ids.ts';
 import { codeDeploySourceId } from '../functions/core/sources/codedeploy.ts';
 import { startCodeDeployServer } from '../test/support/codedeploy-server.ts';
 import { startDynamoDbLocal } from '../test/support/dynamodb-local.ts';
-import { isDynamoRead, isDynamoWrite, isSqsSend, sum } from './aws-calls.ts';
+import { isDynamoRead, isDynamoWrite, isSqsSend, sum, sumByIndex } from './aws-calls.ts';
 import { buildBaseline, type ColdStart, measureColdStarts, sdkClientsIn, synthesize } from './cold-start.ts';
-import { PRICES_US_EAST_1, projectCost, SHIPCAST_SCOPES } from './cost.ts';
+import { FLOOR_ASSUMPTIONS, floorCost, PRICES_US_EAST_1, projectCost, SHIPCAST_SCOPES } from './cost.ts';
+import { runFleetScenario } from './fleet.ts';
 import { runFaultsScenario } from './faults.ts';
 import { latencySvg } from './plot.ts';
 import type { Report } from './shipcast-process.ts';
@@ -54,7 +55,22 @@ const BUDGET = {
   bundleAddsKb: 150,
   initRatio: 1.25,
   heapGrowth: 0.2,
+  /** Projected USD per million deployment events (this workload, three targets). */
+  costPerMillionEvents: 5,
 };
+
+/** The commit under test (with `+dirty` when the work tree has changes), for results.json. */
+export function commitUnderTest(): string {
+  try {
+    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], {
+      encoding: 'utf8',
+    }).trim();
+    return dirty ? `${head}+dirty` : head;
+  } catch {
+    return 'unknown';
+  }
+}
 
 // ---------------------------------------------------------------------------------------------------
 // Target servers: timestamp each arrival; correlate by `shipcast-delivery: <deploymentId>:<seq>`.
@@ -392,6 +408,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function main() {
   if (process.env.BENCH_SCENARIO === 'faults') return runFaultsScenario(startShipcast);
+  if (process.env.BENCH_SCENARIO === 'fleet') return runFleetScenario(startShipcast);
   const machine = {
     cpu:
       /model name\s*:\s*(.*)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ??
@@ -520,7 +537,9 @@ async function main() {
     );
     cold = {
       baselines: measured.slice(0, baselines.length),
-      functions: measured.slice(baselines.length).map((f) => ({ ...f, baseline: baselineOf[f.name as 'api'] })),
+      functions: measured
+        .slice(baselines.length)
+        .map((f) => ({ ...f, baseline: baselineOf[f.name as 'api'] })),
     };
   }
   rmSync(work, { recursive: true, force: true });
@@ -570,31 +589,43 @@ async function main() {
     events: allEvents,
     snsPublishes: ev.ingest ?? 0,
   });
+  const floor = floorCost({
+    events: allEvents,
+    snsEvents: ev.ingest ?? 0,
+    httpEvents: normalEvents - (ev.ingest ?? 0) + keyedEvents + hookEvents,
+    deliveries,
+    targetsPerTransition: TARGETS,
+    memoryMb: {
+      api: functions.api.memoryMb,
+      ingest: functions.ingest.memoryMb,
+      dispatch: functions.dispatch.memoryMb,
+    },
+  });
   const calls = {
     normalPath: {
       events: normalEvents,
-      dynamoWritesPerEvent: per(sum(c, ['api', 'ingest'], isDynamoWrite), normalEvents),
+      dynamoWritesPerEvent: per(sum(c, ['api', 'ingest'], isDynamoWrite, 'items'), normalEvents),
       dynamoReadsPerEvent: per(sum(c, ['api', 'ingest'], isDynamoRead), normalEvents),
       http: {
         events: ev.api ?? 0,
-        dynamoWrites: per(sum(c, ['api'], isDynamoWrite), ev.api ?? 0),
+        dynamoWrites: per(sum(c, ['api'], isDynamoWrite, 'items'), ev.api ?? 0),
         dynamoReads: per(sum(c, ['api'], isDynamoRead), ev.api ?? 0),
       },
       codedeploy: {
         events: ev.ingest ?? 0,
-        dynamoWrites: per(sum(c, ['ingest'], isDynamoWrite), ev.ingest ?? 0),
+        dynamoWrites: per(sum(c, ['ingest'], isDynamoWrite, 'items'), ev.ingest ?? 0),
         dynamoReads: per(sum(c, ['ingest'], isDynamoRead), ev.ingest ?? 0),
       },
     },
     keyedPath: {
       events: keyedEvents,
-      dynamoWritesPerEvent: per(sum(c, ['api-keyed'], isDynamoWrite), keyedEvents),
+      dynamoWritesPerEvent: per(sum(c, ['api-keyed'], isDynamoWrite, 'items'), keyedEvents),
       dynamoReadsPerEvent: per(sum(c, ['api-keyed'], isDynamoRead), keyedEvents),
     },
     /** GitHub webhooks: like a keyed call, each delivery id is kept so a redelivery changes nothing. */
     webhookPath: {
       events: hookEvents,
-      dynamoWritesPerEvent: per(sum(c, ['api-hook'], isDynamoWrite), hookEvents),
+      dynamoWritesPerEvent: per(sum(c, ['api-hook'], isDynamoWrite, 'items'), hookEvents),
       dynamoReadsPerEvent: per(sum(c, ['api-hook'], isDynamoRead), hookEvents),
     },
     sqsSendRequestsPerEvent: per(sum(c, ingestScopes, isSqsSend), allEvents),
@@ -611,7 +642,7 @@ async function main() {
     },
     dispatch: {
       deliveries,
-      dynamoWritesPerDelivery: per(sum(c, ['dispatch'], isDynamoWrite), deliveries),
+      dynamoWritesPerDelivery: per(sum(c, ['dispatch'], isDynamoWrite, 'items'), deliveries),
       dynamoReadsPerDelivery: per(sum(c, ['dispatch'], isDynamoRead), deliveries),
       sqsReceivesPerDelivery: per(
         sum(c, ['dispatch-esm'], (x) => x === 'SQS.ReceiveMessage'),
@@ -661,11 +692,18 @@ async function main() {
   if (cold) {
     for (const f of cold.functions) {
       const baseline = cold.baselines.find((b) => b.name === f.baseline)!;
-      check(`${f.name} bundle adds to baseline`, (f.bytes - baseline.bytes) / 1024, BUDGET.bundleAddsKb, ' KB', 1);
+      check(
+        `${f.name} bundle adds to baseline`,
+        (f.bytes - baseline.bytes) / 1024,
+        BUDGET.bundleAddsKb,
+        ' KB',
+        1,
+      );
       check(`${f.name} init vs baseline`, f.initMs / baseline.initMs, BUDGET.initRatio, '×');
     }
   }
   check('heap growth after the run vs after warm-up', heapGrowth * 100, BUDGET.heapGrowth * 100, ' %', 1);
+  check('projected USD per million deployment events', cost.perMillionEvents, BUDGET.costPerMillionEvents);
 
   // -------------------------------------------------------------------------------------------------
   const rows: [string, string][] = [
@@ -725,6 +763,22 @@ async function main() {
       `$${l.usd.toFixed(6)} (${r2(l.quantity)} ${l.unit})`,
     ]),
     ['projected USD per million deployment events', `$${cost.perMillionEvents.toFixed(2)}`],
+    ...cost.lines.map((l, i): [string, string] => {
+      const f = floor.lines[i]!;
+      const perM = (usd: number) => (allEvents > 0 ? (usd / allEvents) * 1e6 : 0);
+      return [
+        `per million events, today / floor / gap: ${l.item}`,
+        `$${perM(l.usd).toFixed(2)} / $${perM(f.usd).toFixed(2)} / $${perM(l.usd - f.usd).toFixed(2)}`,
+      ];
+    }),
+    [
+      'floor USD per million events (minimum calls, bench/cost.ts FLOOR_ASSUMPTIONS)',
+      `$${floor.perMillionEvents.toFixed(2)}`,
+    ],
+    [
+      'gap to the floor',
+      `$${(cost.perMillionEvents - floor.perMillionEvents).toFixed(2)} (${r2((cost.perMillionEvents / floor.perMillionEvents - 1) * 100)} % above)`,
+    ],
     [
       'heap after GC: warm-up → end',
       `${r2(warm.heapUsed / 2 ** 20)} MiB → ${r2(drained.heapUsed / 2 ** 20)} MiB`,
@@ -761,8 +815,76 @@ async function main() {
   for (const b of budgets)
     console.log(`${b.pass ? 'PASS' : 'FAIL'}  ${b.line.padEnd(bw)}  ${b.value.padStart(10)}  (${b.limit})`);
 
+  const perEvent = (n: number) => per(n, allEvents);
+  const fnGbSeconds = (fn: 'api' | 'ingest' | 'dispatch') =>
+    Object.entries(drained.durations)
+      .filter(([where]) => (where.startsWith('api') ? 'api' : where) === fn)
+      .reduce((n, [, list]) => n + list.reduce((m, ms) => m + Math.ceil(ms) / 1000, 0), 0) *
+    (functions[fn].memoryMb / 1024);
+  const invocationsOf = (fn: 'api' | 'ingest' | 'dispatch') =>
+    Object.entries(drained.durations)
+      .filter(([where]) => (where.startsWith('api') ? 'api' : where) === fn)
+      .reduce((n, [, list]) => n + list.length, 0);
+  /** What docs/scaling.md's model (scripts/scale-model.ts) computes from: per ingested event of this mix. */
+  const model = {
+    commit: commitUnderTest(),
+    at: new Date().toISOString(),
+    machine: { ...machine, loadAverageAtEnd: loadavg()[0] },
+    workload: {
+      eventsPerSecond: eventsAtEnd / seconds,
+      concurrency: CONCURRENCY,
+      targetsPerRoute: TARGETS,
+      shareThroughSns: per(ev.ingest ?? 0, allEvents),
+    },
+    perEvent: {
+      deliveries: perEvent(deliveries),
+      dynamoWriteUnits: perEvent(sum(c, SHIPCAST_SCOPES, isDynamoWrite, 'units')),
+      dynamoReadUnits: perEvent(sum(c, SHIPCAST_SCOPES, isDynamoRead, 'units')),
+      dynamoIndexWriteUnits: Object.fromEntries(
+        Object.entries(sumByIndex(c, SHIPCAST_SCOPES, isDynamoWrite)).map(([k, v]) => [k, perEvent(v)]),
+      ),
+      dynamoIndexReadUnits: Object.fromEntries(
+        Object.entries(sumByIndex(c, SHIPCAST_SCOPES, isDynamoRead)).map(([k, v]) => [k, perEvent(v)]),
+      ),
+      dynamoWrites: perEvent(sum(c, SHIPCAST_SCOPES, isDynamoWrite, 'items')),
+      dynamoReads: perEvent(sum(c, SHIPCAST_SCOPES, isDynamoRead)),
+      dispatchSendRequests: perEvent(sum(c, ingestScopes, isSqsSend)),
+      dispatchMessages: perEvent(sum(c, ingestScopes, isSqsSend, 'messages')),
+      dispatchQueueRequests: perEvent(sum(c, SHIPCAST_SCOPES, (x) => x.startsWith('SQS.'), 'fifoBilled')),
+      ingestQueueRequests: perEvent(
+        sum(c, SHIPCAST_SCOPES, (x) => x.startsWith('SQS.'), 'billed') -
+          sum(c, SHIPCAST_SCOPES, (x) => x.startsWith('SQS.'), 'fifoBilled'),
+      ),
+      snsPublishes: per(ev.ingest ?? 0, allEvents),
+      codeDeployCalls: perEvent(sum(c, SHIPCAST_SCOPES, (x) => x.startsWith('CodeDeploy.'))),
+      secretsManagerCalls: perEvent(sum(c, SHIPCAST_SCOPES, (x) => x.startsWith('SecretsManager.'))),
+      lambdaInvocations: {
+        api: perEvent(invocationsOf('api')),
+        ingest: perEvent(invocationsOf('ingest')),
+        dispatch: perEvent(invocationsOf('dispatch')),
+      },
+      lambdaGbSeconds: {
+        api: perEvent(fnGbSeconds('api')),
+        ingest: perEvent(fnGbSeconds('ingest')),
+        dispatch: perEvent(fnGbSeconds('dispatch')),
+      },
+      lambdaMs: {
+        api: perEvent(fnGbSeconds('api') / (functions.api.memoryMb / 1024)) * 1000,
+        ingest: perEvent(fnGbSeconds('ingest') / (functions.ingest.memoryMb / 1024)) * 1000,
+        dispatch: perEvent(fnGbSeconds('dispatch') / (functions.dispatch.memoryMb / 1024)) * 1000,
+      },
+      usd: cost.perMillionEvents / 1e6,
+      floorUsd: floor.perMillionEvents / 1e6,
+    },
+    memoryMb: {
+      api: functions.api.memoryMb,
+      ingest: functions.ingest.memoryMb,
+      dispatch: functions.dispatch.memoryMb,
+    },
+  };
   const results = {
     at: new Date().toISOString(),
+    model,
     machine,
     settings: {
       durationS: DURATION_S,
@@ -795,6 +917,7 @@ async function main() {
       dispatch: functions.dispatch.memoryMb,
     },
     cost: { prices: PRICES_US_EAST_1, scopes: SHIPCAST_SCOPES, ...cost },
+    floor: { assumptions: FLOOR_ASSUMPTIONS, ...floor },
     loadAverageAtEnd: loadavg()[0],
     cpuMsPerEvent: drained.cpuMs / allEvents,
     heap: {
@@ -807,7 +930,12 @@ async function main() {
     correlation: stats,
     budgets,
   };
-  writeFileSync(new URL('results.json', HERE), `${JSON.stringify(results, null, 2)}\n`);
+  // The fleet scenario's figures (BENCH_SCENARIO=fleet) stay until it runs again.
+  const file = new URL('results.json', HERE);
+  const fleet = existsSync(file)
+    ? (JSON.parse(readFileSync(file, 'utf8')) as { fleet?: unknown }).fleet
+    : undefined;
+  writeFileSync(file, `${JSON.stringify({ ...results, ...(fleet ? { fleet } : {}) }, null, 2)}\n`);
   writeFileSync(
     new URL('latency.svg', HERE),
     latencySvg(

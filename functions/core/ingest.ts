@@ -32,6 +32,23 @@ export interface IngestResult {
 
 const MAX_CONFLICT_RETRIES = 8;
 
+/** A deployment record as loaded for a conditional update (what `DeploymentStore.loadForUpdate` answers). */
+type Loaded = Awaited<ReturnType<DeploymentStore['loadForUpdate']>>;
+
+/**
+ * The records of one batch's deployments as this invocation last read or wrote them. The events of a batch
+ * share one read per deployment instead of one each (a fleet's instance events arrive in batches of one
+ * deployment's): an event that changes the record writes it conditionally on its revision, so a record
+ * someone else changed since is re-read then; an event that changes nothing is recorded against what the
+ * batch saw, as if it had arrived when the batch was read.
+ */
+export type BatchRecords = Map<string, Loaded>;
+
+/** A new, empty BatchRecords for one batch of events. */
+export function batchRecords(): BatchRecords {
+  return new Map();
+}
+
 /**
  * Enriches what can be enriched, then applies the events in order. Events of a deployment already
  * seen are recognised by their deterministic id: a redelivery re-sends the deliveries of the transition
@@ -42,9 +59,10 @@ export async function ingestEvents(
   context: IngestContext,
   options: IngestOptions = {},
 ): Promise<IngestResult[]> {
-  await enrichEvents(events, context);
+  const records = batchRecords();
+  await enrichEvents(events, context, records);
   const results: IngestResult[] = [];
-  for (const event of events) results.push(await ingestEvent(event, context, options));
+  for (const event of events) results.push(await ingestEvent(event, context, options, records));
   return results;
 }
 
@@ -63,12 +81,14 @@ export async function ingestEvent(
   event: DeploymentEvent,
   context: IngestContext,
   options: IngestOptions = {},
+  records: BatchRecords = batchRecords(),
 ): Promise<IngestResult> {
   const mine: StoredByThisCall = {};
   for (let attempt = 1; ; attempt++) {
     try {
-      return await applyOnce(event, context, mine, options);
+      return await applyOnce(event, context, mine, options, records);
     } catch (error) {
+      records.delete(event.deploymentId);
       if (!(error instanceof ConcurrentUpdateError) || attempt >= MAX_CONFLICT_RETRIES) throw error;
       context.logger.debug('deployment changed concurrently; re-reading', {
         deploymentId: event.deploymentId,
@@ -88,9 +108,12 @@ async function applyOnce(
   context: IngestContext,
   mine: StoredByThisCall,
   options: IngestOptions,
+  records: BatchRecords,
 ): Promise<IngestResult> {
   const { store, logger } = context;
-  const { current, rev, rolledBackBy } = await store.loadForUpdate(event.deploymentId);
+  const loaded = records.get(event.deploymentId) ?? (await store.loadForUpdate(event.deploymentId));
+  records.set(event.deploymentId, loaded);
+  const { current, rev, rolledBackBy } = loaded;
   const decision = event.status === null ? null : decide(current?.status ?? null, event.status);
   const disposition: EventDisposition =
     decision === null ? 'no-status' : decision.kind === 'advance' ? 'applied' : decision.kind;
@@ -118,6 +141,7 @@ async function applyOnce(
     // A redelivery: the link to the rolled-back deployment may be what failed the first time (it is a
     // write of its own after the record's). Making it again changes nothing when it is there.
     await store.linkRollback(current.rollbackOf, current.id);
+    records.delete(current.rollbackOf);
   }
   if (stored === 'exists') {
     const caused = current?.transitions.find((t) => t.eventId === event.eventId);
@@ -175,6 +199,7 @@ async function applyOnce(
   if (current && !transition && sameRecord(current, next)) return result(current.status, disposition);
   next.rev = (rev ?? 0) + 1;
   await store.saveDeployment(next, rev);
+  records.set(event.deploymentId, { current: next, rev: next.rev, rolledBackBy });
   if (transition && isTerminal(transition.to)) {
     deploymentFinished(context.metrics, {
       service: next.service ?? '',
@@ -188,6 +213,7 @@ async function applyOnce(
 
   if (event.rollbackOfSourceId && !current?.rollbackOf) {
     await store.linkRollback(next.rollbackOf as string, next.id);
+    records.delete(next.rollbackOf as string);
   }
   if (transition) await enqueueTransition(next, transition, context);
   return result(next.status, transition ? 'applied' : disposition);
@@ -343,21 +369,33 @@ async function addPushedCommit(deployment: Deployment, store: IngestContext['sto
   if (first) deployment.commits = [...(deployment.commits ?? []), { sha, time: first }];
 }
 
-/** Enriches events whose deployment is not enriched yet (or failed before), noting how it went on each. */
-export async function enrichEvents(events: DeploymentEvent[], context: IngestContext): Promise<void> {
+/**
+ * Enriches events whose deployment is not enriched yet (or failed before), noting how it went on each. An
+ * instance event retries no failed enrichment (a fleet's storm of them would call the API and rewrite the
+ * record once per batch): the deployment's own next event does. The records read land in `records`.
+ */
+export async function enrichEvents(
+  events: DeploymentEvent[],
+  context: IngestContext,
+  records: BatchRecords = batchRecords(),
+): Promise<void> {
   const { enrichers, store, logger, clock } = context;
   if (!enrichers) return;
   const firstOfDeployment = new Map<string, DeploymentEvent>();
   for (const event of events) {
-    if (enrichers[event.source] && !firstOfDeployment.has(event.deploymentId)) {
+    const first = firstOfDeployment.get(event.deploymentId);
+    if (enrichers[event.source] && (!first || (first.kind === 'instance' && event.kind !== 'instance'))) {
       firstOfDeployment.set(event.deploymentId, event);
     }
   }
   const needed: DeploymentEvent[] = [];
   const previous = new Map<string, Deployment['enrichment']>();
   for (const event of firstOfDeployment.values()) {
-    const { current } = await store.loadForUpdate(event.deploymentId);
+    const loaded = records.get(event.deploymentId) ?? (await store.loadForUpdate(event.deploymentId));
+    records.set(event.deploymentId, loaded);
+    const { current } = loaded;
     if (current?.enrichment?.state === 'done') continue;
+    if (current?.enrichment && event.kind === 'instance') continue;
     previous.set(event.deploymentId, current?.enrichment);
     needed.push(event);
   }

@@ -1,6 +1,6 @@
 import type { SNSEvent, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { InvalidInputError } from '../core/errors.ts';
-import { enrichEvents, ingestEvent } from '../core/ingest.ts';
+import { type BatchRecords, batchRecords, enrichEvents, ingestEvent } from '../core/ingest.ts';
 import type { DeploymentEvent } from '../core/schema.ts';
 import { parseCodeDeployMessage } from '../core/sources/codedeploy.ts';
 import {
@@ -33,8 +33,9 @@ export function createIngestHandler(runtime: () => Promise<Runtime>) {
           rejected.push((error as Error).message);
         }
       });
-      await safeEnrich(events, runtime);
-      for (const e of events) await ingestEvent(e, ingest);
+      const seen = batchRecords();
+      await safeEnrich(events, runtime, seen);
+      for (const e of events) await ingestEvent(e, ingest, {}, seen);
       if (rejected.length > 0)
         throw new InvalidInputError(
           'SNS event',
@@ -61,13 +62,16 @@ export function createIngestHandler(runtime: () => Promise<Runtime>) {
         failures.push({ itemIdentifier: record.messageId });
       }
     }
+    // One read per deployment per batch: a fleet's instance events come in batches of one deployment's.
+    const seen = batchRecords();
     await safeEnrich(
       parsed.map((p) => p.event),
       runtime,
+      seen,
     );
     for (const { messageId, event: deploymentEvent } of parsed) {
       try {
-        const result = await ingestEvent(deploymentEvent, ingest);
+        const result = await ingestEvent(deploymentEvent, ingest, {}, seen);
         ingest.logger.info('ingested', { queueMessageId: messageId, ...result });
       } catch (error) {
         ingest.logger.error('ingest failed; the message will be received again', {
@@ -100,10 +104,10 @@ function parse(message: SnsMessage, receivedAt: string, where: string): Deployme
 }
 
 /** Enrichment never costs an event: if it throws, the events go in as they are. */
-async function safeEnrich(events: DeploymentEvent[], runtime: () => Promise<Runtime>) {
+async function safeEnrich(events: DeploymentEvent[], runtime: () => Promise<Runtime>, seen: BatchRecords) {
   const { ingest } = await runtime();
   try {
-    await enrichEvents(events, ingest);
+    await enrichEvents(events, ingest, seen);
   } catch (error) {
     ingest.logger.warn('enrichment skipped', { error: error as Error });
   }
