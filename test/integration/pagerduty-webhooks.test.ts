@@ -2,11 +2,12 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { createApi } from '../../functions/core/api/app.ts';
 import { parseConfig } from '../../functions/core/config.ts';
 import { placePagerDutyService } from '../../functions/core/sources/pagerduty.ts';
 import { type LocalShipcast, startLocal } from '../../functions/local/local-shipcast.ts';
 import { captureLogs } from '../support/capture-logger.ts';
-import { TestClock } from '../support/harness.ts';
+import { createHarness, TestClock } from '../support/harness.ts';
 import { FakePagerDuty, incidentData, pagerDutySignature } from '../support/pagerduty-webhooks.ts';
 
 const TOKEN = 'pd-hooks-api-token-5e1f';
@@ -353,6 +354,31 @@ describe('PagerDuty V3 webhooks (POST /v1/hooks/pagerduty) in local mode', () =>
         openedAt: '2026-03-06T10:00:00.000Z',
       }),
     ]);
+  });
+});
+
+describe('PagerDuty webhooks without sources.pagerduty', () => {
+  it('answers 404 naming sources.pagerduty, as if the route were not there', async () => {
+    const h = await createHarness({
+      config: {
+        api: { tokens: [{ name: 'ops', secret: 'api-token' }] },
+        targets: { console: { type: 'log' } },
+        routes: [{ targets: ['console'] }],
+      },
+    });
+    try {
+      const body = JSON.stringify(fixture('incident/priority_updated.json'));
+      const response = await createApi(h.runtime.api).request('/v1/hooks/pagerduty', {
+        method: 'POST',
+        headers: { 'x-pagerduty-signature': pagerDutySignature(body, [SIGNING_SECRET]) },
+        body,
+      });
+
+      expect(response.status).toBe(404);
+      expect(await response.json()).toMatchObject({ message: expect.stringContaining('sources.pagerduty') });
+    } finally {
+      await h.stop();
+    }
   });
 });
 
