@@ -2,7 +2,13 @@ import { readFileSync } from 'node:fs';
 import * as z from 'zod';
 import { SCOPES } from './api/scopes.ts';
 import { CIRCUIT_DEFAULTS, DORA_DEFAULTS } from './config-defaults.ts';
+import { secretName } from './config-fields.schema.ts';
 import { ConfigError, issuesFromZod } from './errors.ts';
+import { codedeploySourceConfigSchema } from './sources/codedeploy.schema.ts';
+import { githubSourceConfigSchema } from './sources/github.schema.ts';
+import { gitlabSourceConfigSchema } from './sources/gitlab.schema.ts';
+import { pagerdutySourceConfigSchema } from './sources/pagerduty.schema.ts';
+import { snsSourceConfigSchema } from './sources/sns-http.schema.ts';
 import { STATUSES } from './status.ts';
 import { messageTemplatesSchema } from './targets/fields.schema.ts';
 import { TARGET_CONFIG_SCHEMAS } from './targets/schemas.ts';
@@ -13,9 +19,6 @@ const name = z
     /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/,
     'use 1-64 letters, digits, _ or -, starting with a letter or digit',
   );
-const secretName = z
-  .string()
-  .regex(/^[A-Za-z0-9_./-]{1,128}$/, 'secret names use letters, digits and _ . / -');
 const patterns = z
   .union([z.string().min(1), z.array(z.string().min(1)).min(1)])
   .describe('a glob (`*`, `?`) or a list of globs');
@@ -127,57 +130,11 @@ export const configSchema = z
       .strict(),
     sources: z
       .object({
-        codedeploy: z
-          .object({
-            /** Call BatchGetDeployments for revision, creator, description. */
-            enrich: z.boolean().default(true),
-          })
-          .strict()
-          .default({ enrich: true }),
-        /** GitHub webhooks (`POST /v1/hooks/github`): the secret name of the webhook secret. */
-        github: z.object({ secret: secretName }).strict().optional(),
-        /** GitLab webhooks (`POST /v1/hooks/gitlab`): the secret name of the X-Gitlab-Token value. */
-        gitlab: z.object({ token: secretName }).strict().optional(),
-        /** PagerDuty V3 webhooks (`POST /v1/hooks/pagerduty`): incidents, docs/sources/pagerduty.md. */
-        pagerduty: z
-          .object({
-            /** Name of the secret holding the webhook subscription's signing secret. */
-            secret: secretName,
-            /** PagerDuty service (its id, else its name) → the Shipcast service and environment of its incidents. */
-            services: z
-              .record(
-                z.string().min(1).max(255),
-                z
-                  .object({
-                    service: z.string().trim().min(1).max(128),
-                    environment: z.string().trim().min(1).max(128).optional(),
-                  })
-                  .strict(),
-              )
-              .default({}),
-            /** The environment of a service entry without one, and of a service not in `services`. */
-            environment: z.string().trim().min(1).max(128).default('production'),
-            /** A service not in `services`: `service-name` takes its PagerDuty name, `ignore` stores nothing. */
-            unmapped: z.enum(['service-name', 'ignore']).default('service-name'),
-          })
-          .strict()
-          .optional(),
-        /** CodeDeploy triggers through an SNS HTTPS subscription (`POST /v1/hooks/sns`): the topics accepted. */
-        sns: z
-          .object({
-            topicArns: z
-              .array(
-                z
-                  .string()
-                  .regex(
-                    /^arn:aws(-[a-z]+)*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_.-]{1,256}$/,
-                    'not an SNS topic ARN',
-                  ),
-              )
-              .min(1),
-          })
-          .strict()
-          .optional(),
+        codedeploy: codedeploySourceConfigSchema.default({ enrich: true }),
+        github: githubSourceConfigSchema.optional(),
+        gitlab: gitlabSourceConfigSchema.optional(),
+        pagerduty: pagerdutySourceConfigSchema.optional(),
+        sns: snsSourceConfigSchema.optional(),
       })
       .strict()
       .default({ codedeploy: { enrich: true } }),

@@ -13,7 +13,7 @@ import { mattermostPayload } from '../../functions/core/targets/mattermost.ts';
 import { chatFixture } from '../support/chat-fixtures.ts';
 import { nativeEvent } from '../support/events.ts';
 import { createHarness, type Harness, recordingRetries } from '../support/harness.ts';
-import { type SlackServer, startSlackServer } from '../support/slack-server.ts';
+import { type MattermostServer, startMattermostServer } from '../support/mattermost-server.ts';
 
 // Mattermost webhook keys are 26 characters.
 const HOOK_KEY = 'xq7mnb3kd9fj2w8rzt5ceuy4ha';
@@ -48,11 +48,11 @@ const appError = (status: number, id: string, message: string) => ({
 
 describe('mattermost target', () => {
   let h: Harness;
-  let mm: SlackServer;
+  let mm: MattermostServer;
   const retryDelays: number[] = [];
 
   beforeAll(async () => {
-    mm = await startSlackServer({ tokens: [], channels: {} });
+    mm = await startMattermostServer();
     h = await createHarness({
       maxReceives: 5,
       http: new HttpClient({ timeoutMs: 10_000 }),

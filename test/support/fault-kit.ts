@@ -224,7 +224,7 @@ export async function drainDispatchBatches(
 /** Milliseconds since `start`, rounded, for the figures the tests print. */
 export const elapsed = (start: number): number => Math.round(performance.now() - start);
 
-/** Prints one line of figures (they go into RELIABILITY.md); vitest shows it with the test's output. */
+/** Prints one line of figures (they go into docs/reliability.md); vitest shows it with the test's output. */
 export function reportFigures(scenario: string, figures: Record<string, unknown>): void {
   console.log(`[faults] ${scenario}: ${JSON.stringify(figures)}`);
 }

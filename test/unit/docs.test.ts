@@ -7,9 +7,7 @@ import { fieldProblems, fieldsPages, withFields } from '../../scripts/docs-field
 
 /** Every Markdown page a reader can reach: the front page, the root documents and docs/. */
 function markdownPages(): string[] {
-  const pages = ['README.md', 'CONTRIBUTING.md', 'CHANGELOG.md', 'RELIABILITY.md'].filter((f) =>
-    existsSync(f),
-  );
+  const pages = ['README.md', 'CONTRIBUTING.md', 'CHANGELOG.md'].filter((f) => existsSync(f));
   const walk = (dir: string) => {
     for (const entry of readdirSync(dir)) {
       const path = join(dir, entry);
