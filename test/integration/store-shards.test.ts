@@ -296,6 +296,53 @@ describe('sharded index partitions', { timeout: 120_000 }, () => {
     );
   });
 
+  it('writes no index when a record changes but its index keys do not, and only the moved entry when they do', async () => {
+    // Prepare: every write asks DynamoDB for the units it consumed, per index.
+    const store = new DynamoStore(client, shared);
+    const consumed: Record<string, number>[] = [];
+    client.middlewareStack.add(
+      (next) => async (args) => {
+        (args.input as Record<string, unknown>).ReturnConsumedCapacity = 'INDEXES';
+        const result = await next(args);
+        const capacity = (result.output as { ConsumedCapacity?: { GlobalSecondaryIndexes?: object } })
+          .ConsumedCapacity;
+        const byIndex = (capacity?.GlobalSecondaryIndexes ?? {}) as Record<
+          string,
+          { CapacityUnits?: number }
+        >;
+        consumed.push(Object.fromEntries(Object.entries(byIndex).map(([k, v]) => [k, v.CapacityUnits ?? 0])));
+        return result;
+      },
+      { step: 'initialize', name: 'indexUnits' },
+    );
+    const created = deployment('dep_index_writes', 0, 'production');
+    try {
+      await store.saveDeployment(created, null);
+      const running = { ...created, status: 'in_progress', rev: 2 } as Deployment;
+      // Act: a new status, same transition (no key moves); then a new transition (the sweep's key moves).
+      await store.saveDeployment(running, 1);
+      const moved = {
+        ...running,
+        rev: 3,
+        transitions: [...running.transitions, { ...running.transitions[0], recordedAt: at(1) }],
+      } as Deployment;
+      await store.saveDeployment(moved, 2);
+    } finally {
+      client.middlewareStack.remove('indexUnits');
+    }
+
+    // Assess
+    expect(Object.keys(consumed[0] ?? {}).sort()).toEqual(
+      ['byRecordedTransition', 'byService', 'byServiceEnv', 'byTime'].sort(),
+    );
+    expect(Object.values(consumed[1] ?? {}).reduce((a, b) => a + b, 0)).toBe(0);
+    expect(
+      Object.entries(consumed[2] ?? {})
+        .filter(([, units]) => units > 0)
+        .map(([name]) => name),
+    ).toEqual(['byRecordedTransition']);
+  });
+
   it('spreads ids evenly over the shards of a partition', () => {
     const counts = new Array<number>(LIST_SHARDS).fill(0);
     const transitionCounts = new Array<number>(TRANSITION_SHARDS).fill(0);
