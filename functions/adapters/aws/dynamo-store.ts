@@ -1,4 +1,8 @@
-import { ConditionalCheckFailedException, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import {
+  type AttributeValue,
+  ConditionalCheckFailedException,
+  type DynamoDBClient,
+} from '@aws-sdk/client-dynamodb';
 import {
   DeleteCommand,
   DynamoDBDocumentClient,
@@ -907,6 +911,25 @@ const transitionsPk = (recordedAt: string, shard: number) => `${transitionsBase(
 const HOUR_MS = 3_600_000;
 const SWEEP_PK = 'SWEEP';
 const SWEEP_SK = 'TRANSITIONS';
+
+/**
+ * An item's list keys moved from schema version 1 (one partition for all deployments, all incidents and
+ * each hour of transitions) to their shards; an item already in today's layout is returned as it is.
+ */
+export function upgradeKeys(item: Record<string, AttributeValue>): Record<string, AttributeValue> {
+  const pk = item.pk?.S ?? '';
+  const id = pk.slice(pk.indexOf('#') + 1);
+  const upgraded = { ...item };
+  const all = item.gsi3pk?.S;
+  if (all === ALL_DEPLOYMENTS || all === ALL_INCIDENTS) {
+    upgraded.gsi3pk = { S: `${all}#${shardOf(id, LIST_SHARDS)}` };
+  }
+  const hour = item.gsi4pk?.S;
+  if (hour && /^TRANSITIONS#[^#]+$/.test(hour)) {
+    upgraded.gsi4pk = { S: `${hour}#${shardOf(id, TRANSITION_SHARDS)}` };
+  }
+  return upgraded;
+}
 
 function strip(item: Record<string, unknown>): Record<string, unknown> {
   const copy = { ...item };
