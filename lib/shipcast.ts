@@ -26,7 +26,7 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import type * as z from 'zod';
-import { TABLE } from '../functions/adapters/aws/table.ts';
+import { nonKeyAttributes, TABLE } from '../functions/adapters/aws/table.ts';
 import { openApiDocument } from '../functions/core/api/openapi.ts';
 import {
   type configSchema,
@@ -224,6 +224,7 @@ export class Shipcast extends Construct {
         partitionKey: { name: index.partitionKey, type: dynamodb.AttributeType.STRING },
         sortKey: { name: index.sortKey, type: dynamodb.AttributeType.STRING },
         projectionType: dynamodb.ProjectionType[index.projection],
+        nonKeyAttributes: nonKeyAttributes(index) ? [...(nonKeyAttributes(index) ?? [])] : undefined,
       });
     }
 

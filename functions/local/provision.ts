@@ -23,6 +23,7 @@ import {
   SetQueueAttributesCommand,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
+import { upgradeKeys } from '../adapters/aws/dynamo-store.ts';
 import { createTableInput } from '../adapters/aws/table.ts';
 
 /** Names of the local resources. */
@@ -136,7 +137,7 @@ export async function ensureTable(
       if (!(err instanceof ResourceInUseException)) throw err;
     }
   } else {
-    await addMissingIndexes(dynamodb, tableName, existing.GlobalSecondaryIndexes ?? []);
+    await upgradeTable(dynamodb, tableName, existing.GlobalSecondaryIndexes ?? []);
   }
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -153,20 +154,25 @@ export async function ensureTable(
 }
 
 /**
- * A table kept from an earlier start gets the indexes added since. DynamoDB adds an index with UpdateTable;
- * dynalite (npm start's database) cannot, so there the table is rebuilt with them: its items are read, the
- * table created again, and the items written back.
+ * A table kept from an earlier start gets the indexes added or changed since (docs/storage.md, "Schema
+ * version"). DynamoDB adds an index with UpdateTable; dynalite (npm start's database) cannot, so there the
+ * table is rebuilt: its items are read, the table created again, and the items written back with their
+ * list keys in today's layout (`upgradeKeys`).
  */
-async function addMissingIndexes(
+async function upgradeTable(
   dynamodb: DynamoDBClient,
   tableName: string,
-  present: { IndexName?: string }[],
+  present: { IndexName?: string; Projection?: { ProjectionType?: string } }[],
 ): Promise<void> {
   const wanted = createTableInput(tableName);
-  const missing = wanted.GlobalSecondaryIndexes.filter(
-    (index) => !present.some((p) => p.IndexName === index.IndexName),
+  const changed = wanted.GlobalSecondaryIndexes.filter(
+    (index) =>
+      !present.some(
+        (p) =>
+          p.IndexName === index.IndexName && p.Projection?.ProjectionType === index.Projection.ProjectionType,
+      ),
   );
-  if (missing.length === 0) return;
+  if (changed.length === 0) return;
   const items: Record<string, AttributeValue>[] = [];
   let startKey: Record<string, AttributeValue> | undefined;
   do {
@@ -179,7 +185,9 @@ async function addMissingIndexes(
   await dynamodb.send(new CreateTableCommand(wanted));
   await ensureTable(dynamodb, tableName);
   for (let start = 0; start < items.length; start += 25) {
-    let requests = items.slice(start, start + 25).map((Item) => ({ PutRequest: { Item } }));
+    let requests = items
+      .slice(start, start + 25)
+      .map((item) => ({ PutRequest: { Item: upgradeKeys(item) } }));
     while (requests.length > 0) {
       const { UnprocessedItems } = await dynamodb.send(
         new BatchWriteItemCommand({ RequestItems: { [tableName]: requests } }),

@@ -5,7 +5,7 @@ import { App, Stack, Validations } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks, ServerlessChecks } from 'cdk-nag';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TABLE } from '../../functions/adapters/aws/table.ts';
+import { nonKeyAttributes, TABLE } from '../../functions/adapters/aws/table.ts';
 import { DISPATCH_QUEUE_MAX_RECEIVES } from '../../functions/core/config.ts';
 import { ConfigError } from '../../functions/core/errors.ts';
 import { SWEEP_EVENT, SWEEP_INTERVAL_MINUTES } from '../../functions/core/sweep.ts';
@@ -198,7 +198,10 @@ describe('Shipcast stack', () => {
           { AttributeName: index.partitionKey, KeyType: 'HASH' },
           { AttributeName: index.sortKey, KeyType: 'RANGE' },
         ],
-        Projection: { ProjectionType: index.projection },
+        Projection: {
+          ProjectionType: index.projection,
+          ...(nonKeyAttributes(index) ? { NonKeyAttributes: nonKeyAttributes(index) } : {}),
+        },
       })),
     );
   });

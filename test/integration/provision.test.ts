@@ -16,6 +16,7 @@ import {
   type SQSClient,
 } from '@aws-sdk/client-sqs';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
+import { DynamoStore } from '../../functions/adapters/aws/dynamo-store.ts';
 import { createTableInput, TABLE } from '../../functions/adapters/aws/table.ts';
 import { startDynalite } from '../../functions/local/emulators.ts';
 import { DEFAULT_NAMES, type ProvisionOptions, provision } from '../../functions/local/provision.ts';
@@ -173,6 +174,70 @@ describe('provision of a table kept from an earlier version', () => {
         }),
       );
       expect(kept.Item).toBeDefined();
+    } finally {
+      dynamodb.destroy();
+      await dynalite.stop();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('provision of a schema version 1 table', () => {
+  it('rebuilds a dynalite table with keys-only indexes and moves its records into their shards', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'shipcast-dynalite-v1-'));
+    const dynalite = await startDynalite({ path: dir, port: 0 });
+    const dynamodb = dynamoClient(dynalite.endpoint);
+    try {
+      // Version 1: every index projected ALL, one partition for all deployments and each hour of transitions.
+      const today = createTableInput(DEFAULT_NAMES.table);
+      await dynamodb.send(
+        new CreateTableCommand({
+          ...today,
+          GlobalSecondaryIndexes: today.GlobalSecondaryIndexes.map((i) => ({
+            ...i,
+            Projection: { ProjectionType: 'ALL' },
+          })),
+        }),
+      );
+      await waitFor(async () => {
+        const { Table } = await dynamodb.send(new DescribeTableCommand({ TableName: DEFAULT_NAMES.table }));
+        return Table?.TableStatus === 'ACTIVE';
+      });
+      const recordedAt = '2026-03-01T10:15:00.000Z';
+      await dynamodb.send(
+        new PutItemCommand({
+          TableName: DEFAULT_NAMES.table,
+          Item: {
+            pk: { S: 'DEP#dep_v1' },
+            sk: { S: 'META' },
+            type: { S: 'deployment' },
+            id: { S: 'dep_v1' },
+            status: { S: 'succeeded' },
+            createdAt: { S: recordedAt },
+            gsi3pk: { S: 'DEPLOYMENTS' },
+            gsi3sk: { S: `${recordedAt}#dep_v1` },
+            gsi4pk: { S: 'TRANSITIONS#2026-03-01T10' },
+            gsi4sk: { S: `${recordedAt}#dep_v1` },
+          },
+        }),
+      );
+
+      await provision({ dynamodb, sqs: fauxqs.sqs, sns: fauxqs.sns, names: DEFAULT_NAMES, ...settings });
+
+      const { Table } = await dynamodb.send(new DescribeTableCommand({ TableName: DEFAULT_NAMES.table }));
+      expect(
+        Table?.GlobalSecondaryIndexes?.map((index) => [
+          index.IndexName,
+          index.Projection?.ProjectionType,
+        ]).sort(),
+      ).toEqual(TABLE.indexes.map((index) => [index.name, index.projection]).sort());
+      const store = new DynamoStore(dynamodb, DEFAULT_NAMES.table);
+      expect((await store.listDeployments({ limit: 10 })).items.map((d) => d.id)).toEqual(['dep_v1']);
+      expect(
+        (
+          await store.transitionsRecordedBetween('2026-03-01T10:00:00.000Z', '2026-03-01T10:30:00.000Z', 10)
+        ).map((t) => t.deploymentId),
+      ).toEqual(['dep_v1']);
     } finally {
       dynamodb.destroy();
       await dynalite.stop();

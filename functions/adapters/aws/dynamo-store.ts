@@ -1,7 +1,9 @@
-import { ConditionalCheckFailedException, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
-  BatchGetCommand,
-  type BatchGetCommandOutput,
+  type AttributeValue,
+  ConditionalCheckFailedException,
+  type DynamoDBClient,
+} from '@aws-sdk/client-dynamodb';
+import {
   DeleteCommand,
   DynamoDBDocumentClient,
   GetCommand,
@@ -30,13 +32,18 @@ import {
 } from '../../core/ports.ts';
 import type { CiEvent, Delivery, Deployment, StoredEvent } from '../../core/schema.ts';
 import { isTerminal } from '../../core/status.ts';
-import { TABLE } from './table.ts';
+import {
+  batchGetItems,
+  decodePosition,
+  encodePosition,
+  type Item,
+  mergedIndexReader,
+  shardOf,
+  shardPartitions,
+} from './index-reads.ts';
+import { LIST_SHARDS, TABLE, type TableIndex, TRANSITION_SHARDS } from './table.ts';
 
 const META = 'META';
-/** BatchGetItem's limit of keys per call. */
-const BATCH_GET_KEYS = 100;
-/** BatchGetItem calls for one chunk of keys before giving up on what DynamoDB keeps leaving unprocessed. */
-const MAX_BATCH_GET_ATTEMPTS = 5;
 const EVENT_PREFIX = 'EVT#';
 const DELIVERY_PREFIX = 'DLV#';
 const ALL_DEPLOYMENTS = 'DEPLOYMENTS';
@@ -77,10 +84,15 @@ const LINK_LOOKBACK = 100;
 /** Items one query of a bounded range read asks for. */
 const RANGE_PAGE_SIZE = 1000;
 
-/** Deployments read per query when a filter is applied after reading (`environment` without `service`). */
+/** Index entries read per query when a filter is applied after reading (`environment` without `service`, `status`). */
 const FILTERED_PAGE_SIZE = 100;
-/** Queries one listing request makes at most with such a filter, before answering a short page. */
-const MAX_FILTERED_PAGES = 10;
+/** Index entries one filtered listing request examines at most, before answering a short page with a cursor. */
+const MAX_FILTERED_ENTRIES = 1000;
+/** Older deployments of a service and environment `previousTerminal` looks through, and how many per BatchGetItem. */
+const PREVIOUS_LOOKBACK = 125;
+const PREVIOUS_CHUNK = 5;
+
+const indexNamed = (name: TableIndex['name']) => TABLE.indexes.find((i) => i.name === name) as TableIndex;
 
 /** Deployment store on one DynamoDB table; only single-item conditional writes (works on DynamoDB Local and dynalite). */
 export class DynamoStore implements DeploymentStore, RateLimiter {
@@ -170,12 +182,12 @@ export class DynamoStore implements DeploymentStore, RateLimiter {
         listKeys.gsi1sk = sortKey;
       }
     }
-    listKeys.gsi3pk = ALL_DEPLOYMENTS;
+    listKeys.gsi3pk = `${ALL_DEPLOYMENTS}#${shardOf(next.id, LIST_SHARDS)}`;
     listKeys.gsi3sk = sortKey;
     // Where the sweep looks for it: by when its newest transition was recorded (in the same write, no extra one).
     const recordedAt = next.transitions.at(-1)?.recordedAt;
     if (recordedAt) {
-      listKeys.gsi4pk = transitionsPk(recordedAt);
+      listKeys.gsi4pk = transitionsPk(recordedAt, shardOf(next.id, TRANSITION_SHARDS));
       listKeys.gsi4sk = `${recordedAt}#${next.id}`;
     }
     try {
@@ -221,65 +233,18 @@ export class DynamoStore implements DeploymentStore, RateLimiter {
   }
 
   async listDeployments(query: DeploymentQuery): Promise<{ items: Deployment[]; cursor?: string }> {
-    let index: string;
-    let condition: string;
-    const values: Record<string, string> = {};
-    if (query.service && query.environment) {
-      index = 'byServiceEnv';
-      condition = 'gsi1pk = :pk';
-      values[':pk'] = `SE#${key(query.service)}#${key(query.environment)}`;
-    } else if (query.service) {
-      index = 'byService';
-      condition = 'gsi2pk = :pk';
-      values[':pk'] = `S#${key(query.service)}`;
-    } else {
-      index = 'byTime';
-      condition = 'gsi3pk = :pk';
-      values[':pk'] = ALL_DEPLOYMENTS;
-    }
-    const filterByEnvironment = !query.service && query.environment;
-    if (filterByEnvironment) values[':env'] = query.environment as string;
-    const items: Deployment[] = [];
-    let startKey = query.cursor ? decodeCursor(query.cursor) : undefined;
-    const indexKeys = TABLE.indexes.find((i) => i.name === index) as (typeof TABLE.indexes)[number];
-    // The environment filter is applied after reading: read in large pages (not one query per deployment
-    // when the environment is rare), stop after a bounded number of them (a short page with a cursor: the
-    // caller goes on from there), and when a page holds more matches than wanted, continue after the last
-    // one returned.
-    let pages = 0;
-    do {
-      const want = query.limit - items.length;
-      const page = await this.queryFromCursor(
-        new QueryCommand({
-          TableName: this.tableName,
-          IndexName: index,
-          KeyConditionExpression: condition,
-          FilterExpression: filterByEnvironment ? 'environment = :env' : undefined,
-          ExpressionAttributeValues: values,
-          ScanIndexForward: query.order === 'asc',
-          Limit: filterByEnvironment ? Math.max(want, FILTERED_PAGE_SIZE) : want,
-          ExclusiveStartKey: startKey,
-        }),
-        query.cursor,
-      );
-      pages++;
-      const found = page.Items ?? [];
-      startKey = page.LastEvaluatedKey;
-      for (const [i, item] of found.entries()) {
-        items.push(toDeployment(item));
-        if (items.length < query.limit) continue;
-        if (i < found.length - 1 || startKey) {
-          startKey = {
-            [TABLE.partitionKey]: item[TABLE.partitionKey],
-            [TABLE.sortKey]: item[TABLE.sortKey],
-            [indexKeys.partitionKey]: item[indexKeys.partitionKey],
-            [indexKeys.sortKey]: item[indexKeys.sortKey],
-          };
-        }
-        break;
-      }
-    } while (startKey && items.length < query.limit && pages < MAX_FILTERED_PAGES);
-    return { items, cursor: startKey ? encodeCursor(startKey) : undefined };
+    const { index, partitions } = deploymentPartition(query.service, query.environment);
+    const environment = !query.service ? query.environment : undefined;
+    return this.listPage({
+      index,
+      partitions,
+      order: query.order ?? 'desc',
+      limit: query.limit,
+      cursor: query.cursor,
+      // `environment` is projected into byTime: the filter drops entries before their records are read.
+      keep: environment ? (entry) => entry.environment === environment : undefined,
+      convert: toDeployment,
+    });
   }
 
   async previousTerminal(
@@ -287,28 +252,27 @@ export class DynamoStore implements DeploymentStore, RateLimiter {
     environment: string,
     before: Deployment,
   ): Promise<Deployment | undefined> {
-    let startKey: Record<string, unknown> | undefined;
-    for (let page = 0; page < 5; page++) {
-      const result = await this.doc.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          IndexName: 'byServiceEnv',
-          KeyConditionExpression: 'gsi1pk = :pk AND gsi1sk < :sk',
-          ExpressionAttributeValues: {
-            ':pk': `SE#${key(service)}#${key(environment)}`,
-            ':sk': `${before.createdAt}#${before.id}`,
-          },
-          ScanIndexForward: false,
-          Limit: 25,
-          ExclusiveStartKey: startKey,
-        }),
-      );
-      for (const item of result.Items ?? []) {
+    const reader = mergedIndexReader(this.doc, this.tableName, {
+      index: indexNamed('byServiceEnv'),
+      partitions: [`SE#${key(service)}#${key(environment)}`],
+      order: 'desc',
+      upper: { value: `${before.createdAt}#${before.id}`, inclusive: false },
+      pageSize: 25,
+    });
+    // Usually the one just before is terminal: records are read a few at a time, newest first.
+    for (let examined = 0; examined < PREVIOUS_LOOKBACK; ) {
+      const entries: Item[] = [];
+      for (let entry = await reader.next(); entry; entry = await reader.next()) {
+        entries.push(entry);
+        if (entries.length >= PREVIOUS_CHUNK) break;
+      }
+      if (entries.length === 0) return undefined;
+      examined += entries.length;
+      for (const item of await batchGetItems(this.doc, this.tableName, entries)) {
+        if (!item) continue;
         const deployment = toDeployment(item);
         if (deployment.id !== before.id && isTerminal(deployment.status)) return deployment;
       }
-      startKey = result.LastEvaluatedKey;
-      if (!startKey) return undefined;
     }
     return undefined;
   }
@@ -478,7 +442,7 @@ export class DynamoStore implements DeploymentStore, RateLimiter {
       query.cursor,
     );
     return {
-      items: (page.Items ?? []).map(toCiEvent),
+      items: await this.records(page.Items ?? [], toCiEvent),
       cursor: page.LastEvaluatedKey ? encodeCursor(page.LastEvaluatedKey) : undefined,
     };
   }
@@ -509,7 +473,7 @@ export class DynamoStore implements DeploymentStore, RateLimiter {
       page.cursor,
     );
     return {
-      items: (result.Items ?? []).map(toCiEvent),
+      items: await this.records(result.Items ?? [], toCiEvent),
       cursor: result.LastEvaluatedKey ? encodeCursor(result.LastEvaluatedKey) : undefined,
     };
   }
@@ -536,28 +500,8 @@ export class DynamoStore implements DeploymentStore, RateLimiter {
   }
 
   async getCiEvents(eventIds: readonly string[]): Promise<CiEvent[]> {
-    const found: CiEvent[] = [];
-    const ids = [...new Set(eventIds)];
-    // BatchGetItem takes at most 100 keys; keys it could not read (throttling) come back in UnprocessedKeys.
-    for (let i = 0; i < ids.length; i += BATCH_GET_KEYS) {
-      let keys: Record<string, unknown>[] | undefined = ids
-        .slice(i, i + BATCH_GET_KEYS)
-        .map((id) => ({ pk: ciPk(id), sk: META }));
-      for (let attempt = 0; keys && keys.length > 0; attempt++) {
-        if (attempt >= MAX_BATCH_GET_ATTEMPTS) {
-          throw new Error(
-            `DynamoDB left ${keys.length} CI events unread after ${attempt} BatchGetItem calls (throttled); retry the request`,
-          );
-        }
-        if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, 50 * 2 ** attempt));
-        const output: BatchGetCommandOutput = await this.doc.send(
-          new BatchGetCommand({ RequestItems: { [this.tableName]: { Keys: keys } } }),
-        );
-        found.push(...(output.Responses?.[this.tableName] ?? []).map(toCiEvent));
-        keys = output.UnprocessedKeys?.[this.tableName]?.Keys;
-      }
-    }
-    return found;
+    const keys = [...new Set(eventIds)].map((id) => ({ pk: ciPk(id), sk: META }));
+    return this.records(keys, toCiEvent);
   }
 
   async transitionsRecordedBetween(
@@ -568,28 +512,19 @@ export class DynamoStore implements DeploymentStore, RateLimiter {
     const found: RecordedTransition[] = [];
     const lastHour = Date.parse(until.slice(0, 13) + ':00:00.000Z');
     for (let hour = Date.parse(after.slice(0, 13) + ':00:00.000Z'); hour <= lastHour; hour += HOUR_MS) {
-      let startKey: Record<string, unknown> | undefined;
-      do {
-        const page = await this.doc.send(
-          new QueryCommand({
-            TableName: this.tableName,
-            IndexName: 'byRecordedTransition',
-            KeyConditionExpression: 'gsi4pk = :pk AND gsi4sk BETWEEN :after AND :until',
-            ExpressionAttributeValues: {
-              ':pk': transitionsPk(new Date(hour).toISOString()),
-              ':after': after,
-              ':until': until,
-            },
-            Limit: limit - found.length + 1,
-            ExclusiveStartKey: startKey,
-          }),
-        );
-        for (const item of page.Items ?? []) {
-          if (item.gsi4sk === after || found.length >= limit) continue;
-          found.push({ deploymentId: String(item.pk).slice('DEP#'.length), position: String(item.gsi4sk) });
-        }
-        startKey = page.LastEvaluatedKey;
-      } while (startKey && found.length < limit);
+      const base = transitionsBase(new Date(hour).toISOString());
+      const reader = mergedIndexReader(this.doc, this.tableName, {
+        index: indexNamed('byRecordedTransition'),
+        partitions: shardPartitions(base, TRANSITION_SHARDS),
+        order: 'asc',
+        lower: { value: after, inclusive: false },
+        upper: { value: until, inclusive: true },
+        pageSize: limit - found.length + 1,
+      });
+      for (let entry = await reader.next(); entry && found.length < limit; entry = await reader.next()) {
+        found.push({ deploymentId: String(entry.pk).slice('DEP#'.length), position: String(entry.gsi4sk) });
+        if (found.length >= limit) break;
+      }
       if (found.length >= limit) break;
     }
     return found;
@@ -711,7 +646,7 @@ export class DynamoStore implements DeploymentStore, RateLimiter {
             gsi1sk: sortKey,
             gsi2pk: `INCS#${key(next.service)}`,
             gsi2sk: sortKey,
-            gsi3pk: ALL_INCIDENTS,
+            gsi3pk: `${ALL_INCIDENTS}#${shardOf(next.id, LIST_SHARDS)}`,
             gsi3sk: sortKey,
           },
           ConditionExpression: expectedRev === null ? 'attribute_not_exists(pk)' : 'rev = :rev',
@@ -754,57 +689,20 @@ export class DynamoStore implements DeploymentStore, RateLimiter {
   }
 
   async listIncidents(query: IncidentQuery): Promise<{ items: Incident[]; cursor?: string }> {
-    const { index, partition } = incidentPartition(query.service, query.environment);
-    const filters: string[] = [];
-    const values: Record<string, string> = { ':pk': partition };
-    const names: Record<string, string> = {};
-    if (!query.service && query.environment) {
-      filters.push('environment = :env');
-      values[':env'] = query.environment;
-    }
-    if (query.status) {
-      filters.push('#status = :status');
-      names['#status'] = 'status';
-      values[':status'] = query.status;
-    }
-    const indexKeys = TABLE.indexes.find((i) => i.name === index) as (typeof TABLE.indexes)[number];
-    const items: Incident[] = [];
-    let startKey = query.cursor ? decodeCursor(query.cursor) : undefined;
-    let pages = 0;
-    do {
-      const want = query.limit - items.length;
-      const page = await this.queryFromCursor(
-        new QueryCommand({
-          TableName: this.tableName,
-          IndexName: index,
-          KeyConditionExpression: `${indexKeys.partitionKey} = :pk`,
-          FilterExpression: filters.length > 0 ? filters.join(' AND ') : undefined,
-          ExpressionAttributeNames: filters.length > 0 && query.status ? names : undefined,
-          ExpressionAttributeValues: values,
-          ScanIndexForward: false,
-          Limit: filters.length > 0 ? Math.max(want, FILTERED_PAGE_SIZE) : want,
-          ExclusiveStartKey: startKey,
-        }),
-        query.cursor,
-      );
-      pages++;
-      const found = page.Items ?? [];
-      startKey = page.LastEvaluatedKey;
-      for (const [i, item] of found.entries()) {
-        items.push(toIncident(item));
-        if (items.length < query.limit) continue;
-        if (i < found.length - 1 || startKey) {
-          startKey = {
-            [TABLE.partitionKey]: item[TABLE.partitionKey],
-            [TABLE.sortKey]: item[TABLE.sortKey],
-            [indexKeys.partitionKey]: item[indexKeys.partitionKey],
-            [indexKeys.sortKey]: item[indexKeys.sortKey],
-          };
-        }
-        break;
-      }
-    } while (startKey && items.length < query.limit && pages < MAX_FILTERED_PAGES);
-    return { items, cursor: startKey ? encodeCursor(startKey) : undefined };
+    const { index, partitions } = incidentPartition(query.service, query.environment);
+    const environment = !query.service ? query.environment : undefined;
+    const status = query.status;
+    return this.listPage({
+      index,
+      partitions,
+      order: 'desc',
+      limit: query.limit,
+      cursor: query.cursor,
+      keep: environment ? (entry) => entry.environment === environment : undefined,
+      // An incident's status changes (open, resolved): it is not projected, so it is filtered on the record.
+      accept: status ? (incident) => incident.status === status : undefined,
+      convert: toIncident,
+    });
   }
 
   async incidentsOfDeployment(deploymentId: string, limit: number): Promise<Incident[]> {
@@ -845,52 +743,114 @@ export class DynamoStore implements DeploymentStore, RateLimiter {
   }
 
   async deploymentsInRange(query: RangeQuery): Promise<RangeResult<Deployment>> {
-    const { index, partition } = deploymentPartition(query.service, query.environment);
-    return this.readRange(index, partition, query, toDeployment);
+    const { index, partitions } = deploymentPartition(query.service, query.environment);
+    return this.readRange(index, partitions, query, toDeployment);
   }
 
   async incidentsInRange(query: RangeQuery): Promise<RangeResult<Incident>> {
-    const { index, partition } = incidentPartition(query.service, query.environment);
-    return this.readRange(index, partition, query, toIncident);
+    const { index, partitions } = incidentPartition(query.service, query.environment);
+    return this.readRange(index, partitions, query, toIncident);
   }
 
-  /** Reads one index partition over a sort key range, at most `maxReads` items, in pages of up to 1,000. */
+  /**
+   * The records of index entries over a sort key range, reading at most `maxReads` entries (pages of up to
+   * 1,000 per partition); the records are read with BatchGetItem.
+   */
   private async readRange<T>(
-    index: string,
-    partition: string,
+    index: TableIndex,
+    partitions: readonly string[],
     query: RangeQuery,
-    convert: (item: Record<string, unknown>) => T,
+    convert: (item: Item) => T,
   ): Promise<RangeResult<T>> {
     if (query.maxReads <= 0) return { items: [], read: 0, more: true };
-    const indexKeys = TABLE.indexes.find((i) => i.name === index) as (typeof TABLE.indexes)[number];
-    const filter = !query.service && query.environment;
-    const values: Record<string, string> = { ':pk': partition, ':before': query.before };
-    if (query.after) values[':after'] = query.after;
-    if (filter) values[':env'] = query.environment as string;
-    const items: T[] = [];
+    const environment = !query.service ? query.environment : undefined;
+    const reader = mergedIndexReader(this.doc, this.tableName, {
+      index,
+      partitions,
+      order: query.order,
+      lower: query.after ? { value: query.after, inclusive: true } : undefined,
+      // `before` alone sorts before every `before#id`: that instant is excluded.
+      upper: { value: query.before, inclusive: false },
+      pageSize: Math.min(query.maxReads, RANGE_PAGE_SIZE),
+    });
+    const kept: Item[] = [];
     let read = 0;
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const page = await this.doc.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          IndexName: index,
-          // `before` alone sorts before every `before#id`: BETWEEN's inclusive end excludes that instant.
-          KeyConditionExpression: query.after
-            ? `${indexKeys.partitionKey} = :pk AND ${indexKeys.sortKey} BETWEEN :after AND :before`
-            : `${indexKeys.partitionKey} = :pk AND ${indexKeys.sortKey} < :before`,
-          FilterExpression: filter ? 'environment = :env' : undefined,
-          ExpressionAttributeValues: values,
-          ScanIndexForward: query.order === 'asc',
-          Limit: Math.min(query.maxReads - read, RANGE_PAGE_SIZE),
-          ExclusiveStartKey: startKey,
-        }),
-      );
-      read += page.ScannedCount ?? page.Count ?? 0;
-      for (const item of page.Items ?? []) items.push(convert(item));
-      startKey = page.LastEvaluatedKey;
-    } while (startKey && read < query.maxReads);
-    return { items, read, more: startKey !== undefined };
+    for (
+      let entry = await reader.next();
+      entry;
+      entry = read < query.maxReads ? await reader.next() : undefined
+    ) {
+      read++;
+      if (!environment || entry.environment === environment) kept.push(entry);
+    }
+    const more = (await reader.peek()) !== undefined;
+    return { items: await this.records(kept, convert), read, more };
+  }
+
+  /**
+   * One page of a listing of index partitions merged by sort key: up to `limit` records, filtered on the
+   * index entry (`keep`) and on the record (`accept`), with a cursor holding the position after which every
+   * partition goes on. A filtered listing examines at most MAX_FILTERED_ENTRIES entries, then answers a
+   * short page with its cursor.
+   */
+  private async listPage<T>(options: {
+    index: TableIndex;
+    partitions: readonly string[];
+    order: 'asc' | 'desc';
+    limit: number;
+    cursor?: string;
+    keep?: (entry: Item) => boolean;
+    accept?: (record: T) => boolean;
+    convert: (item: Item) => T;
+  }): Promise<{ items: T[]; cursor?: string }> {
+    const { index, order, limit, keep, accept } = options;
+    const from = options.cursor ? { value: decodePosition(options.cursor), inclusive: false } : undefined;
+    const filtered = Boolean(keep || accept);
+    const reader = mergedIndexReader(this.doc, this.tableName, {
+      index,
+      partitions: options.partitions,
+      order,
+      lower: order === 'asc' ? from : undefined,
+      upper: order === 'desc' ? from : undefined,
+      // One more than a page: whether another page follows is known without an empty last page.
+      pageSize: filtered ? Math.max(limit + 1, FILTERED_PAGE_SIZE) : limit + 1,
+    });
+    const items: T[] = [];
+    // The sort key of the last entry examined: answered, or dropped by a filter.
+    let position: string | undefined;
+    let examined = 0;
+    while (items.length < limit && (!filtered || examined < MAX_FILTERED_ENTRIES)) {
+      const chunk: Item[] = [];
+      let examinedUpTo = position;
+      const size = accept ? FILTERED_PAGE_SIZE : limit - items.length;
+      while (chunk.length < size && (!filtered || examined < MAX_FILTERED_ENTRIES)) {
+        const entry = await reader.next();
+        if (!entry) break;
+        examined++;
+        examinedUpTo = String(entry[index.sortKey]);
+        if (!keep || keep(entry)) chunk.push(entry);
+      }
+      const records = await batchGetItems(this.doc, this.tableName, chunk);
+      for (const [i, entry] of chunk.entries()) {
+        // Read but not answered: the next page starts with it.
+        if (items.length >= limit) return { items, cursor: encodePosition(position as string) };
+        position = String(entry[index.sortKey]);
+        const item = records[i];
+        if (!item) continue;
+        const record = options.convert(item);
+        if (!accept || accept(record)) items.push(record);
+      }
+      position = examinedUpTo;
+      if (chunk.length < size) break;
+    }
+    const more = (await reader.peek()) !== undefined;
+    return { items, cursor: more && position ? encodePosition(position) : undefined };
+  }
+
+  /** The records of index entries (or keys), read from the table in batches, in the entries' order. */
+  private async records<T>(entries: readonly Item[], convert: (item: Item) => T): Promise<T[]> {
+    const found = await batchGetItems(this.doc, this.tableName, entries);
+    return found.filter((item): item is Item => item !== undefined).map(convert);
   }
 
   /**
@@ -942,14 +902,34 @@ const STORAGE_ATTRIBUTES = [
 ];
 
 /**
- * The partition of the transitions recorded in one hour (`TRANSITIONS#2026-03-01T10`): every deployment
- * write with a new transition in that hour lands in it (one small keys-only index entry each). A single
- * partition per hour; issue #14 shards keys like this one when one partition's write rate is not enough.
+ * The partitions of the transitions recorded in one hour (`TRANSITIONS#2026-03-01T10#<shard>`): every
+ * deployment write with a new transition in that hour lands in one of them (one small keys-only index entry
+ * each), the shard by the deployment's id (TRANSITION_SHARDS says how many and why).
  */
-const transitionsPk = (recordedAt: string) => `TRANSITIONS#${recordedAt.slice(0, 13)}`;
+const transitionsBase = (recordedAt: string) => `TRANSITIONS#${recordedAt.slice(0, 13)}`;
+const transitionsPk = (recordedAt: string, shard: number) => `${transitionsBase(recordedAt)}#${shard}`;
 const HOUR_MS = 3_600_000;
 const SWEEP_PK = 'SWEEP';
 const SWEEP_SK = 'TRANSITIONS';
+
+/**
+ * An item's list keys moved from schema version 1 (one partition for all deployments, all incidents and
+ * each hour of transitions) to their shards; an item already in today's layout is returned as it is.
+ */
+export function upgradeKeys(item: Record<string, AttributeValue>): Record<string, AttributeValue> {
+  const pk = item.pk?.S ?? '';
+  const id = pk.slice(pk.indexOf('#') + 1);
+  const upgraded = { ...item };
+  const all = item.gsi3pk?.S;
+  if (all === ALL_DEPLOYMENTS || all === ALL_INCIDENTS) {
+    upgraded.gsi3pk = { S: `${all}#${shardOf(id, LIST_SHARDS)}` };
+  }
+  const hour = item.gsi4pk?.S;
+  if (hour && /^TRANSITIONS#[^#]+$/.test(hour)) {
+    upgraded.gsi4pk = { S: `${hour}#${shardOf(id, TRANSITION_SHARDS)}` };
+  }
+  return upgraded;
+}
 
 function strip(item: Record<string, unknown>): Record<string, unknown> {
   const copy = { ...item };
@@ -965,20 +945,20 @@ function toIncident(item: Record<string, unknown>): Incident {
   return strip(item) as unknown as Incident;
 }
 
-/** The index and partition holding the deployments of a service (and environment), or all of them. */
+/** The index and partitions holding the deployments of a service (and environment), or all of them (sharded). */
 function deploymentPartition(service?: string, environment?: string) {
   if (service && environment)
-    return { index: 'byServiceEnv', partition: `SE#${key(service)}#${key(environment)}` };
-  if (service) return { index: 'byService', partition: `S#${key(service)}` };
-  return { index: 'byTime', partition: ALL_DEPLOYMENTS };
+    return { index: indexNamed('byServiceEnv'), partitions: [`SE#${key(service)}#${key(environment)}`] };
+  if (service) return { index: indexNamed('byService'), partitions: [`S#${key(service)}`] };
+  return { index: indexNamed('byTime'), partitions: shardPartitions(ALL_DEPLOYMENTS, LIST_SHARDS) };
 }
 
-/** The index and partition holding the incidents of a service (and environment), or all of them. */
+/** The index and partitions holding the incidents of a service (and environment), or all of them (sharded). */
 function incidentPartition(service?: string, environment?: string) {
   if (service && environment)
-    return { index: 'byServiceEnv', partition: `INCSE#${key(service)}#${key(environment)}` };
-  if (service) return { index: 'byService', partition: `INCS#${key(service)}` };
-  return { index: 'byTime', partition: ALL_INCIDENTS };
+    return { index: indexNamed('byServiceEnv'), partitions: [`INCSE#${key(service)}#${key(environment)}`] };
+  if (service) return { index: indexNamed('byService'), partitions: [`INCS#${key(service)}`] };
+  return { index: indexNamed('byTime'), partitions: shardPartitions(ALL_INCIDENTS, LIST_SHARDS) };
 }
 
 function toCircuit(item: Record<string, unknown>): CircuitState {
