@@ -179,6 +179,12 @@ export class AwsCallCounter {
     const reported = output.ConsumedCapacity as Consumed | Consumed[] | undefined;
     const consumed = Array.isArray(reported) ? reported : reported ? [reported] : [];
     if (consumed.length > 0 && consumed.every((c) => c.CapacityUnits !== undefined)) {
+      // DynamoDB Local reports 0 for a Query or Scan that finds nothing; DynamoDB bills such a read at least
+      // one read unit, half of one when eventually consistent (every index query).
+      if ((command === 'Query' || command === 'Scan') && consumed.every((c) => c.CapacityUnits === 0)) {
+        stats.units += input.ConsistentRead === true ? 1 : 0.5;
+        return;
+      }
       for (const c of consumed) {
         stats.units += c.CapacityUnits ?? 0;
         for (const [name, index] of Object.entries(c.GlobalSecondaryIndexes ?? {})) {

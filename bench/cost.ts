@@ -17,6 +17,8 @@ export const PRICES_US_EAST_1 = {
   sqsFifoRequest: 0.5 / 1e6,
   /** SNS standard topic: per publish (64 KB chunks); deliveries to SQS are free. */
   snsPublish: 0.5 / 1e6,
+  /** CloudWatch Logs: per GB ingested (standard class); the functions' JSON logs and EMF metrics. */
+  cloudWatchLogsIngestedGb: 0.5,
 } as const;
 
 /** The Shipcast scopes whose AWS calls are Shipcast's cost (not the benchmark's own calls). */

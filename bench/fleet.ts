@@ -20,7 +20,7 @@ import { codeDeploySourceId } from '../functions/core/sources/codedeploy.ts';
 import { startCodeDeployServer } from '../test/support/codedeploy-server.ts';
 import { startDynamoDbLocal } from '../test/support/dynamodb-local.ts';
 import { isDynamoRead, isDynamoWrite, isSqsSend, sum } from './aws-calls.ts';
-import { projectCost, SHIPCAST_SCOPES } from './cost.ts';
+import { projectCost } from './cost.ts';
 import type { ShipcastUnderTest } from './faults.ts';
 import type { Report } from './shipcast-process.ts';
 
@@ -227,6 +227,7 @@ export async function runFleetScenario(
     await created;
     await shipcast.ask({ type: 'report', drain: true }, 'report');
     await shipcast.ask({ type: 'reset' }, 'reset');
+    const codeDeployCallsAtStart = codedeploy.requests.length;
     const inProgress = delivered(fleet.id, 2);
     const stormStart = performance.now();
     await fleet.storm();
@@ -237,6 +238,7 @@ export async function runFleetScenario(
     const inProgressAt = await inProgress;
     const { report } = (await shipcast.ask({ type: 'report', drain: true }, 'report')) as { report: Report };
     const drainedAt = performance.now();
+    const codeDeployCalls = codedeploy.requests.length - codeDeployCallsAtStart;
     const answer = await fetch(`${ready.apiUrl}/v1/deployments/${encodeURIComponent(fleet.id)}`, {
       headers: { authorization: `Bearer ${API_TOKEN}` },
     });
@@ -301,7 +303,7 @@ export async function runFleetScenario(
         dynamoReadUnits: perInstance(sum(c, ingestScopes, isDynamoRead, 'units')),
         dispatchSendRequests: perInstance(sum(c, ingestScopes, isSqsSend)),
         ingestInvocations: perInstance(report.durations.ingest?.length ?? 0),
-        codeDeployCalls: perInstance(sum(c, SHIPCAST_SCOPES, (x) => x.startsWith('CodeDeploy.'))),
+        codeDeployCalls: perInstance(codeDeployCalls),
         usd: cost.perMillionEvents / 1e6,
       },
       window: {

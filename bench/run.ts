@@ -83,6 +83,8 @@ interface Expected {
   done: () => void;
 }
 const expected = new Map<string, Expected>();
+/** Bytes the process under test wrote to stdout (its logs and EMF metrics, as a Lambda function writes them). */
+let logBytes = 0;
 const latencies: number[] = [];
 const stats = { deliveries: 0, unexpected: 0, wrongStatus: 0, timeouts: 0 };
 
@@ -126,8 +128,12 @@ function startShipcast(env: NodeJS.ProcessEnv) {
   const child: ChildProcess = fork(new URL('shipcast-process.ts', HERE).pathname, [], {
     execArgv,
     env,
-    // stdout (its JSON logs and EMF metrics, written as in Lambda) goes to /dev/null; stderr is kept.
-    stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+    // stdout (its JSON logs and EMF metrics, written as in Lambda) is counted (CloudWatch Logs bills the bytes)
+    // and dropped; stderr is kept.
+    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+  });
+  child.stdout?.on('data', (c: Buffer) => {
+    logBytes += c.length;
   });
   let stderr = '';
   child.stderr?.on('data', (c: Buffer) => {
@@ -407,6 +413,7 @@ const r2 = (v: number) => Math.round(v * 100) / 100;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function main() {
+  const commit = commitUnderTest();
   if (process.env.BENCH_SCENARIO === 'faults') return runFaultsScenario(startShipcast);
   if (process.env.BENCH_SCENARIO === 'fleet') return runFleetScenario(startShipcast);
   const machine = {
@@ -484,6 +491,8 @@ async function main() {
 
   await sleep(WARMUP_S * 1000);
   const warm = (await shipcast.ask({ type: 'reset' }, 'reset')) as { heapUsed: number };
+  const logBytesAtStart = logBytes;
+  const codeDeployCallsAtStart = codedeploy.requests.length;
   windowStart = performance.now();
   const sentAtStart = { ...sent };
   console.log(`warm-up done (${deploymentCounter} deployments started); measuring…`);
@@ -495,6 +504,9 @@ async function main() {
   if (failure) throw failure;
   const drained = ((await shipcast.ask({ type: 'report', drain: true }, 'report')) as { report: Report })
     .report;
+  const logBytesInWindow = logBytes - logBytesAtStart;
+  // The enricher's CodeDeploy client is not one the counter wraps: the fake CodeDeploy API counts its calls.
+  const codeDeployCalls = codedeploy.requests.length - codeDeployCallsAtStart;
   await shipcast.ask({ type: 'stop' }, 'stopped');
   sns.destroy();
   for (const t of targets) t.server.close();
@@ -763,6 +775,10 @@ async function main() {
       `$${l.usd.toFixed(6)} (${r2(l.quantity)} ${l.unit})`,
     ]),
     ['projected USD per million deployment events', `$${cost.perMillionEvents.toFixed(2)}`],
+    [
+      'log bytes per event (CloudWatch Logs, not in the projection)',
+      `${r2(logBytesInWindow / allEvents)} (≈ $${((logBytesInWindow / allEvents / 2 ** 30) * PRICES_US_EAST_1.cloudWatchLogsIngestedGb * 1e6).toFixed(2)} per million events)`,
+    ],
     ...cost.lines.map((l, i): [string, string] => {
       const f = floor.lines[i]!;
       const perM = (usd: number) => (allEvents > 0 ? (usd / allEvents) * 1e6 : 0);
@@ -827,7 +843,7 @@ async function main() {
       .reduce((n, [, list]) => n + list.length, 0);
   /** What docs/scaling.md's model (scripts/scale-model.ts) computes from: per ingested event of this mix. */
   const model = {
-    commit: commitUnderTest(),
+    commit,
     at: new Date().toISOString(),
     machine: { ...machine, loadAverageAtEnd: loadavg()[0] },
     workload: {
@@ -850,13 +866,16 @@ async function main() {
       dynamoReads: perEvent(sum(c, SHIPCAST_SCOPES, isDynamoRead)),
       dispatchSendRequests: perEvent(sum(c, ingestScopes, isSqsSend)),
       dispatchMessages: perEvent(sum(c, ingestScopes, isSqsSend, 'messages')),
+      dispatchReceives: perEvent(sum(c, ['dispatch-esm'], (x) => x === 'SQS.ReceiveMessage')),
+      dispatchDeletes: perEvent(sum(c, ['dispatch-esm'], (x) => x.startsWith('SQS.DeleteMessage'))),
+      ingestReceives: perEvent(sum(c, ['ingest-esm'], (x) => x === 'SQS.ReceiveMessage')),
       dispatchQueueRequests: perEvent(sum(c, SHIPCAST_SCOPES, (x) => x.startsWith('SQS.'), 'fifoBilled')),
       ingestQueueRequests: perEvent(
         sum(c, SHIPCAST_SCOPES, (x) => x.startsWith('SQS.'), 'billed') -
           sum(c, SHIPCAST_SCOPES, (x) => x.startsWith('SQS.'), 'fifoBilled'),
       ),
       snsPublishes: per(ev.ingest ?? 0, allEvents),
-      codeDeployCalls: perEvent(sum(c, SHIPCAST_SCOPES, (x) => x.startsWith('CodeDeploy.'))),
+      codeDeployCalls: perEvent(codeDeployCalls),
       secretsManagerCalls: perEvent(sum(c, SHIPCAST_SCOPES, (x) => x.startsWith('SecretsManager.'))),
       lambdaInvocations: {
         api: perEvent(invocationsOf('api')),
@@ -874,7 +893,10 @@ async function main() {
         dispatch: perEvent(fnGbSeconds('dispatch') / (functions.dispatch.memoryMb / 1024)) * 1000,
       },
       usd: cost.perMillionEvents / 1e6,
+      usdByItem: Object.fromEntries(cost.lines.map((l) => [l.item, perEvent(l.usd)])),
       floorUsd: floor.perMillionEvents / 1e6,
+      /** Log and EMF bytes written (CloudWatch Logs ingestion; not in the cost budget's figure). */
+      logBytes: per(logBytesInWindow, allEvents),
     },
     memoryMb: {
       api: functions.api.memoryMb,
