@@ -4,6 +4,9 @@ import { ConfigError, formatPath, type Issue } from './errors.ts';
 /** `dispatch.circuit` when the config says nothing (here, not in config.ts: the dispatcher has no zod). */
 export const CIRCUIT_DEFAULTS = { enabled: true, failures: 5, coolDownSeconds: 60 } as const;
 
+/** The role a member account's stack creates for enrichment, unless `sources.codedeploy.memberRoleName` says otherwise. */
+export const MEMBER_ROLE_NAME = 'shipcast-codedeploy-read';
+
 /** `dora` when the config says nothing. */
 export const DORA_DEFAULTS = { productionEnvironments: ['prod*'] } as const;
 

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import * as z from 'zod';
 import { SCOPES } from './api/auth.ts';
-import { CIRCUIT_DEFAULTS, DORA_DEFAULTS } from './config-reader.ts';
+import { CIRCUIT_DEFAULTS, DORA_DEFAULTS, MEMBER_ROLE_NAME } from './config-reader.ts';
 import { ConfigError, issuesFromZod } from './errors.ts';
 import { STATUSES } from './status.ts';
 import { TARGETS } from './targets/index.ts';
@@ -131,9 +131,24 @@ export const configSchema = z
           .object({
             /** Call BatchGetDeployments for revision, creator, description. */
             enrich: z.boolean().default(true),
+            /**
+             * Name of the role the ingest function assumes to enrich deployments of another account
+             * (`arn:<partition>:iam::<account>:role/<name>`, created by the member stack: docs/organizations.md).
+             */
+            memberRoleName: z
+              .string()
+              .regex(/^[\w+=,.@-]{1,64}$/, 'an IAM role name: 1-64 letters, digits and + = , . @ _ -')
+              .default(MEMBER_ROLE_NAME),
+            /** Role ARNs by account id, for accounts whose role is not `memberRoleName`. */
+            memberRoles: z
+              .record(
+                z.string().regex(/^\d{12}$/, 'an account id: 12 digits'),
+                z.string().regex(/^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/, 'an IAM role ARN'),
+              )
+              .optional(),
           })
           .strict()
-          .default({ enrich: true }),
+          .default({ enrich: true, memberRoleName: MEMBER_ROLE_NAME }),
         /** GitHub webhooks (`POST /v1/hooks/github`): the secret name of the webhook secret. */
         github: z.object({ secret: secretName }).strict().optional(),
         /** GitLab webhooks (`POST /v1/hooks/gitlab`): the secret name of the X-Gitlab-Token value. */
@@ -156,7 +171,7 @@ export const configSchema = z
           .optional(),
       })
       .strict()
-      .default({ codedeploy: { enrich: true } }),
+      .default({ codedeploy: { enrich: true, memberRoleName: MEMBER_ROLE_NAME } }),
     targets: z.record(name, targetSchema),
     routes: z.array(routeSchema),
     dispatch: z

@@ -636,6 +636,7 @@ describe('Lambda bundles from cdk synth', () => {
         contentType: expect.stringMatching(/^application\/x-amz-json-1\.1/),
         signed: true,
         region: REGION,
+        accessKeyId: expect.any(String),
         body: { SecretId: `${SECRET_PREFIX}api-token` },
       });
     });
@@ -674,6 +675,7 @@ describe('Lambda bundles from cdk synth', () => {
         signed: true,
         // The trigger's own region (the enricher signs for the deployment's region).
         region: 'eu-west-2',
+        accessKeyId: expect.any(String),
         body: { deploymentIds: ['d-4F2KQ8ZX1'] },
       });
       const queued = (await dispatchMessagesFor(expected.deploymentId)).map(
