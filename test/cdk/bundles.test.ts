@@ -539,6 +539,8 @@ describe('Lambda bundles from cdk synth', () => {
           ENV.metricsService,
           // Only the API forwards to the ingest queue (SNS HTTP(S) notifications).
           ...(name === 'api' ? [ENV.ingestQueueUrl] : []),
+          // Only ingest enriches deployments of other accounts (with the member accounts' roles).
+          ...(name === 'ingest' ? [ENV.account, ENV.partition] : []),
           'NODE_OPTIONS',
         ].sort(),
       );
