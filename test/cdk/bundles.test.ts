@@ -173,6 +173,9 @@ beforeAll(async () => {
     [logicalId('AWS::SQS::Queue', 'DispatchDeadLetterQueue')]: local.dispatchDlqUrl,
     [logicalId('AWS::SQS::Queue', 'IngestQueue')]: local.ingestQueueUrl,
     [logicalId('AWS::SQS::Queue', 'IngestDeadLetterQueue')]: local.ingestDlqUrl,
+    // The account of the fixtures' deployments: enriched with the function's own credentials.
+    'AWS::AccountId': '123456789012',
+    'AWS::Partition': 'aws',
   };
 
   // Each function's bundle: Code.S3Key → the asset manifest's file asset with that object key → its directory.
