@@ -20,6 +20,8 @@ new ShipcastStack(app, 'Shipcast', {
   description: 'Shipcast: deployment-event hub',
   // Optional: cdk synth -c shipcast:alarmTopicArn=arn:aws:sns:...
   alarmTopicArn: app.node.tryGetContext('shipcast:alarmTopicArn'),
+  // Optional: cdk deploy -c shipcast:organizationId=o-... (docs/organizations.md)
+  organizationId: app.node.tryGetContext('shipcast:organizationId'),
 });
 Validations.of(app).addPlugins(new AwsSolutionsChecks(app), new ServerlessChecks(app));
 app.synth();

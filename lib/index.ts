@@ -6,4 +6,11 @@ export {
   type ShipcastProps,
   ShipcastPropsError,
 } from './shipcast.ts';
+export {
+  ShipcastMemberAccount,
+  type ShipcastMemberAccountProps,
+  ShipcastMemberPropsError,
+  ShipcastMemberStack,
+  type ShipcastMemberStackProps,
+} from './shipcast-member.ts';
 export { ShipcastStack, type ShipcastStackProps } from './shipcast-stack.ts';

@@ -59,6 +59,18 @@ export class ShipcastStack extends Stack {
       shipcast.subscriptionDeadLetterQueue.queueUrl,
     );
     output('SecretPrefix', 'Prefix of the Secrets Manager secret names', shipcast.secretPrefix);
+    if (shipcast.organizationEventBus) {
+      output(
+        'OrganizationEventBusArn',
+        "Member accounts forward CodeDeploy events here: ShipcastMemberStack's eventBusArn",
+        shipcast.organizationEventBus.eventBusArn,
+      );
+      output(
+        'IngestRoleArn',
+        "The ingest function's role, which member accounts' enrichment roles trust: ShipcastMemberStack's ingestRoleArn",
+        shipcast.ingestFunction.role!.roleArn,
+      );
+    }
     const outputIds = new Set<string>();
     for (const [name, secret] of shipcast.secrets) {
       const pascal = name.replace(/(?:^|[^A-Za-z0-9]+)([A-Za-z0-9])/g, (_, c: string) => c.toUpperCase());

@@ -102,6 +102,13 @@ export interface ShipcastProps {
    * adds instance state changes (two per instance per deployment); `false` turns the rule off.
    */
   readonly codeDeployEvents?: false | { readonly instanceEvents?: boolean };
+  /**
+   * Lets every account of this AWS organization (`o-…`) deliver CodeDeploy events: an event bus whose policy
+   * allows `events:PutEvents` to the organization's principals (condition `aws:PrincipalOrgID`), a rule on it
+   * onto the ingest queue, and the same condition on the topic's `sns:Publish`. Member accounts deploy
+   * `ShipcastMemberStack` (docs/organizations.md). Default: none, this account only.
+   */
+  readonly organizationId?: string;
 }
 
 /** A prop of the `Shipcast` construct has a value it cannot work with; the message names the prop. */
@@ -161,6 +168,10 @@ export class Shipcast extends Construct {
   readonly ingestQueue: sqs.Queue;
   /** The rule that brings CodeDeploy's EventBridge events to `ingestQueue` (absent with `codeDeployEvents: false`). */
   readonly codeDeployEventsRule?: events.Rule;
+  /** With `organizationId`: the bus member accounts forward their CodeDeploy events to. */
+  readonly organizationEventBus?: events.EventBus;
+  /** With `organizationId`: the rule that brings the organization bus's CodeDeploy events to `ingestQueue`. */
+  readonly organizationEventsRule?: events.Rule;
   /** Dead-letter queue of `ingestQueue`. */
   readonly ingestDeadLetterQueue: sqs.Queue;
   /**
@@ -359,6 +370,76 @@ export class Shipcast extends Construct {
       }
     }
 
+    if (props.organizationId) {
+      const organization = { StringEquals: { 'aws:PrincipalOrgID': props.organizationId } };
+      // Member accounts' CodeDeploy triggers publish with their service role: principals of the organization only.
+      this.codeDeployTopic.addToResourcePolicy(
+        new iam.PolicyStatement({
+          sid: 'AllowOrganizationPublish',
+          principals: [new iam.AnyPrincipal()],
+          actions: ['sns:Publish'],
+          resources: [this.codeDeployTopic.topicArn],
+          conditions: organization,
+        }),
+      );
+      // A bus of its own (not the default bus, whose policy the account shares with everything else). Member
+      // accounts' rules forward CodeDeploy's events here unchanged (source aws.codedeploy, their own account
+      // and region); PutEvents itself refuses `aws.*` sources, so nothing else matches the rule below.
+      this.organizationEventBus = new events.EventBus(this, 'OrganizationEventBus', {
+        description: "Shipcast: CodeDeploy events forwarded by the organization's accounts",
+      });
+      this.organizationEventBus.addToResourcePolicy(
+        new iam.PolicyStatement({
+          sid: 'AllowOrganizationPutEvents',
+          principals: [new iam.AnyPrincipal()],
+          actions: ['events:PutEvents'],
+          resources: [this.organizationEventBus.eventBusArn],
+          conditions: organization,
+        }),
+      );
+      this.organizationEventsRule = new events.Rule(this, 'OrganizationCodeDeployEvents', {
+        description: "CodeDeploy state changes of the organization's accounts to Shipcast's ingest queue",
+        eventBus: this.organizationEventBus,
+        eventPattern: {
+          source: ['aws.codedeploy'],
+          detailType: [
+            'CodeDeploy Deployment State-change Notification',
+            'CodeDeploy Instance State-change Notification',
+          ],
+        },
+        targets: [
+          new eventsTargets.SqsQueue(this.ingestQueue, { deadLetterQueue: this.subscriptionDeadLetterQueue }),
+        ],
+      });
+      if (encryptionKey) {
+        // Member accounts' triggers publish to the encrypted topic with the key, through SNS only.
+        encryptionKey.addToResourcePolicy(
+          new iam.PolicyStatement({
+            sid: 'AllowOrganizationToPublishToShipcastTopic',
+            principals: [new iam.AnyPrincipal()],
+            actions: ['kms:GenerateDataKey*', 'kms:Decrypt'],
+            resources: ['*'],
+            conditions: {
+              ...organization,
+              StringLike: { 'kms:ViaService': `sns.${stack.region}.${stack.urlSuffix}` },
+            },
+          }),
+        );
+        // The organization rule writes to the encrypted queue with the key too (the statement the
+        // account's own rule adds, unless that rule is off).
+        if (props.codeDeployEvents === false)
+          encryptionKey.addToResourcePolicy(
+            new iam.PolicyStatement({
+              sid: 'AllowEventBridgeToWriteToShipcastQueues',
+              principals: [new iam.ServicePrincipal('events.amazonaws.com')],
+              actions: ['kms:GenerateDataKey', 'kms:Decrypt'],
+              resources: ['*'],
+              conditions: { StringEquals: { 'aws:SourceAccount': stack.account } },
+            }),
+          );
+      }
+    }
+
     // Secrets: created with generated values so the stack works after deploy; overwrite with put-secret-value.
     const secretsScope = new Construct(this, 'Secrets');
     const secrets = new Map<string, secretsmanager.Secret>();
@@ -520,6 +601,28 @@ export class Shipcast extends Construct {
         ],
       }),
     );
+    // Enrichment of other accounts' deployments reads them with the role their member stack made
+    // (functions/handlers/enrichers.ts); that role's trust policy names this function's role.
+    this.ingestFunction.addEnvironment(ENV.account, stack.account);
+    this.ingestFunction.addEnvironment(ENV.partition, stack.partition);
+    const memberRoles = Object.values(config.sources.codedeploy.memberRoles ?? {});
+    if (props.organizationId || memberRoles.length > 0) {
+      const conventional = `arn:${stack.partition}:iam::*:role/${config.sources.codedeploy.memberRoleName}`;
+      this.ingestFunction.addToRolePolicy(
+        new iam.PolicyStatement({
+          actions: ['sts:AssumeRole'],
+          resources: [...(props.organizationId ? [conventional] : []), ...memberRoles],
+        }),
+      );
+      if (props.organizationId) {
+        acknowledgeNag(
+          this.ingestFunction.role!,
+          `IAM5[Resource::arn:<AWS::Partition>:iam::*:role/${config.sources.codedeploy.memberRoleName}]`,
+          "Enrichment assumes the read-only role of the same name that each member account's Shipcast stack " +
+            'creates; the accounts join the organization over time, and each role trusts only this function.',
+        );
+      }
+    }
     acknowledgeNag(
       this.ingestFunction.role!,
       'IAM5[Resource::arn:<AWS::Partition>:codedeploy:<AWS::Region>:<AWS::AccountId>:deploymentgroup:*]',
@@ -695,6 +798,13 @@ function copyDashboardFiles(): ICommandHooks {
 }
 
 function validateProps(props: ShipcastProps, runtime: lambda.Runtime): void {
+  if (props.organizationId !== undefined && !/^o-[a-z0-9]{10,32}$/.test(props.organizationId)) {
+    throw new ShipcastPropsError(
+      'organizationId',
+      `"${props.organizationId}" is not an AWS Organizations id; expected o- and 10-32 lower-case letters or ` +
+        'digits (aws organizations describe-organization --query Organization.Id)',
+    );
+  }
   const concurrency = props.apiReservedConcurrency;
   if (
     concurrency !== undefined &&

@@ -3,3 +3,6 @@ export const CIRCUIT_DEFAULTS = { enabled: true, failures: 5, coolDownSeconds: 6
 
 /** `dora` when the config says nothing. */
 export const DORA_DEFAULTS = { productionEnvironments: ['prod*'] } as const;
+
+/** The role a member account's stack creates for enrichment, unless `sources.codedeploy.memberRoleName` says otherwise. */
+export const MEMBER_ROLE_NAME = 'shipcast-codedeploy-read';

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import * as z from 'zod';
 import { SCOPES } from './api/scopes.ts';
-import { CIRCUIT_DEFAULTS, DORA_DEFAULTS } from './config-defaults.ts';
+import { CIRCUIT_DEFAULTS, DORA_DEFAULTS, MEMBER_ROLE_NAME } from './config-defaults.ts';
 import { secretName } from './config-fields.schema.ts';
 import { ConfigError, issuesFromZod } from './errors.ts';
 import { codedeploySourceConfigSchema } from './sources/codedeploy.schema.ts';
@@ -130,14 +130,14 @@ export const configSchema = z
       .strict(),
     sources: z
       .object({
-        codedeploy: codedeploySourceConfigSchema.default({ enrich: true }),
+        codedeploy: codedeploySourceConfigSchema.default({ enrich: true, memberRoleName: MEMBER_ROLE_NAME }),
         github: githubSourceConfigSchema.optional(),
         gitlab: gitlabSourceConfigSchema.optional(),
         pagerduty: pagerdutySourceConfigSchema.optional(),
         sns: snsSourceConfigSchema.optional(),
       })
       .strict()
-      .default({ codedeploy: { enrich: true } }),
+      .default({ codedeploy: { enrich: true, memberRoleName: MEMBER_ROLE_NAME } }),
     targets: z.record(name, targetSchema),
     routes: z.array(routeSchema),
     dispatch: z

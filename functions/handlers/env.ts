@@ -12,6 +12,10 @@ export const ENV = {
   secretPrefix: 'SHIPCAST_SECRET_PREFIX',
   /** The `service` dimension of the metrics (`shipcast/<stack>`), so two deployments in one account never mix. */
   metricsService: 'SHIPCAST_METRICS_SERVICE',
+  /** Ingest only: the account the function runs in; events of other accounts are enriched with a member role. */
+  account: 'SHIPCAST_ACCOUNT_ID',
+  /** Ingest only: the partition (`aws`, `aws-cn`, …) member role ARNs are in. */
+  partition: 'SHIPCAST_PARTITION',
   /** Config JSON; in Lambda esbuild replaces `process.env.SHIPCAST_CONFIG_JSON` with the validated config at synth. */
   configJson: 'SHIPCAST_CONFIG_JSON',
   /**

@@ -7,7 +7,8 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { type MessageAttributeValue, SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { type ServerType, serve } from '@hono/node-server';
-import { CodeDeployEnricher } from '../adapters/aws/codedeploy-enricher.ts';
+import { AssumedRoles } from '../adapters/aws/assumed-roles.ts';
+import { CodeDeployEnricher, type MemberAccounts } from '../adapters/aws/codedeploy-enricher.ts';
 import { DynamoStore } from '../adapters/aws/dynamo-store.ts';
 import { EventBridgeBus } from '../adapters/aws/eventbridge-bus.ts';
 import { SesV2Sender } from '../adapters/aws/ses-sender.ts';
@@ -29,6 +30,7 @@ import { SWEEP_INTERVAL_MINUTES } from '../core/sweep.ts';
 import { createLogger, type Logger } from '../core/telemetry.ts';
 import { readDashboardFiles } from '../dashboard/files.ts';
 import { createDispatchHandler } from '../handlers/dispatch-handler.ts';
+import { memberAccountsOf } from '../handlers/enrichers.ts';
 import { createIngestHandler } from '../handlers/ingest-handler.ts';
 import { buildRuntime } from '../handlers/runtime.ts';
 import { createSweepHandler } from '../handlers/sweep-handler.ts';
@@ -52,6 +54,11 @@ export interface LocalOptions {
   tableName?: string;
   /** A CodeDeploy API endpoint for enrichment; without it enrichment is off locally (no AWS account). */
   codeDeployEndpoint?: string;
+  /**
+   * Deployments of other accounts (docs/organizations.md): the account local mode acts as, and the STS
+   * endpoint it assumes member roles with (a local stand-in). Without both, every account is read as its own.
+   */
+  memberAccounts?: { ownAccount: string; stsEndpoint: string };
   /** EventBridge endpoint for `eventbridge` targets (a local stand-in); AWS's, with the default credentials, when unset. */
   eventBridgeEndpoint?: string;
   /** Visibility timeouts (seconds): how soon a failed batch is received again. */
@@ -183,6 +190,7 @@ export async function startLocal(options: LocalOptions): Promise<LocalShipcast> 
               [CODEDEPLOY_SOURCE]: new CodeDeployEnricher({
                 endpoint: options.codeDeployEndpoint,
                 credentials: LOCAL_CLIENT.credentials,
+                memberAccounts: localMemberAccounts(options),
               }),
             }
           : undefined,
@@ -273,6 +281,17 @@ export async function startLocal(options: LocalOptions): Promise<LocalShipcast> 
     await stop();
     throw error;
   }
+}
+
+/** Member-account enrichment as in AWS, with an STS stand-in and local mode's own credentials. */
+function localMemberAccounts(options: LocalOptions): MemberAccounts | undefined {
+  const members = options.memberAccounts;
+  if (!members) return undefined;
+  const sts = async () => {
+    const { STSClient } = await import('@aws-sdk/client-sts');
+    return new STSClient({ ...LOCAL_CLIENT, endpoint: members.stsEndpoint });
+  };
+  return memberAccountsOf(options.config, members.ownAccount, 'aws', new AssumedRoles({ sts }));
 }
 
 /**

@@ -19,6 +19,11 @@ async function main() {
     queuePort: Number(env.SHIPCAST_QUEUE_PORT ?? port + 1),
     codeDeployEndpoint: env.SHIPCAST_CODEDEPLOY_ENDPOINT,
     eventBridgeEndpoint: env.SHIPCAST_EVENTBRIDGE_ENDPOINT,
+    // Enrichment of other accounts' deployments through an STS stand-in (docs/organizations.md).
+    memberAccounts:
+      env.SHIPCAST_ACCOUNT_ID && env.SHIPCAST_STS_ENDPOINT
+        ? { ownAccount: env.SHIPCAST_ACCOUNT_ID, stsEndpoint: env.SHIPCAST_STS_ENDPOINT }
+        : undefined,
   });
   const { apiUrl, token, resources, sqsSnsEndpoint } = local;
   const lines = [

@@ -13,12 +13,12 @@ afterAll(() => {
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
 
-function runApp(config: string, context: Record<string, unknown> = {}) {
+function runApp(config: string, context: Record<string, unknown> = {}, app = 'bin/shipcast.ts') {
   const dir = mkdtempSync(join(tmpdir(), 'shipcast-bin-'));
   dirs.push(dir);
   const file = join(dir, 'shipcast.config.json');
   writeFileSync(file, config);
-  const result = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'bin/shipcast.ts')], {
+  const result = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, app)], {
     cwd: ROOT,
     env: {
       ...process.env,
@@ -81,5 +81,33 @@ describe('bin/shipcast.ts', () => {
       expect(alarm.AlarmActions).toEqual([topicArn]);
       expect(alarm.OKActions).toEqual([topicArn]);
     }
+  }, 120_000);
+});
+
+describe('bin/shipcast-member.ts', () => {
+  const config = '{}';
+  const member = (context: Record<string, unknown>) => runApp(config, context, 'bin/shipcast-member.ts');
+
+  it('names the missing context value and how to pass it', () => {
+    const { status, stderr } = member({});
+    expect(status).toBe(1);
+    expect(stderr.trim()).toBe(
+      'ShipcastMemberAccount props.eventBusArn: "" is not an event bus ARN; use the central stack\'s output ' +
+        'OrganizationEventBusArn\n(pass it with -c shipcast:<prop>=<value>; see docs/organizations.md)',
+    );
+  }, 120_000);
+
+  it('synthesizes the member stack from the central stack outputs given as context values', () => {
+    const { status, stderr, outdir } = member({
+      'shipcast:eventBusArn': 'arn:aws:events:eu-west-1:999999999999:event-bus/shipcast',
+      'shipcast:ingestRoleArn': 'arn:aws:iam::999999999999:role/Shipcast-IngestRole',
+      'shipcast:organizationId': 'o-a1b2c3d4e5',
+    });
+    expect(stderr).not.toMatch(/Error/);
+    expect(status).toBe(0);
+    const template = JSON.parse(readFileSync(join(outdir, 'ShipcastMember.template.json'), 'utf8'));
+    const types = Object.values(template.Resources as Record<string, { Type: string }>).map((r) => r.Type);
+    expect(types).toEqual(expect.arrayContaining(['AWS::Events::Rule', 'AWS::IAM::Role', 'AWS::SQS::Queue']));
+    expect(template.Parameters ?? {}).not.toHaveProperty('BootstrapVersion');
   }, 120_000);
 });

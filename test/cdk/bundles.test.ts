@@ -173,6 +173,9 @@ beforeAll(async () => {
     [logicalId('AWS::SQS::Queue', 'DispatchDeadLetterQueue')]: local.dispatchDlqUrl,
     [logicalId('AWS::SQS::Queue', 'IngestQueue')]: local.ingestQueueUrl,
     [logicalId('AWS::SQS::Queue', 'IngestDeadLetterQueue')]: local.ingestDlqUrl,
+    // The account of the fixtures' deployments: enriched with the function's own credentials.
+    'AWS::AccountId': '123456789012',
+    'AWS::Partition': 'aws',
   };
 
   // Each function's bundle: Code.S3Key → the asset manifest's file asset with that object key → its directory.
@@ -539,6 +542,8 @@ describe('Lambda bundles from cdk synth', () => {
           ENV.metricsService,
           // Only the API forwards to the ingest queue (SNS HTTP(S) notifications).
           ...(name === 'api' ? [ENV.ingestQueueUrl] : []),
+          // Only ingest enriches deployments of other accounts (with the member accounts' roles).
+          ...(name === 'ingest' ? [ENV.account, ENV.partition] : []),
           'NODE_OPTIONS',
         ].sort(),
       );
@@ -636,6 +641,7 @@ describe('Lambda bundles from cdk synth', () => {
         contentType: expect.stringMatching(/^application\/x-amz-json-1\.1/),
         signed: true,
         region: REGION,
+        accessKeyId: expect.any(String),
         body: { SecretId: `${SECRET_PREFIX}api-token` },
       });
     });
@@ -674,6 +680,7 @@ describe('Lambda bundles from cdk synth', () => {
         signed: true,
         // The trigger's own region (the enricher signs for the deployment's region).
         region: 'eu-west-2',
+        accessKeyId: expect.any(String),
         body: { deploymentIds: ['d-4F2KQ8ZX1'] },
       });
       const queued = (await dispatchMessagesFor(expected.deploymentId)).map(

@@ -137,6 +137,7 @@ describe('CodeDeployEnricher against a CodeDeploy wire-protocol fake', () => {
         signed: true,
         // Signed for the deployment's own region (the SigV4 credential scope).
         region: 'eu-west-2',
+        accessKeyId: 'AKIDEXAMPLE',
         body: { deploymentIds: ['d-4F2KQ8ZX1'] },
       },
     ]);

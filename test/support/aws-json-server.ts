@@ -19,6 +19,8 @@ export interface CapturedAwsRequest {
   signed: boolean;
   /** The region of the SigV4 credential scope (`Credential=<key>/<date>/<region>/<service>/aws4_request`). */
   region?: string;
+  /** The access key id of the SigV4 credential scope: who is calling. */
+  accessKeyId?: string;
   /** The parsed JSON body (the raw text when it was not JSON). */
   body: unknown;
 }
@@ -43,9 +45,9 @@ export async function startAwsJsonServer(options: {
   /** The `__type` of an unexpected failure of the fake itself (the service's internal error name). */
   internalError: string;
   requests: CapturedAwsRequest[];
-  operation: (body: Record<string, unknown>) => AwsJsonAnswer;
+  operation: (body: Record<string, unknown>, request: CapturedAwsRequest) => AwsJsonAnswer;
   /** More operations of the same service, by their full `x-amz-target`. */
-  operations?: Record<string, (body: Record<string, unknown>) => AwsJsonAnswer>;
+  operations?: Record<string, (body: Record<string, unknown>, request: CapturedAwsRequest) => AwsJsonAnswer>;
 }): Promise<{ endpoint: string; close(): Promise<void> }> {
   const server = createServer((req, res) => {
     void handle(req, res).catch((error: unknown) => {
@@ -60,15 +62,17 @@ export async function startAwsJsonServer(options: {
     const target = header(req, 'x-amz-target');
     const contentType = header(req, 'content-type');
     const signed = Boolean(header(req, 'authorization'));
-    const region = /Credential=[^/]+\/\d{8}\/([^/]+)\//.exec(header(req, 'authorization') ?? '')?.[1];
+    const scope = /Credential=([^/]+)\/\d{8}\/([^/]+)\//.exec(header(req, 'authorization') ?? '');
+    const [region, accessKeyId] = [scope?.[2], scope?.[1]];
     let body: unknown;
     try {
       body = raw ? JSON.parse(raw) : {};
     } catch {
-      options.requests.push({ target, contentType, signed, region, body: raw });
+      options.requests.push({ target, contentType, signed, region, accessKeyId, body: raw });
       return send(res, awsError('SerializationException', 'body is not JSON'));
     }
-    options.requests.push({ target, contentType, signed, region, body });
+    const captured = { target, contentType, signed, region, accessKeyId, body };
+    options.requests.push(captured);
 
     if (req.method !== 'POST' || req.url !== '/') {
       return send(res, awsError('UnknownOperationException', `${req.method} ${req.url}`, 404));
@@ -80,7 +84,7 @@ export async function startAwsJsonServer(options: {
     if (!operation) {
       return send(res, awsError('UnknownOperationException', `unknown operation ${target}`));
     }
-    send(res, operation(body as Record<string, unknown>));
+    send(res, operation(body as Record<string, unknown>, captured));
   }
 
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

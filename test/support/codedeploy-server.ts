@@ -50,6 +50,13 @@ export interface CodeDeployServer {
   groups: Map<string, FakeDeploymentGroup>;
   /** GetDeployment calls after a StopDeployment before the deployment shows Stopped (default 2). */
   stopAfterPolls: number;
+  /**
+   * Other accounts, as the real API sees them: a caller whose access key is in `keyAccounts` (e.g. one
+   * the STS stand-in issued for a member role) sees only the deployments of that account.
+   */
+  keyAccounts: Map<string, string>;
+  /** Deployments of other accounts, by account id (wire form, like `deployments`). */
+  accountDeployments: Map<string, Map<string, Record<string, unknown>>>;
   close(): Promise<void>;
 }
 
@@ -64,6 +71,8 @@ export async function startCodeDeployServer(
     extraOutput: {},
     groups: new Map(),
     stopAfterPolls: 2,
+    keyAccounts: new Map(),
+    accountDeployments: new Map(),
   };
   /** Deployments being stopped: GetDeployment polls left until Stopped, and whether to roll back. */
   const stopping = new Map<string, { polls: number; rollback: boolean }>();
@@ -194,7 +203,13 @@ export async function startCodeDeployServer(
     };
   }
 
-  function batchGetDeployments(body: Record<string, unknown>) {
+  /** The deployments the caller's account has: another account's when its key belongs to one. */
+  function deploymentsOf(request: CapturedRequest): Map<string, Record<string, unknown>> {
+    const account = request.accessKeyId ? state.keyAccounts.get(request.accessKeyId) : undefined;
+    return account ? (state.accountDeployments.get(account) ?? new Map()) : state.deployments;
+  }
+
+  function batchGetDeployments(body: Record<string, unknown>, request: CapturedRequest) {
     const ids = body.deploymentIds;
     if (!Array.isArray(ids) || ids.length === 0) {
       return awsError('DeploymentIdRequiredException', 'At least one deployment ID must be specified');
@@ -208,8 +223,9 @@ export async function startCodeDeployServer(
     const failure = scriptedFailure('BatchGetDeployments', ids);
     if (failure) return failure;
     // Like CodeDeploy, unknown ids are simply left out of the answer.
+    const deployments = deploymentsOf(request);
     const deploymentsInfo = ids.flatMap((id) => {
-      const info = state.deployments.get(String(id));
+      const info = deployments.get(String(id));
       return info ? [info] : [];
     });
     return { status: 200, body: { deploymentsInfo, ...state.extraOutput } };

@@ -9,6 +9,7 @@ import {
 import type { Enricher } from '../../core/ports.ts';
 import type { DeploymentEvent, Revision } from '../../core/schema.ts';
 import { CODEDEPLOY_SOURCE, codeDeploySourceId, countsFrom } from '../../core/sources/codedeploy.ts';
+import type { RoleCredentials } from './assumed-roles.ts';
 
 /** BatchGetDeployments accepts at most 25 ids; more fail the whole call with BatchLimitExceededException. */
 export const BATCH_GET_DEPLOYMENTS_LIMIT = 25;
@@ -21,6 +22,18 @@ export interface CodeDeployEnricherOptions {
   endpoint?: string;
   /** Credentials for the default clients; the SDK's default chain when absent. */
   credentials?: CodeDeployClientConfig['credentials'];
+  /** Deployments of other accounts: read with a role assumed in each. Without it every account is read as our own. */
+  memberAccounts?: MemberAccounts;
+}
+
+/** How deployments of other accounts are read (docs/organizations.md). */
+export interface MemberAccounts {
+  /** The account the default credentials belong to (the central account). */
+  ownAccount: string;
+  /** The role to assume in `account`. */
+  roleArnFor(account: string): string;
+  /** The credentials of a role (AssumedRoles); throws with the reason when there are none. */
+  credentialsFor(roleArn: string): Promise<RoleCredentials>;
 }
 
 /** CodeDeploy deployment ids look like `d-4F2KQ8ZX1`. */
@@ -31,25 +44,33 @@ type EnrichResult = { ok: true } | { ok: false; error: string };
 /** Adds what CodeDeploy's BatchGetDeployments knows (revision, creator, description, …) to CodeDeploy events. */
 export class CodeDeployEnricher implements Enricher {
   private readonly clients = new Map<string, CodeDeployClient>();
-  private readonly makeClient: (region: string) => CodeDeployClient;
+  private readonly makeClient: (region: string, roleArn?: string) => CodeDeployClient;
+  private readonly memberAccounts?: MemberAccounts;
 
   constructor(options: CodeDeployEnricherOptions = {}) {
-    this.makeClient =
-      options.clientFor ??
-      ((region) =>
-        new CodeDeployClient({
-          region,
-          ...(options.endpoint ? { endpoint: options.endpoint } : {}),
-          ...(options.credentials ? { credentials: options.credentials } : {}),
-        }));
+    this.memberAccounts = options.memberAccounts;
+    const members = options.memberAccounts;
+    this.makeClient = (region, roleArn) =>
+      !roleArn && options.clientFor
+        ? options.clientFor(region)
+        : new CodeDeployClient({
+            region,
+            ...(options.endpoint ? { endpoint: options.endpoint } : {}),
+            ...(roleArn && members
+              ? { credentials: () => members.credentialsFor(roleArn) }
+              : options.credentials
+                ? { credentials: options.credentials }
+                : {}),
+          });
   }
 
-  /** The client of a region, created on first use and kept. */
-  private client(region: string): CodeDeployClient {
-    let client = this.clients.get(region);
+  /** The client of a region (with the role of a member account), created on first use and kept. */
+  private client(region: string, roleArn?: string): CodeDeployClient {
+    const key = `${roleArn ?? ''}|${region}`;
+    let client = this.clients.get(key);
     if (!client) {
-      client = this.makeClient(region);
-      this.clients.set(region, client);
+      client = this.makeClient(region, roleArn);
+      this.clients.set(key, client);
     }
     return client;
   }
@@ -60,8 +81,11 @@ export class CodeDeployEnricher implements Enricher {
    */
   async enrich(events: DeploymentEvent[]): Promise<Map<string, EnrichResult>> {
     const results = new Map<string, EnrichResult>();
-    // region → CodeDeploy id → the events of that deployment
-    const byRegion = new Map<string, Map<string, DeploymentEvent[]>>();
+    // account role + region → CodeDeploy id → the events of that deployment
+    const byPlace = new Map<
+      string,
+      { region: string; roleArn?: string; ids: Map<string, DeploymentEvent[]> }
+    >();
     for (const event of events) {
       if (event.source !== CODEDEPLOY_SOURCE) continue;
       const region = event.details?.region;
@@ -81,23 +105,39 @@ export class CodeDeployEnricher implements Enricher {
         });
         continue;
       }
-      let ids = byRegion.get(region);
-      if (!ids) {
-        ids = new Map();
-        byRegion.set(region, ids);
+      const account = event.account ?? event.details?.account;
+      const roleArn =
+        this.memberAccounts && account && account !== this.memberAccounts.ownAccount
+          ? this.memberAccounts.roleArnFor(account)
+          : undefined;
+      const key = `${roleArn ?? ''}|${region}`;
+      let place = byPlace.get(key);
+      if (!place) {
+        place = { region, roleArn, ids: new Map() };
+        byPlace.set(key, place);
       }
-      const list = ids.get(codeDeployId);
+      const list = place.ids.get(codeDeployId);
       if (list) list.push(event);
-      else ids.set(codeDeployId, [event]);
+      else place.ids.set(codeDeployId, [event]);
     }
 
     await Promise.all(
-      [...byRegion].map(async ([region, ids]) => {
+      [...byPlace.values()].map(async ({ region, roleArn, ids }) => {
+        if (roleArn) {
+          // Without the member account's role there is nothing to ask: every event is recorded unenriched.
+          try {
+            await this.memberAccounts?.credentialsFor(roleArn);
+          } catch (error) {
+            const message = `cannot read deployments of another account: ${describeAwsError(error, 400)}`;
+            for (const id of ids.keys()) markAll(ids, id, results, { ok: false, error: message });
+            return;
+          }
+        }
         const all = [...ids.keys()];
         // Chunks of one region run one after another, to stay gentle on a throttled API.
         for (let i = 0; i < all.length; i += BATCH_GET_DEPLOYMENTS_LIMIT) {
           const chunk = all.slice(i, i + BATCH_GET_DEPLOYMENTS_LIMIT);
-          await this.enrichChunk(region, chunk, ids, results);
+          await this.enrichChunk(region, roleArn, chunk, ids, results);
         }
       }),
     );
@@ -106,21 +146,18 @@ export class CodeDeployEnricher implements Enricher {
 
   private async enrichChunk(
     region: string,
+    roleArn: string | undefined,
     chunk: string[],
     ids: Map<string, DeploymentEvent[]>,
     results: Map<string, EnrichResult>,
   ): Promise<void> {
-    const mark = (codeDeployId: string, result: EnrichResult) => {
-      for (const event of ids.get(codeDeployId) ?? []) {
-        // One failed event of a deployment is enough to report the deployment as not enriched.
-        const previous = results.get(event.deploymentId);
-        if (!previous || previous.ok) results.set(event.deploymentId, result);
-      }
-    };
+    const mark = (codeDeployId: string, result: EnrichResult) => markAll(ids, codeDeployId, results, result);
     let infos: DeploymentInfo[];
     let errorMessage: string | undefined;
     try {
-      const output = await this.client(region).send(new BatchGetDeploymentsCommand({ deploymentIds: chunk }));
+      const output = await this.client(region, roleArn).send(
+        new BatchGetDeploymentsCommand({ deploymentIds: chunk }),
+      );
       infos = output.deploymentsInfo ?? [];
       // Not in BatchGetDeployments' model (the other Batch* calls have it) and so normally dropped by
       // the SDK; kept in case AWS reports partial failures this way.
@@ -149,13 +186,28 @@ export class CodeDeployEnricher implements Enricher {
   }
 }
 
+/** Records `result` for every event of one CodeDeploy deployment; one failed event marks the deployment failed. */
+function markAll(
+  ids: Map<string, DeploymentEvent[]>,
+  codeDeployId: string,
+  results: Map<string, EnrichResult>,
+  result: EnrichResult,
+): void {
+  for (const event of ids.get(codeDeployId) ?? []) {
+    const previous = results.get(event.deploymentId);
+    if (!previous || previous.ok) results.set(event.deploymentId, result);
+  }
+}
+
 /** `Name: message` of an AWS SDK error (ThrottlingException, AccessDeniedException, …), kept short. */
-function describeAwsError(error: unknown): string {
+function describeAwsError(error: unknown, max = 200): string {
   if (error instanceof Error) {
     const name = error.name && error.name !== 'Error' ? error.name : 'Error';
-    return truncate(error.message ? `${name}: ${error.message}` : name);
+    // An AssumeRoleError's message already says what failed.
+    if (name === 'AssumeRoleError') return truncate(error.message, max);
+    return truncate(error.message ? `${name}: ${error.message}` : name, max);
   }
-  return truncate(String(error));
+  return truncate(String(error), max);
 }
 
 function truncate(text: string, max = 200): string {
