@@ -18,6 +18,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
+import * as table from '../functions/adapters/aws/table.ts';
 import { deploymentIdFor } from '../functions/core/ids.ts';
 import { codeDeploySourceId } from '../functions/core/sources/codedeploy.ts';
 import { startCodeDeployServer } from '../test/support/codedeploy-server.ts';
@@ -58,6 +59,17 @@ const BUDGET = {
   /** Projected USD per million deployment events (this workload, three targets). */
   costPerMillionEvents: 5,
 };
+
+/** The table layout the run measured: its indexes, and the shards of the keys every record would share. */
+function tableLayout() {
+  const exported = table as Record<string, unknown>;
+  const count = (name: string) => (typeof exported[name] === 'number' ? (exported[name] as number) : 1);
+  return {
+    schemaVersion: typeof exported.SCHEMA_VERSION === 'number' ? exported.SCHEMA_VERSION : 1,
+    indexes: table.TABLE.indexes.map((index) => ({ name: index.name, projection: index.projection })),
+    shards: { byTime: count('LIST_SHARDS'), byRecordedTransition: count('TRANSITION_SHARDS') },
+  };
+}
 
 /** The commit under test (with `+dirty` when the work tree has changes), for results.json. */
 export function commitUnderTest(): string {
@@ -903,6 +915,7 @@ async function main() {
       ingest: functions.ingest.memoryMb,
       dispatch: functions.dispatch.memoryMb,
     },
+    table: tableLayout(),
   };
   const results = {
     at: new Date().toISOString(),

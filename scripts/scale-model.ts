@@ -53,10 +53,10 @@ export const TARGET_LIMITS = [
   { target: 'Telegram (one chat)', perSecond: 1, callsPerDelivery: 1 },
 ] as const;
 
-/** How a shared index partition key is spread; indexes not listed here are keyed per service. */
-export const SHARED_INDEX_KEYS: Record<string, { key: string; shards: number }> = {
-  byTime: { key: 'every deployment', shards: 1 },
-  byRecordedTransition: { key: 'every transition of one hour', shards: 1 },
+/** The index partition keys every record shares (spread over the run's shards); other indexes are per service. */
+export const SHARED_INDEX_KEYS: Record<string, string> = {
+  byTime: 'every deployment',
+  byRecordedTransition: 'every transition of one hour',
 };
 
 /** What results.json holds for the model (written by bench/run.ts and bench/fleet.ts). */
@@ -82,6 +82,8 @@ export interface ScaleResults {
       floorUsd: number;
       logBytes?: number;
     };
+    /** The table layout of the run (absent in runs before it was recorded: one shard each). */
+    table?: { schemaVersion: number; shards: Record<string, number> };
   };
   fleet?: {
     instances: number;
@@ -137,11 +139,12 @@ export function scaleModelTables(results: ScaleResults): string {
     if (units <= 0) continue;
     const shared = SHARED_INDEX_KEYS[index];
     if (shared) {
+      const shards = model.table?.shards[index] ?? 1;
       row(
-        `index \`${index}\`: one partition key for ${shared.key}${shared.shards > 1 ? ` (${shared.shards} shards)` : ''}`,
+        `index \`${index}\`: the partition key of ${shared}${shards > 1 ? `, ${shards} shards` : ', one shard'}`,
         `${LIMITS.partitionWru.toLocaleString('en-US')} WRU/s per partition`,
         `${fmt(units)} WRU`,
-        (LIMITS.partitionWru * shared.shards) / units,
+        (LIMITS.partitionWru * shards) / units,
       );
     } else {
       row(
@@ -252,7 +255,7 @@ export function scaleModelTables(results: ScaleResults): string {
     .map((l) => (l === undefined ? '?' : l.toFixed(1)))
     .join(' → ');
   return [
-    `From \`bench/results.json\`: commit \`${model.commit}\`, ${model.at}, ${model.machine.cpu} (${model.machine.cores} cores), load ${load}, ${fmt(model.workload.eventsPerSecond)} events/s measured, ${targets} targets per route, ${fmt(sns * 100)} % of events through SNS.`,
+    `From \`bench/results.json\`: commit \`${model.commit}\` (table schema version ${model.table?.schemaVersion ?? 1}), ${model.at}, ${model.machine.cpu} (${model.machine.cores} cores), load ${load}, ${fmt(model.workload.eventsPerSecond)} events/s measured, ${targets} targets per route, ${fmt(sns * 100)} % of events through SNS.`,
     '',
     ...header,
     '',

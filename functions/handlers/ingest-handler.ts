@@ -69,7 +69,7 @@ export function createIngestHandler(runtime: () => Promise<Runtime>) {
       runtime,
       seen,
     );
-    for (const { messageId, event: deploymentEvent } of parsed) {
+    const one = async ({ messageId, event: deploymentEvent }: (typeof parsed)[number]) => {
       try {
         const result = await ingestEvent(deploymentEvent, ingest, {}, seen);
         ingest.logger.info('ingested', { queueMessageId: messageId, ...result });
@@ -82,9 +82,33 @@ export function createIngestHandler(runtime: () => Promise<Runtime>) {
         });
         failures.push({ itemIdentifier: messageId });
       }
+    };
+    for (const run of instanceRuns(parsed)) {
+      // A run of one deployment's instance events: the first may change the record (the first instance
+      // makes the deployment in_progress); after it the others change nothing but their own history items,
+      // so they are written at once. A record write among them is still conditional on its revision.
+      const [first, ...rest] = run;
+      await one(first as (typeof parsed)[number]);
+      await Promise.all(rest.map(one));
     }
     return { batchItemFailures: failures };
   };
+}
+
+/** The batch in order, consecutive instance events of one deployment grouped; any other event alone. */
+function instanceRuns<T extends { event: DeploymentEvent }>(items: T[]): T[][] {
+  const runs: T[][] = [];
+  for (const item of items) {
+    const last = runs.at(-1)?.at(-1);
+    const joins =
+      last !== undefined &&
+      item.event.kind === 'instance' &&
+      last.event.kind === 'instance' &&
+      last.event.deploymentId === item.event.deploymentId;
+    if (joins) runs.at(-1)?.push(item);
+    else runs.push([item]);
+  }
+  return runs;
 }
 
 function parse(message: SnsMessage, receivedAt: string, where: string): DeploymentEvent {
