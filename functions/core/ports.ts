@@ -125,6 +125,13 @@ export interface RangeQuery {
   order: 'asc' | 'desc';
   /** Items read at most (those an environment filter drops count too). */
   maxReads: number;
+  /**
+   * Only these attributes of each item are read (dotted paths, e.g. `revision.commit`): the items hold nothing
+   * else. None: every attribute.
+   */
+  attributes?: readonly string[];
+  /** With `after`: the range is cut into this many equal time segments, read in parallel (default 1). */
+  segments?: number;
 }
 
 /** What a bounded read found, how many items it read, and whether more were left unread. */

@@ -1,7 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApi } from '../../functions/core/api/app.ts';
 import { computeDora, type DoraDeployment, type DoraIncident } from '../../functions/core/dora.ts';
-import { DoraWindowTooLargeError, doraFromStore } from '../../functions/core/dora-query.ts';
+import {
+  DORA_READ_SEGMENTS,
+  DoraWindowTooLargeError,
+  doraFromStore,
+} from '../../functions/core/dora-query.ts';
 import type { Deployment } from '../../functions/core/schema.ts';
 import { createHarness, type Harness } from '../support/harness.ts';
 
@@ -348,7 +352,8 @@ describe('GET /v1/metrics/dora', () => {
     expect((body.changeFailRate as Json).basedOn).toBeGreaterThan(250);
     expect(body.reads).toEqual({ deployments: 340, incidents: 0 });
     expect(commands.filter((c) => c !== 'QueryCommand')).toEqual([]);
-    expect(commands.length).toBeLessThanOrEqual(3);
+    // The history, the incidents, and the window in DORA_READ_SEGMENTS parallel time segments.
+    expect(commands.length).toBeLessThanOrEqual(2 + DORA_READ_SEGMENTS);
   });
 
   it('refuses a window that would read more than the cap instead of reading on', async () => {
@@ -362,6 +367,29 @@ describe('GET /v1/metrics/dora', () => {
         maxReads: 150,
       }),
     ).rejects.toBeInstanceOf(DoraWindowTooLargeError);
+  });
+
+  it('reads a range in parallel time segments in the same order, within the cap, only the attributes asked', async () => {
+    const range = {
+      service: 'bulk',
+      after: '2026-05-01T00:00:00.000Z',
+      before: '2026-07-01T00:00:00.000Z',
+      order: 'asc' as const,
+    };
+    const whole = await h.store.deploymentsInRange({ ...range, maxReads: 1000 });
+    const segmented = await h.store.deploymentsInRange({
+      ...range,
+      maxReads: 1000,
+      segments: 8,
+      attributes: ['id', 'status', 'revision.commit'],
+    });
+    const capped = await h.store.deploymentsInRange({ ...range, maxReads: 150, segments: 8 });
+
+    expect(segmented.items.map((d) => d.id)).toEqual(whole.items.map((d) => d.id));
+    expect(segmented).toMatchObject({ read: whole.read, more: false });
+    expect(new Set(segmented.items.flatMap((d) => Object.keys(d)))).toEqual(new Set(['id', 'status']));
+    expect(capped.read).toBeLessThanOrEqual(150);
+    expect(capped.more).toBe(true);
   });
 
   it('takes the lead time from commitTime and commits on native events', async () => {

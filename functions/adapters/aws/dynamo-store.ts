@@ -854,7 +854,11 @@ export class DynamoStore implements DeploymentStore, RateLimiter {
     return this.readRange(index, partition, query, toIncident);
   }
 
-  /** Reads one index partition over a sort key range, at most `maxReads` items, in pages of up to 1,000. */
+  /**
+   * Reads one index partition over a sort key range, at most `maxReads` items, in pages of up to 1,000: in
+   * parallel time segments when asked, each page reserving its Limit from the shared budget before it is sent
+   * (so all segments together never read more than `maxReads`), and only the attributes asked for.
+   */
   private async readRange<T>(
     index: string,
     partition: string,
@@ -864,33 +868,74 @@ export class DynamoStore implements DeploymentStore, RateLimiter {
     if (query.maxReads <= 0) return { items: [], read: 0, more: true };
     const indexKeys = TABLE.indexes.find((i) => i.name === index) as (typeof TABLE.indexes)[number];
     const filter = !query.service && query.environment;
-    const values: Record<string, string> = { ':pk': partition, ':before': query.before };
-    if (query.after) values[':after'] = query.after;
-    if (filter) values[':env'] = query.environment as string;
-    const items: T[] = [];
-    let read = 0;
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const page = await this.doc.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          IndexName: index,
-          // `before` alone sorts before every `before#id`: BETWEEN's inclusive end excludes that instant.
-          KeyConditionExpression: query.after
-            ? `${indexKeys.partitionKey} = :pk AND ${indexKeys.sortKey} BETWEEN :after AND :before`
-            : `${indexKeys.partitionKey} = :pk AND ${indexKeys.sortKey} < :before`,
-          FilterExpression: filter ? 'environment = :env' : undefined,
-          ExpressionAttributeValues: values,
-          ScanIndexForward: query.order === 'asc',
-          Limit: Math.min(query.maxReads - read, RANGE_PAGE_SIZE),
-          ExclusiveStartKey: startKey,
-        }),
-      );
-      read += page.ScannedCount ?? page.Count ?? 0;
-      for (const item of page.Items ?? []) items.push(convert(item));
-      startKey = page.LastEvaluatedKey;
-    } while (startKey && read < query.maxReads);
-    return { items, read, more: startKey !== undefined };
+    const names: Record<string, string> = {};
+    const projection = query.attributes
+      ?.map((path) =>
+        path
+          .split('.')
+          .map((part) => {
+            const name = `#p${Object.keys(names).length}`;
+            names[name] = part;
+            return name;
+          })
+          .join('.'),
+      )
+      .join(', ');
+    const budget = { left: query.maxReads };
+    const segments = rangeSegments(query).map(([after, before]) => ({
+      after,
+      before,
+      items: [] as T[],
+      read: 0,
+      startKey: undefined as Record<string, unknown> | undefined,
+      more: true,
+    }));
+    let reading = segments.length;
+    /** Reads a segment on while the budget lasts; each page reserves its Limit first (a fair share in parallel). */
+    const readOn = async (segment: (typeof segments)[number]) => {
+      while (segment.more) {
+        const limit = Math.min(RANGE_PAGE_SIZE, Math.ceil(budget.left / Math.max(reading, 1)));
+        if (limit <= 0) return;
+        budget.left -= limit;
+        const values: Record<string, string> = { ':pk': partition, ':before': segment.before };
+        if (segment.after) values[':after'] = segment.after;
+        if (filter) values[':env'] = query.environment as string;
+        const page = await this.doc.send(
+          new QueryCommand({
+            TableName: this.tableName,
+            IndexName: index,
+            // `before` alone sorts before every `before#id`: BETWEEN's inclusive end excludes that instant.
+            KeyConditionExpression: segment.after
+              ? `${indexKeys.partitionKey} = :pk AND ${indexKeys.sortKey} BETWEEN :after AND :before`
+              : `${indexKeys.partitionKey} = :pk AND ${indexKeys.sortKey} < :before`,
+            FilterExpression: filter ? 'environment = :env' : undefined,
+            ProjectionExpression: projection,
+            ExpressionAttributeNames: projection ? names : undefined,
+            ExpressionAttributeValues: values,
+            ScanIndexForward: query.order === 'asc',
+            Limit: limit,
+            ExclusiveStartKey: segment.startKey,
+          }),
+        );
+        const scanned = page.ScannedCount ?? page.Count ?? 0;
+        budget.left += limit - scanned;
+        segment.read += scanned;
+        for (const item of page.Items ?? []) segment.items.push(convert(item));
+        segment.startKey = page.LastEvaluatedKey;
+        segment.more = segment.startKey !== undefined;
+        if (!segment.more) reading--;
+      }
+    };
+    await Promise.all(segments.map(readOn));
+    // A segment that stopped for want of budget while others still held theirs goes on with what they left.
+    reading = 1;
+    for (const segment of segments) await readOn(segment);
+    if (query.order === 'desc') segments.reverse();
+    return {
+      items: segments.flatMap((r) => r.items),
+      read: segments.reduce((sum, r) => sum + r.read, 0),
+      more: segments.some((r) => r.more),
+    };
   }
 
   /**
@@ -963,6 +1008,20 @@ function toDeployment(item: Record<string, unknown>): Deployment {
 
 function toIncident(item: Record<string, unknown>): Incident {
   return strip(item) as unknown as Incident;
+}
+
+/** `[after, before)` of a range query, cut into `segments` equal time segments (one without `after`). */
+function rangeSegments(query: RangeQuery): [string | undefined, string][] {
+  const count = Math.max(1, Math.floor(query.segments ?? 1));
+  if (!query.after || count === 1) return [[query.after, query.before]];
+  const from = Date.parse(query.after);
+  const to = Date.parse(query.before);
+  if (!(from < to)) return [[query.after, query.before]];
+  const cut = (i: number) => new Date(from + Math.floor(((to - from) * i) / count)).toISOString();
+  return Array.from({ length: count }, (_, i) => [
+    i === 0 ? query.after : cut(i),
+    i === count - 1 ? query.before : cut(i + 1),
+  ]);
 }
 
 /** The index and partition holding the deployments of a service (and environment), or all of them. */
