@@ -7,6 +7,7 @@ import type {
   DispatchMessage,
   StoredEvent,
 } from './schema.ts';
+import type { Status } from './status.ts';
 
 /** Persistence for deployments, their history, deliveries and idempotency keys. */
 export interface DeploymentStore {
@@ -192,6 +193,14 @@ export interface CiEventQuery {
 export interface DeploymentQuery {
   service?: string;
   environment?: string;
+  /** Only deployments with this normalized status (filtered after reading). */
+  status?: Status;
+  /** Only deployments from this source (filtered after reading). */
+  source?: string;
+  /** Created at or after (ISO 8601, as `toISOString` writes it): part of the index's key condition. */
+  from?: string;
+  /** Created before (ISO 8601, as `toISOString` writes it): part of the index's key condition. */
+  to?: string;
   limit: number;
   cursor?: string;
   /** By creation time; `desc` (newest first) unless told. */

@@ -221,31 +221,41 @@ export class DynamoStore implements DeploymentStore, RateLimiter {
   }
 
   async listDeployments(query: DeploymentQuery): Promise<{ items: Deployment[]; cursor?: string }> {
-    let index: string;
-    let condition: string;
-    const values: Record<string, string> = {};
-    if (query.service && query.environment) {
-      index = 'byServiceEnv';
-      condition = 'gsi1pk = :pk';
-      values[':pk'] = `SE#${key(query.service)}#${key(query.environment)}`;
-    } else if (query.service) {
-      index = 'byService';
-      condition = 'gsi2pk = :pk';
-      values[':pk'] = `S#${key(query.service)}`;
-    } else {
-      index = 'byTime';
-      condition = 'gsi3pk = :pk';
-      values[':pk'] = ALL_DEPLOYMENTS;
+    const { index, partition } = deploymentPartition(query.service, query.environment);
+    const sortKey = TABLE.indexes.find((i) => i.name === index)?.sortKey as string;
+    const partitionKey = TABLE.indexes.find((i) => i.name === index)?.partitionKey as string;
+    const values: Record<string, string> = { ':pk': partition };
+    const names: Record<string, string> = {};
+    // Sort keys are `<createdAt>#<id>`: `from` alone sorts before every key of that instant, `to` after none of its own.
+    let condition = `${partitionKey} = :pk`;
+    if (query.from) values[':from'] = query.from;
+    if (query.to) values[':to'] = query.to;
+    if (query.from && query.to) condition += ` AND ${sortKey} BETWEEN :from AND :to`;
+    else if (query.from) condition += ` AND ${sortKey} >= :from`;
+    else if (query.to) condition += ` AND ${sortKey} < :to`;
+    const filters: string[] = [];
+    if (!query.service && query.environment) {
+      filters.push('environment = :env');
+      values[':env'] = query.environment;
     }
-    const filterByEnvironment = !query.service && query.environment;
-    if (filterByEnvironment) values[':env'] = query.environment as string;
+    if (query.status) {
+      filters.push('#status = :status');
+      names['#status'] = 'status';
+      values[':status'] = query.status;
+    }
+    if (query.source) {
+      filters.push('#source = :source');
+      names['#source'] = 'source';
+      values[':source'] = query.source;
+    }
+    const filtered = filters.length > 0;
     const items: Deployment[] = [];
     let startKey = query.cursor ? decodeCursor(query.cursor) : undefined;
     const indexKeys = TABLE.indexes.find((i) => i.name === index) as (typeof TABLE.indexes)[number];
-    // The environment filter is applied after reading: read in large pages (not one query per deployment
-    // when the environment is rare), stop after a bounded number of them (a short page with a cursor: the
-    // caller goes on from there), and when a page holds more matches than wanted, continue after the last
-    // one returned.
+    // Filters (environment without service, status, source) are applied after reading: read in large pages
+    // (not one query per deployment when matches are rare), stop after a bounded number of them (a short page
+    // with a cursor: the caller goes on from there), and when a page holds more matches than wanted, continue
+    // after the last one returned.
     let pages = 0;
     do {
       const want = query.limit - items.length;
@@ -254,10 +264,11 @@ export class DynamoStore implements DeploymentStore, RateLimiter {
           TableName: this.tableName,
           IndexName: index,
           KeyConditionExpression: condition,
-          FilterExpression: filterByEnvironment ? 'environment = :env' : undefined,
+          FilterExpression: filtered ? filters.join(' AND ') : undefined,
+          ExpressionAttributeNames: Object.keys(names).length > 0 ? names : undefined,
           ExpressionAttributeValues: values,
           ScanIndexForward: query.order === 'asc',
-          Limit: filterByEnvironment ? Math.max(want, FILTERED_PAGE_SIZE) : want,
+          Limit: filtered ? Math.max(want, FILTERED_PAGE_SIZE) : want,
           ExclusiveStartKey: startKey,
         }),
         query.cursor,
