@@ -8,6 +8,8 @@
  * in flight, 16), BENCH_COLD_RUNS (imports per bundle, 11), BENCH_COLD=0 (skip the cold-start part),
  * BENCH_CPU_PROF=<dir> (write a CPU profile of the process under test). BENCH_SCENARIO=faults runs the
  * faults scenario instead (bench/faults.ts: how long a backlog takes to drain when every target misbehaves).
+ * After the run, `GET /v1/metrics/dora` is timed over a window of 10,000 deployments (bench/dora.ts);
+ * BENCH_SCENARIO=dora runs only that.
  */
 import { type ChildProcess, execFileSync, fork } from 'node:child_process';
 import { createHmac, randomUUID } from 'node:crypto';
@@ -17,6 +19,7 @@ import type { AddressInfo } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import * as table from '../functions/adapters/aws/table.ts';
 import { deploymentIdFor } from '../functions/core/ids.ts';
@@ -27,6 +30,7 @@ import { isDynamoRead, isDynamoWrite, isSqsSend, sum, sumByIndex } from './aws-c
 import { buildBaseline, type ColdStart, measureColdStarts, sdkClientsIn, synthesize } from './cold-start.ts';
 import { FLOOR_ASSUMPTIONS, floorCost, PRICES_US_EAST_1, projectCost, SHIPCAST_SCOPES } from './cost.ts';
 import { runFleetScenario } from './fleet.ts';
+import { DORA_BUDGET_MS, DORA_RUNS, type DoraMeasurement, measureDoraRoute, seedDoraWindow } from './dora.ts';
 import { runFaultsScenario } from './faults.ts';
 import { latencySvg } from './plot.ts';
 import type { Report } from './shipcast-process.ts';
@@ -424,10 +428,70 @@ const pct = (sorted: number[], q: number) =>
 const r2 = (v: number) => Math.round(v * 100) / 100;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** Seeds the DORA window into the table of the process under test and times the route over it. */
+async function measureDora(dynamodbEndpoint: string, tableName: string, apiUrl: string) {
+  const dynamodb = new DynamoDBClient({
+    region: REGION,
+    endpoint: dynamodbEndpoint,
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+  });
+  try {
+    console.log('seeding 10,000 finished deployments for the DORA route…');
+    await seedDoraWindow(dynamodb, tableName);
+    return await measureDoraRoute(apiUrl, API_TOKEN);
+  } finally {
+    dynamodb.destroy();
+  }
+}
+
+/** The DORA figure and its budget line, as the main scenario prints them. */
+function doraLines(dora: DoraMeasurement) {
+  return {
+    row: [
+      `DORA route over ${dora.deployments} deployments: p50 / max of ${DORA_RUNS} (ms)`,
+      `${r2(dora.p50Ms)} / ${r2(dora.maxMs)} (read ${dora.reads.deployments} deployments, ${dora.reads.incidents} incidents)`,
+    ] as [string, string],
+    budget: {
+      line: `DORA route p50, ${dora.deployments} deployments`,
+      value: `${dora.p50Ms.toFixed(0)} ms`,
+      limit: `< ${DORA_BUDGET_MS} ms`,
+      pass: dora.p50Ms < DORA_BUDGET_MS,
+    },
+  };
+}
+
+/** `BENCH_SCENARIO=dora`: only the DORA route's latency. */
+async function runDoraScenario() {
+  const dynamodb = await startDynamoDbLocal();
+  const shipcast = startShipcast({
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    BENCH_CONFIG: JSON.stringify({
+      api: { tokens: [{ name: 'bench', secret: 'api-token' }] },
+      targets: { console: { type: 'log' } },
+      routes: [{ targets: ['console'] }],
+    }),
+    BENCH_DYNAMODB_ENDPOINT: dynamodb.endpoint,
+    SHIPCAST_SECRET_API_TOKEN: API_TOKEN,
+  });
+  try {
+    const ready = (await shipcast.next('ready')) as { apiUrl: string };
+    const dora = await measureDora(dynamodb.endpoint, `bench-${shipcast.child.pid}`, ready.apiUrl);
+    const { row, budget } = doraLines(dora);
+    console.log(`\n${row[0]}  ${row[1]}\n`);
+    console.log(`${budget.pass ? 'PASS' : 'FAIL'}  ${budget.line}  ${budget.value}  (${budget.limit})`);
+    process.exitCode = budget.pass ? 0 : 1;
+  } finally {
+    await shipcast.ask({ type: 'stop' }, 'stopped');
+    await dynamodb.stop();
+  }
+}
+
 async function main() {
   const commit = commitUnderTest();
   if (process.env.BENCH_SCENARIO === 'faults') return runFaultsScenario(startShipcast);
   if (process.env.BENCH_SCENARIO === 'fleet') return runFleetScenario(startShipcast);
+  if (process.env.BENCH_SCENARIO === 'dora') return runDoraScenario();
   const machine = {
     cpu:
       /model name\s*:\s*(.*)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ??
@@ -519,6 +583,7 @@ async function main() {
   const logBytesInWindow = logBytes - logBytesAtStart;
   // The enricher's CodeDeploy client is not one the counter wraps: the fake CodeDeploy API counts its calls.
   const codeDeployCalls = codedeploy.requests.length - codeDeployCallsAtStart;
+  const dora = await measureDora(dynamodb.endpoint, `bench-${shipcast.child.pid}`, ready.apiUrl);
   await shipcast.ask({ type: 'stop' }, 'stopped');
   sns.destroy();
   for (const t of targets) t.server.close();
@@ -728,6 +793,7 @@ async function main() {
   }
   check('heap growth after the run vs after warm-up', heapGrowth * 100, BUDGET.heapGrowth * 100, ' %', 1);
   check('projected USD per million deployment events', cost.perMillionEvents, BUDGET.costPerMillionEvents);
+  budgets.push(doraLines(dora).budget);
 
   // -------------------------------------------------------------------------------------------------
   const rows: [string, string][] = [
@@ -812,6 +878,7 @@ async function main() {
       `${r2(warm.heapUsed / 2 ** 20)} MiB → ${r2(drained.heapUsed / 2 ** 20)} MiB`,
     ],
   ];
+  rows.push(doraLines(dora).row);
   rows.push([
     'load average (1 min) at start / end',
     `${machine.loadAverageAtStart?.toFixed(1)} / ${loadavg()[0]?.toFixed(1)}`,
@@ -963,6 +1030,7 @@ async function main() {
     },
     cold,
     correlation: stats,
+    dora,
     budgets,
   };
   // The fleet scenario's figures (BENCH_SCENARIO=fleet) stay until it runs again.

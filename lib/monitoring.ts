@@ -33,6 +33,8 @@ export interface MonitoredParts {
 }
 
 const PERIOD = Duration.minutes(5);
+/** Deployments are rare next to events: the deployment widgets count them per hour. */
+const DEPLOYMENT_PERIOD = Duration.hours(1);
 const DEFAULT_AGE: Required<QueueAgeAlarmThresholds> = {
   ingest: Duration.minutes(15),
   dispatch: Duration.hours(6),
@@ -243,6 +245,37 @@ export function createDashboard(
         period: PERIOD,
       }),
     ]),
+  );
+  // The deployments Shipcast records (functions/core/deployment-metrics.ts): `service` is the deployed service
+  // here, and services and environments are open-ended, so SEARCH finds them (search-expression-syntax in
+  // the CloudWatch user guide: any statistic, Boolean operators in the search term).
+  const deployments = (title: string, term: string, statistic: string, label: string) =>
+    graph(title, [
+      new cloudwatch.MathExpression({
+        expression: `SEARCH('${term}', '${statistic}', ${DEPLOYMENT_PERIOD.toSeconds()})`,
+        label,
+        period: DEPLOYMENT_PERIOD,
+      }),
+    ]);
+  dashboard.addWidgets(
+    deployments(
+      'Deployments finished by service, environment and outcome (per hour)',
+      `{${METRIC_NAMESPACE},environment,outcome,service} MetricName="DeploymentFinished"`,
+      'Sum',
+      '',
+    ),
+    deployments(
+      'Failed or stopped deployments by service and environment (per hour)',
+      `{${METRIC_NAMESPACE},environment,outcome,service} MetricName="DeploymentFinished" (outcome="failed" OR outcome="stopped")`,
+      'Sum',
+      '',
+    ),
+    deployments(
+      'Change lead time by service and environment (p50, s)',
+      `{${METRIC_NAMESPACE},environment,service} MetricName="LeadTimeSeconds"`,
+      'p50',
+      '',
+    ),
   );
   dashboard.addWidgets(
     new cloudwatch.AlarmStatusWidget({ title: 'Alarms', alarms: [...alarms], width: 24, height: 4 }),

@@ -1,7 +1,7 @@
 /** `shipcast notify`, `shipcast wait` and `shipcast deployments list|show`: the CI author's commands. */
 import { createHash, randomUUID } from 'node:crypto';
 import type { Deployment } from '../core/schema.ts';
-import { flag, parseArgs, parseDuration, UsageError } from './args.ts';
+import { flag, flagList, parseArgs, parseDuration, UsageError } from './args.ts';
 import { detectCi } from './ci-env.ts';
 import { apiOf, type CliContext, EXIT } from './context.ts';
 import { duration, oneLine, table } from './output.ts';
@@ -29,8 +29,18 @@ const NOTIFY_FIELDS = [
 /** `shipcast notify --status S [--service …]`: records one deployment event, filled in from the CI's variables. */
 export async function notify(args: string[], context: CliContext): Promise<number> {
   const parsed = parseArgs(args, {
-    values: ['status', 'deployment-id', 'idempotency-key', 'host', 'timestamp', ...NOTIFY_FIELDS],
-    booleans: ['no-ci'],
+    values: [
+      'status',
+      'deployment-id',
+      'idempotency-key',
+      'host',
+      'timestamp',
+      'commit-time',
+      'commits',
+      'commit-at',
+      ...NOTIFY_FIELDS,
+    ],
+    booleans: ['no-ci', 'hotfix'],
   });
   if (parsed.positionals.length > 0) throw new UsageError(`unexpected argument "${parsed.positionals[0]}"`);
   const status = flag(parsed, 'status');
@@ -48,6 +58,17 @@ export async function notify(args: string[], context: CliContext): Promise<numbe
   if (hosts) body.hosts = hosts;
   const timestamp = flag(parsed, 'timestamp');
   if (timestamp) body.timestamp = timestamp;
+  const commitTime = flag(parsed, 'commit-time');
+  if (commitTime) {
+    if (!body.commit) throw new UsageError('--commit-time needs --commit (the commit it is the time of)');
+    body.commitTime = commitTime;
+  }
+  const commits = [
+    ...flagList(parsed, 'commits').map((pair) => commitAt(pair, 'commits')),
+    ...(parsed.flags.get('commit-at') ?? []).map((pair) => commitAt(pair, 'commit-at')),
+  ];
+  if (commits.length > 0) body.commits = commits;
+  if (parsed.booleans.has('hotfix')) body.hotfix = true;
   if (!body.service) throw new UsageError('--service is required (outside a CI Shipcast recognises)');
   if (!body.environment) throw new UsageError('--environment is required');
   // One key per CI run attempt and body: a step that runs again in the same attempt records nothing new, a
@@ -74,6 +95,19 @@ export async function notify(args: string[], context: CliContext): Promise<numbe
     );
   }
   return EXIT.ok;
+}
+
+/** `sha=time` of --commits / --commit-at as the native event's `{ sha, time }` (the API checks the time). */
+function commitAt(pair: string, name: string): { sha: string; time: string } {
+  const at = pair.indexOf('=');
+  const sha = pair.slice(0, at).trim();
+  const time = pair.slice(at + 1).trim();
+  if (at < 0 || !sha || !time) {
+    throw new UsageError(
+      `--${name} takes sha=time pairs, e.g. --${name} 9fceb02=2026-03-01T10:00:00Z (got "${pair}")`,
+    );
+  }
+  return { sha, time };
 }
 
 /** `shipcast wait <deployment> | --service S --environment E [--version V]`: blocks until the deployment ends. */

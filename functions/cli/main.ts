@@ -15,6 +15,7 @@ import { flag, parseArgs, UsageError } from './args.ts';
 import { type AwsClients, codedeploy } from './codedeploy.ts';
 import { type CliContext, EXIT } from './context.ts';
 import { deployments, notify, wait } from './deployments.ts';
+import { dora } from './dora.ts';
 
 const GLOBAL = `Global flags: --url <api url> (or SHIPCAST_URL), --token <token> (or SHIPCAST_TOKEN), --json, --help.
 Exit codes: 0 done; 1 failed (wait: the deployment failed); 2 wait: the deployment was stopped;
@@ -27,6 +28,7 @@ Commands:
   notify             record a deployment event from CI (fills in the CI's own variables)
   wait               block until a deployment ends; exit 0 succeeded, 1 failed, 2 stopped, 124 timeout
   deployments        list | show deployments
+  dora               the five DORA metrics of a service/environment over a window, with bands
   codedeploy         connect | disconnect deployment groups, stop (and roll back) a deployment
   publish-trigger    publish a CodeDeploy trigger message to Shipcast's topic (local quick start)
   redrive            move dead-lettered messages back to their queue
@@ -42,13 +44,24 @@ again records nothing twice. Retries 429, 5xx and network errors with backoff.
 
   --service, --environment (required outside CI), --version, --commit, --repository, --ref, --actor,
   --url, --description, --host (repeatable), --timestamp <ISO 8601>, --deployment-id <your id or dep_…>,
-  --idempotency-key <key>, --no-ci (ignore the CI's variables)`,
+  --idempotency-key <key>, --no-ci (ignore the CI's variables)
+
+DORA inputs (docs/dora.md): --commit-time <ISO 8601> (when --commit was made), --commits sha=time,…
+and --commit-at sha=time (repeatable): the commits this deployment brings, for the change lead time;
+--hotfix: the deployment fixes a failure (counts as rework).`,
   wait: `shipcast wait <deployment-id> | --service S --environment E [--version V] [--timeout 30m] [--interval 5s]
 
 Blocks until the deployment ends, printing each transition on stderr as it happens.
 Exit 0 succeeded, 1 failed, 2 stopped, 124 timed out.`,
   deployments: `shipcast deployments list [--service S] [--environment E] [--limit N] [--cursor C]
 shipcast deployments show <deployment-id>`,
+  dora: `shipcast dora [--service S[,S…]] [--environment E] [--from T] [--to T] [--interval week|month]
+
+The five DORA metrics (deployment frequency, change lead time, change fail rate, recovery time, rework
+rate) with their bands and what each is based on, then one line per week or month. Reads
+GET /v1/metrics/dora (token scope metrics:read). --from/--to: a date (2026-03-01, midnight UTC) or an
+ISO 8601 date-time; default the 28 days before now. No --service: every service. docs/dora.md defines
+every number.`,
   codedeploy: `shipcast codedeploy connect --application A (--group G ... | --all-groups) [--events E,...] [--dry-run]
 shipcast codedeploy disconnect --application A (--group G ... | --all-groups) [--dry-run]
 shipcast codedeploy stop <d-XXXXXXXXX | dep_…> [--rollback] [--timeout 10m]
@@ -108,6 +121,8 @@ export async function run(argv: string[], context: CliContext, aws: AwsClients =
         return await wait(rest, context);
       case 'deployments':
         return await deployments(rest, context);
+      case 'dora':
+        return await dora(rest, context);
       case 'codedeploy':
         return await codedeploy(rest, context, aws);
       case 'publish-trigger':

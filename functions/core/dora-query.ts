@@ -1,6 +1,6 @@
 /**
  * What `GET /v1/metrics/dora` reads and how Shipcast's records become computeDora's input. Every read is a
- * bounded query of one index partition (docs/api.md says how many items at most): never a table scan.
+ * bounded query of index partitions (docs/api.md says which and how many items at most): never a table scan.
  */
 import { BAND_SOURCE, computeDora, type DoraDeployment, type DoraIncident, type DoraResult } from './dora.ts';
 import type { Incident } from './incidents.ts';
@@ -13,6 +13,34 @@ export const DORA_HISTORY_DEPLOYMENTS = 100;
 export const DORA_MAX_READS = 20_000;
 /** Incidents opened this long before the window are read too (they can still be open in it). */
 export const DORA_INCIDENT_LOOKBACK_DAYS = 30;
+
+/** The only attributes of a deployment record the metrics read (`toDoraDeployment` takes nothing else). */
+export const DORA_DEPLOYMENT_ATTRIBUTES = [
+  'id',
+  'service',
+  'environment',
+  'status',
+  'version',
+  'revision.commit',
+  'createdAt',
+  'startedAt',
+  'finishedAt',
+  'rollbackOf',
+  'rolledBackBy',
+  'commits',
+  'hotfix',
+] as const;
+/** The only attributes of an incident record the metrics read (`toDoraIncident` takes nothing else). */
+export const DORA_INCIDENT_ATTRIBUTES = [
+  'id',
+  'service',
+  'environment',
+  'openedAt',
+  'resolvedAt',
+  'deploymentId',
+  'link',
+  'causedByChange',
+] as const;
 
 /** A DORA request, validated. */
 export interface DoraQuery {
@@ -57,31 +85,36 @@ export async function doraFromStore(store: DeploymentStore, query: DoraQuery): P
   ).toISOString();
   for (const service of partitions) {
     const where = { service, environment: query.environment };
-    const history = await store.deploymentsInRange({
-      ...where,
-      before: query.from,
-      order: 'desc',
-      maxReads: Math.min(DORA_HISTORY_DEPLOYMENTS, budget),
-    });
-    budget -= history.read;
+    const historyReads = Math.min(DORA_HISTORY_DEPLOYMENTS, budget);
+    const [history, opened] = await Promise.all([
+      store.deploymentsInRange({
+        ...where,
+        before: query.from,
+        order: 'desc',
+        maxReads: historyReads,
+        attributes: DORA_DEPLOYMENT_ATTRIBUTES,
+      }),
+      store.incidentsInRange({
+        ...where,
+        after: incidentsFrom,
+        before: query.to,
+        order: 'asc',
+        maxReads: budget - historyReads,
+        attributes: DORA_INCIDENT_ATTRIBUTES,
+      }),
+    ]);
+    budget -= history.read + opened.read;
+    if (opened.more) throw tooLarge();
     const window = await store.deploymentsInRange({
       ...where,
       after: query.from,
       before: query.to,
       order: 'asc',
       maxReads: budget,
+      attributes: DORA_DEPLOYMENT_ATTRIBUTES,
     });
     budget -= window.read;
     if (window.more) throw tooLarge();
-    const opened = await store.incidentsInRange({
-      ...where,
-      after: incidentsFrom,
-      before: query.to,
-      order: 'asc',
-      maxReads: budget,
-    });
-    budget -= opened.read;
-    if (opened.more) throw tooLarge();
     deploymentReads += history.read + window.read;
     incidentReads += opened.read;
     for (const d of [...history.items, ...window.items]) deployments.set(d.id, d);

@@ -166,7 +166,9 @@ function classify(
   const groups = new Map<string, Classified[]>();
   for (const c of all) {
     const key = `${c.deployment.service}\u0000${c.deployment.environment}`;
-    groups.set(key, [...(groups.get(key) ?? []), c]);
+    const group = groups.get(key);
+    if (group) group.push(c);
+    else groups.set(key, [c]);
   }
   for (const group of groups.values()) {
     let current: Classified | undefined;
@@ -213,39 +215,76 @@ function classify(
       current = c;
     }
   }
+  // Each group's start times, sorted: the deployments started during an incident are found by binary search.
+  const starts = new Map<Classified[], { startMs: number; c: Classified }[]>();
+  for (const group of groups.values()) {
+    starts.set(
+      group,
+      group
+        .map((c) => ({ startMs: Date.parse(c.deployment.startedAt ?? c.deployment.createdAt), c }))
+        .sort((a, b) => a.startMs - b.startMs),
+    );
+  }
+  /** Resolution times of the incidents that marked each deployment failed. */
+  const resolutions = new Map<Classified, number[]>();
   for (const incident of incidents) {
     const opened = Date.parse(incident.openedAt);
     const group = groups.get(`${incident.service}\u0000${incident.environment}`) ?? [];
-    const linked = incident.deploymentId
-      ? byId.get(incident.deploymentId)
-      : group.filter((c) => c.deployment.status === 'succeeded' && c.finishMs <= opened).at(-1);
-    if (linked && incident.causedByChange !== false) linked.failed.push(`incident ${incident.id}`);
+    const linked = incident.deploymentId ? byId.get(incident.deploymentId) : latestSucceeded(group, opened);
+    if (linked && incident.causedByChange !== false) {
+      linked.failed.push(`incident ${incident.id}`);
+      if (incident.resolvedAt) {
+        resolutions.set(linked, [...(resolutions.get(linked) ?? []), Date.parse(incident.resolvedAt)]);
+      }
+    }
     const resolved = incident.resolvedAt ? Date.parse(incident.resolvedAt) : Number.POSITIVE_INFINITY;
-    for (const c of group) {
-      const start = Date.parse(c.deployment.startedAt ?? c.deployment.createdAt);
-      if (start >= opened && start < resolved && c !== linked)
-        c.rework.push(`during incident ${incident.id}`);
+    const byStart = starts.get(group) ?? [];
+    for (let i = firstIndex(byStart, (s) => s.startMs >= opened); i < byStart.length; i++) {
+      const { startMs, c } = byStart[i] as { startMs: number; c: Classified };
+      if (startMs >= resolved) break;
+      if (c !== linked) c.rework.push(`during incident ${incident.id}`);
     }
   }
   for (const group of groups.values()) {
-    group.forEach((c, i) => {
+    // nextSucceeded[i]: the first successful deployment at index i or later (group order is finish order).
+    const nextSucceeded: (Classified | undefined)[] = new Array(group.length + 1);
+    for (let i = group.length - 1; i >= 0; i--) {
+      const c = group[i] as Classified;
+      nextSucceeded[i] = c.deployment.status === 'succeeded' ? c : nextSucceeded[i + 1];
+    }
+    for (const c of group) {
       if (c.rollback) c.rework.unshift('a rollback');
       if (c.deployment.hotfix) c.rework.push('a hotfix');
-      if (c.failed.length === 0) return;
-      const ends: number[] = [];
-      const next = group
-        .slice(i + 1)
-        .find((n) => n.deployment.status === 'succeeded' && n.finishMs > c.finishMs);
+      if (c.failed.length === 0) continue;
+      const ends = [...(resolutions.get(c) ?? [])];
+      const next = nextSucceeded[firstIndex(group, (n) => n.finishMs > c.finishMs)];
       if (next) ends.push(next.finishMs);
-      for (const incident of incidents) {
-        if (!incident.resolvedAt || !c.failed.includes(`incident ${incident.id}`)) continue;
-        ends.push(Date.parse(incident.resolvedAt));
-      }
       const end = ends.filter((e) => e > c.finishMs).sort((a, b) => a - b)[0];
       if (end !== undefined) c.recovery = (end - c.finishMs) / 1000;
-    });
+    }
   }
   return all;
+}
+
+/** The latest successful deployment of a group (in finish order) that finished at or before `at`. */
+function latestSucceeded(group: Classified[], at: number): Classified | undefined {
+  for (let i = firstIndex(group, (c) => c.finishMs > at) - 1; i >= 0; i--) {
+    const c = group[i] as Classified;
+    if (c.deployment.status === 'succeeded') return c;
+  }
+  return undefined;
+}
+
+/** The first index of a list, sorted so that `after` is false then true, where `after` holds (its length if never). */
+function firstIndex<T>(sorted: T[], after: (item: T) => boolean): number {
+  let low = 0;
+  let high = sorted.length;
+  while (low < high) {
+    const middle = (low + high) >>> 1;
+    if (after(sorted[middle] as T)) high = middle;
+    else low = middle + 1;
+  }
+  return low;
 }
 
 function figures(counted: Classified[], startMs: number, endMs: number): DoraFigures {

@@ -7,6 +7,7 @@ import type {
   Incident,
   StoredEvent,
 } from './schema.ts';
+import type { Status } from './status.ts';
 
 /** Persistence for deployments, their history, deliveries and idempotency keys. */
 export interface DeploymentStore {
@@ -125,6 +126,11 @@ export interface RangeQuery {
   order: 'asc' | 'desc';
   /** Items read at most (those an environment filter drops count too). */
   maxReads: number;
+  /**
+   * Only these attributes of each item are read (dotted paths, e.g. `revision.commit`): the items hold nothing
+   * else. None: every attribute.
+   */
+  attributes?: readonly string[];
 }
 
 /** What a bounded read found, how many items it read, and whether more were left unread. */
@@ -185,6 +191,14 @@ export interface CiEventQuery {
 export interface DeploymentQuery {
   service?: string;
   environment?: string;
+  /** Only deployments with this normalized status (filtered after reading). */
+  status?: Status;
+  /** Only deployments from this source (filtered after reading). */
+  source?: string;
+  /** Created at or after (ISO 8601, as `toISOString` writes it): part of the index's key condition. */
+  from?: string;
+  /** Created before (ISO 8601, as `toISOString` writes it): part of the index's key condition. */
+  to?: string;
   limit: number;
   cursor?: string;
   /** By creation time; `desc` (newest first) unless told. */

@@ -232,13 +232,15 @@ async function deploymentsPage(params, isCurrent) {
     environment: params.get('environment') ?? '',
     status: params.get('status') ?? '',
     source: params.get('source') ?? '',
+    from: params.get('from') ?? '',
+    to: params.get('to') ?? '',
   };
-  const field = (name, label) =>
+  const field = (name, label, type = 'text') =>
     h(
       'div',
       { class: 'field' },
       h('label', { for: `f-${name}` }, label),
-      h('input', { id: `f-${name}`, name, value: filters[name] }),
+      h('input', { id: `f-${name}`, name, type, value: filters[name] }),
     );
   const statusSelect = h(
     'select',
@@ -253,6 +255,8 @@ async function deploymentsPage(params, isCurrent) {
     field('environment', 'Environment'),
     h('div', { class: 'field' }, h('label', { for: 'f-status' }, 'Status'), statusSelect),
     field('source', 'Source'),
+    field('from', 'Created from (UTC)', 'date'),
+    field('to', 'Created until (UTC, inclusive)', 'date'),
     h('button', { type: 'submit' }, 'Filter'),
   );
   form.addEventListener('submit', (event) => {
@@ -264,15 +268,19 @@ async function deploymentsPage(params, isCurrent) {
   const results = h('div', { 'aria-live': 'polite' });
   const page = h('section', {}, h('h1', {}, 'Deployments'), form, results);
 
+  // Every filter is the API's own (a filtered page is the newest matches, not a filtered newest page).
   const query = new URLSearchParams({ limit: '100' });
-  if (filters.service) query.set('service', filters.service);
-  if (filters.environment) query.set('environment', filters.environment);
+  for (const name of ['service', 'environment', 'status', 'source']) {
+    if (filters[name]) query.set(name, filters[name]);
+  }
+  const day = (value, plusDays) => {
+    const start = Date.parse(`${value}T00:00:00Z`);
+    return Number.isNaN(start) ? undefined : new Date(start + plusDays * 86_400_000).toISOString();
+  };
+  if (filters.from && day(filters.from, 0)) query.set('from', day(filters.from, 0));
+  if (filters.to && day(filters.to, 1)) query.set('to', day(filters.to, 1));
   try {
-    const { deployments } = await api(`/v1/deployments?${query}`);
-    const shown = deployments.filter(
-      (d) =>
-        (!filters.status || d.status === filters.status) && (!filters.source || d.source === filters.source),
-    );
+    const { deployments: shown } = await api(`/v1/deployments?${query}`);
     if (shown.length === 0) results.append(message('info', 'No deployments match.'));
     else {
       results.append(

@@ -510,7 +510,7 @@ describe('Shipcast stack', () => {
     }
   });
 
-  it('builds a dashboard of the functions, URL, queues, DLQs, circuits and deliveries by target', () => {
+  it('builds a dashboard of the functions, URL, queues, DLQs, circuits, deliveries by target and deployments', () => {
     const [[dashboardId, dashboard]] = ofType('AWS::CloudWatch::Dashboard') as [[string, Resource]];
     expect(ofType('AWS::CloudWatch::Dashboard')).toHaveLength(1);
     expect(dashboard.Properties.DashboardName).toBeUndefined();
@@ -537,7 +537,24 @@ describe('Shipcast stack', () => {
       'Circuits opened by target',
       'Circuits closed by target',
       'Dead-lettered deliveries and events ingested',
+      'Deployments finished by service, environment and outcome (per hour)',
+      'Failed or stopped deployments by service and environment (per hour)',
+      'Change lead time by service and environment (p50, s)',
       'Alarms',
+    ]);
+    // The EMF metrics of functions/core/deployment-metrics.ts, found by SEARCH (services and environments are open-ended).
+    const expressionOf = (title: string) =>
+      (
+        widgets.find((w) => w.properties.title === title)!.properties.metrics as [{ expression: string }][]
+      ).map(([m]) => m.expression);
+    expect(expressionOf('Deployments finished by service, environment and outcome (per hour)')).toEqual([
+      `SEARCH('{Shipcast,environment,outcome,service} MetricName="DeploymentFinished"', 'Sum', 3600)`,
+    ]);
+    expect(expressionOf('Failed or stopped deployments by service and environment (per hour)')).toEqual([
+      `SEARCH('{Shipcast,environment,outcome,service} MetricName="DeploymentFinished" (outcome="failed" OR outcome="stopped")', 'Sum', 3600)`,
+    ]);
+    expect(expressionOf('Change lead time by service and environment (p50, s)')).toEqual([
+      `SEARCH('{Shipcast,environment,service} MetricName="LeadTimeSeconds"', 'p50', 3600)`,
     ]);
     const metricsOf = (title: string) =>
       widgets.find((w) => w.properties.title === title)!.properties.metrics!.map((m) => JSON.stringify(m));

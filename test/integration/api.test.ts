@@ -726,6 +726,61 @@ describe('HTTP API', () => {
       expect(pages).toBeGreaterThanOrEqual(3);
     });
 
+    it('filters by status, source and creation time, and pages through the filtered listing with the cursor', async () => {
+      const service = `filtered-${++seq}`;
+      const created = async (status: string) => {
+        h.clock.advance(1000);
+        const response = await post({ service, environment: 'qa', status, version: `v${++seq}` });
+        expect(response.status).toBe(202);
+        return ((await response.json()) as { deploymentId: string }).deploymentId;
+      };
+      const early = await created('failed');
+      const from = new Date(h.clock.now().getTime() + 500).toISOString();
+      const failed: string[] = [];
+      for (let i = 0; i < 7; i++) {
+        failed.push(await created('failed'));
+        await created('succeeded');
+      }
+      const to = new Date(h.clock.now().getTime() + 500).toISOString();
+      const late = await created('failed');
+
+      const seen: string[] = [];
+      let cursor: string | null = null;
+      let pages = 0;
+      do {
+        const query = `environment=qa&status=failed&source=native&from=${from}&to=${to}&limit=3`;
+        const page = await list(`${query}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
+        expect(page.deployments.length).toBeLessThanOrEqual(3);
+        seen.push(...page.deployments.filter((d) => d.service === service).map((d) => d.id));
+        cursor = page.cursor;
+        expect(++pages).toBeLessThan(20);
+      } while (cursor !== null);
+
+      expect(seen).toEqual([...failed].reverse());
+      expect(seen).not.toContain(early);
+      expect(seen).not.toContain(late);
+      const bySource = await list(`service=${service}&source=codedeploy`);
+      expect(bySource.deployments).toEqual([]);
+      const byStatus = (await list(`service=${service}&status=succeeded&limit=100`)).deployments;
+      expect(byStatus).toHaveLength(7);
+      expect(byStatus.every((d) => (d as unknown as Json).status === 'succeeded')).toBe(true);
+      const since = (await list(`service=${service}&from=${to}`)).deployments.map((d) => d.id);
+      expect(since).toEqual([late]);
+    });
+
+    it.each([
+      ['status=done', 'status'],
+      ['source=', 'source'],
+      [`source=${'s'.repeat(65)}`, 'source'],
+      ['from=yesterday', 'from'],
+      ['to=2026-13-01T00:00:00Z', 'to'],
+      ['from=2026-03-02T00:00:00Z&to=2026-03-01T00:00:00Z', 'from'],
+    ])('answers 400 naming the parameter for %s', async (query, path) => {
+      const response = await get(`/v1/deployments?${query}`);
+      expect(response.status).toBe(400);
+      expect(await response.json()).toMatchObject({ issues: [{ path }] });
+    });
+
     it('answers 400 for an invalid cursor', async () => {
       for (const cursor of [
         'not-a-cursor',

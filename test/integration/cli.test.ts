@@ -198,6 +198,169 @@ describe('the shipcast CLI', () => {
     });
   });
 
+  describe('DORA inputs and shipcast dora', () => {
+    const day = 86_400_000;
+    const window = () => [
+      '--from',
+      new Date(Date.now() - day).toISOString(),
+      '--to',
+      new Date(Date.now() + day).toISOString(),
+    ];
+
+    it('sends --commit-time, --commits, --commit-at and --hotfix as the native event fields DORA reads', async () => {
+      const service = unique('ledger');
+      const notified = cli(api);
+      const code = await run(
+        [
+          'notify',
+          '--status',
+          'succeeded',
+          '--service',
+          service,
+          '--environment',
+          'production',
+          '--commit',
+          'aaa111',
+          '--commit-time',
+          '2026-03-01T08:00:00Z',
+          '--commits',
+          'bbb222=2026-03-01T07:00:00Z,ccc333=2026-03-01T06:00:00+01:00',
+          '--commit-at',
+          'ddd444=2026-03-01T04:00:00Z',
+          '--hotfix',
+          '--json',
+        ],
+        notified.context,
+      );
+
+      expect(code).toBe(0);
+      const { deploymentId } = JSON.parse(notified.stdout()) as { deploymentId: string };
+      const detail = (await events(deploymentId)) as unknown as { deployment: Record<string, unknown> };
+      expect(detail.deployment.hotfix).toBe(true);
+      expect(detail.deployment.commits).toEqual(
+        expect.arrayContaining([
+          { sha: 'aaa111', time: '2026-03-01T08:00:00.000Z' },
+          { sha: 'bbb222', time: '2026-03-01T07:00:00.000Z' },
+          { sha: 'ccc333', time: '2026-03-01T05:00:00.000Z' },
+          { sha: 'ddd444', time: '2026-03-01T04:00:00.000Z' },
+        ]),
+      );
+    });
+
+    it('refuses a --commits pair without a time, and --commit-time without --commit, recording nothing', async () => {
+      const service = unique('refused');
+      const pair = cli(api);
+      expect(
+        await run(
+          [
+            'notify',
+            '--status',
+            'succeeded',
+            '--service',
+            service,
+            '--environment',
+            'production',
+            '--commits',
+            'abc',
+          ],
+          pair.context,
+        ),
+      ).toBe(64);
+      expect(pair.stderr()).toMatch(/--commits takes sha=time pairs/);
+      const lone = cli(api);
+      expect(
+        await run(
+          [
+            'notify',
+            '--status',
+            'succeeded',
+            '--service',
+            service,
+            '--environment',
+            'production',
+            '--commit-time',
+            '2026-03-01T08:00:00Z',
+          ],
+          lone.context,
+        ),
+      ).toBe(64);
+      expect(lone.stderr()).toMatch(/--commit-time needs --commit/);
+      const listed = cli(api);
+      await run(['deployments', 'list', '--service', service, '--json'], listed.context);
+      expect(JSON.parse(listed.stdout()).deployments).toEqual([]);
+    });
+
+    it('prints the five metrics with bands and counts, and --json equal to the API', async () => {
+      const service = unique('dora');
+      for (const [version, status] of [
+        ['1.0.0', 'succeeded'],
+        ['1.1.0', 'failed'],
+        ['1.2.0', 'succeeded'],
+      ]) {
+        expect(
+          await run(
+            [
+              'notify',
+              '--status',
+              status as string,
+              '--service',
+              service,
+              '--environment',
+              'production',
+              '--version',
+              version as string,
+              '--deployment-id',
+              `${service}-${version}`,
+            ],
+            cli(api).context,
+          ),
+        ).toBe(0);
+      }
+      const flags = ['--service', service, '--environment', 'production', ...window()];
+
+      const human = cli(api);
+      expect(await run(['dora', ...flags], human.context)).toBe(0);
+      const json = cli(api);
+      expect(await run(['dora', ...flags, '--json'], json.context)).toBe(0);
+
+      const answer = JSON.parse(json.stdout()) as Record<string, Record<string, unknown>>;
+      const query = new URLSearchParams({
+        service,
+        environment: 'production',
+        from: flags[5]!,
+        to: flags[7]!,
+      });
+      const fromApi = (await (
+        await fetch(`${local.apiUrl}/v1/metrics/dora?${query}`, {
+          headers: { authorization: `Bearer ${TOKEN}` },
+        })
+      ).json()) as Record<string, Record<string, unknown>>;
+      expect(answer.changeFailRate).toEqual(fromApi.changeFailRate);
+      expect(answer.changeFailRate).toMatchObject({ failed: 1, basedOn: 3, band: 'low' });
+      const lines = human.stdout().split('\n');
+      expect(lines.find((l) => l.startsWith('change fail rate'))).toMatch(
+        /33\.3%\s+low\s+1 failed of 3 deployments/,
+      );
+      expect(lines.find((l) => l.startsWith('deployment frequency'))).toMatch(/^deployment frequency\s+2 \(/);
+      for (const metric of ['change lead time', 'recovery time', 'rework rate']) {
+        expect(lines.some((l) => l.startsWith(metric))).toBe(true);
+      }
+      expect(human.stdout()).toMatch(/per week:\nSTART\s+DEPLOYMENTS/);
+    });
+
+    it('says what to do about a bad interval, a bad time and a window the API refuses', async () => {
+      const interval = cli(api);
+      expect(await run(['dora', '--interval', 'day'], interval.context)).toBe(64);
+      expect(interval.stderr()).toMatch(/--interval must be week or month/);
+      const from = cli(api);
+      expect(await run(['dora', '--from', 'last tuesday'], from.context)).toBe(64);
+      expect(from.stderr()).toMatch(/--from must be a date \(2026-03-01\)/);
+      const backwards = cli(api);
+      expect(await run(['dora', '--from', '2026-03-02', '--to', '2026-03-01'], backwards.context)).toBe(1);
+      expect(backwards.stderr()).toMatch(/answered 400: from: must be before to/);
+    });
+  });
+
   describe('retries', () => {
     let flaky: Server;
     let url: string;
@@ -597,7 +760,15 @@ describe('the shipcast CLI', () => {
   });
 
   it('prints help for every command and exits 64 on an unknown one', async () => {
-    for (const command of ['notify', 'wait', 'deployments', 'codedeploy', 'publish-trigger', 'redrive']) {
+    for (const command of [
+      'notify',
+      'wait',
+      'deployments',
+      'dora',
+      'codedeploy',
+      'publish-trigger',
+      'redrive',
+    ]) {
       const help = cli();
       expect(await run([command, '--help'], help.context)).toBe(0);
       expect(help.stdout()).toMatch(new RegExp(`shipcast ${command}`));

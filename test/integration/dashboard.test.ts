@@ -175,6 +175,38 @@ describe('web dashboard in a real browser (local mode)', () => {
     expect(outside).toEqual([]);
   });
 
+  it('filters by status, source and creation day through the API, not in the page', async () => {
+    await post({ service: 'filter-broken', environment: 'qa', status: 'failed', deploymentId: 'flt-1' });
+    await post({ service: 'filter-fine', environment: 'qa', status: 'succeeded', deploymentId: 'flt-2' });
+    const asked: string[] = [];
+    const listen = (request: { url(): string }) => {
+      if (request.url().includes('/v1/deployments?')) asked.push(new URL(request.url()).search);
+    };
+    page.on('request', listen);
+    // Signed in as the reader by the test before.
+    await page.goto(`${local.apiUrl}/#/`);
+    await page.getByLabel('Status').selectOption('failed');
+    await page.getByLabel('Source').fill('native');
+    const today = new Date().toISOString().slice(0, 10);
+    await page.getByLabel('Created from (UTC)').fill(today);
+    await page.getByLabel('Created until (UTC, inclusive)').fill(today);
+    await page.getByRole('button', { name: 'Filter' }).click();
+
+    await textOf(page.getByRole('link', { name: 'filter-broken' }), 'filter-broken');
+    expect(await page.getByRole('link', { name: 'filter-fine' }).count()).toBe(0);
+    page.off('request', listen);
+    const filtered = new URLSearchParams(asked.at(-1));
+    expect(Object.fromEntries(filtered)).toMatchObject({
+      status: 'failed',
+      source: 'native',
+      from: `${today}T00:00:00.000Z`,
+      to: new Date(Date.parse(`${today}T00:00:00Z`) + 86_400_000).toISOString(),
+    });
+
+    await page.goto(`${local.apiUrl}/#/?source=codedeploy`);
+    await textOf(page.getByRole('status'), 'No deployments match.');
+  });
+
   it('shows "not found" for an unknown deployment id', async () => {
     await page.goto(`${local.apiUrl}/#/deployments/dep_doesnotexist0000000000`);
     await textOf(page.getByRole('alert'), 'Not found: Shipcast has no deployment');

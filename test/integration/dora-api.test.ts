@@ -367,6 +367,28 @@ describe('GET /v1/metrics/dora', () => {
     ).rejects.toBeInstanceOf(DoraWindowTooLargeError);
   });
 
+  it('reads a range in the same order with only the attributes asked, and within the cap', async () => {
+    const range = {
+      service: 'bulk',
+      after: '2026-05-01T00:00:00.000Z',
+      before: '2026-07-01T00:00:00.000Z',
+      order: 'asc' as const,
+    };
+    const whole = await h.store.deploymentsInRange({ ...range, maxReads: 1000 });
+    const segmented = await h.store.deploymentsInRange({
+      ...range,
+      maxReads: 1000,
+      attributes: ['id', 'status', 'revision.commit'],
+    });
+    const capped = await h.store.deploymentsInRange({ ...range, maxReads: 150 });
+
+    expect(segmented.items.map((d) => d.id)).toEqual(whole.items.map((d) => d.id));
+    expect(segmented).toMatchObject({ read: whole.read, more: false });
+    expect(new Set(segmented.items.flatMap((d) => Object.keys(d)))).toEqual(new Set(['id', 'status']));
+    expect(capped.read).toBeLessThanOrEqual(150);
+    expect(capped.more).toBe(true);
+  });
+
   it('takes the lead time from commitTime and commits on native events', async () => {
     const { body } = await metrics(`service=shop&environment=production&${WINDOW}`);
     const week2 = (body.series as Json[])[1] as Json;

@@ -38,6 +38,7 @@ import {
   encodePosition,
   type Item,
   mergedIndexReader,
+  type SortKeyBound,
   shardOf,
   shardPartitions,
 } from './index-reads.ts';
@@ -241,8 +242,17 @@ export class DynamoStore implements DeploymentStore, RateLimiter {
       order: query.order ?? 'desc',
       limit: query.limit,
       cursor: query.cursor,
+      // Sort keys are `<createdAt>#<id>`: `from` alone sorts before every key of that instant, `to` after none.
+      lower: query.from ? { value: query.from, inclusive: true } : undefined,
+      upper: query.to ? { value: query.to, inclusive: false } : undefined,
       // `environment` is projected into byTime: the filter drops entries before their records are read.
       keep: environment ? (entry) => entry.environment === environment : undefined,
+      // Status and source change or are not projected: they are filtered on the record.
+      accept:
+        query.status || query.source
+          ? (d) =>
+              (!query.status || d.status === query.status) && (!query.source || d.source === query.source)
+          : undefined,
       convert: toDeployment,
     });
   }
@@ -784,7 +794,7 @@ export class DynamoStore implements DeploymentStore, RateLimiter {
       if (!environment || entry.environment === environment) kept.push(entry);
     }
     const more = (await reader.peek()) !== undefined;
-    return { items: await this.records(kept, convert), read, more };
+    return { items: await this.records(kept, convert, query.attributes), read, more };
   }
 
   /**
@@ -799,6 +809,9 @@ export class DynamoStore implements DeploymentStore, RateLimiter {
     order: 'asc' | 'desc';
     limit: number;
     cursor?: string;
+    /** The sort key range listed (the cursor narrows it further). */
+    lower?: SortKeyBound;
+    upper?: SortKeyBound;
     keep?: (entry: Item) => boolean;
     accept?: (record: T) => boolean;
     convert: (item: Item) => T;
@@ -810,8 +823,8 @@ export class DynamoStore implements DeploymentStore, RateLimiter {
       index,
       partitions: options.partitions,
       order,
-      lower: order === 'asc' ? from : undefined,
-      upper: order === 'desc' ? from : undefined,
+      lower: order === 'asc' ? (from ?? options.lower) : options.lower,
+      upper: order === 'desc' ? (from ?? options.upper) : options.upper,
       // One more than a page: whether another page follows is known without an empty last page.
       pageSize: filtered ? Math.max(limit + 1, FILTERED_PAGE_SIZE) : limit + 1,
     });
@@ -848,8 +861,12 @@ export class DynamoStore implements DeploymentStore, RateLimiter {
   }
 
   /** The records of index entries (or keys), read from the table in batches, in the entries' order. */
-  private async records<T>(entries: readonly Item[], convert: (item: Item) => T): Promise<T[]> {
-    const found = await batchGetItems(this.doc, this.tableName, entries);
+  private async records<T>(
+    entries: readonly Item[],
+    convert: (item: Item) => T,
+    attributes?: readonly string[],
+  ): Promise<T[]> {
+    const found = await batchGetItems(this.doc, this.tableName, entries, attributes);
     return found.filter((item): item is Item => item !== undefined).map(convert);
   }
 

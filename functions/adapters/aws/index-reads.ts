@@ -149,7 +149,24 @@ export async function batchGetItems(
   doc: DynamoDBDocumentClient,
   tableName: string,
   keys: readonly Item[],
+  attributes?: readonly string[],
 ): Promise<(Item | undefined)[]> {
+  // Only these attributes (dotted paths), and the keys the answer is matched by.
+  const names: Record<string, string> = {};
+  const projection = attributes
+    ? [TABLE.partitionKey, TABLE.sortKey, ...attributes]
+        .map((path) =>
+          path
+            .split('.')
+            .map((part) => {
+              const name = `#a${Object.keys(names).length}`;
+              names[name] = part;
+              return name;
+            })
+            .join('.'),
+        )
+        .join(', ')
+    : undefined;
   const id = (k: Item) => `${k[TABLE.partitionKey]}\u0000${k[TABLE.sortKey]}`;
   const unique = new Map<string, Item>();
   for (const k of keys) {
@@ -169,7 +186,13 @@ export async function batchGetItems(
       }
       if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, 50 * 2 ** attempt));
       const output: BatchGetCommandOutput = await doc.send(
-        new BatchGetCommand({ RequestItems: { [tableName]: { Keys: pending } } }),
+        new BatchGetCommand({
+          RequestItems: {
+            [tableName]: projection
+              ? { Keys: pending, ProjectionExpression: projection, ExpressionAttributeNames: names }
+              : { Keys: pending },
+          },
+        }),
       );
       for (const item of output.Responses?.[tableName] ?? []) found.set(id(item), item);
       pending = output.UnprocessedKeys?.[tableName]?.Keys;

@@ -16,6 +16,7 @@ import {
   parseNativeEvent,
   SHIPCAST_DEPLOYMENT_ID,
 } from '../sources/native.ts';
+import { STATUSES } from '../status.ts';
 import { deploymentTimeline, MAX_CI_EVENTS_PAGE, publicCiEvent, timelineSubject } from '../timeline.ts';
 import { publicDeployment } from '../view.ts';
 import * as z from '../zod-mini.ts';
@@ -46,10 +47,18 @@ const listQuerySchema = lazy(() =>
   z.strictObject({
     service: z.optional(z.string().check(z.minLength(1), z.maxLength(128))),
     environment: z.optional(z.string().check(z.minLength(1), z.maxLength(128))),
+    status: z.optional(z.enum(STATUSES, { error: `must be one of ${STATUSES.join(', ')}` })),
+    source: z.optional(z.string().check(z.minLength(1), z.maxLength(64))),
+    from: z.optional(listTime()),
+    to: z.optional(listTime()),
     limit: z._default(z.coerce.number().check(z.int(), z.gte(1), z.lte(100)), 20),
     cursor: z.optional(z.string().check(z.minLength(1), z.maxLength(2048))),
   }),
 );
+
+function listTime() {
+  return z.iso.datetime({ offset: true, error: 'must be an ISO 8601 date-time, e.g. 2026-03-01T00:00:00Z' });
+}
 
 const ciEventsQuerySchema = lazy(() =>
   z.strictObject({
@@ -197,7 +206,13 @@ export function createApi(context: ApiContext): Hono<{ Variables: Variables }> {
   app.get('/v1/deployments', async (c) => {
     const parsed = listQuerySchema().safeParse(c.req.query());
     if (!parsed.success) throw new InvalidInputError('query', issuesFromZod(parsed.error));
-    const page = await context.store.listDeployments(parsed.data);
+    // Compared as strings with the stored `createdAt`: written the way toISOString writes it.
+    const from = parsed.data.from ? new Date(parsed.data.from).toISOString() : undefined;
+    const to = parsed.data.to ? new Date(parsed.data.to).toISOString() : undefined;
+    if (from && to && from >= to) {
+      throw new InvalidInputError('query', [{ path: 'from', message: 'must be before to' }]);
+    }
+    const page = await context.store.listDeployments({ ...parsed.data, from, to });
     return c.json({ deployments: page.items.map(publicDeployment), cursor: page.cursor ?? null });
   });
 

@@ -213,10 +213,36 @@ function build(): Record<string, unknown> {
       '/v1/deployments': {
         get: {
           summary: 'List deployments, newest first',
+          description:
+            'A cursor continues the listing it came from: send it with the same filters. A page can be short (or empty) with a cursor when filters drop many deployments: go on with the cursor until it is null.',
           security: secured('deployments:read'),
           parameters: [
             { name: 'service', in: 'query', schema: { type: 'string' } },
             { name: 'environment', in: 'query', schema: { type: 'string' } },
+            {
+              name: 'status',
+              in: 'query',
+              description: 'Only deployments with this normalized status',
+              schema: { type: 'string', enum: [...STATUSES] },
+            },
+            {
+              name: 'source',
+              in: 'query',
+              description: 'Only deployments from this source (native, codedeploy, github, …)',
+              schema: { type: 'string', maxLength: 64 },
+            },
+            {
+              name: 'from',
+              in: 'query',
+              description: 'Created at or after this time (inclusive)',
+              schema: { type: 'string', format: 'date-time' },
+            },
+            {
+              name: 'to',
+              in: 'query',
+              description: 'Created before this time (exclusive); must be after from',
+              schema: { type: 'string', format: 'date-time' },
+            },
             {
               name: 'limit',
               in: 'query',
