@@ -1,10 +1,13 @@
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { type Browser, chromium, type Locator, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DASHBOARD_CSP } from '../../functions/core/api/dashboard.ts';
 import { parseConfig } from '../../functions/core/config.ts';
+import { deploymentIdFor } from '../../functions/core/ids.ts';
+import { codeDeploySourceId } from '../../functions/core/sources/codedeploy.ts';
 import { type LocalShipcast, startLocal } from '../../functions/local/local-shipcast.ts';
 import { captureLogs } from '../support/capture-logger.ts';
 import { waitFor } from '../support/emulators.ts';
@@ -205,6 +208,32 @@ describe('web dashboard in a real browser (local mode)', () => {
 
     await page.goto(`${local.apiUrl}/#/?source=codedeploy`);
     await textOf(page.getByRole('status'), 'No deployments match.');
+  });
+
+  it('shows the AWS account and region a CodeDeploy deployment ran in', async () => {
+    const event = readFileSync(
+      'test/fixtures/codedeploy/eventbridge-deployment-start.documented.json',
+      'utf8',
+    ).replaceAll('d-4F2KQ8ZX1', 'd-DASHACCT1');
+    await local.sqs.send(
+      new SendMessageCommand({ QueueUrl: local.resources.ingestQueueUrl, MessageBody: event }),
+    );
+    const id = deploymentIdFor('codedeploy', codeDeploySourceId('123456789012', 'eu-west-2', 'd-DASHACCT1'));
+    await waitFor(
+      async () =>
+        (
+          await fetch(`${local.apiUrl}/v1/deployments/${id}`, {
+            headers: { authorization: `Bearer ${READER}` },
+          })
+        ).status === 200,
+      { timeoutMs: 20_000, message: `deployment ${id} recorded` },
+    );
+    // Signed in by the tests above, as the "not found" test below is.
+    await page.goto(`${local.apiUrl}/#/deployments/${id}`);
+
+    const facts = page.locator('dl.facts');
+    await textOf(facts, 'Account123456789012');
+    expect(await facts.first().textContent()).toContain('Regioneu-west-2');
   });
 
   it('shows "not found" for an unknown deployment id', async () => {
