@@ -8,6 +8,7 @@ import { SNSClient } from '@aws-sdk/client-sns';
 import { type MessageAttributeValue, SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { type ServerType, serve } from '@hono/node-server';
 import { CodeDeployEnricher } from '../adapters/aws/codedeploy-enricher.ts';
+import { CodeDeployOperations } from '../adapters/aws/codedeploy-operations.ts';
 import { DynamoStore } from '../adapters/aws/dynamo-store.ts';
 import { EventBridgeBus } from '../adapters/aws/eventbridge-bus.ts';
 import { SesV2Sender } from '../adapters/aws/ses-sender.ts';
@@ -50,8 +51,10 @@ export interface LocalOptions {
   /** An existing DynamoDB endpoint (DynamoDB Local in tests) instead of an embedded dynalite. */
   dynamodbEndpoint?: string;
   tableName?: string;
-  /** A CodeDeploy API endpoint for enrichment; without it enrichment is off locally (no AWS account). */
+  /** A CodeDeploy API endpoint for enrichment and stops; without it both are off locally (no AWS account). */
   codeDeployEndpoint?: string;
+  /** The accounts the CodeDeploy endpoint stands for (stops of other accounts' deployments are refused); any when unset. */
+  codeDeployAccounts?: string[];
   /** EventBridge endpoint for `eventbridge` targets (a local stand-in); AWS's, with the default credentials, when unset. */
   eventBridgeEndpoint?: string;
   /** Visibility timeouts (seconds): how soon a failed batch is received again. */
@@ -195,6 +198,13 @@ export async function startLocal(options: LocalOptions): Promise<LocalShipcast> 
         options.eventBridgeEndpoint ? { ...LOCAL_CLIENT, endpoint: options.eventBridgeEndpoint } : {},
       ),
       ses: new SesV2Sender(),
+      operations: options.codeDeployEndpoint
+        ? new CodeDeployOperations({
+            accounts: options.codeDeployAccounts ?? [],
+            endpoint: options.codeDeployEndpoint,
+            credentials: LOCAL_CLIENT.credentials,
+          })
+        : undefined,
     });
     const ready = Promise.resolve(runtime);
     const pollers: Poller[] = [

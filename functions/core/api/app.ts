@@ -3,11 +3,12 @@ import { bodyLimit } from 'hono/body-limit';
 import { Hono } from 'hono/tiny';
 import type { ShipcastConfig } from '../config.ts';
 import { InvalidInputError, issuesFromZod } from '../errors.ts';
+import type { HttpClient } from '../http-client.ts';
 import { eventIdFor, stableHash } from '../ids.ts';
 import { publicIncident } from '../incidents.ts';
 import { type IngestContext, ingestEvents } from '../ingest.ts';
 import { lazy } from '../lazy.ts';
-import type { IdempotentResult, IngestQueue, SecretSource } from '../ports.ts';
+import type { DeploymentOperations, IdempotentResult, IngestQueue, SecretSource } from '../ports.ts';
 import type { Delivery, Deployment } from '../schema.ts';
 import { HTTP_SOURCES } from '../sources/index.ts';
 import {
@@ -23,8 +24,10 @@ import { publicDeployment } from '../view.ts';
 import * as z from '../zod-mini.ts';
 import { bearerToken, grants, requireScope, scopesOf } from './auth.ts';
 import { type DashboardFiles, mountDashboard } from './dashboard.ts';
+import { mountDeploymentActions } from './deployment-actions.ts';
 import { mountIncidentRoutes, mountMetricRoutes } from './insights.ts';
 import { parseJsonBody, readUtf8Body } from './json.ts';
+import { mountSlackInteractions } from './slack-interactions.ts';
 
 /** What the HTTP API needs: everything ingest needs, plus the secrets that hold the API tokens. */
 export interface ApiContext extends IngestContext {
@@ -44,6 +47,10 @@ export interface ApiContext extends IngestContext {
    * embedded compressed at synth in Lambda; called on the first request for them, never at cold start.
    */
   dashboard?: () => DashboardFiles | Promise<DashboardFiles>;
+  /** Outbound HTTP of the API (Slack's user groups and response URLs); a default client when absent. */
+  http?: HttpClient;
+  /** CodeDeploy's StopDeployment for operators (Slack buttons, `POST /v1/deployments/{id}/actions`). */
+  operations?: DeploymentOperations;
 }
 
 /** Largest accepted request body. Larger ones are answered 413 before they are parsed. */
@@ -199,8 +206,12 @@ export function createApi(context: ApiContext): Hono<{ Variables: Variables }> {
     },
   );
 
-  app.use('/v1/deployments', requireScope(context.config, 'deployments:read'));
-  app.use('/v1/deployments/*', requireScope(context.config, 'deployments:read'));
+  // Reads need deployments:read; `POST /v1/deployments/{id}/actions` has its own scope (events:write).
+  const readDeployments = requireScope(context.config, 'deployments:read');
+  app.use('/v1/deployments', readDeployments);
+  app.use('/v1/deployments/*', (c, next) =>
+    c.req.method === 'POST' && c.req.path.endsWith('/actions') ? next() : readDeployments(c, next),
+  );
   app.get('/v1/deployments', async (c) => {
     const parsed = listQuerySchema().safeParse(c.req.query());
     if (!parsed.success) throw new InvalidInputError('query', issuesFromZod(parsed.error));
@@ -241,10 +252,12 @@ export function createApi(context: ApiContext): Hono<{ Variables: Variables }> {
     const page = await context.store.ciEventsForCommit(subject.repository, subject.commit, parsed.data);
     return c.json({ ...subject, events: page.items.map(publicCiEvent), cursor: page.cursor ?? null });
   });
+  mountDeploymentActions(app, context);
   mountIncidentRoutes(app, context);
   mountMetricRoutes(app, context);
 
   for (const source of HTTP_SOURCES) source.mount(app, context);
+  mountSlackInteractions(app, context);
 
   return app;
 }
