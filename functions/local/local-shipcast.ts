@@ -203,6 +203,8 @@ export async function startLocal(options: LocalOptions): Promise<LocalShipcast> 
             accounts: options.codeDeployAccounts ?? [],
             endpoint: options.codeDeployEndpoint,
             credentials: LOCAL_CLIENT.credentials,
+            // A stand-in on this machine: no Slack 3-second budget to fit, and a loaded machine can be slow.
+            timeoutMs: 10_000,
           })
         : undefined,
     });

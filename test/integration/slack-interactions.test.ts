@@ -67,6 +67,7 @@ describe('stop and roll back from Slack (local mode, signed interaction requests
             token: 'slack-token',
             channel: CHANNEL,
             baseUrl: slack.apiUrl,
+            timeoutMs: 10_000,
             actions: {
               signingSecret: 'slack-signing-secret',
               stop: { allowedUsers: [ALLOWED.id], allowedUserGroups: ['S0ONCALL01'] },

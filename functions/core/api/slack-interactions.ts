@@ -32,6 +32,9 @@ export const SLACK_MAX_AGE_SECONDS = 300;
 /** How long a user group's members are trusted (usergroups.users.list is Tier 2: about 20 calls a minute). */
 const GROUP_CACHE_MS = 60_000;
 
+/** Slack's calls while the click waits (user groups, response URL): Slack gives the whole answer 3 s. */
+const SLACK_CALL_TIMEOUT_MS = 2000;
+
 /** Slack's own host for response URLs (`https://hooks.slack.com/actions/T…/…`). */
 const SLACK_HOOKS_ORIGIN = 'https://hooks.slack.com';
 
@@ -194,7 +197,7 @@ export function mountSlackInteractions(
       method: 'GET',
       url: `${base}/usergroups.users.list?usergroup=${encodeURIComponent(group)}`,
       headers: { authorization: `Bearer ${token}` },
-      timeoutMs: 2000,
+      timeoutMs: target.config.timeoutMs ?? SLACK_CALL_TIMEOUT_MS,
     });
     const answer = response.json<{ ok?: boolean; error?: string; users?: unknown }>();
     if (!answer?.ok || !Array.isArray(answer.users)) {
@@ -224,7 +227,7 @@ export function mountSlackInteractions(
         url: responseUrl,
         headers: { 'content-type': 'application/json; charset=utf-8' },
         body: { response_type: 'ephemeral', replace_original: false, text },
-        timeoutMs: 2000,
+        timeoutMs: target.config.timeoutMs ?? SLACK_CALL_TIMEOUT_MS,
       });
     } catch (error) {
       context.logger.warn('Slack response_url refused the ephemeral message', {
