@@ -104,8 +104,8 @@ export interface ShipcastProps {
   readonly codeDeployEvents?: false | { readonly instanceEvents?: boolean };
   /**
    * Let the API function stop CodeDeploy deployments of this account (`codedeploy:StopDeployment` on its
-   * deployment groups): Slack's Stop buttons and `POST /v1/deployments/{id}/actions`. Default: on exactly
-   * when a Slack target has `actions`.
+   * deployment groups) for Slack's Stop buttons. Default: on exactly when a Slack target has `actions`;
+   * `false` leaves the buttons' clicks refused (recorded, nothing called).
    */
   readonly stopDeployments?: boolean;
 }

@@ -132,7 +132,7 @@ function refusalFor(
       kind: 'refused',
       reason: 'no_access',
       message:
-        "this Shipcast has no CodeDeploy access for stops (enable a Slack target's actions or the construct's stopDeployments prop)",
+        "this Shipcast may not stop deployments (the construct's stopDeployments prop is off, or no CodeDeploy endpoint locally)",
     };
   }
   if (!operations.reaches(ref.account)) {
