@@ -312,6 +312,21 @@ describe('stop and roll back from Slack (local mode, signed interaction requests
     expect((await detail(deploymentId)).events.filter((e) => e.kind === 'operator')).toEqual([]);
   });
 
+  it('answers a click naming a deployment Shipcast does not have without calling CodeDeploy', async () => {
+    const { message } = await deploymentInProgress('d-SLACKUNK1');
+    const payload = clickPayload(message, 'shipcast:stop', ALLOWED);
+    payload.actions[0]!.value = 'deploys dep_000000000000000000000000';
+    const stopsBefore = codedeploy.requests.filter((r) => r.target === STOP).length;
+
+    const response = await post(payload);
+
+    expect(response.status).toBe(200);
+    expect(codedeploy.requests.filter((r) => r.target === STOP)).toHaveLength(stopsBefore);
+    expect(slack.responses.at(-1)?.body.text).toContain(
+      'Shipcast has no deployment dep_000000000000000000000000',
+    );
+  });
+
   it('answers a click on a finished deployment, or on one in an account without a role, without calling CodeDeploy', async () => {
     const finished = await deploymentInProgress('d-SLACKFIN1');
     const elsewhere = await deploymentInProgress('d-SLACKACC1', OTHER_ACCOUNT);
