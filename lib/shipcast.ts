@@ -109,6 +109,12 @@ export interface ShipcastProps {
    * `ShipcastMemberStack` (docs/organizations.md). Default: none, this account only.
    */
   readonly organizationId?: string;
+  /**
+   * Let the API function stop CodeDeploy deployments of this account (`codedeploy:StopDeployment` on its
+   * deployment groups) for Slack's Stop buttons. Default: on exactly when a Slack target has `actions`;
+   * `false` leaves the buttons' clicks refused (recorded, nothing called).
+   */
+  readonly stopDeployments?: boolean;
 }
 
 /** A prop of the `Shipcast` construct has a value it cannot work with; the message names the prop. */
@@ -214,6 +220,10 @@ export class Shipcast extends Construct {
     super(scope, id);
     this.config = config;
     const stack = Stack.of(this);
+    const interactiveSlack = Object.values(config.targets).filter(
+      (t) => t.type === 'slack' && (t as { actions?: unknown }).actions,
+    ) as { token?: string; actions: { signingSecret: string } }[];
+    const stopDeployments = props.stopDeployments ?? interactiveSlack.length > 0;
     this.instanceName = instanceName(this);
     this.secretPrefix = props.secretPrefix ?? `shipcast/${this.instanceName}/`;
     const encryptionKey = props.encryptionKey;
@@ -520,7 +530,11 @@ export class Shipcast extends Construct {
           },
           // Bundle the pinned AWS SDK versions instead of relying on the runtime's copy. Libraries targets load on
           // first use are bundled only into the dispatcher, and only when a configured target needs them.
-          externalModules: unusedLazyModules(config, name),
+          externalModules: [
+            ...unusedLazyModules(config, name),
+            // The API loads CodeDeploy's client only to stop deployments (codedeploy-operations.ts).
+            ...(name === 'api' && !stopDeployments ? ['@aws-sdk/client-codedeploy'] : []),
+          ],
           // The web dashboard's files go next to the API bundle, not into it: read on the first request for
           // them, they add nothing to the bundle or its cold start (README, "Performance").
           ...(name === 'api' ? { commandHooks: copyDashboardFiles() } : {}),
@@ -679,9 +693,35 @@ export class Shipcast extends Construct {
         (target) => targetDefinition(String(target.type))?.secretNames(target as never) ?? [],
       ),
     );
+    // Slack's interaction requests: the signing secret verifies them, the bot token reads user groups.
+    const signingSecrets = new Set(interactiveSlack.map((t) => t.actions.signingSecret));
+    for (const t of interactiveSlack) if (t.token) tokenSecrets.add(t.token);
     for (const [name, secret] of secrets) {
-      if (tokenSecrets.has(name)) secret.grantRead(this.apiFunction);
+      if (tokenSecrets.has(name) || signingSecrets.has(name)) secret.grantRead(this.apiFunction);
       if (targetSecrets.has(name)) secret.grantRead(this.dispatchFunction);
+    }
+    if (stopDeployments) {
+      // Stops from Slack and the API: StopDeployment on this account's deployment groups, nothing more
+      // (CodeDeploy authorizes StopDeployment on the deployment group of the deployment).
+      this.apiFunction.addToRolePolicy(
+        new iam.PolicyStatement({
+          actions: ['codedeploy:StopDeployment'],
+          resources: [
+            stack.formatArn({
+              service: 'codedeploy',
+              resource: 'deploymentgroup',
+              resourceName: '*',
+              arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+            }),
+          ],
+        }),
+      );
+      this.apiFunction.addEnvironment(ENV.stopAccount, stack.account);
+      acknowledgeNag(
+        this.apiFunction.role as iam.Role,
+        'IAM5[Resource::arn:<AWS::Partition>:codedeploy:<AWS::Region>:<AWS::AccountId>:deploymentgroup:*]',
+        'StopDeployment is authorized on the deployment group of the deployment; an operator may stop a deployment of any group of this account (docs/security.md).',
+      );
     }
     // AWS APIs a target calls (the email target's SES identity), on exactly the resources its config names.
     for (const target of Object.values(config.targets)) {

@@ -15,6 +15,7 @@ import {
   type TriggerEventType,
   UpdateDeploymentGroupCommand,
 } from '@aws-sdk/client-codedeploy';
+import { deploymentIdFor } from '../core/ids.ts';
 import { flag, flagList, parseArgs, parseDuration, UsageError } from './args.ts';
 import { apiOf, type CliContext, EXIT } from './context.ts';
 import { table } from './output.ts';
@@ -206,7 +207,7 @@ async function topicFromStack(stack: string, region: string | undefined, aws: Aw
 /** `shipcast codedeploy stop <deployment> [--rollback]`: StopDeployment, then follow it until CodeDeploy says it ended. */
 async function stop(args: string[], context: CliContext, aws: AwsClients): Promise<number> {
   const parsed = parseArgs(args, {
-    values: ['region', 'endpoint', 'timeout', 'interval'],
+    values: ['region', 'endpoint', 'timeout', 'interval', 'actor', 'account'],
     booleans: ['rollback'],
   });
   const [target] = parsed.positionals;
@@ -214,7 +215,9 @@ async function stop(args: string[], context: CliContext, aws: AwsClients): Promi
     throw new UsageError('shipcast codedeploy stop <CodeDeploy id d-… | Shipcast id dep_…> [--rollback]');
   let codeDeployId = target;
   let region = flag(parsed, 'region') ?? context.env.AWS_REGION ?? context.env.AWS_DEFAULT_REGION;
+  let shipcastId: string | undefined;
   if (target.startsWith('dep_')) {
+    shipcastId = target;
     const { body } = await apiOf(context).request<{
       deployment: { source: string; sourceDeploymentId: string };
     }>('GET', `/v1/deployments/${encodeURIComponent(target)}`);
@@ -228,11 +231,35 @@ async function stop(args: string[], context: CliContext, aws: AwsClients): Promi
   }
   if (!/^d-[A-Z0-9]{9}$/.test(codeDeployId))
     throw new UsageError(`"${codeDeployId}" is not a CodeDeploy deployment id (d-XXXXXXXXX)`);
+  const account = flag(parsed, 'account');
+  if (account !== undefined && !/^\d{12}$/.test(account))
+    throw new UsageError(`--account: "${account}" is not an AWS account id (12 digits)`);
+  if (!shipcastId && account && region)
+    shipcastId = deploymentIdFor('codedeploy', `${account}:${region}:${codeDeployId}`);
   const client = aws.codeDeploy({ region, endpoint: flag(parsed, 'endpoint') });
   const rollback = parsed.booleans.has('rollback');
-  const answer = await client.send(
-    new StopDeploymentCommand({ deploymentId: codeDeployId, autoRollbackEnabled: rollback }),
-  );
+  const record = (outcome: 'recorded' | 'failed', detail: string) =>
+    recordStop(context, shipcastId, {
+      action: rollback ? 'stop-and-rollback' : 'stop',
+      actor:
+        flag(parsed, 'actor') ??
+        context.env.SHIPCAST_ACTOR ??
+        context.env.USER ??
+        context.env.USERNAME ??
+        'unknown',
+      outcome,
+      detail,
+    });
+  let answer: { status?: string; statusMessage?: string };
+  try {
+    answer = await client.send(
+      new StopDeploymentCommand({ deploymentId: codeDeployId, autoRollbackEnabled: rollback }),
+    );
+  } catch (error) {
+    await record('failed', `${(error as Error).name}: ${(error as Error).message}`);
+    throw error;
+  }
+  await record('recorded', `${answer.status}${answer.statusMessage ? ` (${answer.statusMessage})` : ''}`);
   context.out.stderr(
     `stop ${codeDeployId}${rollback ? ' and roll back' : ''}: ${answer.status}${answer.statusMessage ? ` (${answer.statusMessage})` : ''}\n`,
   );
@@ -262,5 +289,35 @@ async function stop(args: string[], context: CliContext, aws: AwsClients): Promi
       return EXIT.timeout;
     }
     await context.sleep(intervalMs);
+  }
+}
+
+/**
+ * Records the stop in the deployment's history (`POST /v1/deployments/{id}/actions`) with who asked. The stop
+ * itself was made with the caller's AWS credentials; a recording that fails is reported, never fatal.
+ */
+async function recordStop(
+  context: CliContext,
+  shipcastId: string | undefined,
+  body: {
+    action: 'stop' | 'stop-and-rollback';
+    actor: string;
+    outcome: 'recorded' | 'failed';
+    detail: string;
+  },
+): Promise<void> {
+  if (!shipcastId) {
+    context.out.stderr(
+      "shipcast: not recorded in Shipcast's history: give the Shipcast id (dep_…), or --account with the d- id\n",
+    );
+    return;
+  }
+  try {
+    await apiOf(context).request('POST', `/v1/deployments/${encodeURIComponent(shipcastId)}/actions`, {
+      body: { ...body, detail: body.detail.slice(0, 500) },
+    });
+    context.out.stderr(`recorded in the history of ${shipcastId} (by ${body.actor})\n`);
+  } catch (error) {
+    context.out.stderr(`shipcast: the stop is not recorded in Shipcast: ${(error as Error).message}\n`);
   }
 }

@@ -64,13 +64,15 @@ ISO 8601 date-time; default the 28 days before now. No --service: every service.
 every number.`,
   codedeploy: `shipcast codedeploy connect --application A (--group G ... | --all-groups) [--events E,...] [--dry-run]
 shipcast codedeploy disconnect --application A (--group G ... | --all-groups) [--dry-run]
-shipcast codedeploy stop <d-XXXXXXXXX | dep_…> [--rollback] [--timeout 10m]
+shipcast codedeploy stop <d-XXXXXXXXX | dep_…> [--rollback] [--actor NAME] [--account ID] [--timeout 10m]
 
 connect adds a trigger to Shipcast's topic next to the group's other triggers (it never drops or changes
 another one) and is idempotent; disconnect removes only Shipcast's. The topic ARN comes from --topic-arn,
 SHIPCAST_TOPIC_ARN, or the CodeDeployTopicArn output of --stack (default Shipcast). Default events: the
 deployment events; add Instance* events with --events. stop calls StopDeployment (with
-autoRollbackEnabled for --rollback) and follows the deployment until CodeDeploy reports it ended
+autoRollbackEnabled for --rollback) with your AWS credentials, records the stop in the deployment's
+history in Shipcast with who asked (--actor, else SHIPCAST_ACTOR, else your user name; needs the dep_ id,
+or --account with a d- id), and follows the deployment until CodeDeploy reports it ended
 (exit 0 stopped, 1 it ended otherwise). AWS credentials and region come from the usual chain
 (--region, --endpoint to override).`,
   'publish-trigger': `shipcast publish-trigger <message.json> (--local | --topic-arn <arn>) [--region R] [--endpoint URL]

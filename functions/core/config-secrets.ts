@@ -13,6 +13,9 @@ export function referencedSecrets(config: ShipcastConfig): string[] {
   for (const target of Object.values(config.targets)) {
     const definition = TARGETS.find((d) => d.type === target.type);
     for (const secret of definition?.secretNames(target as never) ?? []) names.add(secret);
+    // Read by the API only (it verifies Slack's interaction requests), so not among the target's own secrets.
+    const signing = (target as { actions?: { signingSecret?: string } }).actions?.signingSecret;
+    if (signing) names.add(signing);
   }
   return [...names].sort();
 }

@@ -148,7 +148,9 @@ export async function dispatchOne(
   }
 
   const delivery = await store.getDelivery(deployment.id, message.target);
-  if (delivery && delivery.deliveredSeq >= message.seq) {
+  // A refresh shows the delivered transition again (the record changed, e.g. someone asked to stop it).
+  const shownAgain = message.refresh !== undefined && delivery?.deliveredSeq === message.seq;
+  if (delivery && delivery.deliveredSeq >= message.seq && !shownAgain) {
     return { kind: 'skipped', reason: `transition ${delivery.deliveredSeq} was already delivered` };
   }
 

@@ -299,3 +299,36 @@ export interface SesEndpoint {
 export interface SesSender {
   send(email: SesEmail, where: SesEndpoint): Promise<{ messageId?: string }>;
 }
+
+/** A CodeDeploy deployment, where it lives. */
+export interface CodeDeployDeploymentRef {
+  account: string;
+  region: string;
+  /** CodeDeploy's id, `d-XXXXXXXXX`. */
+  deploymentId: string;
+}
+
+/** What CodeDeploy answered a StopDeployment with (`Pending`, `Succeeded`). */
+export interface StopDeploymentAnswer {
+  status: string;
+  statusMessage?: string;
+}
+
+/** An AWS API failure, by AWS's error name (`DeploymentAlreadyCompletedException`, `AccessDeniedException`). */
+export class OperationFailedError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(`${code}: ${message}`);
+    this.name = 'OperationFailedError';
+  }
+}
+
+/** Operations on deployments in their own system (CodeDeploy's StopDeployment); the SDK stays in the adapter. */
+export interface DeploymentOperations {
+  /** Whether Shipcast has credentials in this account (its own; another account only through a role). */
+  reaches(account: string): boolean;
+  /** StopDeployment (`autoRollbackEnabled` = rollback); throws OperationFailedError with AWS's error name. */
+  stopCodeDeploy(ref: CodeDeployDeploymentRef, options: { rollback: boolean }): Promise<StopDeploymentAnswer>;
+}

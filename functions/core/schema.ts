@@ -44,7 +44,8 @@ export interface DeploymentEvent {
   sourceDeploymentId: string;
   /** Deterministic Shipcast id: `deploymentIdFor(source, sourceDeploymentId)`. */
   deploymentId: string;
-  kind: 'deployment' | 'instance';
+  /** `operator`: someone asked Shipcast to act on the deployment (`operator` says who and what came of it). */
+  kind: 'deployment' | 'instance' | 'operator';
   /** Normalized status this event reports, or null when it implies none (e.g. an instance pending). */
   status: Status | null;
   /** The status exactly as the source sent it. */
@@ -81,6 +82,27 @@ export interface DeploymentEvent {
   details?: Record<string, string>;
   /** Set by ingest when it asked the source's API for more facts about this deployment. */
   enrichment?: Enrichment;
+  /** For operator events: the action asked for, by whom, and its outcome. */
+  operator?: OperatorAction;
+}
+
+/** An action someone asked of a deployment (a Slack button, `shipcast codedeploy stop`), as its history keeps it. */
+export interface OperatorAction {
+  action: 'stop' | 'stop-and-rollback';
+  /** Where it was asked: a Slack button, or the HTTP API (the CLI). */
+  via: 'slack' | 'api';
+  /** Who asked: the Slack user's name, or the actor the API caller gave. */
+  actor: string;
+  /** The Slack user id, or the name of the API token that made the request. */
+  actorId: string;
+  /**
+   * `requested`: CodeDeploy accepted the stop (Shipcast called it); `recorded`: the caller stopped it
+   * itself and told Shipcast; `refused`: not allowed or not possible, nothing called; `failed`: CodeDeploy
+   * answered an error.
+   */
+  outcome: 'requested' | 'recorded' | 'refused' | 'failed';
+  /** What CodeDeploy answered, or why it was refused. */
+  detail: string;
 }
 
 /** A forward move of a deployment's status, and the targets it was routed to. */
@@ -146,6 +168,8 @@ export interface Deployment {
   hotfix?: boolean;
   enrichment?: Enrichment;
   details?: Record<string, string>;
+  /** The latest stop someone asked for (and CodeDeploy accepted): chat messages show who, and drop their buttons. */
+  stopRequest?: OperatorAction & { at: string };
   transitions: Transition[];
   /** Optimistic-concurrency revision, incremented by every write. */
   rev: number;
@@ -191,6 +215,11 @@ export interface DispatchMessage {
   deploymentId: string;
   seq: number;
   target: string;
+  /**
+   * Set (to the operator event's id) to show the deployment again at the same transition: a living message
+   * re-rendered after someone asked to stop it. Sent even when `seq` was delivered already.
+   */
+  refresh?: string;
 }
 
 /** What happened before a deployment: a push, a pull request or a build (the Pipelines events API's kinds). */

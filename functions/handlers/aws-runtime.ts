@@ -6,7 +6,7 @@ import { SecretsManagerSource } from '../adapters/aws/secrets-manager.ts';
 import { SqsDispatchQueue, SqsIngestQueue } from '../adapters/aws/sqs-queue.ts';
 import type { ShipcastConfig } from '../core/config.ts';
 import { readValidatedConfig } from '../core/config-reader.ts';
-import type { Enricher, EventBus, SesSender } from '../core/ports.ts';
+import type { DeploymentOperations, Enricher, EventBus, SesSender } from '../core/ports.ts';
 import { createMetrics } from '../core/telemetry.ts';
 import { ENV } from './env.ts';
 import { buildRuntime, type Runtime } from './runtime.ts';
@@ -26,6 +26,8 @@ export interface AwsRuntimeOptions {
   eventBus?: () => EventBus;
   /** Dispatcher only: Amazon SES for the `email` target. */
   ses?: () => SesSender;
+  /** API only: CodeDeploy's StopDeployment for operators (undefined: stops are refused). */
+  operations?: () => DeploymentOperations | undefined;
 }
 
 let runtime: Promise<Runtime> | undefined;
@@ -54,6 +56,7 @@ function build(options: AwsRuntimeOptions): Runtime {
     metrics: createMetrics(process.env[ENV.metricsService] || undefined),
     eventBus: options.eventBus?.(),
     ses: options.ses?.(),
+    operations: options.operations?.(),
   });
 }
 

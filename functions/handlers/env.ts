@@ -23,4 +23,9 @@ export const ENV = {
    * `process.env.SHIPCAST_OPENAPI_BR` with it at synth, so the API function does not carry the JSON Schema generator.
    */
   openApi: 'SHIPCAST_OPENAPI_BR',
+  /**
+   * API only, set when operators may stop deployments (a Slack target's `actions`, the construct's
+   * `stopDeployments`): the account whose CodeDeploy deployments the function may stop (its own).
+   */
+  stopAccount: 'SHIPCAST_STOP_ACCOUNT',
 } as const;

@@ -5,6 +5,7 @@ import { HttpClient } from '../core/http-client.ts';
 import type { IngestContext } from '../core/ingest.ts';
 import type {
   Clock,
+  DeploymentOperations,
   DeploymentStore,
   DispatchQueue,
   Enricher,
@@ -38,6 +39,8 @@ export interface Adapters {
   eventBus?: EventBus;
   /** Amazon SES for the `email` target (the dispatcher only). */
   ses?: SesSender;
+  /** CodeDeploy's StopDeployment (the API only, when operators may stop deployments). */
+  operations?: DeploymentOperations;
 }
 
 /** Everything the handlers need, built once per process from the adapters. */
@@ -61,13 +64,14 @@ export function buildRuntime(adapters: Adapters): Runtime {
     metrics,
   };
   const ingest: IngestContext = { ...base, enrichers: adapters.enrichers };
+  const http = adapters.http ?? new HttpClient();
   return {
     ingest,
     dispatch: {
       ...base,
       secrets: adapters.secrets,
       limiter: adapters.limiter,
-      http: adapters.http ?? new HttpClient(),
+      http,
       eventBus: adapters.eventBus,
       ses: adapters.ses,
     },
@@ -76,6 +80,8 @@ export function buildRuntime(adapters: Adapters): Runtime {
       secrets: adapters.secrets,
       ingestQueue: adapters.ingestQueue,
       openApi: adapters.openApi,
+      http,
+      operations: adapters.operations,
     },
   };
 }

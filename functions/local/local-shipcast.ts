@@ -9,6 +9,7 @@ import { type MessageAttributeValue, SendMessageBatchCommand, SQSClient } from '
 import { type ServerType, serve } from '@hono/node-server';
 import { AssumedRoles } from '../adapters/aws/assumed-roles.ts';
 import { CodeDeployEnricher, type MemberAccounts } from '../adapters/aws/codedeploy-enricher.ts';
+import { CodeDeployOperations } from '../adapters/aws/codedeploy-operations.ts';
 import { DynamoStore } from '../adapters/aws/dynamo-store.ts';
 import { EventBridgeBus } from '../adapters/aws/eventbridge-bus.ts';
 import { SesV2Sender } from '../adapters/aws/ses-sender.ts';
@@ -52,13 +53,15 @@ export interface LocalOptions {
   /** An existing DynamoDB endpoint (DynamoDB Local in tests) instead of an embedded dynalite. */
   dynamodbEndpoint?: string;
   tableName?: string;
-  /** A CodeDeploy API endpoint for enrichment; without it enrichment is off locally (no AWS account). */
+  /** A CodeDeploy API endpoint for enrichment and stops; without it both are off locally (no AWS account). */
   codeDeployEndpoint?: string;
   /**
    * Deployments of other accounts (docs/organizations.md): the account local mode acts as, and the STS
    * endpoint it assumes member roles with (a local stand-in). Without both, every account is read as its own.
    */
   memberAccounts?: { ownAccount: string; stsEndpoint: string };
+  /** The accounts the CodeDeploy endpoint stands for (stops of other accounts' deployments are refused); any when unset. */
+  codeDeployAccounts?: string[];
   /** EventBridge endpoint for `eventbridge` targets (a local stand-in); AWS's, with the default credentials, when unset. */
   eventBridgeEndpoint?: string;
   /** Visibility timeouts (seconds): how soon a failed batch is received again. */
@@ -203,6 +206,15 @@ export async function startLocal(options: LocalOptions): Promise<LocalShipcast> 
         options.eventBridgeEndpoint ? { ...LOCAL_CLIENT, endpoint: options.eventBridgeEndpoint } : {},
       ),
       ses: new SesV2Sender(),
+      operations: options.codeDeployEndpoint
+        ? new CodeDeployOperations({
+            accounts: options.codeDeployAccounts ?? [],
+            endpoint: options.codeDeployEndpoint,
+            credentials: LOCAL_CLIENT.credentials,
+            // A stand-in on this machine: no Slack 3-second budget to fit, and a loaded machine can be slow.
+            timeoutMs: 10_000,
+          })
+        : undefined,
     });
     const ready = Promise.resolve(runtime);
     const pollers: Poller[] = [

@@ -18,6 +18,7 @@ async function main() {
     port,
     queuePort: Number(env.SHIPCAST_QUEUE_PORT ?? port + 1),
     codeDeployEndpoint: env.SHIPCAST_CODEDEPLOY_ENDPOINT,
+    codeDeployAccounts: env.SHIPCAST_CODEDEPLOY_ACCOUNTS?.split(',').filter(Boolean),
     eventBridgeEndpoint: env.SHIPCAST_EVENTBRIDGE_ENDPOINT,
     // Enrichment of other accounts' deployments through an STS stand-in (docs/organizations.md).
     memberAccounts:

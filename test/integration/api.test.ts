@@ -113,7 +113,7 @@ describe('HTTP API', () => {
           const scope =
             path === '/v1/openapi.json'
               ? []
-              : path.startsWith('/v1/deployments')
+              : path.startsWith('/v1/deployments') && method === 'get'
                 ? ['deployments:read']
                 : path.startsWith('/v1/incidents')
                   ? [method === 'get' ? 'incidents:read' : 'incidents:write']

@@ -11,6 +11,7 @@ import type { AwsClients } from '../../functions/cli/codedeploy.ts';
 import type { CliContext } from '../../functions/cli/context.ts';
 import { run } from '../../functions/cli/main.ts';
 import { parseConfig } from '../../functions/core/config.ts';
+import { deploymentIdFor } from '../../functions/core/ids.ts';
 import { type LocalShipcast, startLocal } from '../../functions/local/local-shipcast.ts';
 import { captureLogs } from '../support/capture-logger.ts';
 import { type CloudFormationServer, startCloudFormationServer } from '../support/cloudformation-server.ts';
@@ -721,7 +722,7 @@ describe('the shipcast CLI', () => {
 
       const stopping = cli(api);
       const code = await run(
-        ['codedeploy', 'stop', list.id, '--rollback', '--interval', '1s'],
+        ['codedeploy', 'stop', list.id, '--rollback', '--interval', '1s', '--actor', 'alice@ops-laptop'],
         stopping.context,
         aws,
       );
@@ -731,6 +732,82 @@ describe('the shipcast CLI', () => {
       expect(stop?.body).toEqual({ deploymentId: 'd-4F2KQ8ZX1', autoRollbackEnabled: true });
       expect(stopping.stderr()).toContain('stop d-4F2KQ8ZX1 and roll back: Pending');
       expect(stopping.stdout()).toMatch(/d-4F2KQ8ZX1 Stopped; rollback deployment d-ROLLBACK\d/);
+      // The stop is in the deployment's history, with who asked and the token that told Shipcast.
+      const history = (await events(list.id)).events as {
+        kind: string;
+        operator?: Record<string, unknown>;
+      }[];
+      expect(history.filter((e) => e.kind === 'operator').map((e) => e.operator)).toEqual([
+        {
+          action: 'stop-and-rollback',
+          via: 'api',
+          actor: 'alice@ops-laptop',
+          actorId: 'token:ci',
+          outcome: 'recorded',
+          detail: 'StopDeployment with rollback called by the caller: Pending (Stopping the deployment.)',
+        },
+      ]);
+    });
+
+    it('records a stop CodeDeploy refused as a failed attempt, and says when a CodeDeploy id alone cannot be recorded', async () => {
+      codeDeploy.deployments.set('d-DONE00002', {
+        deploymentId: 'd-DONE00002',
+        status: 'Succeeded',
+        createTime: 1,
+      });
+      const sns = new SNSClient({
+        region: 'us-east-1',
+        endpoint: local.sqsSnsEndpoint,
+        credentials: CREDENTIALS,
+      });
+      const message = JSON.parse(
+        readFileSync('test/fixtures/codedeploy/deployment-created.real.message.json', 'utf8'),
+      ) as { region: string; accountId: string; deploymentId: string };
+      await sns.send(
+        new PublishCommand({
+          TopicArn: local.resources.topicArn,
+          Message: JSON.stringify({ ...message, deploymentId: 'd-DONE00002' }),
+        }),
+      );
+      sns.destroy();
+      const shipcastId = deploymentIdFor('codedeploy', `${message.accountId}:${message.region}:d-DONE00002`);
+      await waitFor(
+        async () =>
+          (
+            await fetch(`${local.apiUrl}/v1/deployments/${shipcastId}`, {
+              headers: { authorization: `Bearer ${TOKEN}` },
+            })
+          ).status === 200,
+      );
+
+      const byAccount = cli(api);
+      const code = await run(
+        [
+          'codedeploy',
+          'stop',
+          'd-DONE00002',
+          '--account',
+          message.accountId,
+          '--region',
+          message.region,
+          '--actor',
+          'bob',
+        ],
+        byAccount.context,
+        aws,
+      );
+      const alone = cli(api);
+      await run(['codedeploy', 'stop', 'd-DONE00002'], alone.context, aws);
+
+      expect(code).toBe(1);
+      const history = (await events(shipcastId)).events as {
+        kind: string;
+        operator?: Record<string, unknown>;
+      }[];
+      expect(history.filter((e) => e.kind === 'operator').map((e) => e.operator)).toMatchObject([
+        { action: 'stop', actor: 'bob', outcome: 'failed' },
+      ]);
+      expect(alone.stderr()).toContain("not recorded in Shipcast's history");
     });
 
     it('reports a deployment that already ended without stopping anything', async () => {

@@ -36,12 +36,24 @@ export interface SlackServerOptions {
   tokens: string[];
   /** Channel names (and IDs) the bot may post to, by name → ID. */
   channels: Record<string, string>;
+  /** User groups (`S…`) and their members (`U…`), for usergroups.users.list. */
+  userGroups?: Record<string, string[]>;
+  /** Tokens installed without the `usergroups:read` scope (usergroups.users.list answers `missing_scope`). */
+  withoutUserGroupsScope?: string[];
+}
+
+/** A message Shipcast sent to an interaction's response_url (`ephemeral`: only the clicking user sees it). */
+export interface SlackResponse {
+  path: string;
+  body: { response_type?: string; replace_original?: boolean; text?: string };
 }
 
 /**
  * A local stand-in for Slack's Web API (`/api/chat.postMessage`, `/api/chat.update`, answering like Slack:
- * 200 with `ok`, `channel` ID and `ts`, or `ok: false` with an error code) and for incoming webhooks
- * (Slack `/services/…` and Mattermost `/hooks/…`: 200 `ok` as text).
+ * 200 with `ok`, `channel` ID and `ts`, or `ok: false` with an error code; `/api/usergroups.users.list?usergroup=S…`
+ * answering `{"ok":true,"users":[…]}`, `no_such_subteam` or `missing_scope`), for incoming webhooks
+ * (Slack `/services/…` and Mattermost `/hooks/…`: 200 `ok` as text) and for interaction response URLs
+ * (`/actions/…`: JSON messages, at most 5 per URL, as Slack allows).
  */
 export interface SlackServer {
   url: string;
@@ -50,6 +62,10 @@ export interface SlackServer {
   requests: SlackRequest[];
   messages: SlackStoredMessage[];
   calls(call: string): SlackRequest[];
+  /** Messages posted to response URLs (`responseUrl()`), in order. */
+  responses: SlackResponse[];
+  /** A response URL as Slack puts in an interaction payload (`/actions/<team>/<id>/<secret>`): up to 5 posts, 30 minutes. */
+  responseUrl(): string;
   /** Answers the next requests of `call` (`chat.update`, `webhook:/services/…`) with these, in order. */
   script(call: string, ...answers: SlackAnswer[]): void;
   /** Forgets a message, as if someone deleted it. */
@@ -62,6 +78,8 @@ export async function startSlackServer(options: SlackServerOptions): Promise<Sla
   const scripted = new Map<string, SlackAnswer[]>();
   const sockets = new Set<Socket>();
   let seq = 0;
+  let responseUrls = 0;
+  const responseUses = new Map<string, number>();
   const channelId = (name: string) =>
     options.channels[name] ?? (Object.values(options.channels).includes(name) ? name : undefined);
 
@@ -71,6 +89,8 @@ export async function startSlackServer(options: SlackServerOptions): Promise<Sla
     requests: [],
     messages: [],
     calls: (call) => state.requests.filter((r) => r.call === call),
+    responses: [],
+    responseUrl: () => `${state.url}/actions/T0SHIPCAST/${++responseUrls}/r${responseUrls}secret`,
     script: (call, ...answers) => scripted.set(call, [...(scripted.get(call) ?? []), ...answers]),
     deleteMessage: (ts) => {
       state.messages = state.messages.filter((m) => m.ts !== ts);
@@ -78,6 +98,7 @@ export async function startSlackServer(options: SlackServerOptions): Promise<Sla
     reset: () => {
       state.requests.length = 0;
       state.messages = [];
+      state.responses.length = 0;
       scripted.clear();
     },
     stop: async () => {
@@ -91,6 +112,16 @@ export async function startSlackServer(options: SlackServerOptions): Promise<Sla
     const token = /^Bearer (.+)$/.exec(String(headers.authorization ?? ''))?.[1];
     if (!token) return { ok: false, error: 'not_authed' };
     if (!options.tokens.includes(token)) return { ok: false, error: 'invalid_auth' };
+    if (call === 'usergroups.users.list') {
+      // docs.slack.dev/reference/methods/usergroups.users.list (bot scope usergroups:read).
+      if (options.withoutUserGroupsScope?.includes(token)) {
+        return { ok: false, error: 'missing_scope', needed: 'usergroups:read', provided: 'chat:write' };
+      }
+      const members = options.userGroups?.[String(body.usergroup ?? '')];
+      if (!body.usergroup) return { ok: false, error: 'invalid_arguments' };
+      if (!members) return { ok: false, error: 'no_such_subteam' };
+      return { ok: true, users: members };
+    }
     const channel = channelId(String(body.channel ?? ''));
     if (!channel) return { ok: false, error: 'channel_not_found' };
     if (typeof body.text !== 'string' && !Array.isArray(body.blocks)) return { ok: false, error: 'no_text' };
@@ -126,8 +157,8 @@ export async function startSlackServer(options: SlackServerOptions): Promise<Sla
     req.on('end', () => {
       const body = Buffer.concat(chunks).toString('utf8');
       const path = req.url ?? '';
-      const api = /^\/api\/([A-Za-z.]+)$/.exec(path);
-      const call = api ? (api[1] as string) : `webhook:${path}`;
+      const api = /^\/api\/([A-Za-z.]+)(?:\?(.*))?$/.exec(path);
+      const call = api ? (api[1] as string) : /^\/actions\//.test(path) ? 'response_url' : `webhook:${path}`;
       state.requests.push({
         call,
         path,
@@ -142,6 +173,21 @@ export async function startSlackServer(options: SlackServerOptions): Promise<Sla
         parsed = JSON.parse(body) as Record<string, unknown>;
       } catch {
         parsed = {};
+      }
+      // Read methods take their arguments as a query string or a form body too.
+      if (api?.[2]) parsed = { ...Object.fromEntries(new URLSearchParams(api[2])), ...parsed };
+      if (/^\/actions\//.test(path) && !answer) {
+        const uses = (responseUses.get(path) ?? 0) + 1;
+        responseUses.set(path, uses);
+        if (uses > 5) {
+          res.writeHead(404, { 'content-type': 'application/json' });
+          res.end(JSON.stringify({ ok: false, error: 'used_url' }));
+          return;
+        }
+        state.responses.push({ path, body: parsed as SlackResponse['body'] });
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ ok: true }));
+        return;
       }
       if (answer && 'status' in answer) {
         const text = typeof answer.body === 'string' ? answer.body : JSON.stringify(answer.body ?? '');

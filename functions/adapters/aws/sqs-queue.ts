@@ -84,9 +84,10 @@ export class SqsDispatchQueue implements DispatchQueue {
     }
   }
 
-  /** One id per transition and target: SQS keeps one message of it per 5 minutes. */
+  /** One id per transition and target (and refresh): SQS keeps one message of it per 5 minutes. */
   protected deduplicationId(message: DispatchMessage): string {
-    return stableHash(message.deploymentId, String(message.seq), message.target);
+    const id = [message.deploymentId, String(message.seq), message.target];
+    return stableHash(...(message.refresh ? [...id, message.refresh] : id));
   }
 
   async retryLater(receiptHandle: string, seconds: number): Promise<void> {

@@ -23,8 +23,10 @@ import * as z from '../zod-mini.ts';
 import { bearerToken, grants, requireScope, scopesOf } from './auth.ts';
 import type { RouteContext } from './context.ts';
 import { type DashboardFiles, mountDashboard } from './dashboard.ts';
+import { mountDeploymentActions } from './deployment-actions.ts';
 import { mountIncidentRoutes, mountMetricRoutes } from './insights.ts';
 import { parseJsonBody, readUtf8Body } from './json.ts';
+import { mountSlackInteractions } from './slack-interactions.ts';
 
 /** What the HTTP API needs: everything ingest needs, the secrets that hold the API tokens, what its routes use. */
 export interface ApiContext extends RouteContext {
@@ -201,8 +203,12 @@ export function createApi(context: ApiContext): Hono<{ Variables: Variables }> {
     },
   );
 
-  app.use('/v1/deployments', requireScope(context.config, 'deployments:read'));
-  app.use('/v1/deployments/*', requireScope(context.config, 'deployments:read'));
+  // Reads need deployments:read; `POST /v1/deployments/{id}/actions` has its own scope (events:write).
+  const readDeployments = requireScope(context.config, 'deployments:read');
+  app.use('/v1/deployments', readDeployments);
+  app.use('/v1/deployments/*', (c, next) =>
+    c.req.method === 'POST' && c.req.path.endsWith('/actions') ? next() : readDeployments(c, next),
+  );
   app.get('/v1/deployments', async (c) => {
     const parsed = listQuerySchema().safeParse(c.req.query());
     if (!parsed.success) throw new InvalidInputError('query', issuesFromZod(parsed.error));
@@ -249,10 +255,12 @@ export function createApi(context: ApiContext): Hono<{ Variables: Variables }> {
     const page = await context.store.ciEventsForCommit(subject.repository, subject.commit, parsed.data);
     return c.json({ ...subject, events: page.items.map(publicCiEvent), cursor: page.cursor ?? null });
   });
+  mountDeploymentActions(app, context);
   mountIncidentRoutes(app, context);
   mountMetricRoutes(app, context);
 
   for (const source of HTTP_SOURCES) source.mount(app, context);
+  mountSlackInteractions(app, context);
 
   return app;
 }

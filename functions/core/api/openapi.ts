@@ -85,6 +85,13 @@ function build(): Record<string, unknown> {
           description:
             'The SNS message signature (SignatureVersion 1 or 2) verified with the certificate from an sns.<region>.amazonaws.com SigningCertURL; the topic must be in sources.sns.topicArns',
         },
+        slackSignature: {
+          type: 'apiKey',
+          in: 'header',
+          name: 'X-Slack-Signature',
+          description:
+            "`v0=` + hex HMAC-SHA256 of `v0:<X-Slack-Request-Timestamp>:<raw body>` under the Slack app's signing secret (a slack target's actions.signingSecret); the timestamp must be within 5 minutes",
+        },
         githubSignature: {
           type: 'apiKey',
           in: 'header',
@@ -411,6 +418,83 @@ function build(): Record<string, unknown> {
             '401': errorResponse('Missing or unknown bearer token'),
             '403': errorResponse('The token lacks the scope this operation needs'),
             '404': errorResponse('No such deployment'),
+          },
+        },
+      },
+      '/v1/deployments/{id}/actions': {
+        post: {
+          summary:
+            "Record a stop made with the caller's own AWS credentials (shipcast codedeploy stop), with who asked",
+          description:
+            "Writes an operator event to the history (actor, the token's name, outcome); a `recorded` stop of a " +
+            'running deployment also updates its living chat messages. Shipcast does not call CodeDeploy here. ' +
+            'An Idempotency-Key records one request once.',
+          security: secured('events:write'),
+          parameters: [
+            { name: 'id', in: 'path', required: true, schema: { type: 'string' } },
+            {
+              name: 'Idempotency-Key',
+              in: 'header',
+              required: false,
+              schema: { type: 'string', maxLength: 255 },
+            },
+          ],
+          requestBody: {
+            required: true,
+            content: {
+              'application/json': {
+                schema: {
+                  type: 'object',
+                  required: ['action', 'actor'],
+                  additionalProperties: false,
+                  properties: {
+                    action: { type: 'string', enum: ['stop', 'stop-and-rollback'] },
+                    actor: { type: 'string', minLength: 1, maxLength: 100 },
+                    outcome: { type: 'string', enum: ['recorded', 'failed'], default: 'recorded' },
+                    detail: { type: 'string', minLength: 1, maxLength: 500 },
+                  },
+                },
+              },
+            },
+          },
+          responses: {
+            '201': { description: 'Recorded: `{ eventId, deploymentId, operator }`' },
+            '400': errorResponse('Body or header not valid'),
+            '401': errorResponse('Missing or unknown token'),
+            '403': errorResponse('The token lacks events:write'),
+            '404': errorResponse('No such deployment'),
+          },
+        },
+      },
+      '/v1/hooks/slack/interactions': {
+        post: {
+          summary: 'Slack interactivity: the Stop / Stop and roll back buttons of a living message',
+          description:
+            'Form-encoded `payload=` (block_actions) as Slack sends it, verified with X-Slack-Signature and a ' +
+            'X-Slack-Request-Timestamp within 5 minutes before anything is read. Always 200 once verified; the ' +
+            "clicking user is answered through the payload's response_url. No bearer token.",
+          security: [{ slackSignature: [] }],
+          parameters: [
+            { name: 'X-Slack-Request-Timestamp', in: 'header', required: true, schema: { type: 'string' } },
+          ],
+          requestBody: {
+            required: true,
+            content: {
+              'application/x-www-form-urlencoded': {
+                schema: {
+                  type: 'object',
+                  required: ['payload'],
+                  properties: { payload: { type: 'string' } },
+                },
+              },
+            },
+          },
+          responses: {
+            '200': { description: 'Acknowledged (the outcome goes to the user through response_url)' },
+            '400': errorResponse('No payload field, or a payload that is not a JSON object'),
+            '401': errorResponse('Timestamp missing or outside 5 minutes, or signature not valid'),
+            '404': errorResponse('No slack target has actions'),
+            '413': errorResponse('Body over 1 MiB'),
           },
         },
       },

@@ -32,10 +32,41 @@ export interface SlackText {
   verbatim?: boolean;
 }
 
+/** A Block Kit button (docs.slack.dev/reference/block-kit/block-elements/button-element) with its confirm dialog. */
+export interface SlackButton {
+  type: 'button';
+  action_id: string;
+  text: SlackText;
+  value: string;
+  style?: 'danger' | 'primary';
+  confirm?: { title: SlackText; text: SlackText; confirm: SlackText; deny: SlackText; style?: 'danger' };
+}
+
 export type SlackBlock =
   | { type: 'header'; text: SlackText }
   | { type: 'section'; text?: SlackText; fields?: SlackText[] }
-  | { type: 'context'; elements: SlackText[] };
+  | { type: 'context'; elements: SlackText[] }
+  | { type: 'actions'; block_id: string; elements: SlackButton[] };
+
+/** The `action_id` of Shipcast's buttons: `shipcast:stop`, `shipcast:stop-and-rollback`. */
+export const STOP_ACTION_IDS = {
+  stop: 'shipcast:stop',
+  'stop-and-rollback': 'shipcast:stop-and-rollback',
+} as const;
+
+/** What an operator can do, or did, on the message: the Stop buttons and the stop someone asked for. */
+export interface SlackOperatorView {
+  /** Show the Stop buttons; their value names the target and the deployment (`<target> <deploymentId>`). */
+  stopButtons?: { target: string };
+  /** The stop someone asked for (the buttons are gone then). */
+  stopRequest?: {
+    action: 'stop' | 'stop-and-rollback';
+    via: 'slack' | 'api';
+    actor: string;
+    actorId: string;
+    at: string;
+  };
+}
 
 /** A message as Slack's chat.postMessage / chat.update / incoming webhooks take it. */
 export interface SlackMessage {
@@ -116,8 +147,12 @@ export function slackLink(url: string, label: string): string {
 const mrkdwn = (text: string): SlackText => ({ type: 'mrkdwn', text, verbatim: true });
 const plain = (text: string): SlackText => ({ type: 'plain_text', text, emoji: true });
 
-/** The Block Kit message for one transition: header, fields, description or custom text, error, links. */
-export function slackMessage(view: ChatView, templates: ChatTemplates = {}): SlackMessage {
+/** The Block Kit message for one transition: header, fields, description or custom text, error, links, buttons. */
+export function slackMessage(
+  view: ChatView,
+  templates: ChatTemplates = {},
+  operator: SlackOperatorView = {},
+): SlackMessage {
   const chosen = chooseTemplates(templates, undefined);
   const title = cut(renderTemplate(chosen.title, view, (v) => v).trim(), SLACK_LIMITS.header);
   const blocks: SlackBlock[] = [
@@ -158,10 +193,58 @@ export function slackMessage(view: ChatView, templates: ChatTemplates = {}): Sla
       mrkdwn(link.url ? slackLink(link.url, link.label) : `${link.label} ${slackCode(link.note ?? '')}`),
     );
   if (context.length > 0) blocks.push({ type: 'context', elements: context });
+  if (operator.stopRequest)
+    blocks.push({ type: 'context', elements: [mrkdwn(stopLine(operator.stopRequest))] });
+  if (operator.stopButtons && !view.finished && !operator.stopRequest) {
+    blocks.push(stopButtons(view, operator.stopButtons.target));
+  }
 
   return {
     text: cut(slackFallback(renderTemplate(chosen.title, view, (v) => v).trim()), SLACK_LIMITS.fallbackText),
     blocks,
+  };
+}
+
+/** `⏹ Stop and roll back asked by <@U123> in Slack at 2026-12-06 12:00 UTC`. */
+function stopLine(request: NonNullable<SlackOperatorView['stopRequest']>): string {
+  const who =
+    request.via === 'slack' && /^[UW][A-Z0-9]{2,20}$/.test(request.actorId)
+      ? `<@${request.actorId}>`
+      : slackCode(request.actor);
+  const what = request.action === 'stop' ? 'Stop' : 'Stop and roll back';
+  const at = request.at.slice(0, 16).replace('T', ' ');
+  return `⏹️ *${what}* asked by ${who} ${request.via === 'slack' ? 'in Slack' : 'through the API'} at ${at} UTC`;
+}
+
+/** The "Stop" and "Stop and roll back" buttons, each behind Slack's confirmation dialog. */
+function stopButtons(view: ChatView, target: string): SlackBlock {
+  const value = `${target} ${view.deploymentId}`;
+  const subject = cut(`${slackPlain(view.service)} → ${slackPlain(view.environment)}`, 150);
+  const button = (action: keyof typeof STOP_ACTION_IDS, label: string, text: string): SlackButton => ({
+    type: 'button',
+    action_id: STOP_ACTION_IDS[action],
+    text: plain(label),
+    value,
+    ...(action === 'stop-and-rollback' ? { style: 'danger' as const } : {}),
+    confirm: {
+      title: plain(cut(`${label}?`, 100)),
+      text: plain(cut(`${text} ${subject}`, 300)),
+      confirm: plain(label),
+      deny: plain('Cancel'),
+      style: 'danger',
+    },
+  });
+  return {
+    type: 'actions',
+    block_id: 'shipcast-operator',
+    elements: [
+      button('stop', 'Stop', 'CodeDeploy stops the deployment where it is, without rolling back:'),
+      button(
+        'stop-and-rollback',
+        'Stop and roll back',
+        'CodeDeploy stops the deployment and redeploys the last successful revision:',
+      ),
+    ],
   };
 }
 

@@ -2,7 +2,7 @@ import { chooseTemplates, type SlackMessage, slackDetails, slackMessage } from '
 import { chatView } from '../chat/view.ts';
 import { PermanentDeliveryError, RetryableDeliveryError } from '../errors.ts';
 import { redactUrl, retryAfterSeconds } from '../http-client.ts';
-import type { SlackConfig } from './schemas.ts';
+import type { SlackConfig } from './slack.schema.ts';
 import { inferSlackMode } from './slack-mode.ts';
 import { defineTarget, type Notification, type SendResult, type TargetContext } from './target.ts';
 
@@ -53,15 +53,22 @@ async function sendBot(
 ): Promise<SendResult> {
   const { config } = context;
   const view = chatView(deployment, transition);
-  const message = slackMessage(view, chooseTemplates(context.message, config.message));
+  const stopRequest = deployment.stopRequest;
+  const operator = {
+    stopButtons: config.actions && deployment.source === 'codedeploy' ? { target: context.name } : undefined,
+    stopRequest,
+  };
+  const message = slackMessage(view, chooseTemplates(context.message, config.message), operator);
   const refs: Record<string, string> = {};
   let channel = delivery?.refs?.channel;
   let ts = delivery?.refs?.ts;
   const seq = String(transition.seq);
+  const stop = stopRequest?.at ?? '';
 
   // An earlier attempt at this transition may have brought the message up to date already and then failed
   // (or had to wait) on the thread reply: the retry goes on from there instead of repeating the chat.update.
-  const shown = delivery?.refs?.shownSeq === seq;
+  // A stop asked for since (a refresh of the same transition) changes the message: it is updated again.
+  const shown = delivery?.refs?.shownSeq === seq && (delivery?.refs?.shownStop ?? '') === stop;
   if (channel && ts && shown) {
     context.logger.debug('the Slack message already shows this transition', { channel, ts });
   } else if (channel && ts) {
@@ -81,6 +88,7 @@ async function sendBot(
     refs.ts = ts;
   }
   refs.shownSeq = seq;
+  if (stop) refs.shownStop = stop;
 
   const details =
     config.threadDetails && view.finished && !delivery?.refs?.detailsTs ? slackDetails(view) : undefined;
