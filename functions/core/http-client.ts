@@ -174,6 +174,20 @@ export function answerOf(error: unknown): HttpAnswer | undefined {
   return cause instanceof HttpAnswer ? cause : undefined;
 }
 
+/** The JSON of an answer's text; undefined when it is empty or not JSON (an error page, say). */
+export function jsonOrUndefined(text: string): unknown {
+  try {
+    return text ? JSON.parse(text) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A wait an API answers in a JSON field (`retry_after`), in whole seconds; undefined unless a number ≥ 0. */
+export function secondsIn(value: unknown): number | undefined {
+  return typeof value === 'number' && Number.isFinite(value) && value >= 0 ? Math.ceil(value) : undefined;
+}
+
 class ConnectionFailure extends Error {
   constructor(
     message: string,

@@ -22,7 +22,7 @@ export interface ForgeReply {
 /** A scripted answer: a reply, a connection that never answers, or a reset. */
 export type ForgeAnswer = ForgeReply | { hang: true } | { reset: true };
 
-/** The HTTP side of a forge stand-in (GitLab, Bitbucket): capture, scripted answers, lifecycle. */
+/** The HTTP side of a forge stand-in (GitHub, GitLab, Bitbucket): capture, scripted answers, lifecycle. */
 export interface ForgeHttp {
   url: string;
   requests: ForgeRequest[];
@@ -36,8 +36,14 @@ export interface ForgeHttp {
   stop(): Promise<void>;
 }
 
-/** Starts an HTTP server on 127.0.0.1 that answers with `handle` unless an intercept says otherwise. */
-export async function startForgeHttp(handle: (request: ForgeRequest) => ForgeReply): Promise<ForgeHttp> {
+/**
+ * Starts an HTTP server on 127.0.0.1 that answers with `handle` unless an intercept says otherwise; `headers` go
+ * with every answer, scripted ones included (a reply's own headers win).
+ */
+export async function startForgeHttp(
+  handle: (request: ForgeRequest) => ForgeReply,
+  { headers = {} }: { headers?: Record<string, string> } = {},
+): Promise<ForgeHttp> {
   const intercepts: { pattern: RegExp; answer: ForgeAnswer; after: boolean; times: number }[] = [];
   const sockets = new Set<Socket>();
   const http: ForgeHttp = {
@@ -70,6 +76,7 @@ export async function startForgeHttp(handle: (request: ForgeRequest) => ForgeRep
           : JSON.stringify(reply.body);
     res.writeHead(reply.status, {
       ...(reply.body === undefined ? {} : { 'content-type': 'application/json; charset=utf-8' }),
+      ...headers,
       ...reply.headers,
     });
     res.end(text);

@@ -1,24 +1,12 @@
 import { createHash, createPublicKey, type KeyObject, randomBytes, verify } from 'node:crypto';
-import { createServer, type IncomingHttpHeaders, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import { type ForgeAnswer, type ForgeReply, type ForgeRequest, startForgeHttp } from './forge-server.ts';
 import { type GitHubOperation, requestBodyProblems } from './json-schema.ts';
 
 /** One request the fake GitHub received. */
-export interface GitHubRequest {
-  method: string;
-  /** Path without the query string. */
-  path: string;
-  query: URLSearchParams;
-  headers: IncomingHttpHeaders;
-  body: string;
-  json<T = unknown>(): T;
-}
+export type GitHubRequest = ForgeRequest;
 
 /** A scripted answer: a status with headers and body, a connection that never answers, or a reset. */
-export type GitHubAnswer =
-  | { status: number; headers?: Record<string, string>; body?: unknown }
-  | { hang: true }
-  | { reset: true };
+export type GitHubAnswer = ForgeAnswer;
 
 export interface FakeDeploymentStatus {
   id: number;
@@ -153,61 +141,14 @@ export async function startGitHubServer(options: GitHubServerOptions = {}): Prom
       ? createPublicKey(options.app.publicKey)
       : options.app.publicKey
     : undefined;
-  const intercepts: { pattern: RegExp; answer: GitHubAnswer; after: boolean; times: number }[] = [];
-  const sockets = new Set<Socket>();
   const pullRequests = new Map<string, { number: number; state: string }[]>();
   let nextId = 1000;
-
-  const state: GitHubServer = {
-    url: '',
-    requests: [],
-    deployments: [],
-    commitStatuses: [],
-    issuedTokens: [],
-    jwtClaims: [],
-    violations: [],
-    missingRepos: new Set(),
-    rateLimitRemaining: new Map(),
-    issueComments: [],
-    linkPullRequest: (fullName, sha, number, prState = 'open') => {
-      const key = `${fullName}@${sha}`;
-      pullRequests.set(key, [...(pullRequests.get(key) ?? []), { number, state: prState }]);
-    },
-    acceptToken: (token) => pats.add(token),
-    revoke: (token) => {
-      if (token) pats.delete(token);
-      else for (const issued of state.issuedTokens) revokedInstallationTokens.add(issued.token);
-    },
-    intercept: (route, answer, { after = false, times = 1 } = {}) => {
-      const [method, path] = route.split(' ');
-      const body = (path ?? '')
-        .split('/')
-        .map((part) => (part === '*' ? '[^/]+' : part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))
-        .join('/');
-      intercepts.push({ pattern: new RegExp(`^${method} ${body}$`), answer, after, times });
-    },
-    deploymentsOf: (id) =>
-      state.deployments.filter(
-        (d) => (d.payload as { shipcast?: { deploymentId?: string } } | null)?.shipcast?.deploymentId === id,
-      ),
-    reset: () => {
-      state.requests.length = 0;
-      state.violations.length = 0;
-      intercepts.length = 0;
-    },
-    stop: async () => {
-      for (const socket of sockets) socket.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
-
-  type Reply = { status: number; headers?: Record<string, string>; body?: unknown };
 
   const checkBody = (
     operation: GitHubOperation,
     request: GitHubRequest,
     resource: string,
-  ): Reply | undefined => {
+  ): ForgeReply | undefined => {
     let body: unknown;
     try {
       body = JSON.parse(request.body);
@@ -283,7 +224,7 @@ export async function startGitHubServer(options: GitHubServerOptions = {}): Prom
     return undefined;
   };
 
-  const handle = (request: GitHubRequest): Reply => {
+  const handle = (request: GitHubRequest): ForgeReply => {
     const version = request.headers['x-github-api-version'];
     if (version !== undefined && version !== '2022-11-28') {
       return { status: 400, body: githubError(`API version '${version}' is not supported.`) };
@@ -449,7 +390,7 @@ export async function startGitHubServer(options: GitHubServerOptions = {}): Prom
     repo: string,
     rest: string,
     who: { kind: 'pat'; account: ReturnType<typeof tokenAccount> } | { kind: 'installation' },
-  ): Reply => {
+  ): ForgeReply => {
     const fullName = `${owner}/${repo}`;
     const pullsRoute = /^\/commits\/([^/]+)\/pulls$/.exec(rest);
     if (method === 'GET' && pullsRoute) {
@@ -528,7 +469,7 @@ export async function startGitHubServer(options: GitHubServerOptions = {}): Prom
   };
 
   /** `handle` behind the primary rate limit, when one is set: counted per bearer credential, reset hourly. */
-  const limited = (request: GitHubRequest): Reply => {
+  const limited = (request: GitHubRequest): ForgeReply => {
     const limit = options.rateLimit;
     const bearer = /^Bearer (.+)$/.exec(String(request.headers.authorization ?? ''))?.[1];
     if (!limit || !bearer) return handle(request);
@@ -554,7 +495,7 @@ export async function startGitHubServer(options: GitHubServerOptions = {}): Prom
   };
 
   /** GitHub's checks of a comment body: JSON `{body}` with a string of at most 65,536 characters. */
-  const commentBodyProblem = (request: GitHubRequest): Reply | undefined => {
+  const commentBodyProblem = (request: GitHubRequest): ForgeReply | undefined => {
     let body: unknown;
     try {
       body = JSON.parse(request.body);
@@ -582,58 +523,43 @@ export async function startGitHubServer(options: GitHubServerOptions = {}): Prom
     };
   };
 
-  const write = (res: ServerResponse, reply: Reply) => {
-    const text =
-      reply.body === undefined
-        ? ''
-        : typeof reply.body === 'string'
-          ? reply.body
-          : JSON.stringify(reply.body);
-    res.writeHead(reply.status, {
+  const http = await startForgeHttp((request) => limited(request), {
+    // GitHub answers JSON and names the API version it served, errors and scripted answers included.
+    headers: {
       'content-type': 'application/json; charset=utf-8',
       'x-github-api-version-selected': '2022-11-28',
-      ...reply.headers,
-    });
-    res.end(text);
-  };
-
-  const server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => {
-      const url = new URL(req.url ?? '/', 'http://127.0.0.1');
-      const body = Buffer.concat(chunks).toString('utf8');
-      const request: GitHubRequest = {
-        method: req.method ?? '',
-        path: url.pathname,
-        query: url.searchParams,
-        headers: req.headers,
-        body,
-        json: <T>() => JSON.parse(body) as T,
-      };
-      state.requests.push(request);
-      const index = intercepts.findIndex((i) => i.pattern.test(`${request.method} ${request.path}`));
-      const intercept = index >= 0 ? intercepts[index] : undefined;
-      if (intercept) {
-        intercept.times--;
-        if (intercept.times <= 0) intercepts.splice(index, 1);
-      }
-      const normal = !intercept || intercept.after ? limited(request) : undefined;
-      const answer: GitHubAnswer = intercept ? intercept.answer : (normal as Reply);
-      if ('hang' in answer) return;
-      if ('reset' in answer) {
-        req.socket.destroy();
-        return;
-      }
-      write(res, answer);
-    });
+    },
   });
-  server.on('connection', (socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
+  const resetHttp = http.reset;
+  const state: GitHubServer = Object.assign(http, {
+    deployments: [] as FakeDeployment[],
+    commitStatuses: [] as FakeCommitStatus[],
+    issuedTokens: [] as GitHubServer['issuedTokens'],
+    jwtClaims: [] as GitHubServer['jwtClaims'],
+    violations: [] as string[],
+    missingRepos: new Set<string>(),
+    rateLimitRemaining: new Map<string, number>(),
+    issueComments: [] as FakeIssueComment[],
+    linkPullRequest: (fullName: string, sha: string, number: number, prState: 'open' | 'closed' = 'open') => {
+      const key = `${fullName}@${sha}`;
+      pullRequests.set(key, [...(pullRequests.get(key) ?? []), { number, state: prState }]);
+    },
+    acceptToken: (token: string) => {
+      pats.add(token);
+    },
+    revoke: (token?: string) => {
+      if (token) pats.delete(token);
+      else for (const issued of state.issuedTokens) revokedInstallationTokens.add(issued.token);
+    },
+    deploymentsOf: (id: string) =>
+      state.deployments.filter(
+        (d) => (d.payload as { shipcast?: { deploymentId?: string } } | null)?.shipcast?.deploymentId === id,
+      ),
+    reset: () => {
+      resetHttp();
+      state.violations.length = 0;
+    },
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  state.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return state;
 }
 

@@ -185,12 +185,7 @@ async function sendChange({ deployment, transition }: Notification, context: Con
 function changeBody(deployment: Deployment, transition: Transition, config: BigPandaConfig) {
   const component = renderComponent(config.component, deployment);
   const version = versionOf(deployment);
-  const start = epochSeconds(deployment.startedAt ?? deployment.createdAt) ?? epochSeconds(transition.at);
-  let end: number | undefined;
-  if (isTerminal(transition.to)) {
-    end = epochSeconds(deployment.finishedAt ?? transition.at);
-    if (end !== undefined && start !== undefined && end < start) end = start;
-  }
+  const { start, end } = deploymentSpan(deployment, transition);
   const url = deployment.url && /^https?:\/\//i.test(deployment.url) ? deployment.url : undefined;
   return {
     identifier: deployment.id,
@@ -223,6 +218,20 @@ function epochSeconds(iso: string | undefined): number | undefined {
   if (!iso) return undefined;
   const ms = Date.parse(iso);
   return Number.isNaN(ms) ? undefined : Math.floor(ms / 1000);
+}
+
+/**
+ * When the deployment ran, in epoch seconds: its start (else its creation, else this transition), and once it is
+ * over its end (never before the start).
+ */
+export function deploymentSpan(
+  deployment: Deployment,
+  transition: Transition,
+): { start?: number; end?: number } {
+  const start = epochSeconds(deployment.startedAt ?? deployment.createdAt) ?? epochSeconds(transition.at);
+  if (!isTerminal(transition.to)) return { start };
+  const end = epochSeconds(deployment.finishedAt ?? transition.at);
+  return { start, end: end !== undefined && start !== undefined && end < start ? start : end };
 }
 
 function strings(values: Record<string, string | undefined>): Record<string, string> {

@@ -1,14 +1,7 @@
 import { RetryableDeliveryError } from '../errors.ts';
 import { bitbucketClient, bitbucketSecretNames, bitbucketSubject } from './bitbucket.ts';
 import type { BitbucketCommentConfig } from './bitbucket-comment.schema.ts';
-import {
-  type CommentForge,
-  cachedIdentity,
-  commentMarks,
-  renderComment,
-  statusBehind,
-  upsertComments,
-} from './pr-comment.ts';
+import { type CommentForge, cachedIdentity, commentOnChanges, statusBehind } from './pr-comment.ts';
 import { defineTarget } from './target.ts';
 
 /** Pull requests commented on per deployment at most. */
@@ -143,14 +136,8 @@ export const bitbucketCommentTarget = defineTarget<BitbucketCommentConfig>({
         );
       },
     };
-    const marks = commentMarks(deployment, 'reference');
-    const refs = await upsertComments(forge, {
-      marks,
-      body: renderComment(deployment, transition, marks),
-      refs: delivery?.refs,
-      logger,
-      now: context.clock.now(),
-    });
-    return { refs };
+    return {
+      refs: await commentOnChanges(forge, 'reference', { deployment, transition, delivery }, context),
+    };
   },
 });

@@ -1,12 +1,6 @@
 import { githubClient, githubSecretNames, githubSubject } from './github.ts';
 import type { GitHubCommentConfig } from './github-comment.schema.ts';
-import {
-  type CommentForge,
-  cachedIdentity,
-  commentMarks,
-  renderComment,
-  upsertComments,
-} from './pr-comment.ts';
+import { type CommentForge, cachedIdentity, commentOnChanges } from './pr-comment.ts';
 import { defineTarget } from './target.ts';
 
 /** Pull requests commented on per deployment at most (the first ones GitHub lists). */
@@ -129,14 +123,6 @@ export const githubCommentTarget = defineTarget<GitHubCommentConfig>({
         );
       },
     };
-    const marks = commentMarks(deployment, 'html');
-    const refs = await upsertComments(forge, {
-      marks,
-      body: renderComment(deployment, transition, marks),
-      refs: delivery?.refs,
-      logger,
-      now: context.clock.now(),
-    });
-    return { refs };
+    return { refs: await commentOnChanges(forge, 'html', { deployment, transition, delivery }, context) };
   },
 });

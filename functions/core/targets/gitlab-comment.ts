@@ -1,12 +1,6 @@
 import { gitlabClient, gitlabSecretNames, gitlabSubject, projectApi } from './gitlab.ts';
 import type { GitLabCommentConfig } from './gitlab-comment.schema.ts';
-import {
-  type CommentForge,
-  cachedIdentity,
-  commentMarks,
-  renderComment,
-  upsertComments,
-} from './pr-comment.ts';
+import { type CommentForge, cachedIdentity, commentOnChanges } from './pr-comment.ts';
 import { defineTarget } from './target.ts';
 
 /** Merge requests commented on per deployment at most. */
@@ -118,14 +112,6 @@ export const gitlabCommentTarget = defineTarget<GitLabCommentConfig>({
         );
       },
     };
-    const marks = commentMarks(deployment, 'html');
-    const refs = await upsertComments(forge, {
-      marks,
-      body: renderComment(deployment, transition, marks),
-      refs: delivery?.refs,
-      logger,
-      now: context.clock.now(),
-    });
-    return { refs };
+    return { refs: await commentOnChanges(forge, 'html', { deployment, transition, delivery }, context) };
   },
 });

@@ -1,8 +1,7 @@
 import { PermanentDeliveryError } from '../errors.ts';
 import { answerOf } from '../http-client.ts';
 import type { Deployment, Transition } from '../schema.ts';
-import { isTerminal } from '../status.ts';
-import { versionOf } from './bigpanda.ts';
+import { deploymentSpan, versionOf } from './bigpanda.ts';
 import type { HoneycombConfig } from './honeycomb.schema.ts';
 import { defineTarget, type TargetContext } from './target.ts';
 
@@ -64,12 +63,7 @@ async function findMarker(
 
 /** The marker: the deployment's start (and end once it is over), what it is, and where to read more. */
 function markerBody(deployment: Deployment, transition: Transition, config: HoneycombConfig) {
-  const start = epochSeconds(deployment.startedAt ?? deployment.createdAt) ?? epochSeconds(transition.at);
-  let end: number | undefined;
-  if (isTerminal(transition.to)) {
-    end = epochSeconds(deployment.finishedAt ?? transition.at);
-    if (end !== undefined && start !== undefined && end < start) end = start;
-  }
+  const { start, end } = deploymentSpan(deployment, transition);
   const url = deployment.url && /^https?:\/\//i.test(deployment.url) ? deployment.url : undefined;
   return {
     ...(start !== undefined ? { start_time: start } : {}),
@@ -89,12 +83,6 @@ export function markerMessage(deployment: Deployment, transition: Transition): s
   const mark = ` [${deployment.id}]`;
   const room = 255 - mark.length;
   return `${text.length > room ? `${text.slice(0, room - 1)}…` : text}${mark}`;
-}
-
-function epochSeconds(iso: string | undefined): number | undefined {
-  if (!iso) return undefined;
-  const ms = Date.parse(iso);
-  return Number.isNaN(ms) ? undefined : Math.floor(ms / 1000);
 }
 
 async function call(

@@ -1,4 +1,5 @@
 import * as z from 'zod';
+import { secretNameField } from './fields.schema.ts';
 
 /** Atlassian's API host, for the deployments API and the OAuth token alike. */
 export const JIRA_DEFAULT_URL = 'https://api.atlassian.com';
@@ -11,10 +12,6 @@ export const JIRA_ENVIRONMENT_TYPES = [
   'production',
 ] as const;
 
-const secretName = z
-  .string()
-  .regex(/^[A-Za-z0-9_./-]{1,128}$/, 'the name of a secret (letters, digits and _ . / -), never its value');
-
 /** The `jira` target's config: the Jira Cloud site, the OAuth credentials, and how environments are typed. */
 export const jiraConfigSchema = z
   .object({
@@ -24,9 +21,9 @@ export const jiraConfigSchema = z
       .string()
       .regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, 'a cloud id (a UUID)'),
     /** Name of the secret holding the OAuth client id (Jira: Apps → OAuth credentials, permission "Deployments"). */
-    clientId: secretName,
+    clientId: secretNameField(),
     /** Name of the secret holding the OAuth client secret. */
-    clientSecret: secretName,
+    clientSecret: secretNameField(),
     /** Atlassian's API (and token) host: https://api.atlassian.com, or a proxy. */
     baseUrl: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).default(JIRA_DEFAULT_URL),
     /** Shipcast environment (exact name or glob) → Jira environment type; unmatched names are typed by their words. */

@@ -2,9 +2,11 @@ import { cleanText, cut, safeLink } from '../chat/sanitize.ts';
 import { type ChatView, chatView } from '../chat/view.ts';
 import { answerOf } from '../http-client.ts';
 import { stableHash } from '../ids.ts';
+import type { Clock } from '../ports.ts';
 import type { Deployment, Transition } from '../schema.ts';
 import type { Logger } from '../telemetry.ts';
 import { withRefs } from './github.ts';
+import type { Notification } from './target.ts';
 
 /**
  * Shared by the pull-request comment targets (github-comment, gitlab-comment, bitbucket-comment): the comment
@@ -228,6 +230,26 @@ async function updateOrGone(forge: CommentForge, pr: string, id: string, body: s
     if (statusBehind(error) === 404) return false;
     throw error;
   }
+}
+
+/**
+ * Writes this transition's comment (marks in `style`) on every change `forge` lists, editing the ones written
+ * before; answers the refs the delivery keeps.
+ */
+export async function commentOnChanges(
+  forge: CommentForge,
+  style: 'html' | 'reference',
+  { deployment, transition, delivery }: Notification,
+  context: { logger: Logger; clock: Clock },
+): Promise<Record<string, string>> {
+  const marks = commentMarks(deployment, style);
+  return upsertComments(forge, {
+    marks,
+    body: renderComment(deployment, transition, marks),
+    refs: delivery?.refs,
+    logger: context.logger,
+    now: context.clock.now(),
+  });
 }
 
 /** The HTTP status behind a delivery error, looking through the causes a forge client wrapped it in. */

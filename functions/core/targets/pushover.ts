@@ -3,7 +3,7 @@ import { cut } from '../chat/sanitize.ts';
 import { chooseTemplates } from '../chat/slack-blocks.ts';
 import { chatView } from '../chat/view.ts';
 import { PermanentDeliveryError, RetryableDeliveryError } from '../errors.ts';
-import { answerOf, type HttpResponse } from '../http-client.ts';
+import { answerOf, type HttpResponse, jsonOrUndefined } from '../http-client.ts';
 import type { Status } from '../status.ts';
 import { maskSecrets } from '../telemetry.ts';
 import type { PushoverConfig } from './pushover.schema.ts';
@@ -66,7 +66,7 @@ export const pushoverTarget = defineTarget<PushoverConfig>({
     } catch (error) {
       throw explain(error, context);
     }
-    const answer = safeJson(response.text) as PushoverAnswer | undefined;
+    const answer = jsonOrUndefined(response.text) as PushoverAnswer | undefined;
     if (answer?.status !== 1) {
       throw new PermanentDeliveryError(`Pushover did not accept the message: ${reasons(answer)}`);
     }
@@ -150,12 +150,4 @@ function reasons(answer: PushoverAnswer | undefined): string {
   const errors = Array.isArray(answer?.errors) ? answer.errors.filter((e) => typeof e === 'string') : [];
   const text = errors.length > 0 ? errors.join('; ') : 'no reason given';
   return maskSecrets(cut(text.replace(/\s+/g, ' '), 300));
-}
-
-function safeJson(text: string): unknown {
-  try {
-    return text ? JSON.parse(text) : undefined;
-  } catch {
-    return undefined;
-  }
 }

@@ -2,7 +2,7 @@ import { breakMentions, cleanText, cut, escapeAngles } from '../chat/sanitize.ts
 import { DEFAULT_TITLE, renderTemplate } from '../chat/template.ts';
 import { type ChatView, chatView } from '../chat/view.ts';
 import { PermanentDeliveryError, RetryableDeliveryError } from '../errors.ts';
-import { answerOf, retryAfterSeconds } from '../http-client.ts';
+import { answerOf, jsonOrUndefined, retryAfterSeconds, secondsIn } from '../http-client.ts';
 import { maskSecrets } from '../telemetry.ts';
 import { defineTarget, type TargetContext } from './target.ts';
 import type { TelegramConfig } from './telegram.schema.ts';
@@ -86,7 +86,7 @@ async function call(context: Context, token: string, method: string, body: unkno
       body,
       timeoutMs: context.config.timeoutMs,
     });
-    answer = (safeJson(response.text) as TelegramAnswer | undefined) ?? {
+    answer = (jsonOrUndefined(response.text) as TelegramAnswer | undefined) ?? {
       ok: false,
       description: response.text,
     };
@@ -99,7 +99,7 @@ async function call(context: Context, token: string, method: string, body: unkno
     answer.error_code ??= http.status;
     if (http.status === 429 || answer.error_code === 429) {
       const after =
-        positive(answer.parameters?.retry_after) ?? retryAfterSeconds(http.headers, Date.now()) ?? 30;
+        secondsIn(answer.parameters?.retry_after) ?? retryAfterSeconds(http.headers, Date.now()) ?? 30;
       throw new RetryableDeliveryError(
         `Telegram ${method} was rate limited: ${reason(answer)}; retrying in ${after}s`,
         after,
@@ -181,16 +181,4 @@ function link(url: string, html: string): string {
 /** Characters Telegram counts: the text without tags, entities as one character (UTF-16 units, as Telegram). */
 function visibleLength(html: string): number {
   return html.replace(/<[^>]*>/g, '').replace(/&(?:lt|gt|amp|quot);/g, '_').length;
-}
-
-function positive(value: unknown): number | undefined {
-  return typeof value === 'number' && Number.isFinite(value) && value >= 0 ? Math.ceil(value) : undefined;
-}
-
-function safeJson(text: string): unknown {
-  try {
-    return text ? JSON.parse(text) : undefined;
-  } catch {
-    return undefined;
-  }
 }

@@ -2,7 +2,7 @@ import { cleanText, cut } from '../chat/sanitize.ts';
 import { DEFAULT_TITLE, renderTemplate } from '../chat/template.ts';
 import { type ChatView, chatView } from '../chat/view.ts';
 import { PermanentDeliveryError, RetryableDeliveryError } from '../errors.ts';
-import { answerOf, retryAfterSeconds } from '../http-client.ts';
+import { answerOf, jsonOrUndefined, retryAfterSeconds, secondsIn } from '../http-client.ts';
 import { maskSecrets, registerSecret } from '../telemetry.ts';
 import { defineTarget, type TargetContext } from './target.ts';
 import type { ZulipConfig } from './zulip.schema.ts';
@@ -97,13 +97,13 @@ async function request(
       body: new URLSearchParams(fields).toString(),
       timeoutMs: context.config.timeoutMs,
     });
-    return (safeJson(response.text) as ZulipAnswer | undefined) ?? { result: 'success' };
+    return (jsonOrUndefined(response.text) as ZulipAnswer | undefined) ?? { result: 'success' };
   } catch (error) {
     const http = answerOf(error);
     if (!http) throw error;
     const answer = (http.json() as ZulipAnswer | undefined) ?? { result: 'error', msg: http.text };
     if (http.status === 429 || answer.code === 'RATE_LIMIT_HIT') {
-      const after = retryAfterSeconds(http.headers, Date.now()) ?? positive(answer['retry-after']) ?? 30;
+      const after = retryAfterSeconds(http.headers, Date.now()) ?? secondsIn(answer['retry-after']) ?? 30;
       throw new RetryableDeliveryError(
         `Zulip ${action} was rate limited: ${reason(answer)}; retrying in ${after}s`,
         after,
@@ -210,16 +210,4 @@ function defaultBody(view: ChatView, esc: (value: string) => string): string {
   ]
     .filter(Boolean)
     .join('\n');
-}
-
-function positive(value: unknown): number | undefined {
-  return typeof value === 'number' && Number.isFinite(value) && value >= 0 ? Math.ceil(value) : undefined;
-}
-
-function safeJson(text: string): unknown {
-  try {
-    return text ? JSON.parse(text) : undefined;
-  } catch {
-    return undefined;
-  }
 }
