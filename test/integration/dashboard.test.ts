@@ -186,8 +186,9 @@ describe('web dashboard in a real browser (local mode)', () => {
       if (request.url().includes('/v1/deployments?')) asked.push(new URL(request.url()).search);
     };
     page.on('request', listen);
-    // Signed in as the reader by the test before.
     await page.goto(`${local.apiUrl}/#/`);
+    await page.getByLabel('API token').or(page.getByLabel('Status')).first().waitFor();
+    if (await page.getByLabel('API token').isVisible()) await signIn(READER);
     await page.getByLabel('Status').selectOption('failed');
     await page.getByLabel('Source').fill('native');
     const today = new Date().toISOString().slice(0, 10);
