@@ -84,8 +84,9 @@ describe('targets that rate-limit, fail, hang and reset', () => {
     }
     h = await createHarness({
       maxReceives: 60,
-      // Generous next to a local answer (a loaded machine must not turn a 200 into a timeout), short next to a hang.
-      http: new HttpClient({ timeoutMs: 3_000 }),
+      // Generous next to a local answer (a loaded machine must not turn a slow 200 into a timeout and a second
+      // delivery: at-least-once is the guarantee, exactly once is what this test wants to see), short next to a hang.
+      http: new HttpClient({ timeoutMs: 10_000 }),
       queue: (real) => {
         queue = recordingQueue(real, 0);
         const retryLater = queue.retryLater;
