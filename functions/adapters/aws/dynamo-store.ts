@@ -84,6 +84,10 @@ const bounded = (value: string) => (Buffer.byteLength(value) <= MAX_KEY_PART_BYT
 const LINK_LOOKBACK = 100;
 /** Items one query of a bounded range read asks for. */
 const RANGE_PAGE_SIZE = 1000;
+/** Keys per BatchGetItem (DynamoDB's maximum). */
+const BATCH_GET_SIZE = 100;
+/** BatchGetItem calls of one range read in flight at once, while its index pages are still being read. */
+const RANGE_BATCH_GETS = 8;
 
 /** Index entries read per query when a filter is applied after reading (`environment` without `service`, `status`). */
 const FILTERED_PAGE_SIZE = 100;
@@ -783,7 +787,23 @@ export class DynamoStore implements DeploymentStore, RateLimiter {
       upper: { value: query.before, inclusive: false },
       pageSize: Math.min(query.maxReads, RANGE_PAGE_SIZE),
     });
-    const kept: Item[] = [];
+    // The records are read while the index is still being paged: a BatchGetItem per 100 entries kept, up to
+    // RANGE_BATCH_GETS at once, answered in the entries' order.
+    const batches: Promise<(Item | undefined)[]>[] = [];
+    const inFlight = new Set<Promise<unknown>>();
+    let chunk: Item[] = [];
+    const flush = async () => {
+      const keys = chunk;
+      chunk = [];
+      while (inFlight.size >= RANGE_BATCH_GETS) await Promise.race(inFlight);
+      const batch = batchGetItems(this.doc, this.tableName, keys, query.attributes);
+      batches.push(batch);
+      const settled: Promise<unknown> = batch.then(
+        () => inFlight.delete(settled),
+        () => inFlight.delete(settled),
+      );
+      inFlight.add(settled);
+    };
     let read = 0;
     for (
       let entry = await reader.next();
@@ -791,10 +811,13 @@ export class DynamoStore implements DeploymentStore, RateLimiter {
       entry = read < query.maxReads ? await reader.next() : undefined
     ) {
       read++;
-      if (!environment || entry.environment === environment) kept.push(entry);
+      if (!environment || entry.environment === environment) chunk.push(entry);
+      if (chunk.length >= BATCH_GET_SIZE) await flush();
     }
+    if (chunk.length > 0) await flush();
     const more = (await reader.peek()) !== undefined;
-    return { items: await this.records(kept, convert, query.attributes), read, more };
+    const records = (await Promise.all(batches)).flat();
+    return { items: records.filter((item): item is Item => item !== undefined).map(convert), read, more };
   }
 
   /**
