@@ -82,8 +82,9 @@ export interface DeploymentStore {
   /** Writes the circuit if its stored `rev` is `expectedRev` (null: it must not exist); false if it changed first. */
   saveCircuit(next: CircuitState, expectedRev: number | null): Promise<boolean>;
   /**
-   * Deployments whose newest transition was recorded after position `after` and no later than the time
-   * `until` (ISO 8601), in that order, at most `limit`: the sweep's bounded read (an index, never a scan).
+   * Deployments whose newest transition was recorded after position `after`, in a minute that started no
+   * later than the time `until` (ISO 8601), in that order, at most `limit`: the sweep's bounded read (an
+   * index, never a scan). Positions go by minute: a later transition in the same minute keeps its position.
    */
   transitionsRecordedBetween(after: string, until: string, limit: number): Promise<RecordedTransition[]>;
   /** How far the sweep has looked (a RecordedTransition's position); undefined before its first run. */

@@ -409,6 +409,52 @@ describe('sharded index partitions', { timeout: 120_000 }, () => {
     expect(await store.getDeployment(finished.id)).toEqual(finished);
   });
 
+  it('files a transition recorded in the same minute as the one before under the same sweep entry, read once that minute has started by `until`', async () => {
+    // Prepare: every write asks DynamoDB for the sweep index's units.
+    const store = new DynamoStore(client, await createTestTable(client));
+    const sweepUnits: number[] = [];
+    client.middlewareStack.add(
+      (next) => async (args) => {
+        (args.input as Record<string, unknown>).ReturnConsumedCapacity = 'INDEXES';
+        const result = await next(args);
+        const capacity = (
+          result.output as {
+            ConsumedCapacity?: { GlobalSecondaryIndexes?: Record<string, { CapacityUnits?: number }> };
+          }
+        ).ConsumedCapacity;
+        if (capacity)
+          sweepUnits.push(capacity.GlobalSecondaryIndexes?.byRecordedTransition?.CapacityUnits ?? 0);
+        return result;
+      },
+      { step: 'initialize', name: 'sweepUnits' },
+    );
+    const created = deployment('dep_same_minute', 0, 'production');
+    const seconds = (s: number) => new Date(BASE + s * 1000).toISOString();
+    const withTransition = (d: Deployment, recordedAt: string, rev: number) =>
+      ({
+        ...d,
+        rev,
+        transitions: [...d.transitions, { ...d.transitions[0], seq: d.transitions.length + 1, recordedAt }],
+      }) as Deployment;
+    const second = withTransition(created, seconds(20), 2);
+    const third = withTransition(second, seconds(70), 3);
+    try {
+      // Act: created at 10:00:00, a transition at 10:00:20 (same minute), another at 10:01:10 (the next).
+      await store.saveDeployment(created, null);
+      await store.saveDeployment(second, 1);
+      await store.saveDeployment(third, 2);
+    } finally {
+      client.middlewareStack.remove('sweepUnits');
+    }
+
+    // Assess: a put, nothing, a move (delete and put).
+    expect(sweepUnits).toEqual([1, 0, 2]);
+    const ids = async (until: string) =>
+      (await store.transitionsRecordedBetween(at(-1), until, 10)).map((t) => t.deploymentId);
+    expect(await ids(seconds(59))).toEqual([]);
+    expect(await ids(seconds(60))).toEqual(['dep_same_minute']);
+  });
+
   it('spreads ids evenly over the shards of a partition', () => {
     const counts = new Array<number>(LIST_SHARDS).fill(0);
     const transitionCounts = new Array<number>(TRANSITION_SHARDS).fill(0);

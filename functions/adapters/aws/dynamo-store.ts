@@ -186,11 +186,12 @@ export class DynamoStore implements DeploymentStore, RateLimiter {
     }
     listKeys.gsi3pk = `${ALL_DEPLOYMENTS}#${shardOf(next.id, LIST_SHARDS)}`;
     listKeys.gsi3sk = sortKey;
-    // Where the sweep looks for it: by when its newest transition was recorded (in the same write, no extra one).
+    // Where the sweep looks for it: by the minute its newest transition was recorded in (in the same write, no
+    // extra one); a transition recorded in the same minute as the one before moves no index entry.
     const recordedAt = next.transitions.at(-1)?.recordedAt;
     if (recordedAt) {
       listKeys.gsi4pk = transitionsPk(recordedAt, shardOf(next.id, TRANSITION_SHARDS));
-      listKeys.gsi4sk = `${recordedAt}#${next.id}`;
+      listKeys.gsi4sk = `${minuteOf(recordedAt)}#${next.id}`;
     }
     try {
       await this.doc.send(
@@ -535,7 +536,8 @@ export class DynamoStore implements DeploymentStore, RateLimiter {
         partitions: shardPartitions(base, TRANSITION_SHARDS),
         order: 'asc',
         lower: { value: after, inclusive: false },
-        upper: { value: until, inclusive: true },
+        // Every entry of the minute `until` is in (`<minute>#<id>`, and `$` sorts after `#`), none of a later one.
+        upper: { value: `${minuteOf(until)}$`, inclusive: false },
         pageSize: limit - found.length + 1,
       });
       for (let entry = await reader.next(); entry && found.length < limit; entry = await reader.next()) {
@@ -932,13 +934,16 @@ const STORAGE_ATTRIBUTES = [
  */
 const transitionsBase = (recordedAt: string) => `TRANSITIONS#${recordedAt.slice(0, 13)}`;
 const transitionsPk = (recordedAt: string, shard: number) => `${transitionsBase(recordedAt)}#${shard}`;
+/** `2026-03-01T10:05` of an ISO 8601 time: the sweep's entries are sorted by minute, then id. */
+const minuteOf = (at: string) => at.slice(0, 16);
 const HOUR_MS = 3_600_000;
 const SWEEP_PK = 'SWEEP';
 const SWEEP_SK = 'TRANSITIONS';
 
 /**
  * An item's list keys moved from schema version 1 (one partition for all deployments, all incidents and
- * each hour of transitions) to their shards; an item already in today's layout is returned as it is.
+ * each hour of transitions) to their shards, its sweep entry from its transition's time to its minute; an
+ * item already in today's layout is returned as it is.
  */
 export function upgradeKeys(item: Record<string, AttributeValue>): Record<string, AttributeValue> {
   const pk = item.pk?.S ?? '';
@@ -952,6 +957,8 @@ export function upgradeKeys(item: Record<string, AttributeValue>): Record<string
   if (hour && /^TRANSITIONS#[^#]+$/.test(hour)) {
     upgraded.gsi4pk = { S: `${hour}#${shardOf(id, TRANSITION_SHARDS)}` };
   }
+  const recorded = /^(\d{4}-\d\d-\d\dT\d\d:\d\d):[^#]*#(.*)$/.exec(item.gsi4sk?.S ?? '');
+  if (recorded) upgraded.gsi4sk = { S: `${recorded[1]}#${recorded[2]}` };
   return upgraded;
 }
 
