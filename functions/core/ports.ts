@@ -11,8 +11,11 @@ import type { Status } from './status.ts';
 
 /** Persistence for deployments, their history, deliveries and idempotency keys. */
 export interface DeploymentStore {
-  /** The deployment record, or undefined when there is none (a rollback link alone is not a record). */
-  getDeployment(id: string): Promise<Deployment | undefined>;
+  /**
+   * The deployment record, or undefined when there is none (a rollback link alone is not a record).
+   * `eventually`: an eventually consistent read (half the price), which may miss a write of the last second.
+   */
+  getDeployment(id: string, read?: 'eventually'): Promise<Deployment | undefined>;
   /** The record with its revision for a conditional write, and a rollback link that arrived before it. */
   loadForUpdate(id: string): Promise<{ current?: Deployment; rev: number | null; rolledBackBy?: string }>;
   /** Stores an event in the history unless it is already there; tells which. */

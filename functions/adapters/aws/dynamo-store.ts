@@ -111,17 +111,18 @@ export class DynamoStore implements DeploymentStore, RateLimiter {
     });
   }
 
-  /** One item by its key, read consistently (every read of a single item here wants the latest write). */
-  private async getItem(pk: string, sk: string): Promise<GetCommandOutput['Item']> {
+  /** One item by its key, read consistently unless the caller can take a write of the last second missing. */
+  private async getItem(pk: string, sk: string, consistent = true): Promise<GetCommandOutput['Item']> {
     const { Item } = await this.doc.send(
-      new GetCommand({ TableName: this.tableName, Key: { pk, sk }, ConsistentRead: true }),
+      new GetCommand({ TableName: this.tableName, Key: { pk, sk }, ConsistentRead: consistent }),
     );
     return Item;
   }
 
-  async getDeployment(id: string): Promise<Deployment | undefined> {
-    const { current } = await this.loadForUpdate(id);
-    return current;
+  async getDeployment(id: string, read?: 'eventually'): Promise<Deployment | undefined> {
+    if (!read) return (await this.loadForUpdate(id)).current;
+    const Item = await this.getItem(deploymentPk(id), META, false);
+    return Item && typeof Item.status === 'string' ? toDeployment(Item) : undefined;
   }
 
   async loadForUpdate(
