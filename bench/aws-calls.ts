@@ -27,6 +27,8 @@ export interface CallStats {
   indexUnits: number;
   /** DynamoDB: `indexUnits` by index name. */
   byIndex: Record<string, number>;
+  /** DynamoDB: `units` (table and indexes) by the kind of item written or read (`itemKind`). */
+  byKind: Record<string, number>;
   /** SQS SendMessageBatch: messages sent. */
   messages: number;
   /** DynamoDB: largest item written or read (bytes, estimated). */
@@ -97,7 +99,7 @@ export class AwsCallCounter {
         // A failed conditional write still consumes write units (at least one, by the item's size).
         if (service === 'DynamoDB' && command === 'PutItem') {
           const bytes = itemBytes(input.Item as Record<string, AttributeValue>);
-          stats.units += Math.max(1, Math.ceil(bytes / 1024));
+          addUnits(stats, kindOf(input), Math.max(1, Math.ceil(bytes / 1024)));
           stats.billed++;
         }
         throw error;
@@ -131,6 +133,7 @@ export class AwsCallCounter {
       units: 0,
       indexUnits: 0,
       byIndex: {},
+      byKind: {},
       messages: 0,
       maxItemBytes: 0,
       errors: 0,
@@ -182,11 +185,11 @@ export class AwsCallCounter {
       // DynamoDB Local reports 0 for a Query or Scan that finds nothing; DynamoDB bills such a read at least
       // one read unit, half of one when eventually consistent (every index query).
       if ((command === 'Query' || command === 'Scan') && consumed.every((c) => c.CapacityUnits === 0)) {
-        stats.units += input.ConsistentRead === true ? 1 : 0.5;
+        addUnits(stats, kindOf(input), input.ConsistentRead === true ? 1 : 0.5);
         return;
       }
       for (const c of consumed) {
-        stats.units += c.CapacityUnits ?? 0;
+        addUnits(stats, kindOf(input), c.CapacityUnits ?? 0);
         for (const [name, index] of Object.entries(c.GlobalSecondaryIndexes ?? {})) {
           stats.indexUnits += index.CapacityUnits ?? 0;
           stats.byIndex[name] = (stats.byIndex[name] ?? 0) + (index.CapacityUnits ?? 0);
@@ -195,9 +198,53 @@ export class AwsCallCounter {
       return;
     }
     // No report: estimate (reads here are strongly consistent: 1 RRU per 4 KB; writes 1 WRU per KB).
-    if (DYNAMODB_WRITES.has(command)) stats.units += Math.max(1, Math.ceil(size / 1024));
-    else stats.units += Math.max(1, Math.ceil(size / 4096));
+    if (DYNAMODB_WRITES.has(command)) addUnits(stats, kindOf(input), Math.max(1, Math.ceil(size / 1024)));
+    else addUnits(stats, kindOf(input), Math.max(1, Math.ceil(size / 4096)));
   }
+}
+
+function addUnits(stats: CallStats, kind: string, units: number) {
+  stats.units += units;
+  stats.byKind[kind] = (stats.byKind[kind] ?? 0) + units;
+}
+
+const KINDS: [RegExp, string][] = [
+  [/^DEP#.*\|META$/, 'deployment record'],
+  [/^DEP#.*\|EVT#/, 'event'],
+  [/^DEP#.*\|DLV#/, 'delivery'],
+  [/^DEP#.*\|INC#/, 'incident link'],
+  [/^INC#/, 'incident'],
+  [/^CI#/, 'CI event'],
+  [/^IDEM#/, 'idempotency key'],
+  [/^GEN#/, 'generation'],
+  [/^CIRCUIT#/, 'circuit'],
+  [/^RATE#/, 'rate limit'],
+  [/^SWEEP\|/, 'sweep position'],
+];
+
+/** The kind of item a DynamoDB request names by its key (a batch or transaction: its first item's; a query: `query`). */
+export function itemKind(pk: string, sk: string): string {
+  const key = `${pk}|${sk}`;
+  return KINDS.find(([pattern]) => pattern.test(key))?.[1] ?? 'other';
+}
+
+function kindOf(input: Record<string, unknown>): string {
+  type Key = Record<string, AttributeValue> | undefined;
+  const first = (requests: unknown): Key => {
+    for (const r of Object.values((requests as Record<string, unknown>) ?? {})) {
+      const entry = Array.isArray(r) ? r[0] : (r as { Keys?: Key[] }).Keys?.[0];
+      if (!entry) continue;
+      const e = entry as { PutRequest?: { Item: Key }; DeleteRequest?: { Key: Key } } & Record<string, unknown>;
+      return e.PutRequest?.Item ?? e.DeleteRequest?.Key ?? (entry as Key);
+    }
+    return undefined;
+  };
+  const transact = (input.TransactItems as Record<string, { Item?: Key; Key?: Key }>[] | undefined)?.[0];
+  const op = transact && Object.values(transact)[0];
+  const key =
+    (input.Item as Key) ?? (input.Key as Key) ?? op?.Item ?? op?.Key ?? first(input.RequestItems);
+  if (!key) return input.KeyConditionExpression ? 'query' : 'other';
+  return itemKind(key.pk?.S ?? '', key.sk?.S ?? '');
 }
 
 /** Items a DynamoDB command writes or reads by key (batch and transaction commands: each entry). */
@@ -239,12 +286,28 @@ export function sum(
   counts: CallCounts,
   scopes: readonly string[],
   match: (command: string) => boolean,
-  field: Exclude<keyof CallStats, 'byIndex'> = 'calls',
+  field: Exclude<keyof CallStats, 'byIndex' | 'byKind'> = 'calls',
 ): number {
   let total = 0;
   for (const where of scopes) {
     for (const [command, stats] of Object.entries(counts[where] ?? {}))
       if (match(command)) total += stats[field];
+  }
+  return total;
+}
+
+/** Units by item kind (`itemKind`), summed over scopes and commands matching a predicate. */
+export function sumByKind(
+  counts: CallCounts,
+  scopes: readonly string[],
+  match: (command: string) => boolean,
+): Record<string, number> {
+  const total: Record<string, number> = {};
+  for (const where of scopes) {
+    for (const [command, stats] of Object.entries(counts[where] ?? {})) {
+      if (!match(command)) continue;
+      for (const [kind, units] of Object.entries(stats.byKind ?? {})) total[kind] = (total[kind] ?? 0) + units;
+    }
   }
   return total;
 }

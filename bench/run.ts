@@ -26,7 +26,7 @@ import { deploymentIdFor } from '../functions/core/ids.ts';
 import { codeDeploySourceId } from '../functions/core/sources/codedeploy.ts';
 import { startCodeDeployServer } from '../test/support/codedeploy-server.ts';
 import { startDynamoDbLocal } from '../test/support/dynamodb-local.ts';
-import { isDynamoRead, isDynamoWrite, isSqsSend, sum, sumByIndex } from './aws-calls.ts';
+import { isDynamoRead, isDynamoWrite, isSqsSend, sum, sumByIndex, sumByKind } from './aws-calls.ts';
 import { buildBaseline, type ColdStart, measureColdStarts, sdkClientsIn, synthesize } from './cold-start.ts';
 import { FLOOR_ASSUMPTIONS, floorCost, PRICES_US_EAST_1, projectCost, SHIPCAST_SCOPES } from './cost.ts';
 import { runFleetScenario } from './fleet.ts';
@@ -45,6 +45,7 @@ const WARMUP_S = num('BENCH_WARMUP', 10);
 const CONCURRENCY = num('BENCH_CONCURRENCY', 16);
 const COLD_RUNS = num('BENCH_COLD_RUNS', 11);
 const COLD = process.env.BENCH_COLD !== '0';
+const DORA = process.env.BENCH_DORA !== '0';
 const TARGETS = 3;
 const API_TOKEN = 'bench-api-token-0123456789abcdef';
 const GITHUB_SECRET = 'bench-github-webhook-secret-0123456789';
@@ -583,7 +584,9 @@ async function main() {
   const logBytesInWindow = logBytes - logBytesAtStart;
   // The enricher's CodeDeploy client is not one the counter wraps: the fake CodeDeploy API counts its calls.
   const codeDeployCalls = codedeploy.requests.length - codeDeployCallsAtStart;
-  const dora = await measureDora(dynamodb.endpoint, `bench-${shipcast.child.pid}`, ready.apiUrl);
+  const dora = DORA
+    ? await measureDora(dynamodb.endpoint, `bench-${shipcast.child.pid}`, ready.apiUrl)
+    : undefined;
   await shipcast.ask({ type: 'stop' }, 'stopped');
   sns.destroy();
   for (const t of targets) t.server.close();
@@ -793,7 +796,7 @@ async function main() {
   }
   check('heap growth after the run vs after warm-up', heapGrowth * 100, BUDGET.heapGrowth * 100, ' %', 1);
   check('projected USD per million deployment events', cost.perMillionEvents, BUDGET.costPerMillionEvents);
-  budgets.push(doraLines(dora).budget);
+  if (dora) budgets.push(doraLines(dora).budget);
 
   // -------------------------------------------------------------------------------------------------
   const rows: [string, string][] = [
@@ -831,6 +834,18 @@ async function main() {
     [
       'WRU per event (of which GSIs) / per delivery',
       `${r2(calls.wruPerEvent)} (${r2(calls.wruOfGsisPerEvent)}) / ${r2(calls.wruPerDelivery)}`,
+    ],
+    [
+      'WRU per event by item (table + its index entries), all handlers',
+      byKindLine(sumByKind(c, SHIPCAST_SCOPES, isDynamoWrite), allEvents),
+    ],
+    [
+      'of which index WRU per event, by index',
+      byKindLine(sumByIndex(c, SHIPCAST_SCOPES, isDynamoWrite), allEvents),
+    ],
+    [
+      'RRU per event by item, all handlers',
+      byKindLine(sumByKind(c, SHIPCAST_SCOPES, isDynamoRead), allEvents),
     ],
     [
       'SQS send requests / messages per event',
@@ -878,7 +893,7 @@ async function main() {
       `${r2(warm.heapUsed / 2 ** 20)} MiB → ${r2(drained.heapUsed / 2 ** 20)} MiB`,
     ],
   ];
-  rows.push(doraLines(dora).row);
+  if (dora) rows.push(doraLines(dora).row);
   rows.push([
     'load average (1 min) at start / end',
     `${machine.loadAverageAtStart?.toFixed(1)} / ${loadavg()[0]?.toFixed(1)}`,
@@ -937,6 +952,9 @@ async function main() {
       dynamoReadUnits: perEvent(sum(c, SHIPCAST_SCOPES, isDynamoRead, 'units')),
       dynamoIndexWriteUnits: Object.fromEntries(
         Object.entries(sumByIndex(c, SHIPCAST_SCOPES, isDynamoWrite)).map(([k, v]) => [k, perEvent(v)]),
+      ),
+      dynamoWriteUnitsByKind: Object.fromEntries(
+        Object.entries(sumByKind(c, SHIPCAST_SCOPES, isDynamoWrite)).map(([k, v]) => [k, perEvent(v)]),
       ),
       dynamoIndexReadUnits: Object.fromEntries(
         Object.entries(sumByIndex(c, SHIPCAST_SCOPES, isDynamoRead)).map(([k, v]) => [k, perEvent(v)]),
@@ -1055,3 +1073,11 @@ main().catch((error) => {
   console.error(error);
   process.exit(2);
 });
+
+/** `kind 1.23, kind 0.45` per event, largest first. */
+function byKindLine(units: Record<string, number>, events: number): string {
+  return Object.entries(units)
+    .sort(([, a], [, b]) => b - a)
+    .map(([kind, u]) => `${kind} ${(events ? u / events : 0).toFixed(2)}`)
+    .join(', ');
+}

@@ -136,7 +136,12 @@ export async function dispatchOne(
       reason: `not started with ${left} ms of the function's time left (needs ${DISPATCH_START_RESERVE_MS})`,
     };
   }
-  const deployment = await store.getDeployment(message.deploymentId);
+  // An eventually consistent read (half a read unit) has the transition but in the rare second after its
+  // write: only then is the record read again, consistently, before the message is judged.
+  const seen = await store.getDeployment(message.deploymentId, 'eventually');
+  const deployment = seen?.transitions.some((t) => t.seq === message.seq)
+    ? seen
+    : await store.getDeployment(message.deploymentId);
   if (!deployment) return { kind: 'dead', error: `deployment ${message.deploymentId} does not exist` };
   const transition = deployment.transitions.find((t) => t.seq === message.seq);
   if (!transition)

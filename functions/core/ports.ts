@@ -11,8 +11,11 @@ import type { Status } from './status.ts';
 
 /** Persistence for deployments, their history, deliveries and idempotency keys. */
 export interface DeploymentStore {
-  /** The deployment record, or undefined when there is none (a rollback link alone is not a record). */
-  getDeployment(id: string): Promise<Deployment | undefined>;
+  /**
+   * The deployment record, or undefined when there is none (a rollback link alone is not a record).
+   * `eventually`: an eventually consistent read (half the price), which may miss a write of the last second.
+   */
+  getDeployment(id: string, read?: 'eventually'): Promise<Deployment | undefined>;
   /** The record with its revision for a conditional write, and a rollback link that arrived before it. */
   loadForUpdate(id: string): Promise<{ current?: Deployment; rev: number | null; rolledBackBy?: string }>;
   /** Stores an event in the history unless it is already there; tells which. */
@@ -82,8 +85,9 @@ export interface DeploymentStore {
   /** Writes the circuit if its stored `rev` is `expectedRev` (null: it must not exist); false if it changed first. */
   saveCircuit(next: CircuitState, expectedRev: number | null): Promise<boolean>;
   /**
-   * Deployments whose newest transition was recorded after position `after` and no later than the time
-   * `until` (ISO 8601), in that order, at most `limit`: the sweep's bounded read (an index, never a scan).
+   * Deployments whose newest transition was recorded after position `after`, in a minute that started no
+   * later than the time `until` (ISO 8601), in that order, at most `limit`: the sweep's bounded read (an
+   * index, never a scan). Positions go by minute: a later transition in the same minute keeps its position.
    */
   transitionsRecordedBetween(after: string, until: string, limit: number): Promise<RecordedTransition[]>;
   /** How far the sweep has looked (a RecordedTransition's position); undefined before its first run. */

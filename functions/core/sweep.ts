@@ -16,10 +16,13 @@ export const SWEEP_EVENT = { shipcast: 'sweep-transitions' } as const;
 /** How often the sweep runs: the EventBridge schedule in AWS, the local timer under `npm start`. */
 export const SWEEP_INTERVAL_MINUTES = 5;
 /**
- * Transitions recorded this recently are left to the request that recorded them: it is still enqueueing, or
- * its write is still on the way (a function's timeout is at most 60 s). Also covers clocks a little apart.
+ * Transitions recorded in a minute that started this recently are left to the request that recorded them
+ * (so every transition swept is at least 2 minutes old): it is still enqueueing, or its write is still on
+ * the way (a function's timeout is at most 60 s). Also covers clocks a little apart. By whole minutes
+ * because the store files a deployment's newest transition under its minute (a later transition in the same
+ * minute writes no index): a minute is swept once it is over and nothing can still be written into it.
  */
-export const SWEEP_GRACE_MS = 2 * 60_000;
+export const SWEEP_GRACE_MS = 3 * 60_000;
 /** How far back the first sweep looks, and the furthest back any sweep goes (after a long outage of its own). */
 export const SWEEP_LOOKBACK_MS = 24 * 3_600_000;
 /** Deployments read per page of the index; each costs two reads (its record and its deliveries). */

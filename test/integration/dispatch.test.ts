@@ -113,6 +113,38 @@ describe('dispatch', () => {
     expect(hookCalls(queued.deploymentId)).toHaveLength(1);
   });
 
+  it('reads the record eventually consistently, and again consistently when that read lacks the transition', async () => {
+    // Prepare: a store whose eventually consistent read answers from before the newest write (a replica a
+    // second behind: DynamoDB Local is always consistent, so the stale answer is made here).
+    await ingestEvent(event('d-stale-read', 'in_progress'), h.runtime.ingest);
+    await h.drainDispatch();
+    const finished = event('d-stale-read', 'succeeded');
+    await ingestEvent(finished, h.runtime.ingest);
+    const reads: (string | undefined)[] = [];
+    const real = h.runtime.dispatch.store;
+    const store = Object.create(real) as typeof real;
+    store.getDeployment = async (id, read) => {
+      reads.push(read);
+      const found = await real.getDeployment(id, read);
+      if (read !== 'eventually' || !found) return found;
+      return { ...found, transitions: found.transitions.slice(0, -1) };
+    };
+    const batch = await h.receiveDispatch(1);
+    hook.requests.length = 0;
+
+    // Act
+    const failed = await dispatchBatch(batch, { ...h.runtime.dispatch, store });
+    const body = hookCalls(finished.deploymentId)[0]?.json<{ deployment: { status: string } }>();
+    await h.discardHeld(finished.deploymentId);
+
+    // Assess: the newest transition is delivered, not dead-lettered; one stale read, then a consistent one.
+    expect(failed).toEqual([]);
+    expect(hookCalls(finished.deploymentId)).toHaveLength(1);
+    expect(body?.deployment.status).toBe('succeeded');
+    expect(reads.filter((r) => r === 'eventually')).toHaveLength(batch.length);
+    expect(reads.filter((r) => r === undefined)).toHaveLength(batch.length);
+  });
+
   it("does not start a message with too little of the function's time left, and counts no attempt", async () => {
     const started = event('d-deadline', 'in_progress');
     await ingestEvent(started, h.runtime.ingest);

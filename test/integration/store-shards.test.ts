@@ -343,6 +343,118 @@ describe('sharded index partitions', { timeout: 120_000 }, () => {
     ).toEqual(['byRecordedTransition']);
   });
 
+  it('writes a CodeDeploy record of three transitions, enriched, in one table write unit per update and reads it back whole', async () => {
+    // Prepare: a record as the CodeDeploy path builds it (details, enrichment, counts, three routed transitions).
+    const store = new DynamoStore(client, shared);
+    const tableUnits: number[] = [];
+    client.middlewareStack.add(
+      (next) => async (args) => {
+        (args.input as Record<string, unknown>).ReturnConsumedCapacity = 'INDEXES';
+        const result = await next(args);
+        const capacity = (result.output as { ConsumedCapacity?: { Table?: { CapacityUnits?: number } } })
+          .ConsumedCapacity;
+        if (capacity?.Table) tableUnits.push(capacity.Table.CapacityUnits ?? 0);
+        return result;
+      },
+      { step: 'initialize', name: 'tableUnits' },
+    );
+    const transition = (seq: number, from: string | null, to: string) => ({
+      seq,
+      from,
+      to,
+      at: at(seq),
+      recordedAt: at(seq),
+      eventId: `ev_0123456789abcdef0123456789abcdef${seq}`,
+      targets: ['webhook-one', 'webhook-two', 'webhook-three'],
+    });
+    const base = deployment('dep_codedeploy_size', 0, 'production');
+    const full = {
+      ...base,
+      source: 'codedeploy',
+      sourceDeploymentId: 'd-4F2KQ8ZX1',
+      account: '123456789012',
+      region: 'us-east-1',
+      revision: {
+        repository: 'octo-org/checkout-service',
+        commit: '7f3c2a9e4b1d8c6f0a5e3b2d1c9f8e7a6b5c4d3e',
+      },
+      description: 'Deployment of checkout-service to production (bench)',
+      details: {
+        application: 'checkout-service',
+        deploymentGroup: 'checkout-service-production',
+        creator: 'user',
+        region: 'us-east-1',
+      },
+      enrichment: { state: 'done', at: at(1), attempts: 1 },
+      counts: { pending: 0, inProgress: 0, succeeded: 3, failed: 0, skipped: 0 },
+      status: 'succeeded',
+      sourceStatus: 'SUCCEEDED',
+      transitions: [transition(1, null, 'queued'), transition(2, 'queued', 'in_progress')],
+    } as unknown as Deployment;
+    const finished = {
+      ...full,
+      rev: 2,
+      transitions: [...full.transitions, transition(3, 'in_progress', 'succeeded')],
+    } as Deployment;
+    try {
+      // Act
+      await store.saveDeployment(full, null);
+      await store.saveDeployment(finished, 1);
+    } finally {
+      client.middlewareStack.remove('tableUnits');
+    }
+
+    // Assess
+    expect(tableUnits).toEqual([1, 1]);
+    expect(await store.getDeployment(finished.id)).toEqual(finished);
+  });
+
+  it('files a transition recorded in the same minute as the one before under the same sweep entry, read once that minute has started by `until`', async () => {
+    // Prepare: every write asks DynamoDB for the sweep index's units.
+    const store = new DynamoStore(client, await createTestTable(client));
+    const sweepUnits: number[] = [];
+    client.middlewareStack.add(
+      (next) => async (args) => {
+        (args.input as Record<string, unknown>).ReturnConsumedCapacity = 'INDEXES';
+        const result = await next(args);
+        const capacity = (
+          result.output as {
+            ConsumedCapacity?: { GlobalSecondaryIndexes?: Record<string, { CapacityUnits?: number }> };
+          }
+        ).ConsumedCapacity;
+        if (capacity)
+          sweepUnits.push(capacity.GlobalSecondaryIndexes?.byRecordedTransition?.CapacityUnits ?? 0);
+        return result;
+      },
+      { step: 'initialize', name: 'sweepUnits' },
+    );
+    const created = deployment('dep_same_minute', 0, 'production');
+    const seconds = (s: number) => new Date(BASE + s * 1000).toISOString();
+    const withTransition = (d: Deployment, recordedAt: string, rev: number) =>
+      ({
+        ...d,
+        rev,
+        transitions: [...d.transitions, { ...d.transitions[0], seq: d.transitions.length + 1, recordedAt }],
+      }) as Deployment;
+    const second = withTransition(created, seconds(20), 2);
+    const third = withTransition(second, seconds(70), 3);
+    try {
+      // Act: created at 10:00:00, a transition at 10:00:20 (same minute), another at 10:01:10 (the next).
+      await store.saveDeployment(created, null);
+      await store.saveDeployment(second, 1);
+      await store.saveDeployment(third, 2);
+    } finally {
+      client.middlewareStack.remove('sweepUnits');
+    }
+
+    // Assess: a put, nothing, a move (delete and put).
+    expect(sweepUnits).toEqual([1, 0, 2]);
+    const ids = async (until: string) =>
+      (await store.transitionsRecordedBetween(at(-1), until, 10)).map((t) => t.deploymentId);
+    expect(await ids(seconds(59))).toEqual([]);
+    expect(await ids(seconds(60))).toEqual(['dep_same_minute']);
+  });
+
   it('spreads ids evenly over the shards of a partition', () => {
     const counts = new Array<number>(LIST_SHARDS).fill(0);
     const transitionCounts = new Array<number>(TRANSITION_SHARDS).fill(0);

@@ -1,3 +1,4 @@
+import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import {
   type AttributeValue,
   ConditionalCheckFailedException,
@@ -114,17 +115,18 @@ export class DynamoStore implements DeploymentStore, RateLimiter {
     });
   }
 
-  /** One item by its key, read consistently (every read of a single item here wants the latest write). */
-  private async getItem(pk: string, sk: string): Promise<GetCommandOutput['Item']> {
+  /** One item by its key, read consistently unless the caller can take a write of the last second missing. */
+  private async getItem(pk: string, sk: string, consistent = true): Promise<GetCommandOutput['Item']> {
     const { Item } = await this.doc.send(
-      new GetCommand({ TableName: this.tableName, Key: { pk, sk }, ConsistentRead: true }),
+      new GetCommand({ TableName: this.tableName, Key: { pk, sk }, ConsistentRead: consistent }),
     );
     return Item;
   }
 
-  async getDeployment(id: string): Promise<Deployment | undefined> {
-    const { current } = await this.loadForUpdate(id);
-    return current;
+  async getDeployment(id: string, read?: 'eventually'): Promise<Deployment | undefined> {
+    if (!read) return (await this.loadForUpdate(id)).current;
+    const Item = await this.getItem(deploymentPk(id), META, false);
+    return Item && typeof Item.status === 'string' ? toDeployment(Item) : undefined;
   }
 
   async loadForUpdate(
@@ -189,17 +191,24 @@ export class DynamoStore implements DeploymentStore, RateLimiter {
     }
     listKeys.gsi3pk = `${ALL_DEPLOYMENTS}#${shardOf(next.id, LIST_SHARDS)}`;
     listKeys.gsi3sk = sortKey;
-    // Where the sweep looks for it: by when its newest transition was recorded (in the same write, no extra one).
+    // Where the sweep looks for it: by the minute its newest transition was recorded in (in the same write, no
+    // extra one); a transition recorded in the same minute as the one before moves no index entry.
     const recordedAt = next.transitions.at(-1)?.recordedAt;
     if (recordedAt) {
       listKeys.gsi4pk = transitionsPk(recordedAt, shardOf(next.id, TRANSITION_SHARDS));
-      listKeys.gsi4sk = `${recordedAt}#${next.id}`;
+      listKeys.gsi4sk = `${minuteOf(recordedAt)}#${next.id}`;
     }
     try {
       await this.doc.send(
         new PutCommand({
           TableName: this.tableName,
-          Item: { ...next, ...listKeys, pk: deploymentPk(next.id), sk: META, type: 'deployment' },
+          Item: {
+            ...packDeployment(next),
+            ...listKeys,
+            pk: deploymentPk(next.id),
+            sk: META,
+            type: 'deployment',
+          },
           ConditionExpression: expectedRev === null ? 'attribute_not_exists(pk)' : 'rev = :rev',
           ExpressionAttributeValues: expectedRev === null ? undefined : { ':rev': expectedRev },
         }),
@@ -532,7 +541,8 @@ export class DynamoStore implements DeploymentStore, RateLimiter {
         partitions: shardPartitions(base, TRANSITION_SHARDS),
         order: 'asc',
         lower: { value: after, inclusive: false },
-        upper: { value: until, inclusive: true },
+        // Every entry of the minute `until` is in (`<minute>#<id>`, and `$` sorts after `#`), none of a later one.
+        upper: { value: `${minuteOf(until)}$`, inclusive: false },
         pageSize: limit - found.length + 1,
       });
       for (let entry = await reader.next(); entry && found.length < limit; entry = await reader.next()) {
@@ -948,13 +958,16 @@ const STORAGE_ATTRIBUTES = [
  */
 const transitionsBase = (recordedAt: string) => `TRANSITIONS#${recordedAt.slice(0, 13)}`;
 const transitionsPk = (recordedAt: string, shard: number) => `${transitionsBase(recordedAt)}#${shard}`;
+/** `2026-03-01T10:05` of an ISO 8601 time: the sweep's entries are sorted by minute, then id. */
+const minuteOf = (at: string) => at.slice(0, 16);
 const HOUR_MS = 3_600_000;
 const SWEEP_PK = 'SWEEP';
 const SWEEP_SK = 'TRANSITIONS';
 
 /**
  * An item's list keys moved from schema version 1 (one partition for all deployments, all incidents and
- * each hour of transitions) to their shards; an item already in today's layout is returned as it is.
+ * each hour of transitions) to their shards, its sweep entry from its transition's time to its minute; an
+ * item already in today's layout is returned as it is.
  */
 export function upgradeKeys(item: Record<string, AttributeValue>): Record<string, AttributeValue> {
   const pk = item.pk?.S ?? '';
@@ -968,6 +981,8 @@ export function upgradeKeys(item: Record<string, AttributeValue>): Record<string
   if (hour && /^TRANSITIONS#[^#]+$/.test(hour)) {
     upgraded.gsi4pk = { S: `${hour}#${shardOf(id, TRANSITION_SHARDS)}` };
   }
+  const recorded = /^(\d{4}-\d\d-\d\dT\d\d:\d\d):[^#]*#(.*)$/.exec(item.gsi4sk?.S ?? '');
+  if (recorded) upgraded.gsi4sk = { S: `${recorded[1]}#${recorded[2]}` };
   return upgraded;
 }
 
@@ -977,8 +992,65 @@ function strip(item: Record<string, unknown>): Record<string, unknown> {
   return copy;
 }
 
+/**
+ * A deployment record's attributes that nothing reads by name in DynamoDB (no key, condition, update or
+ * projection names them) and that make it large: stored as one `packed` attribute, raw DEFLATE of their
+ * JSON (PACKED_DICTIONARY), so that a record of three transitions stays under 1 KB: one write unit per update
+ * instead of 2-3 (an update is billed on the larger of the item before and after it).
+ * The metrics' projection (DORA_DEPLOYMENT_ATTRIBUTES), `rev` (conditions) and `rolledBackBy` (linkRollback)
+ * stay plain attributes.
+ */
+const PACKED_ATTRIBUTES = [
+  'transitions',
+  'details',
+  'enrichment',
+  'hosts',
+  'counts',
+  'error',
+  'description',
+  'url',
+  'actor',
+  'sourceStatus',
+  'sourceDeploymentId',
+  'account',
+  'region',
+  'updatedAt',
+] as const;
+
+/**
+ * DEFLATE's preset dictionary for `packed`: the JSON a record's bulky part repeats (its names, statuses,
+ * a transition's shape), so that a small record compresses to half of what DEFLATE alone gives. Records
+ * written with it can only be read with it: never change it; a new one goes under a new attribute name.
+ */
+const PACKED_DICTIONARY = Buffer.from(
+  '{"transitions":[{"seq":1,"from":null,"to":"queued","at":"","recordedAt":"","eventId":"","targets":[""]},' +
+    '{"seq":2,"from":"queued","to":"in_progress"},{"seq":3,"from":"in_progress","to":"succeeded","failed","stopped"}],' +
+    '"messages":{"title":"text":},"details":{"application":"deploymentGroup":"creator":"user","region":"us-east-1"},' +
+    '"enrichment":{"state":"done","at":"attempts":1},' +
+    '"counts":{"pending":0,"inProgress":0,"succeeded":0,"failed":0,"skipped":0,"ready":0},' +
+    '"hosts":["error":{"code":"message":},"description":"url":"https://","actor":"sourceStatus":"SUCCEEDED",' +
+    '"sourceDeploymentId":"account":"region":"updatedAt":"2026-',
+);
+
+/** The record as stored: PACKED_ATTRIBUTES moved into `packed`. */
+export function packDeployment(deployment: Deployment): Record<string, unknown> {
+  const plain: Record<string, unknown> = { ...deployment };
+  const bulky: Record<string, unknown> = {};
+  for (const attribute of PACKED_ATTRIBUTES) {
+    if (plain[attribute] !== undefined) bulky[attribute] = plain[attribute];
+    delete plain[attribute];
+  }
+  return { ...plain, packed: deflateRawSync(JSON.stringify(bulky), { dictionary: PACKED_DICTIONARY }) };
+}
+
 function toDeployment(item: Record<string, unknown>): Deployment {
-  return strip(item) as unknown as Deployment;
+  const { packed, ...plain } = strip(item);
+  // Records written before packing (and projections without it) hold every attribute plainly.
+  if (!(packed instanceof Uint8Array)) return plain as unknown as Deployment;
+  return {
+    ...plain,
+    ...JSON.parse(inflateRawSync(packed, { dictionary: PACKED_DICTIONARY }).toString('utf8')),
+  } as Deployment;
 }
 
 function toIncident(item: Record<string, unknown>): Incident {

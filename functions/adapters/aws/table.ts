@@ -7,7 +7,7 @@
  * The version of the table's layout (keys, indexes, projections, shards). Raise it with any change that a
  * deployed table must be migrated for, and write the migration down in docs/storage.md ("Schema version").
  */
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 
 /**
  * Shards of a partition that every deployment (`DEPLOYMENTS#<n>`) or every incident (`INCIDENTS#<n>`) would
