@@ -179,7 +179,12 @@ describe('web dashboard in a real browser (local mode)', () => {
   });
 
   it('filters by status, source and creation day through the API, not in the page', async () => {
-    await post({ service: 'filter-broken', environment: 'qa', status: 'failed', deploymentId: 'flt-1' });
+    const broken = await post({
+      service: 'filter-broken',
+      environment: 'qa',
+      status: 'failed',
+      deploymentId: 'flt-1',
+    });
     await post({ service: 'filter-fine', environment: 'qa', status: 'succeeded', deploymentId: 'flt-2' });
     const asked: string[] = [];
     const listen = (request: { url(): string }) => {
@@ -191,7 +196,13 @@ describe('web dashboard in a real browser (local mode)', () => {
     if (await page.getByLabel('API token').isVisible()) await signIn(READER);
     await page.getByLabel('Status').selectOption('failed');
     await page.getByLabel('Source').fill('native');
-    const today = new Date().toISOString().slice(0, 10);
+    // The day it was created (not the clock's: a run across midnight UTC must not change the filter).
+    const created = await fetch(`${local.apiUrl}/v1/deployments/${broken.deploymentId}`, {
+      headers: { authorization: `Bearer ${ADMIN}` },
+    });
+    const today = (
+      (await created.json()) as { deployment: { createdAt: string } }
+    ).deployment.createdAt.slice(0, 10);
     await page.getByLabel('Created from (UTC)').fill(today);
     await page.getByLabel('Created until (UTC, inclusive)').fill(today);
     await page.getByRole('button', { name: 'Filter' }).click();
