@@ -138,7 +138,8 @@ export async function dispatchOne(
   }
   // An eventually consistent read (half a read unit) has the transition but in the rare second after its
   // write: only then is the record read again, consistently, before the message is judged.
-  const seen = await store.getDeployment(message.deploymentId, 'eventually');
+  // A refresh names a transition the record already had: it is read consistently, so it sees what changed.
+  const seen = message.refresh ? undefined : await store.getDeployment(message.deploymentId, 'eventually');
   const deployment = seen?.transitions.some((t) => t.seq === message.seq)
     ? seen
     : await store.getDeployment(message.deploymentId);

@@ -5,6 +5,7 @@ import { type CodeDeployDeploymentRef, type DeploymentOperations, OperationFaile
 import type { Deployment, DispatchMessage, OperatorAction, StoredEvent } from './schema.ts';
 import { CODEDEPLOY_SOURCE } from './sources/codedeploy.ts';
 import { isTerminal } from './status.ts';
+import { inferSlackMode } from './targets/slack-mode.ts';
 
 /**
  * Operators acting on a deployment (stop, stop and roll back), from a Slack button or the HTTP API: one place
@@ -258,7 +259,11 @@ async function refreshLivingMessages(
   if (!latest) return;
   const routed = new Set(deployment.transitions.flatMap((t) => t.targets));
   const messages: DispatchMessage[] = [...routed]
-    .filter((name) => context.config.targets[name]?.type === 'slack')
+    // Only a bot's message is updated in place; an incoming webhook can only post the transition again.
+    .filter((name) => {
+      const target = context.config.targets[name];
+      return target?.type === 'slack' && (target.mode ?? inferSlackMode(target)) === 'bot';
+    })
     .map((target) => ({ v: 1, deploymentId: deployment.id, seq: latest.seq, target, refresh: eventId }));
   if (messages.length > 0) await context.queue.enqueue(messages);
 }

@@ -115,11 +115,13 @@ describe('HTTP API', () => {
               ? []
               : path.startsWith('/v1/deployments') && method === 'get'
                 ? ['deployments:read']
-                : path.startsWith('/v1/incidents')
-                  ? [method === 'get' ? 'incidents:read' : 'incidents:write']
-                  : path.startsWith('/v1/metrics')
-                    ? ['metrics:read']
-                    : ['events:write'];
+                : path.startsWith('/v1/deployments')
+                  ? ['deployments:write']
+                  : path.startsWith('/v1/incidents')
+                    ? [method === 'get' ? 'incidents:read' : 'incidents:write']
+                    : path.startsWith('/v1/metrics')
+                      ? ['metrics:read']
+                      : ['events:write'];
           expect(operation.security, `${method} ${path}`).toEqual(open ? undefined : [{ bearer: scope }]);
         }
       }

@@ -252,13 +252,13 @@ describe('PagerDuty V3 webhooks (POST /v1/hooks/pagerduty) in local mode', () =>
     at('2026-03-05T08:05:00.000Z');
     const again = await pagerduty.redeliver(first);
     const afterRedelivery = (await get(`/v1/incidents/${first.answer?.incidentId}`)).body.incident as Json;
-    // The same event under a new webhook id (a resend) is the same incident too.
+    // The same signed event under a new webhook id (a resend, or a replay) is answered as the first time.
     const resent = await pagerduty.deliver(JSON.parse(first.body) as Json);
 
     expect(again.webhookId).toBe(first.webhookId);
     expect(again.answer).toEqual(first.answer);
     expect(afterRedelivery.updatedAt).toBe('2026-03-05T08:00:05.000Z'); // the redelivery wrote nothing
-    expect(resent.answer).toMatchObject({ incidentId: first.answer?.incidentId, created: false });
+    expect(resent.answer).toEqual(first.answer);
     const incidents = await incidentsOf('payments');
     expect(incidents).toHaveLength(1);
     expect(incidents[0]).toMatchObject({
@@ -337,8 +337,10 @@ describe('PagerDuty V3 webhooks (POST /v1/hooks/pagerduty) in local mode', () =>
     });
     const id = triggered.incidentId as string;
     await pagerduty.resolve(id, '2026-03-06T10:10:00Z');
-    const late = await pagerduty.deliver(JSON.parse(triggered.body) as Json);
-    const lateStatus = late.answer?.status;
+    // The trigger event again (a replay of its signed body): answered as before, the incident stays resolved.
+    await pagerduty.deliver(JSON.parse(triggered.body) as Json);
+    const lateStatus = ((await get(`/v1/incidents/${triggered.answer?.incidentId}`)).body.incident as Json)
+      .status;
 
     const reopened = await pagerduty.reopen(id, '2026-03-06T10:20:00Z');
     const prioritized = await pagerduty.setPriority(id, 'P2', '2026-03-06T10:25:00Z');

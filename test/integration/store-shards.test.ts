@@ -258,6 +258,28 @@ describe('sharded index partitions', { timeout: 120_000 }, () => {
     );
   });
 
+  it('keeps a listing inside from and to whatever cursor it is given, even one of another listing', async () => {
+    const store = new DynamoStore(client, await createTestTable(client));
+    const stored = Array.from({ length: 12 }, (_, n) => deployment(`dep_range${n}`, n, 'production'));
+    await Promise.all(stored.map((d) => store.saveDeployment(d, null)));
+    // A cursor of the unfiltered listing, newest first, positioned after minute 9 (minutes 11, 10 answered).
+    const unfiltered = await store.listDeployments({ limit: 2 });
+    expect(unfiltered.items.map((d) => d.id)).toEqual(['dep_range11', 'dep_range10']);
+
+    const desc = await store.listDeployments({ limit: 20, to: at(4), cursor: unfiltered.cursor });
+    const asc = await store.listDeployments({ limit: 20, order: 'asc', from: at(8) });
+    const ascFromOther = await store.listDeployments({
+      limit: 20,
+      order: 'asc',
+      from: at(8),
+      cursor: (await store.listDeployments({ limit: 2, order: 'asc' })).cursor,
+    });
+
+    expect(desc.items.map((d) => d.id)).toEqual(['dep_range3', 'dep_range2', 'dep_range1', 'dep_range0']);
+    expect(asc.items.map((d) => d.id)).toEqual(['dep_range8', 'dep_range9', 'dep_range10', 'dep_range11']);
+    expect(ascFromOther.items.map((d) => d.id)).toEqual(asc.items.map((d) => d.id));
+  });
+
   it("finds the sweep's transitions across every shard of every hour in order of recording, in bounded steps", async () => {
     await fc.assert(
       fc.asyncProperty(

@@ -856,8 +856,9 @@ export class DynamoStore implements DeploymentStore, RateLimiter {
       index,
       partitions: options.partitions,
       order,
-      lower: order === 'asc' ? (from ?? options.lower) : options.lower,
-      upper: order === 'desc' ? (from ?? options.upper) : options.upper,
+      // A cursor narrows the range; one from another listing can never widen it.
+      lower: order === 'asc' ? tighter(from, options.lower, 'lower') : options.lower,
+      upper: order === 'desc' ? tighter(from, options.upper, 'upper') : options.upper,
       // One more than a page: whether another page follows is known without an empty last page.
       pageSize: filtered ? Math.max(limit + 1, FILTERED_PAGE_SIZE) : limit + 1,
     });
@@ -1106,4 +1107,15 @@ function decodeCursor(cursor: string): Record<string, unknown> {
     throw invalid();
   }
   return parsed as Record<string, unknown>;
+}
+
+/** Of a cursor's bound and a range's bound on the same side, the one that lets fewer sort keys through. */
+function tighter(
+  cursor: SortKeyBound | undefined,
+  range: SortKeyBound | undefined,
+  side: 'lower' | 'upper',
+): SortKeyBound | undefined {
+  if (!cursor || !range) return cursor ?? range;
+  if (cursor.value === range.value) return cursor.inclusive ? range : cursor;
+  return (side === 'lower') === cursor.value > range.value ? cursor : range;
 }

@@ -18,9 +18,9 @@ export const SCHEMA_VERSION = 3;
 export const LIST_SHARDS = 8;
 
 /**
- * Shards of the sweep's hourly partition of recorded transitions (`TRANSITIONS#<hour>#<n>`). Every new
- * transition moves the record's entry (a delete and a put: two write units), so 16 shards take 8,000
- * transitions a second, and every hour starts new partitions. The sweep reads every shard of an hour.
+ * Shards of the sweep's hourly partition of recorded transitions (`TRANSITIONS#<hour>#<n>`). A transition
+ * recorded in a later minute than the one before moves the record's entry (a delete and a put: two write
+ * units), so 16 shards take 8,000 such transitions a second, and every hour starts new partitions. The sweep reads every shard of an hour.
  */
 export const TRANSITION_SHARDS = 16;
 

@@ -203,7 +203,7 @@ export function createApi(context: ApiContext): Hono<{ Variables: Variables }> {
     },
   );
 
-  // Reads need deployments:read; `POST /v1/deployments/{id}/actions` has its own scope (events:write).
+  // Reads need deployments:read; `POST /v1/deployments/{id}/actions` has its own scope (deployments:write).
   const readDeployments = requireScope(context.config, 'deployments:read');
   app.use('/v1/deployments', readDeployments);
   app.use('/v1/deployments/*', (c, next) =>

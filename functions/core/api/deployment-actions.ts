@@ -32,12 +32,15 @@ export const deploymentActionSchema = lazy(() =>
   }),
 );
 
-/** Adds the route (scope `events:write`: an action is an event of the deployment). */
+/**
+ * Adds the route (scope `deployments:write`, not the CI's `events:write`: a recorded stop takes the Stop buttons
+ * off the Slack message, which a build token must not be able to do).
+ */
 export function mountDeploymentActions(
   app: Hono<{ Variables: { token: string } }>,
   context: RouteContext,
 ): void {
-  app.post(DEPLOYMENT_ACTIONS_PATH, requireScope(context.config, 'events:write'), async (c) => {
+  app.post(DEPLOYMENT_ACTIONS_PATH, requireScope(context.config, 'deployments:write'), async (c) => {
     const id = c.req.param('id');
     const parsed = deploymentActionSchema().safeParse(parseJsonBody(await readUtf8Body(c.req)));
     if (!parsed.success) throw new InvalidInputError('request body', issuesFromZod(parsed.error));

@@ -75,7 +75,7 @@ function build(): Record<string, unknown> {
           type: 'http',
           scheme: 'bearer',
           description:
-            'A configured API token. Each operation lists the scope it needs: events:write, deployments:read, pipelines:read, pipelines:write, incidents:read, incidents:write or metrics:read; `read` grants every :read scope, `write` every :write scope, `admin` everything (a token configured without scopes has admin). 401: missing or unknown token; 403: the token lacks the scope',
+            'A configured API token. Each operation lists the scope it needs: events:write, deployments:read, deployments:write, pipelines:read, pipelines:write, incidents:read, incidents:write or metrics:read; `read` grants every :read scope, `write` every :write scope, `admin` everything (a token configured without scopes has admin). 401: missing or unknown token; 403: the token lacks the scope',
         },
         ...pipelines.securitySchemes,
         snsSignature: {
@@ -429,7 +429,7 @@ function build(): Record<string, unknown> {
             "Writes an operator event to the history (actor, the token's name, outcome); a `recorded` stop of a " +
             'running deployment also updates its living chat messages. Shipcast does not call CodeDeploy here. ' +
             'An Idempotency-Key records one request once.',
-          security: secured('events:write'),
+          security: secured('deployments:write'),
           parameters: [
             { name: 'id', in: 'path', required: true, schema: { type: 'string' } },
             {
@@ -461,7 +461,7 @@ function build(): Record<string, unknown> {
             '201': { description: 'Recorded: `{ eventId, deploymentId, operator }`' },
             '400': errorResponse('Body or header not valid'),
             '401': errorResponse('Missing or unknown token'),
-            '403': errorResponse('The token lacks events:write'),
+            '403': errorResponse('The token lacks deployments:write'),
             '404': errorResponse('No such deployment'),
           },
         },

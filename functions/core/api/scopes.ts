@@ -6,6 +6,7 @@
 export const SCOPES = [
   'events:write',
   'deployments:read',
+  'deployments:write',
   'pipelines:read',
   'pipelines:write',
   'incidents:read',

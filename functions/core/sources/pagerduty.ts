@@ -184,9 +184,10 @@ export const pagerDutySource: HttpSource = {
       const envelope = envelopeSchema().safeParse(body);
       if (!envelope.success) throw new InvalidInputError('request body', issuesFromZod(envelope.error));
       const { id: eventId, event_type: eventType } = envelope.data.event;
-      // X-Webhook-Id is the same on every attempt of one delivery; without it, the event id identifies it.
+      // The event id is signed (X-Webhook-Id is not, so a captured body resent under a new one would apply
+      // again); every retry of a delivery carries the same body. Without an event id, X-Webhook-Id.
       const delivery =
-        deliveryId(webhookId, 'X-Webhook-Id') ?? (DELIVERY_ID.test(eventId) ? eventId : undefined);
+        (DELIVERY_ID.test(eventId) ? eventId : undefined) ?? deliveryId(webhookId, 'X-Webhook-Id');
       return answerOnce(c, context, 'pagerduty:delivery', delivery, raw, async () => {
         const answer = await handle(eventType, body, configured, context);
         context.logger.info('PagerDuty webhook handled', {
