@@ -186,9 +186,10 @@ describe('datadog target', () => {
       status: 400,
       body: { errors: [{ status: '400', title: 'Bad Request', detail: 'service is not in the catalog' }] },
     });
+    // One at a time: the scripted 400 is the stand-in's next answer, whichever delivery asks first.
+    await h.drainDispatch();
     const wrong = nativeEvent('dd-6', 'succeeded', { service: 'wrong-svc', version: '1' });
     await ingest(wrong);
-
     await h.drainDispatch();
 
     const first = await h.store.getDelivery(refused.deploymentId, 'dora');
