@@ -5,7 +5,6 @@ import { type CodeDeployDeploymentRef, type DeploymentOperations, OperationFaile
 import type { Deployment, DispatchMessage, OperatorAction, StoredEvent } from './schema.ts';
 import { CODEDEPLOY_SOURCE } from './sources/codedeploy.ts';
 import { isTerminal } from './status.ts';
-import { inferSlackMode } from './targets/slack-mode.ts';
 
 /**
  * Operators acting on a deployment (stop, stop and roll back), from a Slack button or the HTTP API: one place
@@ -261,8 +260,10 @@ async function refreshLivingMessages(
   const messages: DispatchMessage[] = [...routed]
     // Only a bot's message is updated in place; an incoming webhook can only post the transition again.
     .filter((name) => {
+      // The validated config has `mode` whenever both a token and a webhook URL are set (no target code here:
+      // the API bundle carries none).
       const target = context.config.targets[name];
-      return target?.type === 'slack' && (target.mode ?? inferSlackMode(target)) === 'bot';
+      return target?.type === 'slack' && (target.mode ?? (target.token ? 'bot' : 'webhook')) === 'bot';
     })
     .map((target) => ({ v: 1, deploymentId: deployment.id, seq: latest.seq, target, refresh: eventId }));
   if (messages.length > 0) await context.queue.enqueue(messages);
