@@ -23,6 +23,7 @@ import { isDynamoRead, isDynamoWrite, isSqsSend, sum } from './aws-calls.ts';
 import { projectCost } from './cost.ts';
 import type { ShipcastUnderTest } from './faults.ts';
 import type { Report } from './shipcast-process.ts';
+import { webhookTargetsConfig } from './webhook-targets.ts';
 
 const num = (name: string, fallback: number) => {
   const value = Number(process.env[name] ?? fallback);
@@ -89,17 +90,7 @@ export async function runFleetScenario(
   const dynamodb = await startDynamoDbLocal();
   const codedeploy = await startCodeDeployServer();
   const targets = await Promise.all(Array.from({ length: TARGETS }, startTarget));
-  const config = {
-    api: { tokens: [{ name: 'bench', secret: 'api-token' }] },
-    sources: { codedeploy: { enrich: true } },
-    targets: Object.fromEntries(
-      targets.map((t, i) => [
-        `hook-${i + 1}`,
-        { type: 'webhook', url: `${t.url}/shipcast`, secret: 'hook-key' },
-      ]),
-    ),
-    routes: [{ name: 'everything', targets: targets.map((_, i) => `hook-${i + 1}`) }],
-  };
+  const config = webhookTargetsConfig(targets, { codedeploy: { enrich: true } });
   const shipcast = startShipcast({
     PATH: process.env.PATH,
     HOME: process.env.HOME,

@@ -34,6 +34,7 @@ import { DORA_BUDGET_MS, DORA_RUNS, type DoraMeasurement, measureDoraRoute, seed
 import { runFaultsScenario } from './faults.ts';
 import { latencySvg } from './plot.ts';
 import type { Report } from './shipcast-process.ts';
+import { webhookTargetsConfig } from './webhook-targets.ts';
 
 const num = (name: string, fallback: number) => {
   const value = Number(process.env[name] ?? fallback);
@@ -516,17 +517,7 @@ async function main() {
   const dynamodb = await startDynamoDbLocal();
   const codedeploy = await startCodeDeployServer();
   const targets = await Promise.all([startTarget(), startTarget(), startTarget()]);
-  const config = {
-    api: { tokens: [{ name: 'bench', secret: 'api-token' }] },
-    sources: { codedeploy: { enrich: true }, github: { secret: 'github-webhook' } },
-    targets: Object.fromEntries(
-      targets.map((t, i) => [
-        `hook-${i + 1}`,
-        { type: 'webhook', url: `${t.url}/shipcast`, secret: 'hook-key' },
-      ]),
-    ),
-    routes: [{ name: 'everything', targets: targets.map((_, i) => `hook-${i + 1}`) }],
-  };
+  const config = webhookTargetsConfig(targets, { codedeploy: { enrich: true }, github: { secret: 'github-webhook' } });
   const shipcast = startShipcast({
     PATH: process.env.PATH,
     HOME: process.env.HOME,
