@@ -95,17 +95,33 @@ export function startPoller(options: PollerOptions): Poller {
       sleepers.add(wake);
     });
 
+  // One long poll at a time, whatever the concurrency: a loop that is free waits its turn to receive, and
+  // hands the receive on as soon as it has a batch. SQS gives a new message to one waiting receive; fauxqs
+  // wakes every waiting receive for each message, so concurrent long polls would come back empty and be
+  // counted (and billed, in the benchmark's projection) where AWS's event source mapping makes no call.
+  let receiving: Promise<unknown> = Promise.resolve();
+  const receive = () => {
+    const turn = receiving.then(async () =>
+      // Stopped while waiting its turn: no receive (its messages would only wait for their visibility timeout).
+      !running
+        ? { Messages: [] }
+        : sqs.send(
+            new ReceiveMessageCommand({
+              QueueUrl: queueUrl,
+              MaxNumberOfMessages: batchSize,
+              WaitTimeSeconds: waitTimeSeconds,
+              MessageSystemAttributeNames: ['All'],
+              MessageAttributeNames: ['All'],
+            }),
+          ),
+    );
+    receiving = turn.catch(() => undefined);
+    return turn;
+  };
+
   async function pollOnce(): Promise<void> {
     queueArn ??= await lookUpQueueArn(sqs, queueUrl);
-    const { Messages: messages = [] } = await sqs.send(
-      new ReceiveMessageCommand({
-        QueueUrl: queueUrl,
-        MaxNumberOfMessages: batchSize,
-        WaitTimeSeconds: waitTimeSeconds,
-        MessageSystemAttributeNames: ['All'],
-        MessageAttributeNames: ['All'],
-      }),
-    );
+    const { Messages: messages = [] } = await receive();
     // Messages received while stopping are processed anyway: they are already invisible, and handing them
     // back would count a receive (toward maxReceiveCount) that was never processed.
     if (messages.length === 0) return;
