@@ -211,7 +211,7 @@ function addUnits(stats: CallStats, kind: string, units: number) {
 const KINDS: [RegExp, string][] = [
   [/^DEP#.*\|META$/, 'deployment record'],
   [/^DEP#.*\|EVT#/, 'event'],
-  [/^DEP#.*\|DLV#/, 'delivery'],
+  [/^DEP#.*\|DLV/, 'delivery'],
   [/^DEP#.*\|INC#/, 'incident link'],
   [/^INC#/, 'incident'],
   [/^CI#/, 'CI event'],

@@ -12,7 +12,7 @@ import type {
   SecretSource,
   SesSender,
 } from './ports.ts';
-import type { Delivery, DispatchMessage } from './schema.ts';
+import type { Delivery, Deployment, DispatchMessage } from './schema.ts';
 import { TARGETS } from './targets/index.ts';
 import type { SendResult, TargetDefinition } from './targets/target.ts';
 import { count, type Logger, type Metrics, maskSecrets } from './telemetry.ts';
@@ -74,49 +74,141 @@ export type DispatchOutcome =
 
 /**
  * Handles one batch: messages for the same deployment and target go in transition order, one after
- * another; the rest run concurrently. Returns the ids of messages to leave on the queue (retry).
+ * another; the rest run concurrently. The messages of one deployment go in rounds (the first message of each
+ * of its targets, then the second…): a round reads the record and the deliveries once and records every
+ * delivery it made with one write. Returns the ids of messages to leave on the queue (retry).
  */
 export async function dispatchBatch(
   messages: ReceivedMessage[],
   context: DispatchContext,
 ): Promise<string[]> {
-  const groups = new Map<string, { message: ReceivedMessage; parsed?: DispatchMessage }[]>();
+  const deployments = new Map<string, Map<string, { message: ReceivedMessage; parsed: DispatchMessage }[]>>();
+  const invalid: ReceivedMessage[] = [];
   for (const message of messages) {
     const parsed = parseMessage(message.body);
-    const key = parsed ? `${parsed.deploymentId}/${parsed.target}` : `invalid/${message.messageId}`;
-    groups.set(key, [...(groups.get(key) ?? []), { message, parsed }]);
+    if (!parsed) {
+      invalid.push(message);
+      continue;
+    }
+    const targets = deployments.get(parsed.deploymentId) ?? new Map();
+    deployments.set(parsed.deploymentId, targets);
+    targets.set(parsed.target, [...(targets.get(parsed.target) ?? []), { message, parsed }]);
   }
   const failures: string[] = [];
-  await Promise.all(
-    [...groups.values()].map(async (group) => {
-      group.sort((a, b) => (a.parsed?.seq ?? 0) - (b.parsed?.seq ?? 0));
-      for (const { message, parsed } of group) {
-        const logger = context.logger.createChild({
-          persistentKeys: {
-            queueMessageId: message.messageId,
-            deploymentId: parsed?.deploymentId,
-            target: parsed?.target,
-            seq: parsed?.seq,
-          },
+  const handle = async (
+    message: ReceivedMessage,
+    parsed: DispatchMessage | undefined,
+    round?: DispatchRound,
+  ) => {
+    const logger = context.logger.createChild({
+      persistentKeys: {
+        queueMessageId: message.messageId,
+        deploymentId: parsed?.deploymentId,
+        target: parsed?.target,
+        seq: parsed?.seq,
+      },
+    });
+    const outcome = parsed
+      ? await dispatchOne(parsed, message.receiveCount, { ...context, logger }, round)
+          .catch((error: unknown) => {
+            // One message that cannot be handled (a store error, a key DynamoDB refuses) must not fail the
+            // batch: it alone comes back, and goes to the DLQ after the queue's maximum receives.
+            logger.error('could not dispatch the message; it will be received again', {
+              error: error as Error,
+            });
+            return undefined;
+          })
+          .finally(() => round?.leave(parsed.target))
+      : ({ kind: 'dead', error: 'not a Shipcast dispatch message' } as const);
+    if (!outcome || !(await settle(message, outcome, { ...context, logger })))
+      failures.push(message.messageId);
+  };
+  await Promise.all([
+    ...invalid.map((message) => handle(message, undefined)),
+    ...[...deployments].map(async ([deploymentId, targets]) => {
+      const queues = [...targets.values()].map((list) => list.sort((a, b) => a.parsed.seq - b.parsed.seq));
+      for (let turn = 0; queues.some((list) => list.length > turn); turn++) {
+        const entries = queues.flatMap((list) => {
+          const entry = list[turn];
+          return entry ? [entry] : [];
         });
-        const outcome = parsed
-          ? await dispatchOne(parsed, message.receiveCount, { ...context, logger }).catch(
-              (error: unknown) => {
-                // One message that cannot be handled (a store error, a key DynamoDB refuses) must not fail the
-                // batch: it alone comes back, and goes to the DLQ after the queue's maximum receives.
-                logger.error('could not dispatch the message; it will be received again', {
-                  error: error as Error,
-                });
-                return undefined;
-              },
-            )
-          : ({ kind: 'dead', error: 'not a Shipcast dispatch message' } as const);
-        if (!outcome || !(await settle(message, outcome, { ...context, logger })))
-          failures.push(message.messageId);
+        const round = dispatchRound(context.store, deploymentId, entries.length);
+        await Promise.all(entries.map(({ message, parsed }) => handle(message, parsed, round)));
       }
     }),
-  );
+  ]);
   return failures;
+}
+
+/**
+ * What the messages of one deployment handled together share: one read of the record (each way), one read of
+ * its deliveries, and one write of the deliveries they made. Every message in the round either writes once
+ * through it or leaves; the write goes when all have.
+ */
+export interface DispatchRound {
+  deployment(read: 'eventually' | 'consistent'): Promise<Deployment | undefined>;
+  delivery(target: string): Promise<Delivery | undefined>;
+  /** Joins the round's one write; false when any of its deliveries changed meanwhile (then written alone). */
+  write(next: Delivery, expectedRev: number | null): Promise<boolean>;
+  /** This target's message is done with the round (wrote, or has nothing to write). */
+  leave(target: string): void;
+}
+
+/** A round of `size` messages of one deployment, each for another target. */
+export function dispatchRound(store: DeploymentStore, deploymentId: string, size: number): DispatchRound {
+  const reads = new Map<string, Promise<Deployment | undefined>>();
+  let deliveries: Promise<Map<string, Delivery>> | undefined;
+  const arrived = new Set<string>();
+  const pending: {
+    next: Delivery;
+    expectedRev: number | null;
+    settle: (saved: boolean) => void;
+    fail: (error: unknown) => void;
+  }[] = [];
+  const flushIfAll = () => {
+    if (arrived.size < size || pending.length === 0) return;
+    const writes = pending.splice(0);
+    persistently(() =>
+      store.saveDeliveries(writes.map(({ next, expectedRev }) => ({ next, expectedRev }))),
+    ).then(
+      (saved) => {
+        for (const w of writes) w.settle(saved);
+      },
+      (error: unknown) => {
+        for (const w of writes) w.fail(error);
+      },
+    );
+  };
+  return {
+    deployment(read) {
+      const cached = reads.get(read);
+      if (cached) return cached;
+      const loading = store.getDeployment(deploymentId, read === 'eventually' ? 'eventually' : undefined);
+      reads.set(read, loading);
+      return loading;
+    },
+    async delivery(target) {
+      deliveries ??= store
+        .listDeliveries(deploymentId)
+        .then((list) => new Map(list.map((delivery) => [delivery.target, delivery])));
+      return (await deliveries).get(target);
+    },
+    write(next, expectedRev) {
+      // A second write of the same target in one round (ids kept mid-send, then the outcome) goes alone.
+      if (arrived.has(next.target)) return persistently(() => store.saveDelivery(next, expectedRev));
+      arrived.add(next.target);
+      const written = new Promise<boolean>((settle, fail) =>
+        pending.push({ next, expectedRev, settle, fail }),
+      );
+      flushIfAll();
+      return written;
+    },
+    leave(target) {
+      if (arrived.has(target)) return;
+      arrived.add(target);
+      flushIfAll();
+    },
+  };
 }
 
 /** Delivers one transition to one target, at most once per (deployment, target, seq) as far as the record can tell. */
@@ -124,6 +216,7 @@ export async function dispatchOne(
   message: DispatchMessage,
   receiveCount: number,
   context: DispatchContext,
+  round: DispatchRound = dispatchRound(context.store, message.deploymentId, 1),
 ): Promise<DispatchOutcome> {
   const { store, config, logger } = context;
   const left = context.remainingMs?.();
@@ -139,10 +232,10 @@ export async function dispatchOne(
   // An eventually consistent read (half a read unit) has the transition but in the rare second after its
   // write: only then is the record read again, consistently, before the message is judged.
   // A refresh names a transition the record already had: it is read consistently, so it sees what changed.
-  const seen = message.refresh ? undefined : await store.getDeployment(message.deploymentId, 'eventually');
+  const seen = message.refresh ? undefined : await round.deployment('eventually');
   const deployment = seen?.transitions.some((t) => t.seq === message.seq)
     ? seen
-    : await store.getDeployment(message.deploymentId);
+    : await round.deployment('consistent');
   if (!deployment) return { kind: 'dead', error: `deployment ${message.deploymentId} does not exist` };
   const transition = deployment.transitions.find((t) => t.seq === message.seq);
   if (!transition)
@@ -153,7 +246,7 @@ export async function dispatchOne(
     return { kind: 'dead', error: `no target named "${message.target}" in the current config` };
   }
 
-  const delivery = await store.getDelivery(deployment.id, message.target);
+  const delivery = await round.delivery(message.target);
   // A refresh shows the delivered transition again (the record changed, e.g. someone asked to stop it).
   const shownAgain = message.refresh !== undefined && delivery?.deliveredSeq === message.seq;
   if (delivery && delivery.deliveredSeq >= message.seq && !shownAgain) {
@@ -206,15 +299,18 @@ export async function dispatchOne(
         ciEvents: async () => (await deploymentTimeline(store, deployment))?.events ?? [],
         eventBus: context.eventBus,
         keep: (refs) =>
-          record(context, delivery, message, (base) => ({ ...base, refs: { ...base.refs, ...refs } })).catch(
-            (error: unknown) => logger.warn('could not save ids learned mid-send', { error: error as Error }),
+          record(context, delivery, message, undefined, (base) => ({
+            ...base,
+            refs: { ...base.refs, ...refs },
+          })).catch((error: unknown) =>
+            logger.warn('could not save ids learned mid-send', { error: error as Error }),
           ),
         message: transition.messages?.[message.target],
         ses: context.ses,
       },
     );
     const refs = sent.refs;
-    await record(context, delivery, message, (base) => ({
+    await record(context, delivery, message, round, (base) => ({
       ...base,
       deliveredSeq: message.seq,
       deliveredStatus: transition.to,
@@ -266,7 +362,7 @@ export async function dispatchOne(
     };
     if (permanent || exhausted) {
       const reason = permanent ? text : `gave up after ${failures} attempts: ${text}`;
-      await record(context, delivery, message, (base) => ({
+      await record(context, delivery, message, round, (base) => ({
         ...base,
         state: 'failed',
         attempts: base.attempts + 1,
@@ -281,7 +377,7 @@ export async function dispatchOne(
     // An open circuit holds the message back anyway: no use coming back before its cool-down is over.
     if (circuitOpen && gate.settings.enabled)
       afterSeconds = Math.max(afterSeconds, gate.settings.coolDownSeconds);
-    await record(context, delivery, message, (base) => ({
+    await record(context, delivery, message, round, (base) => ({
       ...base,
       state: 'retrying',
       attempts: base.attempts + 1,
@@ -318,11 +414,15 @@ export function retryDelay(error: unknown, attempt: number): number {
   return Math.min(MAX_VISIBILITY_SECONDS, Math.max(1, Math.ceil(asked ?? backoff)));
 }
 
-/** Writes the delivery record with a conditional put; re-reads and re-applies when another writer won. */
+/**
+ * Writes the delivery record with a conditional write (the first with the round's other deliveries, when
+ * given); re-reads and re-applies, alone, when another writer won.
+ */
 async function record(
   context: DispatchContext,
   known: Delivery | undefined,
   message: DispatchMessage,
+  round: DispatchRound | undefined,
   change: (base: Delivery) => Delivery,
 ): Promise<void> {
   let current = known;
@@ -346,7 +446,12 @@ async function record(
     next.updatedAt = context.clock.now().toISOString();
     next.rev = base.rev + 1;
     // Retried past the SDK's own retries: after a target answered, a lost write means calling it again.
-    if (await persistently(() => context.store.saveDelivery(next, current ? current.rev : null))) return;
+    const expectedRev = current ? current.rev : null;
+    const saved =
+      attempt === 0 && round
+        ? await round.write(next, expectedRev)
+        : await persistently(() => context.store.saveDelivery(next, expectedRev));
+    if (saved) return;
     current = await context.store.getDelivery(message.deploymentId, message.target);
   }
   throw new Error(`delivery record ${message.deploymentId}/${message.target} keeps changing; will retry`);

@@ -39,6 +39,11 @@ export interface DeploymentStore {
   listDeliveries(deploymentId: string): Promise<Delivery[]>;
   /** Writes a delivery if its stored `rev` is `expectedRev` (null: it must not exist); false if someone else wrote first. */
   saveDelivery(next: Delivery, expectedRev: number | null): Promise<boolean>;
+  /**
+   * Writes several deliveries of one deployment at once (one write), each if its stored `rev` is its
+   * `expectedRev`; false (and nothing written) if someone else wrote any of them first.
+   */
+  saveDeliveries(writes: readonly { next: Delivery; expectedRev: number | null }[]): Promise<boolean>;
   /** What holds an idempotency key: its request hash, and its response once answered (none while pending). */
   getIdempotent(scope: string, key: string): Promise<IdempotentResult | undefined>;
   /**

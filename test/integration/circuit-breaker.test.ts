@@ -328,6 +328,10 @@ describe('circuit breaker', () => {
       writes.push(`delivery ${next.deploymentId}`);
       return store.saveDelivery(next, rev);
     };
+    counting.saveDeliveries = (list) => {
+      writes.push(`delivery ${list[0]?.next.deploymentId}`);
+      return store.saveDeliveries(list);
+    };
     counting.saveCircuit = (next, rev) => {
       writes.push('circuit');
       return store.saveCircuit(next, rev);

@@ -47,7 +47,15 @@ import { LIST_SHARDS, TABLE, type TableIndex, TRANSITION_SHARDS } from './table.
 
 const META = 'META';
 const EVENT_PREFIX = 'EVT#';
-const DELIVERY_PREFIX = 'DLV#';
+/**
+ * The deliveries of one deployment: one item, an attribute per target (`t:<target>`), so that the deliveries
+ * of one transition to every target are recorded with one write (a write unit per KB of the whole item).
+ */
+const DELIVERIES = 'DLV';
+const DELIVERY_ATTRIBUTE_PREFIX = 't:';
+const deliveryAttribute = (target: string) => DELIVERY_ATTRIBUTE_PREFIX + target;
+const toDelivery = (deploymentId: string, target: string, stored: unknown): Delivery =>
+  ({ ...(stored as object), deploymentId, target }) as Delivery;
 const ALL_DEPLOYMENTS = 'DEPLOYMENTS';
 const GENERATION = 'GEN';
 
@@ -301,33 +309,62 @@ export class DynamoStore implements DeploymentStore, RateLimiter {
   }
 
   async getDelivery(deploymentId: string, target: string): Promise<Delivery | undefined> {
-    const Item = await this.getItem(deploymentPk(deploymentId), DELIVERY_PREFIX + target);
-    return Item ? (strip(Item) as unknown as Delivery) : undefined;
+    const { Item } = await this.doc.send(
+      new GetCommand({
+        TableName: this.tableName,
+        Key: { pk: deploymentPk(deploymentId), sk: DELIVERIES },
+        ProjectionExpression: '#t',
+        ExpressionAttributeNames: { '#t': deliveryAttribute(target) },
+        ConsistentRead: true,
+      }),
+    );
+    const stored = Item?.[deliveryAttribute(target)];
+    return stored ? toDelivery(deploymentId, target, stored) : undefined;
   }
 
   async listDeliveries(deploymentId: string): Promise<Delivery[]> {
-    const items = await this.queryAll({
-      TableName: this.tableName,
-      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
-      ExpressionAttributeValues: { ':pk': deploymentPk(deploymentId), ':prefix': DELIVERY_PREFIX },
-      ConsistentRead: true,
-    });
-    return items.map((item) => strip(item) as unknown as Delivery);
+    const Item = await this.getItem(deploymentPk(deploymentId), DELIVERIES);
+    return Object.entries(Item ?? {})
+      .filter(([name]) => name.startsWith(DELIVERY_ATTRIBUTE_PREFIX))
+      .map(([name, stored]) => toDelivery(deploymentId, name.slice(DELIVERY_ATTRIBUTE_PREFIX.length), stored))
+      .sort((a, b) => a.target.localeCompare(b.target));
   }
 
   async saveDelivery(next: Delivery, expectedRev: number | null): Promise<boolean> {
+    return this.saveDeliveries([{ next, expectedRev }]);
+  }
+
+  async saveDeliveries(writes: readonly { next: Delivery; expectedRev: number | null }[]): Promise<boolean> {
+    const deploymentId = writes[0]?.next.deploymentId;
+    if (deploymentId === undefined) return true;
+    if (writes.some((w) => w.next.deploymentId !== deploymentId)) {
+      throw new Error('saveDeliveries writes the deliveries of one deployment at a time');
+    }
+    const names: Record<string, string> = {};
+    const values: Record<string, unknown> = {};
+    const sets: string[] = [];
+    const conditions: string[] = [];
+    writes.forEach(({ next, expectedRev }, i) => {
+      const { deploymentId: _deployment, target, ...stored } = next;
+      names[`#t${i}`] = deliveryAttribute(target);
+      values[`:d${i}`] = stored;
+      sets.push(`#t${i} = :d${i}`);
+      if (expectedRev === null) conditions.push(`attribute_not_exists(#t${i})`);
+      else {
+        names[`#r${i}`] = 'rev';
+        values[`:r${i}`] = expectedRev;
+        conditions.push(`#t${i}.#r${i} = :r${i}`);
+      }
+    });
     try {
       await this.doc.send(
-        new PutCommand({
+        new UpdateCommand({
           TableName: this.tableName,
-          Item: {
-            ...next,
-            pk: deploymentPk(next.deploymentId),
-            sk: DELIVERY_PREFIX + next.target,
-            type: 'delivery',
-          },
-          ConditionExpression: expectedRev === null ? 'attribute_not_exists(pk)' : 'rev = :rev',
-          ExpressionAttributeValues: expectedRev === null ? undefined : { ':rev': expectedRev },
+          Key: { pk: deploymentPk(deploymentId), sk: DELIVERIES },
+          UpdateExpression: `SET ${sets.join(', ')}`,
+          ConditionExpression: conditions.join(' AND '),
+          ExpressionAttributeNames: names,
+          ExpressionAttributeValues: values,
         }),
       );
       return true;
