@@ -114,8 +114,9 @@ function measuredLines(input: CostInput): CostLine[] {
  * The floor: what the same events would cost if Shipcast made only the calls it cannot do without, at the
  * same list prices. Per event: one event write and one record update (1 WRU each: items under 1 KB, no index
  * write because no indexed or projected attribute changes), one strongly consistent read of the record
- * (1 RRU) and one batched send to the dispatch queue (one FIFO request). Per delivery: one write (1 WRU) and
- * a share of one eventually consistent read of the record per transition (0.5 RRU / targets). Queues are
+ * (1 RRU) and one batched send to the dispatch queue (one FIFO request). Per transition, shared by its
+ * deliveries: one write of the deliveries (1 WRU), one strongly consistent read of them (1 RRU) and one
+ * eventually consistent read of the record (0.5 RRU). Queues are
  * polled in full batches; each function runs FLOOR_ASSUMPTIONS.handlerMs per event or delivery at its memory
  * size. CodeDeploy events cost their SNS publish and the ingest queue's receive and delete. Not in the floor:
  * the index writes of a new record, idempotency keys and webhook delivery ids (kept on purpose), retries.
@@ -124,9 +125,10 @@ export const FLOOR_ASSUMPTIONS = {
   writeUnitsPerEvent: 2,
   readUnitsPerEvent: 1,
   sendRequestsPerEvent: 1,
-  writeUnitsPerDelivery: 1,
-  /** One eventually consistent read (0.5 RRU) per transition, shared by its deliveries. */
-  readUnitsPerTransition: 0.5,
+  /** One write of a transition's deliveries to every target (one item under 1 KB). */
+  writeUnitsPerTransition: 1,
+  /** A consistent read of the deliveries (1 RRU) and an eventually consistent one of the record (0.5 RRU). */
+  readUnitsPerTransition: 1.5,
   /** Messages per receive (and per delete batch): SQS's maximum of 10. */
   batchSize: 10,
   /** Billed handler time per event (API, ingest) and per delivery (dispatch), ms. */
@@ -156,10 +158,9 @@ export function floorCost(input: FloorInput): { lines: CostLine[]; perMillionEve
       input.snsEvents * gb(input.memoryMb.ingest) +
       input.deliveries * gb(input.memoryMb.dispatch));
   const invocations = input.httpEvents + (input.snsEvents + input.deliveries) / f.batchSize;
-  const wru = input.events * f.writeUnitsPerEvent + input.deliveries * f.writeUnitsPerDelivery;
-  const rru =
-    input.events * f.readUnitsPerEvent +
-    (input.deliveries / Math.max(1, input.targetsPerTransition)) * f.readUnitsPerTransition;
+  const transitions = input.deliveries / Math.max(1, input.targetsPerTransition);
+  const wru = input.events * f.writeUnitsPerEvent + transitions * f.writeUnitsPerTransition;
+  const rru = input.events * f.readUnitsPerEvent + transitions * f.readUnitsPerTransition;
   const fifo = input.events * f.sendRequestsPerEvent + (2 * input.deliveries) / f.batchSize;
   const standard = (2 * input.snsEvents) / f.batchSize;
   const lines: CostLine[] = [

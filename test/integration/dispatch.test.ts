@@ -90,6 +90,79 @@ describe('dispatch', () => {
     expect(hookCalls(started.deploymentId)).toHaveLength(1);
   });
 
+  it('records the deliveries of one transition to every target with one write', async () => {
+    const started = event('d-one-write', 'in_progress');
+    await ingestEvent(started, h.runtime.ingest);
+    const batch = await h.receiveDispatch(1);
+    const writes: string[][] = [];
+    const real = h.runtime.dispatch.store;
+    const store = Object.create(real) as typeof real;
+    store.saveDelivery = (next, rev) => {
+      writes.push([next.target]);
+      return real.saveDelivery(next, rev);
+    };
+    store.saveDeliveries = (list) => {
+      writes.push(list.map((w) => w.next.target).sort());
+      return real.saveDeliveries(list);
+    };
+
+    const failed = await dispatchBatch(batch, { ...h.runtime.dispatch, store });
+    await h.discardHeld(started.deploymentId);
+
+    expect(failed).toEqual([]);
+    expect(batch).toHaveLength(2);
+    expect(writes).toEqual([['hook', 'other']]);
+    expect(
+      (await h.store.listDeliveries(started.deploymentId)).map((d) => [d.target, d.deliveredSeq, d.state]),
+    ).toEqual([
+      ['hook', 1, 'delivered'],
+      ['other', 1, 'delivered'],
+    ]);
+  });
+
+  it('writes each delivery alone when another writer changed one of them since the round read them', async () => {
+    const started = event('d-raced-write', 'in_progress');
+    await ingestEvent(started, h.runtime.ingest);
+    await h.drainDispatch();
+    await ingestEvent(event('d-raced-write', 'succeeded'), h.runtime.ingest);
+    const batch = await h.receiveDispatch(1);
+    const real = h.runtime.dispatch.store;
+    const store = Object.create(real) as typeof real;
+    // Another writer (a dispatcher holding an older copy, an operator's refresh) bumps `other` right after
+    // the round read the deliveries: the shared write must fail as a whole and nothing may be lost.
+    store.listDeliveries = async (id) => {
+      const read = await real.listDeliveries(id);
+      const current = read.find((d) => d.target === 'other');
+      if (current)
+        await real.saveDelivery(
+          { ...current, attempts: current.attempts + 5, rev: current.rev + 1 },
+          current.rev,
+        );
+      return read;
+    };
+    const shared: boolean[] = [];
+    store.saveDeliveries = async (list) => {
+      const saved = await real.saveDeliveries(list);
+      if (list.length > 1) shared.push(saved);
+      return saved;
+    };
+
+    const failed = await dispatchBatch(batch, { ...h.runtime.dispatch, store });
+    await h.discardHeld(started.deploymentId);
+
+    expect(failed).toEqual([]);
+    expect(shared).toEqual([false]);
+    expect(hookCalls(started.deploymentId)).toHaveLength(2);
+    expect(other.requests).toHaveLength(2);
+    const deliveries = await h.store.listDeliveries(started.deploymentId);
+    expect(deliveries.map((d) => [d.target, d.deliveredSeq, d.deliveredStatus])).toEqual([
+      ['hook', 2, 'succeeded'],
+      ['other', 2, 'succeeded'],
+    ]);
+    // The other writer's change is kept: the delivery was re-read and the outcome applied on top of it.
+    expect(deliveries.find((d) => d.target === 'other')?.attempts).toBe(7);
+  });
+
   it('never sends an older state after a newer one', async () => {
     const queued = event('d3', 'queued');
     await ingestEvent(queued, h.runtime.ingest);
