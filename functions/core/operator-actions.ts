@@ -67,6 +67,13 @@ export async function stopDeployment(
     await recordOperatorEvent(deployment, request, { outcome: 'refused', detail: refusal.message }, context);
     return refusal;
   }
+  // Claimed on the record before CodeDeploy is called: of two clicks at once, one calls and the other is
+  // answered "already asked", instead of both calling.
+  const claim = await claimStop(deployment.id, request, context);
+  if (claim.kind === 'refused') {
+    await recordOperatorEvent(deployment, request, { outcome: 'refused', detail: claim.message }, context);
+    return claim;
+  }
   const ref = codeDeployRef(deployment) as CodeDeployDeploymentRef;
   const rollback = request.action === 'stop-and-rollback';
   let answer: { status: string; statusMessage?: string };
@@ -76,6 +83,8 @@ export async function stopDeployment(
     const code = error instanceof OperationFailedError ? error.code : 'Error';
     const message = `CodeDeploy refused StopDeployment of ${ref.deploymentId}: ${(error as Error).message}`;
     context.logger.warn('StopDeployment failed', { deploymentId: deployment.id, code });
+    // Nothing was stopped: the claim goes, so that someone can ask again.
+    await releaseStop(deployment.id, claim.at, context);
     await recordOperatorEvent(deployment, request, { outcome: 'failed', detail: message }, context);
     return { kind: 'failed', code, message };
   }
@@ -219,6 +228,62 @@ export function describeAction(action: Pick<OperatorAction, 'action' | 'via' | '
   const what = action.action === 'stop' ? 'Stop' : 'Stop and roll back';
   const verb = action.outcome === 'refused' ? 'refused to' : 'asked by';
   return `${what} ${verb} ${action.actor} (${action.via === 'slack' ? 'Slack' : 'API'})`;
+}
+
+/**
+ * Puts the stop on the record before CodeDeploy is called (conditional on the record's rev): refused when
+ * someone else's is already there, or the deployment ended, by the time it is written.
+ */
+async function claimStop(
+  deploymentId: string,
+  request: OperatorRequest,
+  context: OperatorContext,
+): Promise<{ kind: 'claimed'; at: string } | Extract<OperatorAnswer, { kind: 'refused' }>> {
+  for (let attempt = 1; ; attempt++) {
+    const { current, rev } = await context.store.loadForUpdate(deploymentId);
+    if (!current) {
+      return { kind: 'refused', reason: 'not_found', message: `Shipcast has no deployment ${deploymentId}` };
+    }
+    const refusal = refusalFor(current, context.operations);
+    if (refusal) return refusal;
+    const at = context.clock.now().toISOString();
+    const stopRequest: Deployment['stopRequest'] = {
+      action: request.action,
+      via: request.via,
+      actor: request.actor,
+      actorId: request.actorId,
+      outcome: 'requested',
+      detail: 'asking CodeDeploy',
+      at,
+    };
+    try {
+      await context.store.saveDeployment(
+        { ...current, stopRequest, updatedAt: at, rev: (rev ?? 0) + 1 },
+        rev,
+      );
+      return { kind: 'claimed', at };
+    } catch (error) {
+      if (!(error instanceof ConcurrentUpdateError) || attempt >= MAX_CONFLICT_RETRIES) throw error;
+    }
+  }
+}
+
+/** Takes a claim made at `at` off the record again (CodeDeploy refused the stop); another one is left alone. */
+async function releaseStop(deploymentId: string, at: string, context: OperatorContext): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    const { current, rev } = await context.store.loadForUpdate(deploymentId);
+    if (!current || current.stopRequest?.at !== at || current.stopRequest.outcome !== 'requested') return;
+    const { stopRequest: _claim, ...rest } = current;
+    try {
+      await context.store.saveDeployment(
+        { ...rest, updatedAt: context.clock.now().toISOString(), rev: (rev ?? 0) + 1 },
+        rev,
+      );
+      return;
+    } catch (error) {
+      if (!(error instanceof ConcurrentUpdateError) || attempt >= MAX_CONFLICT_RETRIES) throw error;
+    }
+  }
 }
 
 /** Puts the accepted stop on the record (chat messages show it); the record as written, or undefined if gone. */

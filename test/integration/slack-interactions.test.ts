@@ -260,6 +260,44 @@ describe('stop and roll back from Slack (local mode, signed interaction requests
     expect(buttonsOf(stopped)).toEqual([]);
   });
 
+  it('calls CodeDeploy once when two allowed users click at the same moment; the other is told it was already asked', async () => {
+    const { deploymentId, message } = await deploymentInProgress('d-SLACKTWO1');
+
+    const [first, second] = await Promise.all([
+      post(clickPayload(message, 'shipcast:stop', ALLOWED)),
+      post(clickPayload(message, 'shipcast:stop-and-rollback', GROUP_MEMBER)),
+    ]);
+
+    expect([first.status, second.status]).toEqual([200, 200]);
+    expect(stopCalls('d-SLACKTWO1')).toHaveLength(1);
+    const outcomes = (await detail(deploymentId)).events
+      .filter((e) => e.kind === 'operator')
+      .map((e) => e.operator?.outcome)
+      .sort();
+    expect(outcomes).toEqual(['refused', 'requested']);
+  });
+
+  it('lets someone ask again after CodeDeploy refused a stop', async () => {
+    const { deploymentId, message } = await deploymentInProgress('d-SLACKAGN1');
+    codedeploy.failures.push({
+      type: 'DeploymentAlreadyCompletedException',
+      message: 'The deployment d-SLACKAGN1 has already completed.',
+      status: 400,
+      operation: 'StopDeployment',
+      times: 1,
+    });
+
+    await post(clickPayload(message, 'shipcast:stop', ALLOWED));
+    expect((await detail(deploymentId)).deployment.stopRequest).toBeUndefined();
+    await post(clickPayload(message, 'shipcast:stop', ALLOWED));
+
+    expect(stopCalls('d-SLACKAGN1')).toHaveLength(2);
+    const recorded = await detail(deploymentId);
+    const outcomes = recorded.events.filter((e) => e.kind === 'operator').map((e) => e.operator?.outcome);
+    expect(outcomes.sort()).toEqual(['failed', 'requested']);
+    expect(recorded.deployment.stopRequest).toMatchObject({ actorId: ALLOWED.id, outcome: 'requested' });
+  });
+
   it('lets a member of an allowed user group stop a deployment (looked up with usergroups.users.list)', async () => {
     const { deploymentId, message } = await deploymentInProgress('d-SLACKGRP1');
 

@@ -21,7 +21,7 @@ export interface Crash {
 }
 
 /**
- * Wraps the harness store's `saveDelivery` so an armed crash strikes between a target's answer and its
+ * Wraps the harness store's delivery writes so an armed crash strikes between a target's answer and its
  * delivery record; `drain()` dispatches like an event source that survives its dispatcher dying.
  */
 export interface CrashInjector {
@@ -39,14 +39,17 @@ export function injectCrashes(h: Harness): CrashInjector {
   const armed: Crash[] = [];
   const struck: Crash[] = [];
   let died: (() => void) | undefined;
-  const real = h.store.saveDelivery.bind(h.store);
-  h.store.saveDelivery = async (next: Delivery, expectedRev: number | null) => {
-    const crash = armed.find(
-      (c) =>
-        c.deploymentId === next.deploymentId &&
-        c.target === next.target &&
-        next.state === 'delivered' &&
-        next.deliveredSeq === c.seq,
+  // Every delivery write, alone or a dispatch round's shared one, goes through saveDeliveries.
+  const real = h.store.saveDeliveries.bind(h.store);
+  h.store.saveDeliveries = async (writes: readonly { next: Delivery; expectedRev: number | null }[]) => {
+    const crash = armed.find((c) =>
+      writes.some(
+        ({ next }) =>
+          c.deploymentId === next.deploymentId &&
+          c.target === next.target &&
+          next.state === 'delivered' &&
+          next.deliveredSeq === c.seq,
+      ),
     );
     if (crash) {
       if (!struck.includes(crash)) struck.push(crash);
@@ -57,7 +60,7 @@ export function injectCrashes(h: Harness): CrashInjector {
       }
       throw new Error('injected fault: the delivery record could not be written');
     }
-    return real(next, expectedRev);
+    return real(writes);
   };
 
   return {
