@@ -44,7 +44,7 @@ import {
   shardOf,
   shardPartitions,
 } from './index-reads.ts';
-import { LIST_SHARDS, TABLE, type TableIndex, TRANSITION_SHARDS } from './table.ts';
+import { FINISH_ATTRIBUTES, LIST_SHARDS, TABLE, type TableIndex, TRANSITION_SHARDS } from './table.ts';
 
 const META = 'META';
 const EVENT_PREFIX = 'EVT#';
@@ -803,33 +803,42 @@ export class DynamoStore implements DeploymentStore, RateLimiter {
     let read = 0;
     /** One query of a slice, from where it stopped; answers how many entries it read. */
     const page = async (slice: FinishSlice, limit: number) => {
-      const output = await this.doc.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          IndexName: index.name,
-          // Sort keys are `<finishedAt>#<id>`: `lower` alone sorts before every key of that instant, and
-          // `upper` after none of its own (BETWEEN's inclusive end never matches a key).
-          KeyConditionExpression:
-            slice.lower === undefined
-              ? '#pk = :pk AND #sk < :upper'
-              : '#pk = :pk AND #sk BETWEEN :lower AND :upper',
-          ...(environment ? { FilterExpression: '#environment = :environment' } : {}),
-          ExpressionAttributeNames: {
-            '#pk': index.partitionKey,
-            '#sk': index.sortKey,
-            ...(environment ? { '#environment': 'environment' } : {}),
-          },
-          ExpressionAttributeValues: {
-            ':pk': `F#${key(query.service)}`,
-            ':upper': slice.upper,
-            ...(slice.lower === undefined ? {} : { ':lower': slice.lower }),
-            ...(environment ? { ':environment': environment } : {}),
-          },
-          ScanIndexForward: order === 'asc',
-          Limit: limit,
-          ExclusiveStartKey: slice.startKey,
-        }),
+      const command = new QueryCommand({
+        TableName: this.tableName,
+        IndexName: index.name,
+        // Sort keys are `<finishedAt>#<id>`: `lower` alone sorts before every key of that instant, and
+        // `upper` after none of its own (BETWEEN's inclusive end never matches a key).
+        KeyConditionExpression:
+          slice.lower === undefined
+            ? '#pk = :pk AND #sk < :upper'
+            : '#pk = :pk AND #sk BETWEEN :lower AND :upper',
+        ...(environment ? { FilterExpression: '#environment = :environment' } : {}),
+        ExpressionAttributeNames: {
+          '#pk': index.partitionKey,
+          '#sk': index.sortKey,
+          ...(environment ? { '#environment': 'environment' } : {}),
+        },
+        ExpressionAttributeValues: {
+          ':pk': `F#${key(query.service)}`,
+          ':upper': slice.upper,
+          ...(slice.lower === undefined ? {} : { ':lower': slice.lower }),
+          ...(environment ? { ':environment': environment } : {}),
+        },
+        ScanIndexForward: order === 'asc',
+        Limit: limit,
+        ExclusiveStartKey: slice.startKey,
+      });
+      // The SDK's logger middleware copies every answer through its sensitive-data filter even when nothing
+      // logs (the default): some 60 ms of CPU over 10,000 entries. These answers are never logged.
+      command.middlewareStack.add(
+        (next, context) => (args) => {
+          context.dynamoDbDocumentClientOptions = { overrideOutputFilterSensitiveLog: () => undefined };
+          return next(args);
+        },
+        // Unnamed: the document client's command shares its stack with the command it wraps (added twice).
+        { step: 'initialize' },
       );
+      const output = await this.doc.send(command);
       slice.items.push(...(output.Items ?? []));
       slice.startKey = output.LastEvaluatedKey;
       slice.done = !output.LastEvaluatedKey;
@@ -867,7 +876,7 @@ export class DynamoStore implements DeploymentStore, RateLimiter {
       items.push(...slice.items);
       if (!slice.done) break;
     }
-    return { items: items.map(toDeployment), read, more };
+    return { items: items.map(fromFinishEntry), read, more };
   }
 
   /**
@@ -1167,6 +1176,13 @@ function toDeployment(item: Record<string, unknown>): Deployment {
     ...plain,
     ...JSON.parse(inflateRawSync(packed, { dictionary: PACKED_DICTIONARY }).toString('utf8')),
   } as Deployment;
+}
+
+/** A `byFinish` entry as a deployment: the attributes it projects (the keys left out). */
+function fromFinishEntry(entry: Item): Deployment {
+  const deployment: Record<string, unknown> = {};
+  for (const name of FINISH_ATTRIBUTES) if (entry[name] !== undefined) deployment[name] = entry[name];
+  return deployment as unknown as Deployment;
 }
 
 function toIncident(item: Record<string, unknown>): Incident {
