@@ -1081,8 +1081,9 @@ function finishKeys(d: Pick<Deployment, 'id' | 'service' | 'status' | 'finishedA
 
 /**
  * An item's list keys moved from schema version 1 (one partition for all deployments, all incidents and
- * each hour of transitions) to their shards, its sweep entry from its transition's time to its minute; an
- * item already in today's layout is returned as it is.
+ * each hour of transitions) to their shards, its sweep entry from its transition's time to its minute, and a
+ * finished deployment record of version 3 or before gets its `byFinish` keys (version 4); an item already
+ * in today's layout is returned as it is.
  */
 export function upgradeKeys(item: Record<string, AttributeValue>): Record<string, AttributeValue> {
   const pk = item.pk?.S ?? '';
