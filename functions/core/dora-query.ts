@@ -87,11 +87,13 @@ export async function doraFromStore(store: DeploymentStore, query: DoraQuery): P
     const where = { service, environment: query.environment };
     // A service's finished deployments by their finish (what computeDora counts by); every service's records by creation.
     const deploymentsIn = (
-      range: Omit<RangeQuery, 'service' | 'environment'>,
-    ): Promise<RangeResult<Deployment>> =>
-      service === undefined
-        ? store.deploymentsInRange({ ...where, ...range, attributes: DORA_DEPLOYMENT_ATTRIBUTES })
-        : store.finishedDeploymentsInRange({ ...where, ...range, service });
+      range: Omit<RangeQuery, 'service' | 'environment' | 'attributes'>,
+    ): Promise<RangeResult<Deployment>> => {
+      const read = { ...where, ...range, attributes: DORA_DEPLOYMENT_ATTRIBUTES };
+      return service === undefined
+        ? store.deploymentsInRange(read)
+        : store.finishedDeploymentsInRange({ ...read, service });
+    };
     const historyReads = Math.min(DORA_HISTORY_DEPLOYMENTS, budget);
     const [history, opened] = await Promise.all([
       deploymentsIn({ before: query.from, order: 'desc', maxReads: historyReads }),

@@ -112,7 +112,7 @@ export interface DeploymentStore {
   incidentsInRange(query: RangeQuery): Promise<RangeResult<Incident>>;
   /**
    * Finished deployments of a service by `finishedAt` in a range, holding only the attributes the DORA metrics
-   * read, reading at most `query.maxReads` items (`more`: it stopped early; the items are then the first ones
+   * read (`query.attributes` may ask for fewer), reading at most `query.maxReads` items (`more`: it stopped early; the items are then the first ones
    * in order, without a gap).
    */
   finishedDeploymentsInRange(query: FinishedRangeQuery): Promise<RangeResult<Deployment>>;
@@ -144,7 +144,7 @@ export interface RangeQuery {
 }
 
 /** A bounded read of one service's finished deployments (of every environment, or filtered to one). */
-export type FinishedRangeQuery = Omit<RangeQuery, 'attributes' | 'service'> & { service: string };
+export type FinishedRangeQuery = Omit<RangeQuery, 'service'> & { service: string };
 
 /** What a bounded read found, how many items it read, and whether more were left unread. */
 export interface RangeResult<T> {

@@ -199,6 +199,22 @@ describe('finished deployments by finish (byFinish)', () => {
     expect(exact.ids).toEqual(byFinish(inWindow, 'asc'));
   });
 
+  it('reads only the attributes asked, and refuses one the index does not hold', async () => {
+    const found = await read({
+      after: AFTER,
+      before: BEFORE,
+      order: 'asc',
+      maxReads: 1000,
+      attributes: ['id', 'revision.commit'],
+    });
+
+    expect(found.ids).toEqual(byFinish(inWindow, 'asc'));
+    expect(found.items[0]).toEqual({ id: 'dep_at_after_a', revision: { commit: 'c-dep_at_after_a' } });
+    await expect(
+      read({ before: AFTER, order: 'desc', maxReads: 10, attributes: ['id', 'transitions'] }),
+    ).rejects.toThrow('transitions cannot be read from it');
+  });
+
   it('reads the history before a time newest first, up to maxReads', async () => {
     const two = await read({ before: AFTER, order: 'desc', maxReads: 2 });
     const all = await read({ before: AFTER, order: 'desc', maxReads: 10 });

@@ -40,6 +40,7 @@ import {
   encodePosition,
   type Item,
   mergedIndexReader,
+  projectionOf,
   type SortKeyBound,
   shardOf,
   shardPartitions,
@@ -800,6 +801,16 @@ export class DynamoStore implements DeploymentStore, RateLimiter {
     if (query.maxReads <= 0) return { items: [], read: 0, more: true };
     if (after !== undefined && after >= before) return { items: [], read: 0, more: false };
     const index = indexNamed('byFinish');
+    for (const path of query.attributes ?? []) {
+      if (!(FINISH_ATTRIBUTES as readonly string[]).includes(path.split('.')[0] as string)) {
+        throw new Error(
+          `byFinish holds only ${FINISH_ATTRIBUTES.join(', ')}; ${path} cannot be read from it`,
+        );
+      }
+    }
+    const { expression: projection, names } = query.attributes
+      ? projectionOf(query.attributes)
+      : { expression: undefined, names: {} };
     let read = 0;
     /** One query of a slice, from where it stopped; answers how many entries it read. */
     const page = async (slice: FinishSlice, limit: number) => {
@@ -813,7 +824,10 @@ export class DynamoStore implements DeploymentStore, RateLimiter {
             ? '#pk = :pk AND #sk < :upper'
             : '#pk = :pk AND #sk BETWEEN :lower AND :upper',
         ...(environment ? { FilterExpression: '#environment = :environment' } : {}),
+        // Only what is asked: fewer attributes to parse (the keys left out; a start key is still answered).
+        ...(projection ? { ProjectionExpression: projection } : {}),
         ExpressionAttributeNames: {
+          ...names,
           '#pk': index.partitionKey,
           '#sk': index.sortKey,
           ...(environment ? { '#environment': 'environment' } : {}),
