@@ -4,7 +4,7 @@
  */
 import { BAND_SOURCE, computeDora, type DoraDeployment, type DoraIncident, type DoraResult } from './dora.ts';
 import type { Incident } from './incidents.ts';
-import type { DeploymentStore } from './ports.ts';
+import type { DeploymentStore, RangeQuery, RangeResult } from './ports.ts';
 import type { Deployment } from './schema.ts';
 
 /** Deployments read per service (or service/environment) before the window: the history the rules need. */
@@ -85,15 +85,18 @@ export async function doraFromStore(store: DeploymentStore, query: DoraQuery): P
   ).toISOString();
   for (const service of partitions) {
     const where = { service, environment: query.environment };
+    // A service's finished deployments by their finish (what computeDora counts by); every service's records by creation.
+    const deploymentsIn = (
+      range: Omit<RangeQuery, 'service' | 'environment' | 'attributes'>,
+    ): Promise<RangeResult<Deployment>> => {
+      const read = { ...where, ...range, attributes: DORA_DEPLOYMENT_ATTRIBUTES };
+      return service === undefined
+        ? store.deploymentsInRange(read)
+        : store.finishedDeploymentsInRange({ ...read, service });
+    };
     const historyReads = Math.min(DORA_HISTORY_DEPLOYMENTS, budget);
     const [history, opened] = await Promise.all([
-      store.deploymentsInRange({
-        ...where,
-        before: query.from,
-        order: 'desc',
-        maxReads: historyReads,
-        attributes: DORA_DEPLOYMENT_ATTRIBUTES,
-      }),
+      deploymentsIn({ before: query.from, order: 'desc', maxReads: historyReads }),
       store.incidentsInRange({
         ...where,
         after: incidentsFrom,
@@ -105,13 +108,11 @@ export async function doraFromStore(store: DeploymentStore, query: DoraQuery): P
     ]);
     budget -= history.read + opened.read;
     if (opened.more) throw tooLarge();
-    const window = await store.deploymentsInRange({
-      ...where,
+    const window = await deploymentsIn({
       after: query.from,
       before: query.to,
       order: 'asc',
       maxReads: budget,
-      attributes: DORA_DEPLOYMENT_ATTRIBUTES,
     });
     budget -= window.read;
     if (window.more) throw tooLarge();

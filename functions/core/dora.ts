@@ -293,8 +293,10 @@ function figures(counted: Classified[], startMs: number, endMs: number): DoraFig
   const days = deploymentDaysPerWeek(successful, startMs, endMs);
   const newChange = counted.filter((c) => !c.rollback);
   const failed = newChange.filter((c) => c.failed.length > 0);
-  const leadTimes = successful.flatMap((c) => c.leadTimes);
-  const recoveries = failed.flatMap((c) => (c.recovery === undefined ? [] : [c.recovery]));
+  const leadTimes: number[] = [];
+  for (const c of successful) for (const seconds of c.leadTimes) leadTimes.push(seconds);
+  const recoveries: number[] = [];
+  for (const c of failed) if (c.recovery !== undefined) recoveries.push(c.recovery);
   const rework = counted.filter((c) => c.rework.length > 0);
   const leadTime = median(leadTimes);
   const failRate = newChange.length > 0 ? failed.length / newChange.length : null;
@@ -396,7 +398,8 @@ function frequencyBand(
 /** The median; of an even count, the mean of the two middle values. Null for none. */
 export function median(values: number[]): number | null {
   if (values.length === 0) return null;
-  const sorted = [...values].sort((a, b) => a - b);
+  // A typed array sorts numbers natively (no comparator calls): tens of thousands of lead times a request.
+  const sorted = Float64Array.from(values).sort();
   const middle = Math.floor(sorted.length / 2);
   return sorted.length % 2 === 1
     ? (sorted[middle] as number)

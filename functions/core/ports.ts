@@ -115,6 +115,12 @@ export interface DeploymentStore {
   deploymentsInRange(query: RangeQuery): Promise<RangeResult<Deployment>>;
   /** Incidents by `openedAt` in a range, reading at most `query.maxReads` items (`more`: it stopped early). */
   incidentsInRange(query: RangeQuery): Promise<RangeResult<Incident>>;
+  /**
+   * Finished deployments of a service by `finishedAt` in a range, holding only the attributes the DORA metrics
+   * read (`query.attributes` may ask for fewer), reading at most `query.maxReads` items (`more`: it stopped early; the items are then the first ones
+   * in order, without a gap).
+   */
+  finishedDeploymentsInRange(query: FinishedRangeQuery): Promise<RangeResult<Deployment>>;
 }
 
 /** A deployment found by the sweep: its id, and where it stands in the order of recorded transitions. */
@@ -141,6 +147,9 @@ export interface RangeQuery {
    */
   attributes?: readonly string[];
 }
+
+/** A bounded read of one service's finished deployments (of every environment, or filtered to one). */
+export type FinishedRangeQuery = Omit<RangeQuery, 'service'> & { service: string };
 
 /** What a bounded read found, how many items it read, and whether more were left unread. */
 export interface RangeResult<T> {

@@ -246,6 +246,66 @@ describe('provision of a schema version 1 table', () => {
   });
 });
 
+describe('provision of a schema version 3 table', () => {
+  it('rebuilds a dynalite table without byFinish and gives its finished deployments their finish keys', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'shipcast-dynalite-v3-'));
+    const dynalite = await startDynalite({ path: dir, port: 0 });
+    const dynamodb = dynamoClient(dynalite.endpoint);
+    try {
+      const today = createTableInput(DEFAULT_NAMES.table);
+      await dynamodb.send(
+        new CreateTableCommand({
+          ...today,
+          GlobalSecondaryIndexes: today.GlobalSecondaryIndexes.filter((i) => i.IndexName !== 'byFinish'),
+        }),
+      );
+      await waitFor(async () => {
+        const { Table } = await dynamodb.send(new DescribeTableCommand({ TableName: DEFAULT_NAMES.table }));
+        return Table?.TableStatus === 'ACTIVE';
+      });
+      const record = (id: string, status: string, finishedAt?: string) =>
+        dynamodb.send(
+          new PutItemCommand({
+            TableName: DEFAULT_NAMES.table,
+            Item: {
+              pk: { S: `DEP#${id}` },
+              sk: { S: 'META' },
+              type: { S: 'deployment' },
+              id: { S: id },
+              service: { S: 'ledger' },
+              environment: { S: 'production' },
+              status: { S: status },
+              createdAt: { S: '2026-03-01T10:00:00.000Z' },
+              ...(finishedAt ? { finishedAt: { S: finishedAt } } : {}),
+              gsi2pk: { S: 'S#ledger' },
+              gsi2sk: { S: `2026-03-01T10:00:00.000Z#${id}` },
+            },
+          }),
+        );
+      await record('dep_v3_finished', 'failed', '2026-03-01T10:20:00.000Z');
+      await record('dep_v3_running', 'in_progress');
+
+      await provision({ dynamodb, sqs: fauxqs.sqs, sns: fauxqs.sns, names: DEFAULT_NAMES, ...settings });
+
+      const store = new DynamoStore(dynamodb, DEFAULT_NAMES.table);
+      const finished = await store.finishedDeploymentsInRange({
+        service: 'ledger',
+        before: '2026-03-02T00:00:00.000Z',
+        order: 'desc',
+        maxReads: 10,
+      });
+      expect(finished.items.map((d) => [d.id, d.status, d.finishedAt])).toEqual([
+        ['dep_v3_finished', 'failed', '2026-03-01T10:20:00.000Z'],
+      ]);
+      expect((await store.listDeployments({ limit: 10, service: 'ledger' })).items).toHaveLength(2);
+    } finally {
+      dynamodb.destroy();
+      await dynalite.stop();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('provisioned topic and queues on fauxqs', () => {
   let dynamodb: DynamoDBClient;
   let names: typeof DEFAULT_NAMES;

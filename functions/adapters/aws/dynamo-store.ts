@@ -23,6 +23,7 @@ import {
   type Clock,
   type DeploymentQuery,
   type DeploymentStore,
+  type FinishedRangeQuery,
   type IdempotentResult,
   type IncidentQuery,
   type RangeQuery,
@@ -39,11 +40,12 @@ import {
   encodePosition,
   type Item,
   mergedIndexReader,
+  projectionOf,
   type SortKeyBound,
   shardOf,
   shardPartitions,
 } from './index-reads.ts';
-import { LIST_SHARDS, TABLE, type TableIndex, TRANSITION_SHARDS } from './table.ts';
+import { FINISH_ATTRIBUTES, LIST_SHARDS, TABLE, type TableIndex, TRANSITION_SHARDS } from './table.ts';
 
 const META = 'META';
 const EVENT_PREFIX = 'EVT#';
@@ -98,6 +100,14 @@ const BATCH_GET_SIZE = 100;
 /** BatchGetItem calls of one range read in flight at once, while its index pages are still being read. */
 const RANGE_BATCH_GETS = 8;
 
+/**
+ * Entries of `byFinish` the first query of a finished-deployments read asks for: a window of up to this many
+ * is one query; a larger one goes on in FINISH_SEGMENTS time slices of the rest, queried in parallel.
+ */
+const FINISH_FIRST_PAGE = 1000;
+/** Time slices of a large finished-deployments read, queried in parallel (pages of up to DynamoDB's 1 MB). */
+const FINISH_SEGMENTS = 8;
+
 /** Index entries read per query when a filter is applied after reading (`environment` without `service`, `status`). */
 const FILTERED_PAGE_SIZE = 100;
 /** Index entries one filtered listing request examines at most, before answering a short page with a cursor. */
@@ -117,6 +127,8 @@ export class DynamoStore implements DeploymentStore, RateLimiter {
     private readonly tableName: string,
     /** The time of the rate limiter's windows and of idempotency expiry; the system clock but in tests. */
     private readonly clock: Clock = systemClock,
+    /** Entries the first query of a finished-deployments read asks for (FINISH_FIRST_PAGE but in tests). */
+    private readonly finishFirstPage = FINISH_FIRST_PAGE,
   ) {
     this.doc = DynamoDBDocumentClient.from(client, {
       marshallOptions: { removeUndefinedValues: true },
@@ -206,6 +218,7 @@ export class DynamoStore implements DeploymentStore, RateLimiter {
       listKeys.gsi4pk = transitionsPk(recordedAt, shardOf(next.id, TRANSITION_SHARDS));
       listKeys.gsi4sk = `${minuteOf(recordedAt)}#${next.id}`;
     }
+    Object.assign(listKeys, finishKeys(next));
     try {
       await this.doc.send(
         new PutCommand({
@@ -814,6 +827,110 @@ export class DynamoStore implements DeploymentStore, RateLimiter {
   }
 
   /**
+   * `byFinish` over `[after, before)` (its entries hold what the metrics read: no record is read). A first
+   * query asks for FINISH_FIRST_PAGE entries; when the window holds more, the rest is cut into
+   * FINISH_SEGMENTS slices of time queried in parallel, each paged to its end (pages of up to 1 MB), and
+   * the slices are joined in order. The reads are capped in rounds: the slices still open share what is
+   * left of `maxReads` equally, so none reads past the cap and no budget is left unused while a slice has more.
+   */
+  async finishedDeploymentsInRange(query: FinishedRangeQuery): Promise<RangeResult<Deployment>> {
+    const { after, before, order, environment } = query;
+    if (query.maxReads <= 0) return { items: [], read: 0, more: true };
+    if (after !== undefined && after >= before) return { items: [], read: 0, more: false };
+    const index = indexNamed('byFinish');
+    for (const path of query.attributes ?? []) {
+      if (!(FINISH_ATTRIBUTES as readonly string[]).includes(path.split('.')[0] as string)) {
+        throw new Error(
+          `byFinish holds only ${FINISH_ATTRIBUTES.join(', ')}; ${path} cannot be read from it`,
+        );
+      }
+    }
+    const { expression: projection, names } = query.attributes
+      ? projectionOf(query.attributes)
+      : { expression: undefined, names: {} };
+    let read = 0;
+    /** One query of a slice, from where it stopped; answers how many entries it read. */
+    const page = async (slice: FinishSlice, limit: number) => {
+      const command = new QueryCommand({
+        TableName: this.tableName,
+        IndexName: index.name,
+        // Sort keys are `<finishedAt>#<id>`: `lower` alone sorts before every key of that instant, and
+        // `upper` after none of its own (BETWEEN's inclusive end never matches a key).
+        KeyConditionExpression:
+          slice.lower === undefined
+            ? '#pk = :pk AND #sk < :upper'
+            : '#pk = :pk AND #sk BETWEEN :lower AND :upper',
+        ...(environment ? { FilterExpression: '#environment = :environment' } : {}),
+        // Only what is asked: fewer attributes to parse (the keys left out; a start key is still answered).
+        ...(projection ? { ProjectionExpression: projection } : {}),
+        ExpressionAttributeNames: {
+          ...names,
+          '#pk': index.partitionKey,
+          '#sk': index.sortKey,
+          ...(environment ? { '#environment': 'environment' } : {}),
+        },
+        ExpressionAttributeValues: {
+          ':pk': `F#${key(query.service)}`,
+          ':upper': slice.upper,
+          ...(slice.lower === undefined ? {} : { ':lower': slice.lower }),
+          ...(environment ? { ':environment': environment } : {}),
+        },
+        ScanIndexForward: order === 'asc',
+        Limit: limit,
+        ExclusiveStartKey: slice.startKey,
+      });
+      // The SDK's logger middleware copies every answer through its sensitive-data filter even when nothing
+      // logs (the default): some 60 ms of CPU over 10,000 entries. These answers are never logged.
+      command.middlewareStack.add(
+        (next, context) => (args) => {
+          context.dynamoDbDocumentClientOptions = { overrideOutputFilterSensitiveLog: () => undefined };
+          return next(args);
+        },
+        // Unnamed: the document client's command shares its stack with the command it wraps (added twice).
+        { step: 'initialize' },
+      );
+      const output = await this.doc.send(command);
+      slice.items.push(...(output.Items ?? []));
+      slice.startKey = output.LastEvaluatedKey;
+      slice.done = !output.LastEvaluatedKey;
+      read += output.ScannedCount ?? 0;
+      return output.ScannedCount ?? 0;
+    };
+    const whole: FinishSlice = { lower: after, upper: before, items: [], done: false };
+    await page(whole, Math.min(query.maxReads, this.finishFirstPage));
+    const slices = whole.done || after === undefined ? [whole] : finishSlices(whole, order);
+    for (let open = slices.filter((s) => !s.done); open.length > 0; open = open.filter((s) => !s.done)) {
+      const budget = query.maxReads - read;
+      if (budget <= 0) break;
+      await Promise.all(
+        open.map(async (slice, i) => {
+          let share = Math.floor(budget / open.length) + (i < budget % open.length ? 1 : 0);
+          while (share > 0 && !slice.done) share -= Math.max(1, await page(slice, share));
+        }),
+      );
+    }
+    // Capped: a slice whose last page was full hands back a start key even when nothing is left in it; a
+    // look at one more entry tells (not counted: it is not answered).
+    let more = false;
+    for (const slice of slices.filter((s) => !s.done)) {
+      const look: FinishSlice = { ...slice, items: [] };
+      const seen = await page(look, 1);
+      read -= seen;
+      if (seen > 0 || !look.done) {
+        more = true;
+        break;
+      }
+      slice.done = true;
+    }
+    const items: Item[] = [];
+    for (const slice of slices) {
+      items.push(...slice.items);
+      if (!slice.done) break;
+    }
+    return { items: items.map(fromFinishEntry), read, more };
+  }
+
+  /**
    * The records of index entries over a sort key range, reading at most `maxReads` entries (pages of up to
    * 1,000 per partition); the records are read with BatchGetItem.
    */
@@ -987,6 +1104,8 @@ const STORAGE_ATTRIBUTES = [
   'gsi3sk',
   'gsi4pk',
   'gsi4sk',
+  'gsi5pk',
+  'gsi5sk',
 ];
 
 /**
@@ -1003,9 +1122,19 @@ const SWEEP_PK = 'SWEEP';
 const SWEEP_SK = 'TRANSITIONS';
 
 /**
+ * A deployment record's `byFinish` keys: `F#<service>` and `<finishedAt>#<id>` once it reached a terminal
+ * status (none before, and none without a service).
+ */
+function finishKeys(d: Pick<Deployment, 'id' | 'service' | 'status' | 'finishedAt'>): Record<string, string> {
+  if (!d.service || !d.finishedAt || !isTerminal(d.status)) return {};
+  return { gsi5pk: `F#${key(d.service)}`, gsi5sk: `${d.finishedAt}#${d.id}` };
+}
+
+/**
  * An item's list keys moved from schema version 1 (one partition for all deployments, all incidents and
- * each hour of transitions) to their shards, its sweep entry from its transition's time to its minute; an
- * item already in today's layout is returned as it is.
+ * each hour of transitions) to their shards, its sweep entry from its transition's time to its minute, and a
+ * finished deployment record of version 3 or before gets its `byFinish` keys (version 4); an item already
+ * in today's layout is returned as it is.
  */
 export function upgradeKeys(item: Record<string, AttributeValue>): Record<string, AttributeValue> {
   const pk = item.pk?.S ?? '';
@@ -1021,6 +1150,16 @@ export function upgradeKeys(item: Record<string, AttributeValue>): Record<string
   }
   const recorded = /^(\d{4}-\d\d-\d\dT\d\d:\d\d):[^#]*#(.*)$/.exec(item.gsi4sk?.S ?? '');
   if (recorded) upgraded.gsi4sk = { S: `${recorded[1]}#${recorded[2]}` };
+  // Version 4: a finished deployment record written before gets its `byFinish` keys.
+  if (item.type?.S === 'deployment' && !item.gsi5pk) {
+    const finish = finishKeys({
+      id: item.id?.S ?? id,
+      service: item.service?.S,
+      status: item.status?.S as Deployment['status'],
+      finishedAt: item.finishedAt?.S,
+    });
+    for (const [name, value] of Object.entries(finish)) upgraded[name] = { S: value };
+  }
   return upgraded;
 }
 
@@ -1091,8 +1230,53 @@ function toDeployment(item: Record<string, unknown>): Deployment {
   } as Deployment;
 }
 
+/** A `byFinish` entry as a deployment: the attributes it projects (the keys left out). */
+function fromFinishEntry(entry: Item): Deployment {
+  const deployment: Record<string, unknown> = {};
+  for (const name of FINISH_ATTRIBUTES) if (entry[name] !== undefined) deployment[name] = entry[name];
+  return deployment as unknown as Deployment;
+}
+
 function toIncident(item: Record<string, unknown>): Incident {
   return strip(item) as unknown as Incident;
+}
+
+/** A time slice `[lower, upper)` of a finished-deployments read (`lower` none: from the oldest), and what it read. */
+interface FinishSlice {
+  lower?: string;
+  upper: string;
+  startKey?: Item;
+  items: Item[];
+  done: boolean;
+}
+
+/**
+ * The rest of a read whose first query stopped at `whole.startKey`, cut into up to FINISH_SEGMENTS slices of
+ * equal time, in the read's order. The cuts are sort key values strictly between the last key read and the
+ * window's other end, so the slices cover the rest without a gap or an overlap, and the slice holding the
+ * start key goes on from it with what was read.
+ */
+function finishSlices(whole: FinishSlice, order: 'asc' | 'desc'): FinishSlice[] {
+  const last = String(whole.startKey?.gsi5sk);
+  const lower = whole.lower as string;
+  const [low, high] = order === 'asc' ? [last, whole.upper] : [lower, last];
+  const startMs = Date.parse(low.split('#')[0] as string);
+  const spanMs = Date.parse(high.split('#')[0] as string) + (order === 'asc' ? 0 : 1) - startMs;
+  const cuts = new Set<string>();
+  for (let k = 1; k < FINISH_SEGMENTS && Number.isFinite(spanMs); k++) {
+    const cut = new Date(startMs + Math.round((k * spanMs) / FINISH_SEGMENTS)).toISOString();
+    if (cut > low && cut < high) cuts.add(cut);
+  }
+  const edges = [lower, ...[...cuts].sort(), whole.upper];
+  const slices: FinishSlice[] = edges.slice(1).map((upper, i) => ({
+    lower: edges[i],
+    upper,
+    items: [],
+    done: false,
+  }));
+  const resumed = (order === 'asc' ? slices[0] : slices.at(-1)) as FinishSlice;
+  Object.assign(resumed, { startKey: whole.startKey, items: whole.items });
+  return order === 'asc' ? slices : slices.reverse();
 }
 
 /** The index and partitions holding the deployments of a service (and environment), or all of them (sharded). */

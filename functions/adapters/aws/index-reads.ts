@@ -140,6 +140,27 @@ function compare(a: Item, b: Item, sortKey: string): number {
   return p < q ? -1 : p > q ? 1 : 0;
 }
 
+/** A ProjectionExpression of attribute paths (`revision.commit`), every name a placeholder (reserved words). */
+export function projectionOf(paths: readonly string[]): {
+  expression: string;
+  names: Record<string, string>;
+} {
+  const names: Record<string, string> = {};
+  const expression = paths
+    .map((path) =>
+      path
+        .split('.')
+        .map((part) => {
+          const name = `#a${Object.keys(names).length}`;
+          names[name] = part;
+          return name;
+        })
+        .join('.'),
+    )
+    .join(', ');
+  return { expression, names };
+}
+
 /**
  * The table's items of these keys (eventually consistent, as the index they were found in), in the order of
  * the keys; undefined for a key with no item. BatchGetItem reads at most 100 keys a call and hands back what
@@ -152,21 +173,9 @@ export async function batchGetItems(
   attributes?: readonly string[],
 ): Promise<(Item | undefined)[]> {
   // Only these attributes (dotted paths), and the keys the answer is matched by.
-  const names: Record<string, string> = {};
-  const projection = attributes
-    ? [TABLE.partitionKey, TABLE.sortKey, ...attributes]
-        .map((path) =>
-          path
-            .split('.')
-            .map((part) => {
-              const name = `#a${Object.keys(names).length}`;
-              names[name] = part;
-              return name;
-            })
-            .join('.'),
-        )
-        .join(', ')
-    : undefined;
+  const { expression: projection, names } = attributes
+    ? projectionOf([TABLE.partitionKey, TABLE.sortKey, ...attributes])
+    : { expression: undefined, names: {} };
   const id = (k: Item) => `${k[TABLE.partitionKey]}\u0000${k[TABLE.sortKey]}`;
   const unique = new Map<string, Item>();
   for (const k of keys) {

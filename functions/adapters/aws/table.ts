@@ -7,7 +7,7 @@
  * The version of the table's layout (keys, indexes, projections, shards). Raise it with any change that a
  * deployed table must be migrated for, and write the migration down in docs/storage.md ("Schema version").
  */
-export const SCHEMA_VERSION = 3;
+export const SCHEMA_VERSION = 4;
 
 /**
  * Shards of a partition that every deployment (`DEPLOYMENTS#<n>`) or every incident (`INCIDENTS#<n>`) would
@@ -24,6 +24,27 @@ export const LIST_SHARDS = 8;
  */
 export const TRANSITION_SHARDS = 16;
 
+/**
+ * The attributes `byFinish` projects: the top-level attributes of DORA_DEPLOYMENT_ATTRIBUTES
+ * (functions/core/dora-query.ts; `revision` whole, as INCLUDE takes top-level names). All are plain
+ * attributes of a deployment record, never packed.
+ */
+export const FINISH_ATTRIBUTES = [
+  'id',
+  'service',
+  'environment',
+  'status',
+  'version',
+  'revision',
+  'createdAt',
+  'startedAt',
+  'finishedAt',
+  'rollbackOf',
+  'rolledBackBy',
+  'commits',
+  'hotfix',
+] as const;
+
 export const TABLE = {
   partitionKey: 'pk',
   sortKey: 'sk',
@@ -32,7 +53,8 @@ export const TABLE = {
   /**
    * Keys only (the list pages read the records from the table with BatchGetItem): an update of a record
    * whose index keys did not change writes no index. `byTime` also holds `environment` (set when a record
-   * is created), so the environment-only listing filters without reading records it drops.
+   * is created), so the environment-only listing filters without reading records it drops. `byFinish`
+   * holds what the DORA metrics read, so that they read no record.
    */
   indexes: [
     /** Deployments of one service in one environment, newest first; also CI events of one commit (`COMMIT#…`). */
@@ -52,6 +74,19 @@ export const TABLE = {
      * (`TRANSITIONS#<hour>#<shard>`): the sweep's bounded read of transitions whose enqueue may have been lost.
      */
     { name: 'byRecordedTransition', partitionKey: 'gsi4pk', sortKey: 'gsi4sk', projection: 'KEYS_ONLY' },
+    /**
+     * Finished deployments of one service (`F#<service>`, every environment) by finish (`<finishedAt>#<id>`):
+     * the DORA metrics' read. Sparse: a record gets the keys when it reaches a terminal status (one write
+     * unit then); it holds only FINISH_ATTRIBUTES, none of which changes on the record's later updates
+     * (`rolledBackBy` once), so those write no index.
+     */
+    {
+      name: 'byFinish',
+      partitionKey: 'gsi5pk',
+      sortKey: 'gsi5sk',
+      projection: 'INCLUDE',
+      nonKeyAttributes: FINISH_ATTRIBUTES,
+    },
   ],
 } as const;
 
