@@ -42,6 +42,7 @@ import { SWEEP_EVENT, SWEEP_INTERVAL_MINUTES } from '../functions/core/sweep.ts'
 import type { EventBridgeConfig } from '../functions/core/targets/eventbridge.schema.ts';
 import { eventBusArn } from '../functions/core/targets/eventbridge.ts';
 import { TARGETS, targetDefinition } from '../functions/core/targets/index.ts';
+import { targetModuleSpecifier } from '../functions/core/targets/loaders.ts';
 import { DASHBOARD_FILE_NAMES } from '../functions/dashboard/files.ts';
 import { ENV } from '../functions/handlers/env.ts';
 import { embedOpenApi } from '../functions/handlers/openapi-embedded.ts';
@@ -532,6 +533,7 @@ export class Shipcast extends Construct {
           // first use are bundled only into the dispatcher, and only when a configured target needs them.
           externalModules: [
             ...unusedLazyModules(config, name),
+            ...unusedOptionalModules(config, name),
             // The API loads CodeDeploy's client only to stop deployments (codedeploy-operations.ts).
             ...(name === 'api' && !stopDeployments ? ['@aws-sdk/client-codedeploy'] : []),
           ],
@@ -787,6 +789,18 @@ export function unusedLazyModules(config: ShipcastConfig, name: string): string[
       : [],
   );
   return [...new Set(TARGETS.flatMap((t) => t.lazyModules?.all ?? []))].filter((m) => !needed.has(m));
+}
+
+/**
+ * Shipcast's own modules that `name`'s bundle can leave out because the config does not use them, as their
+ * lazy `import()` specifiers: the dispatcher's unconfigured target types (targets/loaders.ts).
+ */
+export function unusedOptionalModules(config: ShipcastConfig, name: string): string[] {
+  if (name !== 'dispatch') return [];
+  const configured = new Set(Object.values(config.targets).map((target) => String(target.type)));
+  return TARGETS.filter((target) => !configured.has(target.type)).map((target) =>
+    targetModuleSpecifier(target.type),
+  );
 }
 
 /**

@@ -13,7 +13,7 @@ import { openApiDocument } from '../functions/core/api/openapi.ts';
 import { parseConfig } from '../functions/core/config.ts';
 import { ENV } from '../functions/handlers/env.ts';
 import { embedOpenApi } from '../functions/handlers/openapi-embedded.ts';
-import { unusedLazyModules } from '../lib/shipcast.ts';
+import { unusedLazyModules, unusedOptionalModules } from '../lib/shipcast.ts';
 
 type FunctionName = 'api' | 'ingest' | 'dispatch';
 const NAMES: readonly FunctionName[] = ['api', 'ingest', 'dispatch'];
@@ -63,7 +63,11 @@ export async function bundleReport(name: FunctionName, configFile: string): Prom
         ? { [`process.env.${ENV.openApi}`]: JSON.stringify(embedOpenApi(openApiDocument())) }
         : {}),
     },
-    external: [...unusedLazyModules(config, name), ...(name === 'api' ? ['@aws-sdk/client-codedeploy'] : [])],
+    external: [
+      ...unusedLazyModules(config, name),
+      ...unusedOptionalModules(config, name),
+      ...(name === 'api' ? ['@aws-sdk/client-codedeploy'] : []),
+    ],
   });
   const output = Object.values(result.metafile!.outputs).find((o) => o.entryPoint)!;
   const clients = sdkClientsInCode(result.outputFiles![0]!.text);

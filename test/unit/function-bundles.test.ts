@@ -3,7 +3,9 @@ import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { describe, expect, it } from 'vitest';
 import { parseConfig, type ShipcastConfig } from '../../functions/core/config.ts';
-import { unusedLazyModules } from '../../lib/shipcast.ts';
+import { TARGETS } from '../../functions/core/targets/index.ts';
+import { TARGET_LOADERS, targetModuleSpecifier } from '../../functions/core/targets/loaders.ts';
+import { unusedLazyModules, unusedOptionalModules } from '../../lib/shipcast.ts';
 
 /**
  * Each Lambda function's bundle holds its own import graph only (README, "Performance"): the config is
@@ -116,5 +118,40 @@ describe('function bundles', () => {
 
     expect(eventBridgeClient(plain)).toEqual([]);
     expect(eventBridgeClient(bus)).not.toEqual([]);
+  });
+
+  it('has a loader for every target type, importing its module with the specifier the construct leaves out', async () => {
+    const source = readFileSync(`${ROOT}functions/core/targets/loaders.ts`, 'utf8');
+    expect(Object.keys(TARGET_LOADERS).sort()).toEqual(TARGETS.map((target) => target.type).sort());
+    for (const target of TARGETS) {
+      expect(source).toContain(`import('${targetModuleSpecifier(target.type)}')`);
+      expect(await TARGET_LOADERS[target.type]!()).toBe(target);
+    }
+  });
+
+  it('dispatch carries the modules of the configured target types only, and what they import', async () => {
+    const dispatchOf = (config: ShipcastConfig) =>
+      bundleInputs('dispatch', config, [
+        ...unusedLazyModules(config, 'dispatch'),
+        ...unusedOptionalModules(config, 'dispatch'),
+      ]);
+    const chat = parseConfig(
+      {
+        ...JSON.parse(readFileSync(`${ROOT}shipcast.config.json`, 'utf8')),
+        targets: { console: { type: 'log' }, chat: { type: 'mattermost', webhookUrl: 'mattermost-url' } },
+      },
+      'test',
+    );
+    const typeModules = TARGETS.map((target) => `functions/core/targets/${target.type}.ts`);
+    const targetsIn = async (config: ShipcastConfig) =>
+      (await dispatchOf(config)).filter((i) => typeModules.includes(i)).sort();
+
+    expect(await targetsIn(defaultConfig())).toEqual(['functions/core/targets/log.ts']);
+    // Mattermost imports a helper of slack.ts: that module stays, though no slack target is configured.
+    expect(await targetsIn(chat)).toEqual([
+      'functions/core/targets/log.ts',
+      'functions/core/targets/mattermost.ts',
+      'functions/core/targets/slack.ts',
+    ]);
   });
 });
