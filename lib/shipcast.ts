@@ -28,6 +28,7 @@ import { Construct } from 'constructs';
 import type * as z from 'zod';
 import { nonKeyAttributes, TABLE } from '../functions/adapters/aws/table.ts';
 import { openApiDocument } from '../functions/core/api/openapi.ts';
+import { OPTIONAL_ROUTES } from '../functions/core/api/optional-routes.ts';
 import {
   type configSchema,
   DISPATCH_MAX_CONCURRENCY,
@@ -793,9 +794,12 @@ export function unusedLazyModules(config: ShipcastConfig, name: string): string[
 
 /**
  * Shipcast's own modules that `name`'s bundle can leave out because the config does not use them, as their
- * lazy `import()` specifiers: the dispatcher's unconfigured target types (targets/loaders.ts).
+ * lazy `import()` specifiers: the API's routes the config turns off (api/optional-routes.ts), the dispatcher's
+ * unconfigured target types (targets/loaders.ts).
  */
 export function unusedOptionalModules(config: ShipcastConfig, name: string): string[] {
+  if (name === 'api')
+    return OPTIONAL_ROUTES.filter((route) => !route.enabled(config)).map((route) => route.module);
   if (name !== 'dispatch') return [];
   const configured = new Set(Object.values(config.targets).map((target) => String(target.type)));
   return TARGETS.filter((target) => !configured.has(target.type)).map((target) =>

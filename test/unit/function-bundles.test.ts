@@ -154,4 +154,44 @@ describe('function bundles', () => {
       'functions/core/targets/slack.ts',
     ]);
   });
+
+  it('api carries the modules of the optional routes the config turns on, and no other', async () => {
+    const apiOf = (config: ShipcastConfig) =>
+      bundleInputs('api', config, [
+        ...unusedLazyModules(config, 'api'),
+        ...unusedOptionalModules(config, 'api'),
+      ]);
+    const optional = [
+      'functions/core/api/slack-interactions.ts',
+      'functions/core/sources/github.ts',
+      'functions/core/sources/gitlab.ts',
+      'functions/core/sources/pagerduty.ts',
+      'functions/core/sources/sns-http.ts',
+    ];
+    const hooks = parseConfig(
+      {
+        ...JSON.parse(readFileSync(`${ROOT}shipcast.config.json`, 'utf8')),
+        sources: { github: { secret: 'github-secret' }, gitlab: { token: 'gitlab-token' } },
+        targets: {
+          chat: {
+            type: 'slack',
+            token: 'slack-token',
+            channel: 'C0123456789',
+            actions: { signingSecret: 'slack-signing', stop: { allowedUsers: ['U0123456789'] } },
+          },
+        },
+        routes: [{ targets: ['chat'] }],
+      },
+      'test',
+    );
+    const optionalIn = async (config: ShipcastConfig) =>
+      (await apiOf(config)).filter((i) => optional.includes(i)).sort();
+
+    expect(await optionalIn(defaultConfig())).toEqual([]);
+    expect(await optionalIn(hooks)).toEqual([
+      'functions/core/api/slack-interactions.ts',
+      'functions/core/sources/github.ts',
+      'functions/core/sources/gitlab.ts',
+    ]);
+  });
 });

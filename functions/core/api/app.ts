@@ -26,7 +26,7 @@ import { type DashboardFiles, mountDashboard } from './dashboard.ts';
 import { mountDeploymentActions } from './deployment-actions.ts';
 import { mountIncidentRoutes, mountMetricRoutes } from './insights.ts';
 import { parseJsonBody, readUtf8Body } from './json.ts';
-import { mountSlackInteractions } from './slack-interactions.ts';
+import { mountOptionalRoute, SLACK_INTERACTIONS_ROUTE } from './optional-routes.ts';
 
 /** What the HTTP API needs: everything ingest needs, the secrets that hold the API tokens, what its routes use. */
 export interface ApiContext extends RouteContext {
@@ -260,7 +260,7 @@ export function createApi(context: ApiContext): Hono<{ Variables: Variables }> {
   mountMetricRoutes(app, context);
 
   for (const source of HTTP_SOURCES) source.mount(app, context);
-  mountSlackInteractions(app, context);
+  mountOptionalRoute(app, context, SLACK_INTERACTIONS_ROUTE);
 
   return app;
 }
