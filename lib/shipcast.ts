@@ -46,7 +46,7 @@ import { TARGETS, targetDefinition } from '../functions/core/targets/index.ts';
 import { targetModuleSpecifier } from '../functions/core/targets/loaders.ts';
 import { DASHBOARD_FILE_NAMES } from '../functions/dashboard/files.ts';
 import { ENV } from '../functions/handlers/env.ts';
-import { embedOpenApi } from '../functions/handlers/openapi-embedded.ts';
+import { embedOpenApi, OPENAPI_FILE_NAME } from '../functions/handlers/openapi-embedded.ts';
 import { createAlarms, createDashboard, notifyTopic, type QueueAgeAlarmThresholds } from './monitoring.ts';
 
 /** A Shipcast config as written in `shipcast.config.json` (defaults optional) or as returned by `parseConfig`. */
@@ -523,13 +523,7 @@ export class Shipcast extends Construct {
           target: RUNTIME_TARGETS[runtime.name],
           mainFields: ['module', 'main'],
           banner: "import { createRequire } from 'module'; const require = createRequire(import.meta.url);",
-          define: {
-            [`process.env.${ENV.configJson}`]: JSON.stringify(bundledConfig),
-            // Generated here so the API bundle carries the document, not the generator (~30 KB minified).
-            ...(name === 'api'
-              ? { [`process.env.${ENV.openApi}`]: JSON.stringify(embedOpenApi(openApiDocument())) }
-              : {}),
-          },
+          define: { [`process.env.${ENV.configJson}`]: JSON.stringify(bundledConfig) },
           // Bundle the pinned AWS SDK versions instead of relying on the runtime's copy. Libraries targets load on
           // first use are bundled only into the dispatcher, and only when a configured target needs them.
           externalModules: [
@@ -538,9 +532,10 @@ export class Shipcast extends Construct {
             // The API loads CodeDeploy's client only to stop deployments (codedeploy-operations.ts).
             ...(name === 'api' && !stopDeployments ? ['@aws-sdk/client-codedeploy'] : []),
           ],
-          // The web dashboard's files go next to the API bundle, not into it: read on the first request for
-          // them, they add nothing to the bundle or its cold start (README, "Performance").
-          ...(name === 'api' ? { commandHooks: copyDashboardFiles() } : {}),
+          // The web dashboard's files and the OpenAPI document (generated here, so the API carries neither it nor
+          // its generator) go next to the API bundle, not into it: read on the first request for them, they add
+          // nothing to the bundle or its cold start (docs/performance.md).
+          ...(name === 'api' ? { commandHooks: apiAssetFiles() } : {}),
         },
       });
       this.table.grantReadWriteData(f);
@@ -839,9 +834,13 @@ class QueueSubscription implements sns.ITopicSubscription {
 }
 
 /** Fails fast, naming the prop, on values the construct cannot deploy. */
-/** Bundling hooks that copy the web dashboard's files into the API function's asset, as `dashboard/`. */
-function copyDashboardFiles(): ICommandHooks {
+/**
+ * Bundling hooks that copy the web dashboard's files into the API function's asset, as `dashboard/`, and write
+ * its OpenAPI document there (`embedOpenApi`: base64, safe in a single-quoted shell word).
+ */
+function apiAssetFiles(): ICommandHooks {
   const source = fileURLToPath(DASHBOARD_DIR);
+  const openApi = embedOpenApi(openApiDocument());
   return {
     beforeBundling: () => [],
     beforeInstall: () => [],
@@ -850,7 +849,11 @@ function copyDashboardFiles(): ICommandHooks {
       // dashboard when this package is the project, and local bundling can read the files where they are.
       const from = existsSync(LOCK_FILE) ? `${inputDir}/${relative(PACKAGE_ROOT, source)}` : source;
       const files = DASHBOARD_FILE_NAMES.map((name) => `"${from}/${name}"`).join(' ');
-      return [`mkdir -p "${outputDir}/dashboard"`, `cp ${files} "${outputDir}/dashboard/"`];
+      return [
+        `mkdir -p "${outputDir}/dashboard"`,
+        `cp ${files} "${outputDir}/dashboard/"`,
+        `printf '%s' '${openApi}' > "${outputDir}/${OPENAPI_FILE_NAME}"`,
+      ];
     },
   };
 }

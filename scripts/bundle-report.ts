@@ -1,18 +1,16 @@
 /**
  * `npx tsx scripts/bundle-report.ts [api|ingest|dispatch ...] [--top N] [--config file] [--chains]`: what each
  * Lambda bundle holds and why. Builds each handler with the construct's esbuild options (lib/shipcast.ts
- * `bundling`: minified ESM, createRequire banner, config and OpenAPI document baked in by `define`, the unused
- * lazy libraries external) and esbuild's metafile, then prints the bundle's size, its bytes by package, its
+ * `bundling`: minified ESM, createRequire banner, config baked in by `define`, the unused lazy libraries and
+ * the config's unused optional modules external) and esbuild's metafile, then prints the bundle's size, its bytes by package, its
  * biggest inputs and (with --chains) the shortest import chain from the handler to each of them. Dev only.
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { type BuildOptions, build, type Metafile } from 'esbuild';
 import { baselineEntry, sdkClientsInCode } from '../bench/cold-start.ts';
-import { openApiDocument } from '../functions/core/api/openapi.ts';
 import { parseConfig } from '../functions/core/config.ts';
 import { ENV } from '../functions/handlers/env.ts';
-import { embedOpenApi } from '../functions/handlers/openapi-embedded.ts';
 import { unusedLazyModules, unusedOptionalModules } from '../lib/shipcast.ts';
 
 type FunctionName = 'api' | 'ingest' | 'dispatch';
@@ -57,12 +55,7 @@ export async function bundleReport(name: FunctionName, configFile: string): Prom
   const result = await build({
     ...OPTIONS,
     entryPoints: [`${ROOT}${entry}`],
-    define: {
-      [`process.env.${ENV.configJson}`]: JSON.stringify(JSON.stringify(config)),
-      ...(name === 'api'
-        ? { [`process.env.${ENV.openApi}`]: JSON.stringify(embedOpenApi(openApiDocument())) }
-        : {}),
-    },
+    define: { [`process.env.${ENV.configJson}`]: JSON.stringify(JSON.stringify(config)) },
     external: [
       ...unusedLazyModules(config, name),
       ...unusedOptionalModules(config, name),

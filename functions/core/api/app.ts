@@ -32,12 +32,12 @@ import { mountOptionalRoute, SLACK_INTERACTIONS_ROUTE } from './optional-routes.
 export interface ApiContext extends RouteContext {
   /**
    * The OpenAPI document served at `/v1/openapi.json` (no route without it): generated from the schemas
-   * locally and in tests (`api/openapi.ts`), generated at synth and embedded in Lambda (the same document).
+   * locally and in tests (`api/openapi.ts`), generated at synth and written next to the Lambda bundle (the same document).
    */
   openApi?: () => Record<string, unknown>;
   /**
    * The web dashboard's files, served at `/` (no route without it): read from functions/dashboard/ locally,
-   * embedded compressed at synth in Lambda; called on the first request for them, never at cold start.
+   * copied next to the bundle at synth in Lambda; called on the first request for them, never at cold start.
    */
   dashboard?: () => DashboardFiles | Promise<DashboardFiles>;
 }
