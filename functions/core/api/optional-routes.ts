@@ -40,6 +40,19 @@ export function mountOptionalRoute(app: App, context: RouteContext, route: Optio
 /** Largest SNS message body: SNS sends at most 256 KiB. */
 const SNS_MAX_BODY_BYTES = 256 * 1024;
 
+/** A vendor's signed webhook, `POST /v1/hooks/<name>` from `../sources/<name>.ts`, on while `sources.<name>` is set. */
+function signedHook(name: 'github' | 'gitlab' | 'pagerduty', load: OptionalRoute['load']): OptionalRoute {
+  return {
+    source: name,
+    path: `/v1/hooks/${name}`,
+    module: `../sources/${name}.ts`,
+    enabled: (config) => config.sources[name] !== undefined,
+    limit: webhookBodyLimit,
+    off: (c) => notConfigured(c, name),
+    load,
+  };
+}
+
 /** The webhook routes of the sources a config turns on (`sources.<name>`), in the order they are mounted. */
 export const OPTIONAL_SOURCE_ROUTES: readonly OptionalRoute[] = [
   {
@@ -59,33 +72,9 @@ export const OPTIONAL_SOURCE_ROUTES: readonly OptionalRoute[] = [
     off: (c) => c.json({ error: 'not_found', message: 'SNS HTTP subscriptions are not configured' }, 404),
     load: () => import('../sources/sns-http.ts').then((m) => m.snsHook),
   },
-  {
-    source: 'github',
-    path: '/v1/hooks/github',
-    module: '../sources/github.ts',
-    enabled: (config) => config.sources.github !== undefined,
-    limit: webhookBodyLimit,
-    off: (c) => notConfigured(c, 'github'),
-    load: () => import('../sources/github.ts').then((m) => m.githubHook),
-  },
-  {
-    source: 'gitlab',
-    path: '/v1/hooks/gitlab',
-    module: '../sources/gitlab.ts',
-    enabled: (config) => config.sources.gitlab !== undefined,
-    limit: webhookBodyLimit,
-    off: (c) => notConfigured(c, 'gitlab'),
-    load: () => import('../sources/gitlab.ts').then((m) => m.gitlabHook),
-  },
-  {
-    source: 'pagerduty',
-    path: '/v1/hooks/pagerduty',
-    module: '../sources/pagerduty.ts',
-    enabled: (config) => config.sources.pagerduty !== undefined,
-    limit: webhookBodyLimit,
-    off: (c) => notConfigured(c, 'pagerduty'),
-    load: () => import('../sources/pagerduty.ts').then((m) => m.pagerDutyHook),
-  },
+  signedHook('github', () => import('../sources/github.ts').then((m) => m.githubHook)),
+  signedHook('gitlab', () => import('../sources/gitlab.ts').then((m) => m.gitlabHook)),
+  signedHook('pagerduty', () => import('../sources/pagerduty.ts').then((m) => m.pagerDutyHook)),
 ];
 
 /** Slack's Interactivity request URL: on while a Slack target has `actions` (docs/targets/slack.md). */
