@@ -122,7 +122,10 @@ describe('function bundles', () => {
 
   it('has a loader for every target type, importing its module with the specifier the construct leaves out', async () => {
     const source = readFileSync(`${ROOT}functions/core/targets/loaders.ts`, 'utf8');
-    expect(Object.keys(TARGET_LOADERS).sort()).toEqual(TARGETS.map((target) => target.type).sort());
+    expect(
+      Object.keys(TARGET_LOADERS).sort(),
+      'every type in TARGETS (targets/index.ts) needs its line in TARGET_LOADERS (targets/loaders.ts)',
+    ).toEqual(TARGETS.map((target) => target.type).sort());
     for (const target of TARGETS) {
       expect(source).toContain(`import('${targetModuleSpecifier(target.type)}')`);
       expect(await TARGET_LOADERS[target.type]!()).toBe(target);

@@ -1,9 +1,9 @@
 import type { TargetDefinition } from './target.ts';
 
 /**
- * Each target type's module, loaded on the type's first send. One line per type in `TARGETS` (index.ts), written
- * `import('../targets/<type>.ts')`: the construct leaves the modules of the types a config does not use out of
- * the dispatcher's bundle by marking exactly these specifiers external (esbuild matches an external on the
+ * Each target type's module, loaded on the type's first send. One line per type in `TARGETS` (index.ts), with
+ * the specifier `../targets/<type>.ts`: the construct leaves the modules of the types a config does not use out
+ * of the dispatcher's bundle by marking exactly these specifiers external (esbuild matches an external on the
  * specifier as written, so a module another target imports statically with `./<file>.ts` stays in).
  * test/unit/function-bundles.test.ts checks that the two lists agree.
  */
