@@ -99,12 +99,16 @@ export type SdkClientName = (typeof SDK_CLIENTS)[number]['name'];
 
 /** The AWS SDK clients in a bundle: its baseline imports exactly these (the API has no CodeDeploy client). */
 export function sdkClientsIn(bundle: string): SdkClientName[] {
-  const code = readFileSync(bundle, 'utf8');
+  return sdkClientsInCode(readFileSync(bundle, 'utf8'));
+}
+
+/** The AWS SDK clients in a bundle's code. */
+export function sdkClientsInCode(code: string): SdkClientName[] {
   return SDK_CLIENTS.filter((client) => code.includes(client.marker)).map((client) => client.name);
 }
 
 /** A handler that only creates the given clients (on first call, as Shipcast does) and references their commands. */
-function baselineEntry(clients: readonly SdkClientName[]): string {
+export function baselineEntry(clients: readonly SdkClientName[]): string {
   const chosen = SDK_CLIENTS.filter((client) => clients.includes(client.name));
   return [
     ...chosen.flatMap((client) => client.imports),

@@ -9,7 +9,7 @@
  * BENCH_CPU_PROF=<dir> (write a CPU profile of the process under test). BENCH_SCENARIO=faults runs the
  * faults scenario instead (bench/faults.ts: how long a backlog takes to drain when every target misbehaves).
  * After the run, `GET /v1/metrics/dora` is timed over a window of 10,000 deployments (bench/dora.ts);
- * BENCH_SCENARIO=dora runs only that.
+ * BENCH_SCENARIO=dora runs only that; BENCH_SCENARIO=cold only the bundles and their init times.
  */
 import { type ChildProcess, execFileSync, fork } from 'node:child_process';
 import { createHmac, randomUUID } from 'node:crypto';
@@ -462,6 +462,96 @@ function doraLines(dora: DoraMeasurement) {
   };
 }
 
+/** Each function next to its own baseline: a bundle of only the AWS SDK clients that function imports. */
+type Cold = { baselines: ColdStart[]; functions: (ColdStart & { baseline: string })[] };
+
+/** Measures the synthesized bundles and their baselines, interleaved (bench/cold-start.ts). */
+async function measureCold(work: string, functions: ReturnType<typeof synthesize>): Promise<Cold> {
+  const names = ['api', 'ingest', 'dispatch'] as const;
+  const baselineOf = Object.fromEntries(
+    names.map((name) => [name, `baseline[${sdkClientsIn(functions[name].bundle).join('+')}]`]),
+  ) as Record<(typeof names)[number], string>;
+  const baselines = [...new Set(Object.values(baselineOf))];
+  const baselineBundles = await Promise.all(
+    baselines.map((label, i) =>
+      buildBaseline(join(work, `baseline-${i}`), label.slice('baseline['.length, -1).split('+') as never),
+    ),
+  );
+  const measured = await measureColdStarts(
+    work,
+    [
+      ...baselines.map((label, i) => ({
+        name: label,
+        bundle: baselineBundles[i]!,
+        nodeOptions: functions.api.nodeOptions,
+      })),
+      ...names.map((name) => ({
+        name,
+        bundle: functions[name].bundle,
+        nodeOptions: functions[name].nodeOptions,
+      })),
+    ],
+    COLD_RUNS,
+  );
+  return {
+    baselines: measured.slice(0, baselines.length),
+    functions: measured
+      .slice(baselines.length)
+      .map((f) => ({ ...f, baseline: baselineOf[f.name as 'api'] })),
+  };
+}
+
+/** The cold-start rows of the table and their budget lines. */
+function coldLines(cold: Cold, functions: ReturnType<typeof synthesize>) {
+  const rows: [string, string][] = [];
+  const budgets: { line: string; value: string; limit: string; pass: boolean }[] = [];
+  for (const b of cold.baselines) {
+    rows.push([`bundle / init (median of ${COLD_RUNS}) ${b.name}`, `${r2(b.bytes / 1024)} KB / ${r2(b.initMs)} ms`]);
+  }
+  for (const f of cold.functions) {
+    const baseline = cold.baselines.find((b) => b.name === f.baseline)!;
+    const addsKb = (f.bytes - baseline.bytes) / 1024;
+    const ratio = f.initMs / baseline.initMs;
+    rows.push([
+      `bundle / init ${f.name} (${functions[f.name as 'api'].memoryMb} MB) vs ${f.baseline}`,
+      `${r2(f.bytes / 1024)} KB (+${r2(addsKb)}) / ${r2(f.initMs)} ms (${r2(ratio)}×)`,
+    ]);
+    budgets.push({
+      line: `${f.name} bundle adds to baseline`,
+      value: `${addsKb.toFixed(1)} KB`,
+      limit: `≤ ${BUDGET.bundleAddsKb} KB`,
+      pass: addsKb <= BUDGET.bundleAddsKb,
+    });
+    budgets.push({
+      line: `${f.name} init vs baseline`,
+      value: `${ratio.toFixed(2)}×`,
+      limit: `≤ ${BUDGET.initRatio}×`,
+      pass: ratio <= BUDGET.initRatio,
+    });
+  }
+  return { rows, budgets };
+}
+
+/** `BENCH_SCENARIO=cold`: only the bundles and their init times (a minute, no load run). */
+async function runColdScenario() {
+  const work = mkdtempSync(join(tmpdir(), 'shipcast-bench-cold-'));
+  try {
+    console.log(`load ${loadavg()[0]?.toFixed(1)} at start; synthesizing the stack…`);
+    const functions = synthesize(join(work, 'cdk.out'));
+    const { rows, budgets } = coldLines(await measureCold(work, functions), functions);
+    const width = Math.max(...rows.map(([k]) => k.length));
+    console.log('');
+    for (const [k, v] of rows) console.log(`${k.padEnd(width)}  ${v}`);
+    console.log(`load ${loadavg()[0]?.toFixed(1)} at end\n`);
+    const bw = Math.max(...budgets.map((b) => b.line.length));
+    for (const b of budgets)
+      console.log(`${b.pass ? 'PASS' : 'FAIL'}  ${b.line.padEnd(bw)}  ${b.value.padStart(10)}  (${b.limit})`);
+    process.exitCode = budgets.every((b) => b.pass) ? 0 : 1;
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
 /** `BENCH_SCENARIO=dora`: only the DORA route's latency. */
 async function runDoraScenario() {
   const dynamodb = await startDynamoDbLocal();
@@ -494,6 +584,7 @@ async function main() {
   if (process.env.BENCH_SCENARIO === 'faults') return runFaultsScenario(startShipcast);
   if (process.env.BENCH_SCENARIO === 'fleet') return runFleetScenario(startShipcast);
   if (process.env.BENCH_SCENARIO === 'dora') return runDoraScenario();
+  if (process.env.BENCH_SCENARIO === 'cold') return runColdScenario();
   const machine = {
     cpu:
       /model name\s*:\s*(.*)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ??
@@ -589,42 +680,7 @@ async function main() {
   const work = mkdtempSync(join(tmpdir(), 'shipcast-bench-cold-'));
   console.log('synthesizing the stack for bundles and memory sizes…');
   const functions = synthesize(join(work, 'cdk.out'));
-  /** Each function next to its own baseline: a bundle of only the AWS SDK clients that function imports. */
-  let cold: { baselines: ColdStart[]; functions: (ColdStart & { baseline: string })[] } | undefined;
-  if (COLD) {
-    const names = ['api', 'ingest', 'dispatch'] as const;
-    const baselineOf = Object.fromEntries(
-      names.map((name) => [name, `baseline[${sdkClientsIn(functions[name].bundle).join('+')}]`]),
-    ) as Record<(typeof names)[number], string>;
-    const baselines = [...new Set(Object.values(baselineOf))];
-    const baselineBundles = await Promise.all(
-      baselines.map((label, i) =>
-        buildBaseline(join(work, `baseline-${i}`), label.slice('baseline['.length, -1).split('+') as never),
-      ),
-    );
-    const measured = await measureColdStarts(
-      work,
-      [
-        ...baselines.map((label, i) => ({
-          name: label,
-          bundle: baselineBundles[i]!,
-          nodeOptions: functions.api.nodeOptions,
-        })),
-        ...names.map((name) => ({
-          name,
-          bundle: functions[name].bundle,
-          nodeOptions: functions[name].nodeOptions,
-        })),
-      ],
-      COLD_RUNS,
-    );
-    cold = {
-      baselines: measured.slice(0, baselines.length),
-      functions: measured
-        .slice(baselines.length)
-        .map((f) => ({ ...f, baseline: baselineOf[f.name as 'api'] })),
-    };
-  }
+  const cold = COLD ? await measureCold(work, functions) : undefined;
   rmSync(work, { recursive: true, force: true });
 
   // -------------------------------------------------------------------------------------------------
@@ -772,19 +828,7 @@ async function main() {
     BUDGET.dynamoWritesPerDelivery,
   );
   check('SQS send requests per ingested event', calls.sqsSendRequestsPerEvent, BUDGET.sqsSendsPerEvent);
-  if (cold) {
-    for (const f of cold.functions) {
-      const baseline = cold.baselines.find((b) => b.name === f.baseline)!;
-      check(
-        `${f.name} bundle adds to baseline`,
-        (f.bytes - baseline.bytes) / 1024,
-        BUDGET.bundleAddsKb,
-        ' KB',
-        1,
-      );
-      check(`${f.name} init vs baseline`, f.initMs / baseline.initMs, BUDGET.initRatio, '×');
-    }
-  }
+  if (cold) budgets.push(...coldLines(cold, functions).budgets);
   check('heap growth after the run vs after warm-up', heapGrowth * 100, BUDGET.heapGrowth * 100, ' %', 1);
   check('projected USD per million deployment events', cost.perMillionEvents, BUDGET.costPerMillionEvents);
   if (dora) budgets.push(doraLines(dora).budget);
@@ -889,21 +933,7 @@ async function main() {
     'load average (1 min) at start / end',
     `${machine.loadAverageAtStart?.toFixed(1)} / ${loadavg()[0]?.toFixed(1)}`,
   ]);
-  if (cold) {
-    for (const b of cold.baselines) {
-      rows.push([
-        `bundle / init (median of ${COLD_RUNS}) ${b.name}`,
-        `${r2(b.bytes / 1024)} KB / ${r2(b.initMs)} ms`,
-      ]);
-    }
-    for (const f of cold.functions) {
-      const baseline = cold.baselines.find((b) => b.name === f.baseline)!;
-      rows.push([
-        `bundle / init ${f.name} (${functions[f.name as 'api'].memoryMb} MB) vs ${f.baseline}`,
-        `${r2(f.bytes / 1024)} KB (+${r2((f.bytes - baseline.bytes) / 1024)}) / ${r2(f.initMs)} ms (${r2(f.initMs / baseline.initMs)}×)`,
-      ]);
-    }
-  }
+  if (cold) rows.push(...coldLines(cold, functions).rows);
   rows.push([
     'correlation: deliveries / unexpected / wrong status / timeouts',
     `${stats.deliveries} / ${stats.unexpected} / ${stats.wrongStatus} / ${stats.timeouts}`,

@@ -28,6 +28,7 @@ import { Construct } from 'constructs';
 import type * as z from 'zod';
 import { nonKeyAttributes, TABLE } from '../functions/adapters/aws/table.ts';
 import { openApiDocument } from '../functions/core/api/openapi.ts';
+import { OPTIONAL_ROUTES } from '../functions/core/api/optional-routes.ts';
 import {
   type configSchema,
   DISPATCH_MAX_CONCURRENCY,
@@ -42,9 +43,10 @@ import { SWEEP_EVENT, SWEEP_INTERVAL_MINUTES } from '../functions/core/sweep.ts'
 import type { EventBridgeConfig } from '../functions/core/targets/eventbridge.schema.ts';
 import { eventBusArn } from '../functions/core/targets/eventbridge.ts';
 import { TARGETS, targetDefinition } from '../functions/core/targets/index.ts';
+import { targetModuleSpecifier } from '../functions/core/targets/loaders.ts';
 import { DASHBOARD_FILE_NAMES } from '../functions/dashboard/files.ts';
 import { ENV } from '../functions/handlers/env.ts';
-import { embedOpenApi } from '../functions/handlers/openapi-embedded.ts';
+import { embedOpenApi, OPENAPI_FILE_NAME } from '../functions/handlers/openapi-embedded.ts';
 import { createAlarms, createDashboard, notifyTopic, type QueueAgeAlarmThresholds } from './monitoring.ts';
 
 /** A Shipcast config as written in `shipcast.config.json` (defaults optional) or as returned by `parseConfig`. */
@@ -521,23 +523,19 @@ export class Shipcast extends Construct {
           target: RUNTIME_TARGETS[runtime.name],
           mainFields: ['module', 'main'],
           banner: "import { createRequire } from 'module'; const require = createRequire(import.meta.url);",
-          define: {
-            [`process.env.${ENV.configJson}`]: JSON.stringify(bundledConfig),
-            // Generated here so the API bundle carries the document, not the generator (~30 KB minified).
-            ...(name === 'api'
-              ? { [`process.env.${ENV.openApi}`]: JSON.stringify(embedOpenApi(openApiDocument())) }
-              : {}),
-          },
+          define: { [`process.env.${ENV.configJson}`]: JSON.stringify(bundledConfig) },
           // Bundle the pinned AWS SDK versions instead of relying on the runtime's copy. Libraries targets load on
           // first use are bundled only into the dispatcher, and only when a configured target needs them.
           externalModules: [
             ...unusedLazyModules(config, name),
+            ...unusedOptionalModules(config, name),
             // The API loads CodeDeploy's client only to stop deployments (codedeploy-operations.ts).
             ...(name === 'api' && !stopDeployments ? ['@aws-sdk/client-codedeploy'] : []),
           ],
-          // The web dashboard's files go next to the API bundle, not into it: read on the first request for
-          // them, they add nothing to the bundle or its cold start (README, "Performance").
-          ...(name === 'api' ? { commandHooks: copyDashboardFiles() } : {}),
+          // The web dashboard's files and the OpenAPI document (generated here, so the API carries neither it nor
+          // its generator) go next to the API bundle, not into it: read on the first request for them, they add
+          // nothing to the bundle or its cold start (docs/performance.md).
+          ...(name === 'api' ? { commandHooks: apiAssetFiles() } : {}),
         },
       });
       this.table.grantReadWriteData(f);
@@ -790,6 +788,21 @@ export function unusedLazyModules(config: ShipcastConfig, name: string): string[
 }
 
 /**
+ * Shipcast's own modules that `name`'s bundle can leave out because the config does not use them, as their
+ * lazy `import()` specifiers: the API's routes the config turns off (api/optional-routes.ts), the dispatcher's
+ * unconfigured target types (targets/loaders.ts).
+ */
+export function unusedOptionalModules(config: ShipcastConfig, name: string): string[] {
+  if (name === 'api')
+    return OPTIONAL_ROUTES.filter((route) => !route.enabled(config)).map((route) => route.module);
+  if (name !== 'dispatch') return [];
+  const configured = new Set(Object.values(config.targets).map((target) => String(target.type)));
+  return TARGETS.filter((target) => !configured.has(target.type)).map((target) =>
+    targetModuleSpecifier(target.type),
+  );
+}
+
+/**
  * `SqsSubscription` (same queue policy, same construct path) without its key-policy statement, which names
  * the topic's ARN: with a topic encrypted by the queue's key that is a dependency cycle. The construct adds
  * the key statement itself.
@@ -821,9 +834,13 @@ class QueueSubscription implements sns.ITopicSubscription {
 }
 
 /** Fails fast, naming the prop, on values the construct cannot deploy. */
-/** Bundling hooks that copy the web dashboard's files into the API function's asset, as `dashboard/`. */
-function copyDashboardFiles(): ICommandHooks {
+/**
+ * Bundling hooks that copy the web dashboard's files into the API function's asset, as `dashboard/`, and write
+ * its OpenAPI document there (`embedOpenApi`: base64, safe in a single-quoted shell word).
+ */
+function apiAssetFiles(): ICommandHooks {
   const source = fileURLToPath(DASHBOARD_DIR);
+  const openApi = embedOpenApi(openApiDocument());
   return {
     beforeBundling: () => [],
     beforeInstall: () => [],
@@ -832,7 +849,11 @@ function copyDashboardFiles(): ICommandHooks {
       // dashboard when this package is the project, and local bundling can read the files where they are.
       const from = existsSync(LOCK_FILE) ? `${inputDir}/${relative(PACKAGE_ROOT, source)}` : source;
       const files = DASHBOARD_FILE_NAMES.map((name) => `"${from}/${name}"`).join(' ');
-      return [`mkdir -p "${outputDir}/dashboard"`, `cp ${files} "${outputDir}/dashboard/"`];
+      return [
+        `mkdir -p "${outputDir}/dashboard"`,
+        `cp ${files} "${outputDir}/dashboard/"`,
+        `printf '%s' '${openApi}' > "${outputDir}/${OPENAPI_FILE_NAME}"`,
+      ];
     },
   };
 }

@@ -13,7 +13,7 @@ import type {
   SesSender,
 } from './ports.ts';
 import type { Delivery, Deployment, DispatchMessage } from './schema.ts';
-import { TARGETS } from './targets/index.ts';
+import { DISPATCH_TARGETS as TARGETS } from './targets/loaders.ts';
 import type { SendResult, TargetDefinition } from './targets/target.ts';
 import { count, type Logger, type Metrics, maskSecrets } from './telemetry.ts';
 import { deploymentTimeline } from './timeline.ts';

@@ -15,7 +15,8 @@ export const handler = async (event: FunctionUrlEvent): Promise<FunctionUrlResul
     ...(
       await awsRuntime({
         ingestQueue: true,
-        openApi: embeddedOpenApi,
+        // Written next to this bundle by the construct, like the dashboard; read on the first request for it.
+        openApi: () => embeddedOpenApi(new URL('./', import.meta.url)),
         operations: () => {
           const account = process.env[ENV.stopAccount];
           return account ? new CodeDeployOperations({ accounts: [account] }) : undefined;

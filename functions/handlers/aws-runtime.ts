@@ -6,6 +6,7 @@ import { SecretsManagerSource } from '../adapters/aws/secrets-manager.ts';
 import { SqsDispatchQueue, SqsIngestQueue } from '../adapters/aws/sqs-queue.ts';
 import type { ShipcastConfig } from '../core/config.ts';
 import { readValidatedConfig } from '../core/config-reader.ts';
+import type { HttpClient } from '../core/http-client.ts';
 import type { DeploymentOperations, Enricher, EventBus, SesSender } from '../core/ports.ts';
 import { createMetrics } from '../core/telemetry.ts';
 import { ENV } from './env.ts';
@@ -22,6 +23,8 @@ export interface AwsRuntimeOptions {
   ingestQueue?: boolean;
   /** The OpenAPI document (API only: the one embedded at synth). */
   openApi?: () => Record<string, unknown>;
+  /** Dispatcher only: the targets' outbound HTTP client. */
+  http?: () => HttpClient;
   /** Dispatcher only: the event bus of the `eventbridge` target. */
   eventBus?: () => EventBus;
   /** Dispatcher only: Amazon SES for the `email` target. */
@@ -54,6 +57,7 @@ function build(options: AwsRuntimeOptions): Runtime {
     ingestQueue: options.ingestQueue ? new SqsIngestQueue(sqs, required(ENV.ingestQueueUrl)) : undefined,
     openApi: options.openApi,
     metrics: createMetrics(process.env[ENV.metricsService] || undefined),
+    http: options.http?.(),
     eventBus: options.eventBus?.(),
     ses: options.ses?.(),
     operations: options.operations?.(),

@@ -19,11 +19,6 @@ export const ENV = {
   /** Config JSON; in Lambda esbuild replaces `process.env.SHIPCAST_CONFIG_JSON` with the validated config at synth. */
   configJson: 'SHIPCAST_CONFIG_JSON',
   /**
-   * The API's OpenAPI document, brotli-compressed and base64-encoded; esbuild replaces
-   * `process.env.SHIPCAST_OPENAPI_BR` with it at synth, so the API function does not carry the JSON Schema generator.
-   */
-  openApi: 'SHIPCAST_OPENAPI_BR',
-  /**
    * API only, set when operators may stop deployments (a Slack target's `actions`, the construct's
    * `stopDeployments`): the account whose CodeDeploy deployments the function may stop (its own).
    */

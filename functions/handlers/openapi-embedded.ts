@@ -1,19 +1,18 @@
+import { readFileSync } from 'node:fs';
 import { brotliCompressSync, brotliDecompressSync, constants } from 'node:zlib';
-import { ENV } from './env.ts';
+
+/** The file the construct writes the API's OpenAPI document to, next to the API bundle (`embedOpenApi`'s form). */
+export const OPENAPI_FILE_NAME = 'openapi.json.br.b64';
 
 let document: Record<string, unknown> | undefined;
 
 /**
- * The OpenAPI document embedded in the API function at synth (`embedOpenApi`), decoded on first request.
- * The JSON Schema generator that builds it (`core/api/openapi.ts`) stays out of the Lambda bundle.
+ * The OpenAPI document the construct wrote next to the API bundle at synth, read and decoded on first request:
+ * neither the JSON Schema generator that builds it (`core/api/openapi.ts`) nor the document is in the bundle.
  */
-export function embeddedOpenApi(): Record<string, unknown> {
+export function embeddedOpenApi(dir: URL): Record<string, unknown> {
   if (document) return document;
-  // esbuild replaces this expression with the compressed document; the other env vars are real ones.
-  const embedded = process.env.SHIPCAST_OPENAPI_BR;
-  if (!embedded) {
-    throw new Error(`${ENV.openApi} is not set; deploy Shipcast with its CDK construct`);
-  }
+  const embedded = readFileSync(new URL(OPENAPI_FILE_NAME, dir), 'utf8');
   document = JSON.parse(brotliDecompressSync(Buffer.from(embedded, 'base64')).toString('utf8')) as Record<
     string,
     unknown
@@ -21,7 +20,7 @@ export function embeddedOpenApi(): Record<string, unknown> {
   return document;
 }
 
-/** `document` as the API function embeds it: brotli at its best quality, base64 (about 1/6 of the JSON). */
+/** `document` as the construct writes it: brotli at its best quality, base64 (about 1/6 of the JSON). */
 export function embedOpenApi(document: Record<string, unknown>): string {
   const json = Buffer.from(JSON.stringify(document), 'utf8');
   return brotliCompressSync(json, {

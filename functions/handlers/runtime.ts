@@ -1,7 +1,7 @@
 import type { ApiContext } from '../core/api/app.ts';
 import type { ShipcastConfig } from '../core/config.ts';
 import type { DispatchContext } from '../core/dispatch.ts';
-import { HttpClient } from '../core/http-client.ts';
+import type { HttpClient } from '../core/http-client.ts';
 import type { IngestContext } from '../core/ingest.ts';
 import type {
   Clock,
@@ -28,6 +28,10 @@ export interface Adapters {
   limiter: RateLimiter;
   enrichers?: Record<string, Enricher>;
   clock?: Clock;
+  /**
+   * Outbound HTTP: the dispatcher's targets need it (its entry point passes it); the API's Slack interactions make
+   * their own without it. Not constructed here, so the API and ingest bundles do not carry the client.
+   */
   http?: HttpClient;
   logger?: Logger;
   metrics?: Metrics;
@@ -64,14 +68,17 @@ export function buildRuntime(adapters: Adapters): Runtime {
     metrics,
   };
   const ingest: IngestContext = { ...base, enrichers: adapters.enrichers };
-  const http = adapters.http ?? new HttpClient();
+  const { http } = adapters;
   return {
     ingest,
     dispatch: {
       ...base,
       secrets: adapters.secrets,
       limiter: adapters.limiter,
-      http,
+      get http(): HttpClient {
+        if (!http) throw new Error('the dispatcher has no HTTP client: pass adapters.http to buildRuntime');
+        return http;
+      },
       eventBus: adapters.eventBus,
       ses: adapters.ses,
     },

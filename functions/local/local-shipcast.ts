@@ -24,7 +24,7 @@ import {
   QUEUE_VISIBILITY_FACTOR,
   type ShipcastConfig,
 } from '../core/config.ts';
-import type { HttpClient } from '../core/http-client.ts';
+import { HttpClient } from '../core/http-client.ts';
 import type { Clock } from '../core/ports.ts';
 import { CODEDEPLOY_SOURCE } from '../core/sources/codedeploy.ts';
 import { SWEEP_INTERVAL_MINUTES } from '../core/sweep.ts';
@@ -198,7 +198,7 @@ export async function startLocal(options: LocalOptions): Promise<LocalShipcast> 
             }
           : undefined,
       clock: options.clock,
-      http: options.http,
+      http: options.http ?? new HttpClient(),
       logger,
       ingestQueue: new SqsIngestQueue(sqs, resources.ingestQueueUrl),
       openApi: openApiDocument,

@@ -3,7 +3,9 @@ import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { describe, expect, it } from 'vitest';
 import { parseConfig, type ShipcastConfig } from '../../functions/core/config.ts';
-import { unusedLazyModules } from '../../lib/shipcast.ts';
+import { TARGETS } from '../../functions/core/targets/index.ts';
+import { TARGET_LOADERS, targetModuleSpecifier } from '../../functions/core/targets/loaders.ts';
+import { unusedLazyModules, unusedOptionalModules } from '../../lib/shipcast.ts';
 
 /**
  * Each Lambda function's bundle holds its own import graph only (README, "Performance"): the config is
@@ -116,5 +118,83 @@ describe('function bundles', () => {
 
     expect(eventBridgeClient(plain)).toEqual([]);
     expect(eventBridgeClient(bus)).not.toEqual([]);
+  });
+
+  it('has a loader for every target type, importing its module with the specifier the construct leaves out', async () => {
+    const source = readFileSync(`${ROOT}functions/core/targets/loaders.ts`, 'utf8');
+    expect(
+      Object.keys(TARGET_LOADERS).sort(),
+      'every type in TARGETS (targets/index.ts) needs its line in TARGET_LOADERS (targets/loaders.ts)',
+    ).toEqual(TARGETS.map((target) => target.type).sort());
+    for (const target of TARGETS) {
+      expect(source).toContain(`import('${targetModuleSpecifier(target.type)}')`);
+      expect(await TARGET_LOADERS[target.type]!()).toBe(target);
+    }
+  });
+
+  it('dispatch carries the modules of the configured target types only, and what they import', async () => {
+    const dispatchOf = (config: ShipcastConfig) =>
+      bundleInputs('dispatch', config, [
+        ...unusedLazyModules(config, 'dispatch'),
+        ...unusedOptionalModules(config, 'dispatch'),
+      ]);
+    const chat = parseConfig(
+      {
+        ...JSON.parse(readFileSync(`${ROOT}shipcast.config.json`, 'utf8')),
+        targets: { console: { type: 'log' }, chat: { type: 'mattermost', webhookUrl: 'mattermost-url' } },
+      },
+      'test',
+    );
+    const typeModules = TARGETS.map((target) => `functions/core/targets/${target.type}.ts`);
+    const targetsIn = async (config: ShipcastConfig) =>
+      (await dispatchOf(config)).filter((i) => typeModules.includes(i)).sort();
+
+    expect(await targetsIn(defaultConfig())).toEqual(['functions/core/targets/log.ts']);
+    // Mattermost imports a helper of slack.ts: that module stays, though no slack target is configured.
+    expect(await targetsIn(chat)).toEqual([
+      'functions/core/targets/log.ts',
+      'functions/core/targets/mattermost.ts',
+      'functions/core/targets/slack.ts',
+    ]);
+  });
+
+  it('api carries the modules of the optional routes the config turns on, and no other', async () => {
+    const apiOf = (config: ShipcastConfig) =>
+      bundleInputs('api', config, [
+        ...unusedLazyModules(config, 'api'),
+        ...unusedOptionalModules(config, 'api'),
+      ]);
+    const optional = [
+      'functions/core/api/slack-interactions.ts',
+      'functions/core/sources/github.ts',
+      'functions/core/sources/gitlab.ts',
+      'functions/core/sources/pagerduty.ts',
+      'functions/core/sources/sns-http.ts',
+    ];
+    const hooks = parseConfig(
+      {
+        ...JSON.parse(readFileSync(`${ROOT}shipcast.config.json`, 'utf8')),
+        sources: { github: { secret: 'github-secret' }, gitlab: { token: 'gitlab-token' } },
+        targets: {
+          chat: {
+            type: 'slack',
+            token: 'slack-token',
+            channel: 'C0123456789',
+            actions: { signingSecret: 'slack-signing', stop: { allowedUsers: ['U0123456789'] } },
+          },
+        },
+        routes: [{ targets: ['chat'] }],
+      },
+      'test',
+    );
+    const optionalIn = async (config: ShipcastConfig) =>
+      (await apiOf(config)).filter((i) => optional.includes(i)).sort();
+
+    expect(await optionalIn(defaultConfig())).toEqual([]);
+    expect(await optionalIn(hooks)).toEqual([
+      'functions/core/api/slack-interactions.ts',
+      'functions/core/sources/github.ts',
+      'functions/core/sources/gitlab.ts',
+    ]);
   });
 });

@@ -26,18 +26,18 @@ import { type DashboardFiles, mountDashboard } from './dashboard.ts';
 import { mountDeploymentActions } from './deployment-actions.ts';
 import { mountIncidentRoutes, mountMetricRoutes } from './insights.ts';
 import { parseJsonBody, readUtf8Body } from './json.ts';
-import { mountSlackInteractions } from './slack-interactions.ts';
+import { mountOptionalRoute, SLACK_INTERACTIONS_ROUTE } from './optional-routes.ts';
 
 /** What the HTTP API needs: everything ingest needs, the secrets that hold the API tokens, what its routes use. */
 export interface ApiContext extends RouteContext {
   /**
    * The OpenAPI document served at `/v1/openapi.json` (no route without it): generated from the schemas
-   * locally and in tests (`api/openapi.ts`), generated at synth and embedded in Lambda (the same document).
+   * locally and in tests (`api/openapi.ts`), generated at synth and written next to the Lambda bundle (the same document).
    */
   openApi?: () => Record<string, unknown>;
   /**
    * The web dashboard's files, served at `/` (no route without it): read from functions/dashboard/ locally,
-   * embedded compressed at synth in Lambda; called on the first request for them, never at cold start.
+   * copied next to the bundle at synth in Lambda; called on the first request for them, never at cold start.
    */
   dashboard?: () => DashboardFiles | Promise<DashboardFiles>;
 }
@@ -260,7 +260,7 @@ export function createApi(context: ApiContext): Hono<{ Variables: Variables }> {
   mountMetricRoutes(app, context);
 
   for (const source of HTTP_SOURCES) source.mount(app, context);
-  mountSlackInteractions(app, context);
+  mountOptionalRoute(app, context, SLACK_INTERACTIONS_ROUTE);
 
   return app;
 }

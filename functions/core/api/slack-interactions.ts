@@ -1,30 +1,15 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import type { Context, Hono } from 'hono';
+import type { Context, Handler } from 'hono';
 import { cleanText } from '../chat/sanitize.ts';
 import { STOP_ACTION_IDS } from '../chat/slack-blocks.ts';
 import { InvalidInputError } from '../errors.ts';
 import { HttpClient } from '../http-client.ts';
 import { type OperatorRequest, recordOperatorEvent, stopDeployment } from '../operator-actions.ts';
 import { SHIPCAST_DEPLOYMENT_ID } from '../sources/native.ts';
-import { sourceSecret, webhookBodyLimit } from '../sources/webhook-signature.ts';
+import { sourceSecret } from '../sources/webhook-signature.ts';
 import type { SlackConfig } from '../targets/slack.schema.ts';
 import type { RouteContext } from './context.ts';
 import { decodeUtf8, mediaType, parseJsonBody } from './json.ts';
-
-/**
- * `POST /v1/hooks/slack/interactions`: the Slack app's Interactivity request URL, where the "Stop" and
- * "Stop and roll back" buttons of a living message post their clicks.
- *
- * Slack's contract (docs.slack.dev/authentication/verifying-requests-from-slack, docs.slack.dev/interactivity/
- * handling-user-interaction, docs.slack.dev/reference/interaction-payloads/block_actions-payload): a form-encoded
- * body `payload=<JSON>`; `X-Slack-Signature: v0=<hex HMAC-SHA256 of "v0:<X-Slack-Request-Timestamp>:<raw body>">`
- * under the app's signing secret; an answer within 3 seconds (any 200 acknowledges); messages to the clicking
- * user go to the payload's `response_url` (`response_type: "ephemeral"`).
- *
- * Order: configured (404) → timestamp within 5 minutes (401: a replay) → signature (401) → payload (400) →
- * allowlist (ephemeral "not allowed", history event, no CodeDeploy call) → stop.
- */
-export const SLACK_INTERACTIONS_PATH = '/v1/hooks/slack/interactions';
 
 /** Slack's replay window: a request whose timestamp is further than this from now is refused. */
 export const SLACK_MAX_AGE_SECONDS = 300;
@@ -61,15 +46,24 @@ export function slackSignatureValid(
   return presented.length === expected.length && timingSafeEqual(presented, expected);
 }
 
-/** Adds the route (it answers 404 while no Slack target has `actions`). */
-export function mountSlackInteractions(
-  app: Hono<{ Variables: { token: string } }>,
-  context: RouteContext,
-): void {
+/**
+ * `POST /v1/hooks/slack/interactions`: the Slack app's Interactivity request URL, where the "Stop" and
+ * "Stop and roll back" buttons of a living message post their clicks.
+ *
+ * Slack's contract (docs.slack.dev/authentication/verifying-requests-from-slack, docs.slack.dev/interactivity/
+ * handling-user-interaction, docs.slack.dev/reference/interaction-payloads/block_actions-payload): a form-encoded
+ * body `payload=<JSON>`; `X-Slack-Signature: v0=<hex HMAC-SHA256 of "v0:<X-Slack-Request-Timestamp>:<raw body>">`
+ * under the app's signing secret; an answer within 3 seconds (any 200 acknowledges); messages to the clicking
+ * user go to the payload's `response_url` (`response_type: "ephemeral"`).
+ *
+ * Mounted by api/optional-routes.ts. Order: configured (404) → timestamp within 5 minutes (401: a replay) → signature (401) → payload (400) →
+ * allowlist (ephemeral "not allowed", history event, no CodeDeploy call) → stop.
+ */
+export function slackInteractions(context: RouteContext): Handler {
   const http = context.http ?? new HttpClient();
   const groups = new Map<string, { users: Set<string>; until: number }>();
 
-  app.post(SLACK_INTERACTIONS_PATH, webhookBodyLimit(), async (c) => {
+  const handler: Handler = async (c) => {
     const targets = interactiveSlackTargets(context.config);
     if (targets.length === 0) {
       return c.json(
@@ -158,7 +152,7 @@ export function mountSlackInteractions(
     if (answer.kind === 'requested') await tell(`${what} requested. ${answer.message}.`);
     else await tell(`${what} not done: ${answer.message}.`);
     return c.body(null, 200);
-  });
+  };
 
   /** Whether the user may stop: listed, or a member of a listed user group (fails closed when Slack cannot say). */
   async function mayStop(
@@ -235,6 +229,8 @@ export function mountSlackInteractions(
       });
     }
   }
+
+  return handler;
 }
 
 /** A response URL on Slack's hooks host, or on the target's own Web API host (a stand-in, a proxy). */

@@ -49,18 +49,19 @@ export function normalizeCodeDeployStatus(raw: string): string {
   return raw.replace(/_/g, '').toLowerCase();
 }
 
-const STATUS_LOOKUP = {
+// Built on first use: a bundle that takes only CODEDEPLOY_SOURCE from this module (the API) drops the rest.
+const statusLookup = /* @__PURE__ */ lazy(() => ({
   deployment: new Map<string, Status | null>(
     Object.entries(CODEDEPLOY_STATUS_TABLE.deployment).map(([k, v]) => [normalizeCodeDeployStatus(k), v]),
   ),
   instance: new Map<string, Status | null>(
     Object.entries(CODEDEPLOY_STATUS_TABLE.instance).map(([k, v]) => [normalizeCodeDeployStatus(k), v]),
   ),
-};
+}));
 
 /** Maps a CodeDeploy status to Shipcast's: a Status, null (implies none), or undefined (unknown status). */
 export function mapCodeDeployStatus(kind: 'deployment' | 'instance', raw: string): Status | null | undefined {
-  return STATUS_LOOKUP[kind].get(normalizeCodeDeployStatus(raw));
+  return statusLookup()[kind].get(normalizeCodeDeployStatus(raw));
 }
 
 const MONTHS: Record<string, number> = {
@@ -295,7 +296,7 @@ const common = () => ({
 });
 
 // Unknown extra fields are kept out of the way, not rejected: AWS adds fields over time.
-const deploymentMessageSchema = lazy(() =>
+const deploymentMessageSchema = /* @__PURE__ */ lazy(() =>
   z.looseObject({
     ...common(),
     applicationName: text(),
@@ -309,7 +310,7 @@ const deploymentMessageSchema = lazy(() =>
   }),
 );
 
-const instanceMessageSchema = lazy(() =>
+const instanceMessageSchema = /* @__PURE__ */ lazy(() =>
   z.looseObject({
     ...common(),
     instanceId: text(),

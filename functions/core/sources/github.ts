@@ -1,3 +1,4 @@
+import type { Handler } from 'hono';
 import type { RouteContext } from '../api/context.ts';
 import { parseJsonBody } from '../api/json.ts';
 import { ConcurrentUpdateError } from '../errors.ts';
@@ -5,7 +6,6 @@ import { deploymentIdFor, eventIdFor } from '../ids.ts';
 import { ingestEvents } from '../ingest.ts';
 import type { BuildStatus, CiEvent, DeploymentEvent } from '../schema.ts';
 import { type Status, wordTable } from '../status.ts';
-import type { HttpSource } from './http-source.ts';
 import {
   answerOnce,
   ciAnswer,
@@ -23,7 +23,6 @@ import {
   sourceSecret,
   str,
   unauthorized,
-  webhookBodyLimit,
 } from './webhook-signature.ts';
 
 type Json = Record<string, unknown>;
@@ -75,32 +74,29 @@ export const WORKFLOW_CONCLUSION: Readonly<Record<string, BuildStatus>> = wordTa
 const SHIPCAST_MARKER = 'shipcast';
 const SHIPCAST_ID = /^dep_[0-9a-f]{24}$/;
 
-/** `POST /v1/hooks/github`: deployments, deployment statuses, workflow runs and pushes. */
-export const githubSource: HttpSource = {
-  name: 'github',
-  mount(app, context) {
-    app.post('/v1/hooks/github', webhookBodyLimit(), async (c) => {
-      const configured = context.config.sources.github;
-      if (!configured) return notConfigured(c, 'github');
-      const raw = new Uint8Array(await c.req.arrayBuffer());
-      const secret = await sourceSecret(context, configured.secret);
-      if (!githubSignatureValid(c.req.header('x-hub-signature-256'), raw, secret)) {
-        context.logger.warn('GitHub webhook refused: signature does not verify', {
-          delivery: c.req.header('x-github-delivery'),
-        });
-        return unauthorized(c, 'X-Hub-Signature-256');
-      }
-      const delivery = deliveryId(c.req.header('x-github-delivery'), 'X-GitHub-Delivery');
-      const event = c.req.header('x-github-event') ?? '';
-      return answerOnce(c, context, 'github:delivery', delivery, raw, async () => {
-        const body = parseWebhookJson(raw);
-        const answer = await handle(event, body, context);
-        context.logger.info('GitHub webhook handled', { event, delivery, status: answer.status });
-        return answer;
+/** `POST /v1/hooks/github` (api/optional-routes.ts): deployments, deployment statuses, workflow runs and pushes. */
+export function githubHook(context: RouteContext): Handler {
+  return async (c) => {
+    const configured = context.config.sources.github;
+    if (!configured) return notConfigured(c, 'github');
+    const raw = new Uint8Array(await c.req.arrayBuffer());
+    const secret = await sourceSecret(context, configured.secret);
+    if (!githubSignatureValid(c.req.header('x-hub-signature-256'), raw, secret)) {
+      context.logger.warn('GitHub webhook refused: signature does not verify', {
+        delivery: c.req.header('x-github-delivery'),
       });
+      return unauthorized(c, 'X-Hub-Signature-256');
+    }
+    const delivery = deliveryId(c.req.header('x-github-delivery'), 'X-GitHub-Delivery');
+    const event = c.req.header('x-github-event') ?? '';
+    return answerOnce(c, context, 'github:delivery', delivery, raw, async () => {
+      const body = parseWebhookJson(raw);
+      const answer = await handle(event, body, context);
+      context.logger.info('GitHub webhook handled', { event, delivery, status: answer.status });
+      return answer;
     });
-  },
-};
+  };
+}
 
 async function handle(
   event: string,

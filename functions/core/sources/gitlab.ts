@@ -1,10 +1,10 @@
+import type { Handler } from 'hono';
 import { secretsEqual } from '../api/auth.ts';
 import type { RouteContext } from '../api/context.ts';
 import { deploymentIdFor, eventIdFor } from '../ids.ts';
 import { ingestEvents } from '../ingest.ts';
 import type { BuildStatus, CiEvent, DeploymentEvent } from '../schema.ts';
 import { type Status, wordTable } from '../status.ts';
-import type { HttpSource } from './http-source.ts';
 import {
   answerOnce,
   ciAnswer,
@@ -22,7 +22,6 @@ import {
   sourceSecret,
   str,
   unauthorized,
-  webhookBodyLimit,
 } from './webhook-signature.ts';
 
 type Json = Record<string, unknown>;
@@ -62,40 +61,37 @@ export const PIPELINE_STATUS: Readonly<Record<string, BuildStatus>> = wordTable(
 
 const FULL_SHA = /^[0-9a-f]{40}$/;
 
-/** `POST /v1/hooks/gitlab`: Deployment and Pipeline hooks. */
-export const gitlabSource: HttpSource = {
-  name: 'gitlab',
-  mount(app, context) {
-    app.post('/v1/hooks/gitlab', webhookBodyLimit(), async (c) => {
-      const configured = context.config.sources.gitlab;
-      if (!configured) return notConfigured(c, 'gitlab');
-      const presented = c.req.header('x-gitlab-token');
-      const expected = await sourceSecret(context, configured.token);
-      if (!presented || !secretsEqual(presented, expected)) {
-        context.logger.warn('GitLab webhook refused: X-Gitlab-Token does not match');
-        return unauthorized(c, 'X-Gitlab-Token');
-      }
-      const raw = new Uint8Array(await c.req.arrayBuffer());
-      // Idempotency-Key stays the same when GitLab retries or a person resends the request;
-      // X-Gitlab-Event-UUID (older GitLab) identifies the event.
-      const delivery =
-        deliveryId(c.req.header('idempotency-key'), 'Idempotency-Key') ??
-        deliveryId(c.req.header('x-gitlab-event-uuid'), 'X-Gitlab-Event-UUID');
-      return answerOnce(c, context, 'gitlab:delivery', delivery, raw, async () => {
-        const body = parseWebhookJson(raw);
-        const kind = str(body.object_kind) ?? '';
-        const answer =
-          kind === 'deployment'
-            ? await deployment(body, context)
-            : kind === 'pipeline'
-              ? await pipeline(body, context)
-              : ignored(kind || c.req.header('x-gitlab-event') || '(no object_kind)');
-        context.logger.info('GitLab webhook handled', { kind, delivery, status: answer.status });
-        return answer;
-      });
+/** `POST /v1/hooks/gitlab` (api/optional-routes.ts): Deployment and Pipeline hooks. */
+export function gitlabHook(context: RouteContext): Handler {
+  return async (c) => {
+    const configured = context.config.sources.gitlab;
+    if (!configured) return notConfigured(c, 'gitlab');
+    const presented = c.req.header('x-gitlab-token');
+    const expected = await sourceSecret(context, configured.token);
+    if (!presented || !secretsEqual(presented, expected)) {
+      context.logger.warn('GitLab webhook refused: X-Gitlab-Token does not match');
+      return unauthorized(c, 'X-Gitlab-Token');
+    }
+    const raw = new Uint8Array(await c.req.arrayBuffer());
+    // Idempotency-Key stays the same when GitLab retries or a person resends the request;
+    // X-Gitlab-Event-UUID (older GitLab) identifies the event.
+    const delivery =
+      deliveryId(c.req.header('idempotency-key'), 'Idempotency-Key') ??
+      deliveryId(c.req.header('x-gitlab-event-uuid'), 'X-Gitlab-Event-UUID');
+    return answerOnce(c, context, 'gitlab:delivery', delivery, raw, async () => {
+      const body = parseWebhookJson(raw);
+      const kind = str(body.object_kind) ?? '';
+      const answer =
+        kind === 'deployment'
+          ? await deployment(body, context)
+          : kind === 'pipeline'
+            ? await pipeline(body, context)
+            : ignored(kind || c.req.header('x-gitlab-event') || '(no object_kind)');
+      context.logger.info('GitLab webhook handled', { kind, delivery, status: answer.status });
+      return answer;
     });
-  },
-};
+  };
+}
 
 function ignored(kind: string, reason?: string): HookAnswer & { remember: false } {
   return { status: 202, body: { ignored: kind, ...(reason ? { reason } : {}) }, remember: false };

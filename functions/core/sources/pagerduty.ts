@@ -1,10 +1,10 @@
+import type { Handler } from 'hono';
 import type { RouteContext } from '../api/context.ts';
 import { productionEnvironments } from '../config-reader.ts';
 import { InvalidInputError, issuesFromZod } from '../errors.ts';
 import { applyIncident, type IncidentBody } from '../incidents.ts';
 import { lazy } from '../lazy.ts';
 import * as z from '../zod-mini.ts';
-import type { HttpSource } from './http-source.ts';
 import {
   answerOnce,
   deliveryId,
@@ -14,7 +14,6 @@ import {
   parseWebhookJson,
   sourceSecret,
   unauthorized,
-  webhookBodyLimit,
 } from './webhook-signature.ts';
 
 /**
@@ -164,43 +163,40 @@ export function pagerDutyIncidentBody(
   };
 }
 
-/** `POST /v1/hooks/pagerduty`: a V3 webhook subscription's incident events. */
-export const pagerDutySource: HttpSource = {
-  name: PAGERDUTY_SOURCE,
-  mount(app, context) {
-    app.post(PAGERDUTY_HOOK_PATH, webhookBodyLimit(), async (c) => {
-      const configured = context.config.sources.pagerduty;
-      if (!configured) return notConfigured(c, PAGERDUTY_SOURCE);
-      const raw = new Uint8Array(await c.req.arrayBuffer());
-      const secret = await sourceSecret(context, configured.secret);
-      const webhookId = c.req.header('x-webhook-id');
-      if (!pagerDutySignatureValid(c.req.header('x-pagerduty-signature'), raw, secret)) {
-        context.logger.warn('PagerDuty webhook refused: X-PagerDuty-Signature does not verify', {
-          webhookId,
-        });
-        return unauthorized(c, 'X-PagerDuty-Signature');
-      }
-      const body = parseWebhookJson(raw);
-      const envelope = envelopeSchema().safeParse(body);
-      if (!envelope.success) throw new InvalidInputError('request body', issuesFromZod(envelope.error));
-      const { id: eventId, event_type: eventType } = envelope.data.event;
-      // The event id is signed (X-Webhook-Id is not, so a captured body resent under a new one would apply
-      // again); every retry of a delivery carries the same body. Without an event id, X-Webhook-Id.
-      const delivery =
-        (DELIVERY_ID.test(eventId) ? eventId : undefined) ?? deliveryId(webhookId, 'X-Webhook-Id');
-      return answerOnce(c, context, 'pagerduty:delivery', delivery, raw, async () => {
-        const answer = await handle(eventType, body, configured, context);
-        context.logger.info('PagerDuty webhook handled', {
-          eventType,
-          eventId,
-          delivery,
-          ...answer.body,
-        });
-        return answer;
+/** `POST /v1/hooks/pagerduty` (api/optional-routes.ts): a V3 webhook subscription's incident events. */
+export function pagerDutyHook(context: RouteContext): Handler {
+  return async (c) => {
+    const configured = context.config.sources.pagerduty;
+    if (!configured) return notConfigured(c, PAGERDUTY_SOURCE);
+    const raw = new Uint8Array(await c.req.arrayBuffer());
+    const secret = await sourceSecret(context, configured.secret);
+    const webhookId = c.req.header('x-webhook-id');
+    if (!pagerDutySignatureValid(c.req.header('x-pagerduty-signature'), raw, secret)) {
+      context.logger.warn('PagerDuty webhook refused: X-PagerDuty-Signature does not verify', {
+        webhookId,
       });
+      return unauthorized(c, 'X-PagerDuty-Signature');
+    }
+    const body = parseWebhookJson(raw);
+    const envelope = envelopeSchema().safeParse(body);
+    if (!envelope.success) throw new InvalidInputError('request body', issuesFromZod(envelope.error));
+    const { id: eventId, event_type: eventType } = envelope.data.event;
+    // The event id is signed (X-Webhook-Id is not, so a captured body resent under a new one would apply
+    // again); every retry of a delivery carries the same body. Without an event id, X-Webhook-Id.
+    const delivery =
+      (DELIVERY_ID.test(eventId) ? eventId : undefined) ?? deliveryId(webhookId, 'X-Webhook-Id');
+    return answerOnce(c, context, 'pagerduty:delivery', delivery, raw, async () => {
+      const answer = await handle(eventType, body, configured, context);
+      context.logger.info('PagerDuty webhook handled', {
+        eventType,
+        eventId,
+        delivery,
+        ...answer.body,
+      });
+      return answer;
     });
-  },
-};
+  };
+}
 
 function ignored(eventType: string, reason: string): HookAnswer & { remember: false } {
   return { status: 202, body: { ignored: eventType, reason }, remember: false };

@@ -1,17 +1,15 @@
 import { createVerify, X509Certificate } from 'node:crypto';
-import { bodyLimit } from 'hono/body-limit';
+import type { Handler } from 'hono';
 import type { RouteContext, SnsHttpPort } from '../api/context.ts';
 import { parseJsonBody, readUtf8Body } from '../api/json.ts';
 import { InvalidInputError, issuesFromZod } from '../errors.ts';
 import { stableHash } from '../ids.ts';
 import { lazy } from '../lazy.ts';
 import * as z from '../zod-mini.ts';
-import type { HttpSource } from './http-source.ts';
 
 /** SigningCertURL and SubscribeURL must be https on an SNS regional endpoint (not look-alikes, not S3). */
 const SNS_HOST = /^sns\.[a-z0-9-]{4,}\.amazonaws\.com(\.cn)?$/;
 const CERT_PATH = /^\/SimpleNotificationService-[A-Za-z0-9]{1,64}\.pem$/;
-const MAX_BODY_BYTES = 256 * 1024;
 
 /**
  * The replay window: a message whose `Timestamp` is older than this (or more than SNS_MAX_SKEW_SECONDS
@@ -139,111 +137,95 @@ export function queueSafeJson(value: unknown): string {
  * received, to the ingest queue, where the ingest function parses and enriches it like one SNS delivered
  * there itself: one path for every CodeDeploy trigger, and the API carries no CodeDeploy parser or client.
  */
-export function snsHttpSource(port: SnsHttpPort = defaultPort): HttpSource {
-  return {
-    name: 'sns',
-    mount(app, context) {
-      app.post(
-        '/v1/hooks/sns',
-        bodyLimit({
-          maxSize: MAX_BODY_BYTES,
-          onError: (c) =>
-            c.json(
-              { error: 'payload_too_large', message: `SNS messages are at most ${MAX_BODY_BYTES} bytes` },
-              413,
-            ),
-        }),
-        async (c) => {
-          const allowed = context.config.sources.sns?.topicArns;
-          if (!allowed)
-            return c.json({ error: 'not_found', message: 'SNS HTTP subscriptions are not configured' }, 404);
-          const parsed = envelopeSchema().safeParse(parseJsonBody(await readUtf8Body(c.req), 'SNS message'));
-          if (!parsed.success) throw new InvalidInputError('SNS message', issuesFromZod(parsed.error));
-          const envelope = parsed.data;
-          const headerType = c.req.header('x-amz-sns-message-type');
-          if (headerType && headerType !== envelope.Type) {
-            throw new InvalidInputError('SNS message', [
-              { path: 'Type', message: 'does not match x-amz-sns-message-type' },
-            ]);
-          }
-          if (!allowed.includes(envelope.TopicArn)) {
-            return unauthorized(c, 'the topic is not on the allowlist (sources.sns.topicArns)');
-          }
-          if (!isSnsUrl(envelope.SigningCertURL, 'certificate')) {
-            return unauthorized(c, 'SigningCertURL is not an Amazon SNS certificate URL');
-          }
-          // Timestamp and replay first: an old or replayed message costs no certificate fetch.
-          const sentAt = Date.parse(envelope.Timestamp);
-          const now = context.clock.now().getTime();
-          if (
-            Number.isNaN(sentAt) ||
-            now - sentAt > SNS_MAX_AGE_SECONDS * 1000 ||
-            sentAt - now > SNS_MAX_SKEW_SECONDS * 1000
-          ) {
-            return unauthorized(
-              c,
-              `the message Timestamp is outside the replay window (older than ${SNS_MAX_AGE_SECONDS} seconds, or in the future)`,
-            );
-          }
-          // Remembered only once handled, so SNS's retry of a delivery that failed here is still handled.
-          const replayKey = `${envelope.TopicArn} ${envelope.MessageId}`;
-          if (await context.store.getIdempotent(REPLAY_SCOPE, replayKey)) {
-            return unauthorized(c, 'this MessageId was already received (a replay)');
-          }
-          if (!(await verified(envelope, context.sns ?? port, context)))
-            return unauthorized(c, 'the signature does not verify');
-          const remember = (response: Record<string, unknown>) =>
-            context.store.putIdempotent(
-              REPLAY_SCOPE,
-              replayKey,
-              { requestHash: stableHash(envelope.Signature), response },
-              SNS_MAX_AGE_SECONDS + SNS_MAX_SKEW_SECONDS,
-            );
-
-          if (envelope.Type === 'SubscriptionConfirmation') {
-            if (!envelope.SubscribeURL || !isSnsUrl(envelope.SubscribeURL, 'subscribe')) {
-              return unauthorized(c, 'SubscribeURL is not an Amazon SNS URL');
-            }
-            await (context.sns ?? port).confirmSubscription(envelope.SubscribeURL);
-            context.logger.info('confirmed the SNS subscription', { topicArn: envelope.TopicArn });
-            await remember({ confirmed: true });
-            return c.json({ confirmed: true });
-          }
-          if (envelope.Type === 'UnsubscribeConfirmation') {
-            context.logger.warn('the SNS subscription was removed', { topicArn: envelope.TopicArn });
-            await remember({ acknowledged: true });
-            return c.json({ acknowledged: true });
-          }
-          if (!context.ingestQueue) {
-            return c.json(
-              {
-                error: 'unavailable',
-                message: 'this Shipcast runtime has no ingest queue for SNS notifications',
-              },
-              503,
-            );
-          }
-          // The ingest function parses the CodeDeploy message; untrusted JSON (not JSON, nested too deep,
-          // prototype keys) is refused here already, like every other body the API takes.
-          parseJsonBody(envelope.Message, 'SNS Message');
-          // Re-serialized from the verified fields only: what SNS→SQS would have delivered, nothing a sender added.
-          const queued = queueSafeJson(envelope);
-          if (Buffer.byteLength(queued) > MAX_QUEUED_BYTES) {
-            return c.json(
-              {
-                error: 'payload_too_large',
-                message: `the notification is over ${MAX_QUEUED_BYTES} bytes once escaped for the ingest queue`,
-              },
-              413,
-            );
-          }
-          await context.ingestQueue.sendSnsNotification(queued);
-          const response = { queued: true, messageId: envelope.MessageId };
-          await remember(response);
-          return c.json(response, 202);
-        },
+export function snsHook(context: RouteContext): Handler {
+  return async (c) => {
+    const allowed = context.config.sources.sns?.topicArns;
+    if (!allowed)
+      return c.json({ error: 'not_found', message: 'SNS HTTP subscriptions are not configured' }, 404);
+    const parsed = envelopeSchema().safeParse(parseJsonBody(await readUtf8Body(c.req), 'SNS message'));
+    if (!parsed.success) throw new InvalidInputError('SNS message', issuesFromZod(parsed.error));
+    const envelope = parsed.data;
+    const headerType = c.req.header('x-amz-sns-message-type');
+    if (headerType && headerType !== envelope.Type) {
+      throw new InvalidInputError('SNS message', [
+        { path: 'Type', message: 'does not match x-amz-sns-message-type' },
+      ]);
+    }
+    if (!allowed.includes(envelope.TopicArn)) {
+      return unauthorized(c, 'the topic is not on the allowlist (sources.sns.topicArns)');
+    }
+    if (!isSnsUrl(envelope.SigningCertURL, 'certificate')) {
+      return unauthorized(c, 'SigningCertURL is not an Amazon SNS certificate URL');
+    }
+    // Timestamp and replay first: an old or replayed message costs no certificate fetch.
+    const sentAt = Date.parse(envelope.Timestamp);
+    const now = context.clock.now().getTime();
+    if (
+      Number.isNaN(sentAt) ||
+      now - sentAt > SNS_MAX_AGE_SECONDS * 1000 ||
+      sentAt - now > SNS_MAX_SKEW_SECONDS * 1000
+    ) {
+      return unauthorized(
+        c,
+        `the message Timestamp is outside the replay window (older than ${SNS_MAX_AGE_SECONDS} seconds, or in the future)`,
       );
-    },
+    }
+    // Remembered only once handled, so SNS's retry of a delivery that failed here is still handled.
+    const replayKey = `${envelope.TopicArn} ${envelope.MessageId}`;
+    if (await context.store.getIdempotent(REPLAY_SCOPE, replayKey)) {
+      return unauthorized(c, 'this MessageId was already received (a replay)');
+    }
+    if (!(await verified(envelope, context.sns ?? defaultPort, context)))
+      return unauthorized(c, 'the signature does not verify');
+    const remember = (response: Record<string, unknown>) =>
+      context.store.putIdempotent(
+        REPLAY_SCOPE,
+        replayKey,
+        { requestHash: stableHash(envelope.Signature), response },
+        SNS_MAX_AGE_SECONDS + SNS_MAX_SKEW_SECONDS,
+      );
+
+    if (envelope.Type === 'SubscriptionConfirmation') {
+      if (!envelope.SubscribeURL || !isSnsUrl(envelope.SubscribeURL, 'subscribe')) {
+        return unauthorized(c, 'SubscribeURL is not an Amazon SNS URL');
+      }
+      await (context.sns ?? defaultPort).confirmSubscription(envelope.SubscribeURL);
+      context.logger.info('confirmed the SNS subscription', { topicArn: envelope.TopicArn });
+      await remember({ confirmed: true });
+      return c.json({ confirmed: true });
+    }
+    if (envelope.Type === 'UnsubscribeConfirmation') {
+      context.logger.warn('the SNS subscription was removed', { topicArn: envelope.TopicArn });
+      await remember({ acknowledged: true });
+      return c.json({ acknowledged: true });
+    }
+    if (!context.ingestQueue) {
+      return c.json(
+        {
+          error: 'unavailable',
+          message: 'this Shipcast runtime has no ingest queue for SNS notifications',
+        },
+        503,
+      );
+    }
+    // The ingest function parses the CodeDeploy message; untrusted JSON (not JSON, nested too deep,
+    // prototype keys) is refused here already, like every other body the API takes.
+    parseJsonBody(envelope.Message, 'SNS Message');
+    // Re-serialized from the verified fields only: what SNS→SQS would have delivered, nothing a sender added.
+    const queued = queueSafeJson(envelope);
+    if (Buffer.byteLength(queued) > MAX_QUEUED_BYTES) {
+      return c.json(
+        {
+          error: 'payload_too_large',
+          message: `the notification is over ${MAX_QUEUED_BYTES} bytes once escaped for the ingest queue`,
+        },
+        413,
+      );
+    }
+    await context.ingestQueue.sendSnsNotification(queued);
+    const response = { queued: true, messageId: envelope.MessageId };
+    await remember(response);
+    return c.json(response, 202);
   };
 }
 
