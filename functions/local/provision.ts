@@ -23,7 +23,7 @@ import {
   SetQueueAttributesCommand,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
-import { upgradeKeys } from '../adapters/aws/dynamo-store.ts';
+import { upgradeItems } from '../adapters/aws/dynamo-store.ts';
 import { createTableInput } from '../adapters/aws/table.ts';
 
 /** Names of the local resources. */
@@ -157,7 +157,7 @@ export async function ensureTable(
  * A table kept from an earlier start gets the indexes added or changed since (docs/storage.md, "Schema
  * version"). DynamoDB adds an index with UpdateTable; dynalite (npm start's database) cannot, so there the
  * table is rebuilt: its items are read, the table created again, and the items written back with their
- * list keys in today's layout (`upgradeKeys`).
+ * keys and deliveries in today's layout (`upgradeItems`).
  */
 async function upgradeTable(
   dynamodb: DynamoDBClient,
@@ -184,10 +184,9 @@ async function upgradeTable(
   while (await describeTable(dynamodb, tableName)) await new Promise((resolve) => setTimeout(resolve, 50));
   await dynamodb.send(new CreateTableCommand(wanted));
   await ensureTable(dynamodb, tableName);
-  for (let start = 0; start < items.length; start += 25) {
-    let requests = items
-      .slice(start, start + 25)
-      .map((item) => ({ PutRequest: { Item: upgradeKeys(item) } }));
+  const upgraded = upgradeItems(items);
+  for (let start = 0; start < upgraded.length; start += 25) {
+    let requests = upgraded.slice(start, start + 25).map((item) => ({ PutRequest: { Item: item } }));
     while (requests.length > 0) {
       const { UnprocessedItems } = await dynamodb.send(
         new BatchWriteItemCommand({ RequestItems: { [tableName]: requests } }),

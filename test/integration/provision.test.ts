@@ -7,6 +7,7 @@ import {
   type DynamoDBClient,
   GetItemCommand,
   PutItemCommand,
+  ScanCommand,
 } from '@aws-sdk/client-dynamodb';
 import { PublishCommand } from '@aws-sdk/client-sns';
 import {
@@ -247,7 +248,7 @@ describe('provision of a schema version 1 table', () => {
 });
 
 describe('provision of a schema version 3 table', () => {
-  it('rebuilds a dynalite table without byFinish and gives its finished deployments their finish keys', async () => {
+  it('rebuilds a dynalite table without byFinish, gives its finished deployments their finish keys and merges their delivery items', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'shipcast-dynalite-v3-'));
     const dynalite = await startDynalite({ path: dir, port: 0 });
     const dynamodb = dynamoClient(dynalite.endpoint);
@@ -284,6 +285,30 @@ describe('provision of a schema version 3 table', () => {
         );
       await record('dep_v3_finished', 'failed', '2026-03-01T10:20:00.000Z');
       await record('dep_v3_running', 'in_progress');
+      // Version 3 kept one item per target's delivery.
+      for (const [target, seq] of [
+        ['slack', 3],
+        ['hook', 2],
+      ] as const) {
+        await dynamodb.send(
+          new PutItemCommand({
+            TableName: DEFAULT_NAMES.table,
+            Item: {
+              pk: { S: 'DEP#dep_v3_finished' },
+              sk: { S: `DLV#${target}` },
+              type: { S: 'delivery' },
+              deploymentId: { S: 'dep_v3_finished' },
+              target: { S: target },
+              deliveredSeq: { N: String(seq) },
+              state: { S: 'delivered' },
+              attempts: { N: '1' },
+              updatedAt: { S: '2026-03-01T10:20:01.000Z' },
+              rev: { N: '1' },
+              ...(target === 'slack' ? { refs: { M: { ts: { S: '1772359300.000100' } } } } : {}),
+            },
+          }),
+        );
+      }
 
       await provision({ dynamodb, sqs: fauxqs.sqs, sns: fauxqs.sns, names: DEFAULT_NAMES, ...settings });
 
@@ -298,6 +323,29 @@ describe('provision of a schema version 3 table', () => {
         ['dep_v3_finished', 'failed', '2026-03-01T10:20:00.000Z'],
       ]);
       expect((await store.listDeployments({ limit: 10, service: 'ledger' })).items).toHaveLength(2);
+      expect(await store.listDeliveries('dep_v3_finished')).toEqual([
+        {
+          deploymentId: 'dep_v3_finished',
+          target: 'hook',
+          deliveredSeq: 2,
+          state: 'delivered',
+          attempts: 1,
+          updatedAt: '2026-03-01T10:20:01.000Z',
+          rev: 1,
+        },
+        {
+          deploymentId: 'dep_v3_finished',
+          target: 'slack',
+          deliveredSeq: 3,
+          state: 'delivered',
+          attempts: 1,
+          updatedAt: '2026-03-01T10:20:01.000Z',
+          rev: 1,
+          refs: { ts: '1772359300.000100' },
+        },
+      ]);
+      const { Items = [] } = await dynamodb.send(new ScanCommand({ TableName: DEFAULT_NAMES.table }));
+      expect(Items.filter((item) => item.sk?.S?.startsWith('DLV#'))).toEqual([]);
     } finally {
       dynamodb.destroy();
       await dynalite.stop();

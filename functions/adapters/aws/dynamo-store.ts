@@ -1163,6 +1163,31 @@ export function upgradeKeys(item: Record<string, AttributeValue>): Record<string
   return upgraded;
 }
 
+/**
+ * A table's items in today's layout: each through upgradeKeys, and the per-target delivery items of version 3
+ * and before (`DLV#<target>`) merged into their deployment's one deliveries item (`DLV`, version 4).
+ */
+export function upgradeItems(
+  items: readonly Record<string, AttributeValue>[],
+): Record<string, AttributeValue>[] {
+  const merged = new Map<string, Record<string, AttributeValue>>();
+  const rest: Record<string, AttributeValue>[] = [];
+  for (const item of items) {
+    const sk = item.sk?.S ?? '';
+    if (!sk.startsWith(`${DELIVERIES}#`)) {
+      rest.push(upgradeKeys(item));
+      continue;
+    }
+    const pk = item.pk?.S ?? '';
+    const target = sk.slice(DELIVERIES.length + 1);
+    const { pk: _pk, sk: _sk, type: _type, deploymentId: _id, target: _target, ...state } = item;
+    const into = merged.get(pk) ?? { pk: { S: pk }, sk: { S: DELIVERIES } };
+    into[deliveryAttribute(target)] = { M: state };
+    merged.set(pk, into);
+  }
+  return [...rest, ...merged.values()];
+}
+
 function strip(item: Record<string, unknown>): Record<string, unknown> {
   const copy = { ...item };
   for (const attribute of STORAGE_ATTRIBUTES) delete copy[attribute];
