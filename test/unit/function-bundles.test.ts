@@ -54,6 +54,10 @@ async function bundleInputs(
     .map(([path]) => path);
 }
 
+/** What the function's bundle holds with the externals the construct gives it for `config`. */
+const builtByConstruct = (name: 'api' | 'ingest' | 'dispatch', config: ShipcastConfig) =>
+  bundleInputs(name, config, [...unusedLazyModules(config, name), ...unusedOptionalModules(config, name)]);
+
 const NOWHERE = [
   'functions/core/config.ts',
   'functions/core/targets/schemas.ts',
@@ -133,11 +137,7 @@ describe('function bundles', () => {
   });
 
   it('dispatch carries the modules of the configured target types only, and what they import', async () => {
-    const dispatchOf = (config: ShipcastConfig) =>
-      bundleInputs('dispatch', config, [
-        ...unusedLazyModules(config, 'dispatch'),
-        ...unusedOptionalModules(config, 'dispatch'),
-      ]);
+    const dispatchOf = (config: ShipcastConfig) => builtByConstruct('dispatch', config);
     const chat = parseConfig(
       {
         ...JSON.parse(readFileSync(`${ROOT}shipcast.config.json`, 'utf8')),
@@ -159,11 +159,7 @@ describe('function bundles', () => {
   });
 
   it('api carries the modules of the optional routes the config turns on, and no other', async () => {
-    const apiOf = (config: ShipcastConfig) =>
-      bundleInputs('api', config, [
-        ...unusedLazyModules(config, 'api'),
-        ...unusedOptionalModules(config, 'api'),
-      ]);
+    const apiOf = (config: ShipcastConfig) => builtByConstruct('api', config);
     const optional = [
       'functions/core/api/slack-interactions.ts',
       'functions/core/sources/github.ts',
@@ -196,5 +192,14 @@ describe('function bundles', () => {
       'functions/core/sources/github.ts',
       'functions/core/sources/gitlab.ts',
     ]);
+  });
+
+  it('only the dispatcher carries the HTTP client (the API makes one for Slack buttons, when configured)', async () => {
+    const [api, ingest, dispatch] = await Promise.all(
+      (['api', 'ingest', 'dispatch'] as const).map((name) => builtByConstruct(name, defaultConfig())),
+    );
+    expect(api).not.toContain('functions/core/http-client.ts');
+    expect(ingest).not.toContain('functions/core/http-client.ts');
+    expect(dispatch).toContain('functions/core/http-client.ts');
   });
 });
