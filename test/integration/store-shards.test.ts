@@ -318,7 +318,7 @@ describe('sharded index partitions', { timeout: 120_000 }, () => {
     );
   });
 
-  it('writes no index when a record changes but its index keys do not, and only the moved entry when they do', async () => {
+  it('writes no index when a record changes but its index keys do not, only the moved entry when they do, and the finish entry once', async () => {
     // Prepare: every write asks DynamoDB for the units it consumed, per index.
     const store = new DynamoStore(client, shared);
     const consumed: Record<string, number>[] = [];
@@ -337,11 +337,13 @@ describe('sharded index partitions', { timeout: 120_000 }, () => {
       },
       { step: 'initialize', name: 'indexUnits' },
     );
-    const created = deployment('dep_index_writes', 0, 'production');
+    const { finishedAt: _, ...queued } = deployment('dep_index_writes', 0, 'production');
+    const created = { ...queued, status: 'queued' } as Deployment;
     try {
       await store.saveDeployment(created, null);
       const running = { ...created, status: 'in_progress', rev: 2 } as Deployment;
-      // Act: a new status, same transition (no key moves); then a new transition (the sweep's key moves).
+      // Act: a new status, same transition (no key moves); then a new transition (the sweep's key moves);
+      // then the finish, in the same minute (byFinish's entry is written); then a later update of the record.
       await store.saveDeployment(running, 1);
       const moved = {
         ...running,
@@ -349,6 +351,9 @@ describe('sharded index partitions', { timeout: 120_000 }, () => {
         transitions: [...running.transitions, { ...running.transitions[0], recordedAt: at(1) }],
       } as Deployment;
       await store.saveDeployment(moved, 2);
+      const finished = { ...moved, status: 'succeeded', finishedAt: at(1), rev: 4 } as Deployment;
+      await store.saveDeployment(finished, 3);
+      await store.saveDeployment({ ...finished, updatedAt: at(2), rev: 5 }, 4);
     } finally {
       client.middlewareStack.remove('indexUnits');
     }
@@ -363,6 +368,12 @@ describe('sharded index partitions', { timeout: 120_000 }, () => {
         .filter(([, units]) => units > 0)
         .map(([name]) => name),
     ).toEqual(['byRecordedTransition']);
+    expect(
+      Object.entries(consumed[3] ?? {})
+        .filter(([, units]) => units > 0)
+        .map(([name]) => name),
+    ).toEqual(['byFinish']);
+    expect(Object.values(consumed[4] ?? {}).reduce((a, b) => a + b, 0)).toBe(0);
   });
 
   it('writes a CodeDeploy record of three transitions, enriched, in one table write unit per update and reads it back whole', async () => {
