@@ -132,7 +132,7 @@ export async function dispatchBatch(
           const entry = list[turn];
           return entry ? [entry] : [];
         });
-        const round = dispatchRound(context.store, deploymentId, entries.length);
+        const round = dispatchRound(context.store, deploymentId, entries.length, context.remainingMs);
         await Promise.all(entries.map(({ message, parsed }) => handle(message, parsed, round)));
       }
     }),
@@ -154,30 +154,60 @@ export interface DispatchRound {
   leave(target: string): void;
 }
 
-/** A round of `size` messages of one deployment, each for another target. */
-export function dispatchRound(store: DeploymentStore, deploymentId: string, size: number): DispatchRound {
+/**
+ * A delivery recorded with the round's shared write waits at most this long for the round's other targets
+ * (and never past DISPATCH_WRITE_RESERVE_MS before the function's timeout): then what is pending is written,
+ * and later ones go alone. A slow target (a GitHub deployment makes three calls of up to 10 s each) does not
+ * keep a fast one's outcome unrecorded, where a timeout of the function would lose it.
+ */
+export const ROUND_WRITE_WAIT_MS = 3_000;
+/** The shared write goes no later than this before the function's timeout. */
+export const DISPATCH_WRITE_RESERVE_MS = 10_000;
+
+/**
+ * A round of `size` messages of one deployment, each for another target. `remainingMs` is the function's
+ * time left (Lambda's context), when known.
+ */
+export function dispatchRound(
+  store: DeploymentStore,
+  deploymentId: string,
+  size: number,
+  remainingMs?: () => number,
+): DispatchRound {
   const reads = new Map<string, Promise<Deployment | undefined>>();
   let deliveries: Promise<Map<string, Delivery>> | undefined;
   const arrived = new Set<string>();
-  const pending: {
-    next: Delivery;
-    expectedRev: number | null;
-    settle: (saved: boolean) => void;
-    fail: (error: unknown) => void;
-  }[] = [];
-  const flushIfAll = () => {
-    if (arrived.size < size || pending.length === 0) return;
-    const writes = pending.splice(0);
+  let pending: { next: Delivery; expectedRev: number | null; settle: (saved: boolean) => void }[] = [];
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const flush = () => {
+    clearTimeout(timer);
+    timer = undefined;
+    const writes = pending;
+    pending = [];
+    if (writes.length === 0) return;
+    // A shared write that fails (throttled past the retries, an item DynamoDB refuses) is answered `false`:
+    // each delivery is then re-read and written alone, so one cannot cost the others their outcome.
     persistently(() =>
       store.saveDeliveries(writes.map(({ next, expectedRev }) => ({ next, expectedRev }))),
     ).then(
       (saved) => {
         for (const w of writes) w.settle(saved);
       },
-      (error: unknown) => {
-        for (const w of writes) w.fail(error);
+      () => {
+        for (const w of writes) w.settle(false);
       },
     );
+  };
+  const flushIfAll = () => {
+    if (arrived.size >= size) flush();
+    else if (pending.length > 0 && !timer) {
+      const left = remainingMs?.();
+      const wait = Math.min(
+        ROUND_WRITE_WAIT_MS,
+        left === undefined ? Infinity : left - DISPATCH_WRITE_RESERVE_MS,
+      );
+      timer = setTimeout(flush, Math.max(0, wait));
+    }
   };
   return {
     deployment(read) {
@@ -194,12 +224,8 @@ export function dispatchRound(store: DeploymentStore, deploymentId: string, size
       return (await deliveries).get(target);
     },
     write(next, expectedRev) {
-      // A second write of the same target in one round (ids kept mid-send, then the outcome) goes alone.
-      if (arrived.has(next.target)) return persistently(() => store.saveDelivery(next, expectedRev));
       arrived.add(next.target);
-      const written = new Promise<boolean>((settle, fail) =>
-        pending.push({ next, expectedRev, settle, fail }),
-      );
+      const written = new Promise<boolean>((settle) => pending.push({ next, expectedRev, settle }));
       flushIfAll();
       return written;
     },
@@ -216,7 +242,7 @@ export async function dispatchOne(
   message: DispatchMessage,
   receiveCount: number,
   context: DispatchContext,
-  round: DispatchRound = dispatchRound(context.store, message.deploymentId, 1),
+  round: DispatchRound = dispatchRound(context.store, message.deploymentId, 1, context.remainingMs),
 ): Promise<DispatchOutcome> {
   const { store, config, logger } = context;
   const left = context.remainingMs?.();
@@ -247,6 +273,8 @@ export async function dispatchOne(
   }
 
   const delivery = await round.delivery(message.target);
+  // The delivery as last written by this dispatch (ids kept mid-send move it on).
+  let known = delivery;
   // A refresh shows the delivered transition again (the record changed, e.g. someone asked to stop it).
   const shownAgain = message.refresh !== undefined && delivery?.deliveredSeq === message.seq;
   if (delivery && delivery.deliveredSeq >= message.seq && !shownAgain) {
@@ -299,18 +327,22 @@ export async function dispatchOne(
         ciEvents: async () => (await deploymentTimeline(store, deployment))?.events ?? [],
         eventBus: context.eventBus,
         keep: (refs) =>
-          record(context, delivery, message, undefined, (base) => ({
+          record(context, known, message, undefined, (base) => ({
             ...base,
             refs: { ...base.refs, ...refs },
-          })).catch((error: unknown) =>
-            logger.warn('could not save ids learned mid-send', { error: error as Error }),
+          })).then(
+            (saved) => {
+              // The outcome's write starts from what was kept (its rev), so the round's write holds.
+              known = saved;
+            },
+            (error: unknown) => logger.warn('could not save ids learned mid-send', { error: error as Error }),
           ),
         message: transition.messages?.[message.target],
         ses: context.ses,
       },
     );
     const refs = sent.refs;
-    await record(context, delivery, message, round, (base) => ({
+    await record(context, known, message, round, (base) => ({
       ...base,
       deliveredSeq: message.seq,
       deliveredStatus: transition.to,
@@ -362,7 +394,7 @@ export async function dispatchOne(
     };
     if (permanent || exhausted) {
       const reason = permanent ? text : `gave up after ${failures} attempts: ${text}`;
-      await record(context, delivery, message, round, (base) => ({
+      await record(context, known, message, round, (base) => ({
         ...base,
         state: 'failed',
         attempts: base.attempts + 1,
@@ -377,7 +409,7 @@ export async function dispatchOne(
     // An open circuit holds the message back anyway: no use coming back before its cool-down is over.
     if (circuitOpen && gate.settings.enabled)
       afterSeconds = Math.max(afterSeconds, gate.settings.coolDownSeconds);
-    await record(context, delivery, message, round, (base) => ({
+    await record(context, known, message, round, (base) => ({
       ...base,
       state: 'retrying',
       attempts: base.attempts + 1,
@@ -424,7 +456,7 @@ async function record(
   message: DispatchMessage,
   round: DispatchRound | undefined,
   change: (base: Delivery) => Delivery,
-): Promise<void> {
+): Promise<Delivery> {
   let current = known;
   for (let attempt = 0; attempt < 5; attempt++) {
     const base: Delivery = current ?? {
@@ -451,7 +483,7 @@ async function record(
       attempt === 0 && round
         ? await round.write(next, expectedRev)
         : await persistently(() => context.store.saveDelivery(next, expectedRev));
-    if (saved) return;
+    if (saved) return next;
     current = await context.store.getDelivery(message.deploymentId, message.target);
   }
   throw new Error(`delivery record ${message.deploymentId}/${message.target} keeps changing; will retry`);

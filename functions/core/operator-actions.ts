@@ -46,6 +46,12 @@ export type OperatorAnswer =
 const MAX_CONFLICT_RETRIES = 8;
 
 /**
+ * How long a stop claim holds (the API function's timeout is 10 s): a claim left by a request that never
+ * finished (the function timed out between claiming and CodeDeploy's answer) lapses after it.
+ */
+export const STOP_CLAIM_LEASE_MS = 60_000;
+
+/**
  * Stops a CodeDeploy deployment in progress (rolling it back when asked): refused, with no CodeDeploy call,
  * when the deployment is unknown, not CodeDeploy's, finished, already being stopped, or in an account
  * Shipcast has no role in. Every answer but `not_found` is written to the deployment's history.
@@ -62,7 +68,7 @@ export async function stopDeployment(
       message: `Shipcast has no deployment ${request.deploymentId}`,
     };
   }
-  const refusal = refusalFor(deployment, context.operations);
+  const refusal = refusalFor(deployment, context.operations, context.clock.now().getTime());
   if (refusal) {
     await recordOperatorEvent(deployment, request, { outcome: 'refused', detail: refusal.message }, context);
     return refusal;
@@ -83,8 +89,11 @@ export async function stopDeployment(
     const code = error instanceof OperationFailedError ? error.code : 'Error';
     const message = `CodeDeploy refused StopDeployment of ${ref.deploymentId}: ${(error as Error).message}`;
     context.logger.warn('StopDeployment failed', { deploymentId: deployment.id, code });
-    // Nothing was stopped: the claim goes, so that someone can ask again.
-    await releaseStop(deployment.id, claim.at, context);
+    // Nothing was stopped (as far as CodeDeploy said): the claim goes, so that someone can ask again. Should
+    // that write fail, the claim lapses by itself.
+    await releaseStop(deployment.id, claim.at, context).catch((error: unknown) =>
+      context.logger.warn('could not release the stop claim; it lapses by itself', { error: error as Error }),
+    );
     await recordOperatorEvent(deployment, request, { outcome: 'failed', detail: message }, context);
     return { kind: 'failed', code, message };
   }
@@ -105,6 +114,7 @@ export async function stopDeployment(
 function refusalFor(
   deployment: Deployment,
   operations: DeploymentOperations | undefined,
+  now: number,
 ): Extract<OperatorAnswer, { kind: 'refused' }> | undefined {
   if (deployment.source !== CODEDEPLOY_SOURCE) {
     return {
@@ -126,6 +136,14 @@ function refusalFor(
       kind: 'refused',
       reason: 'already_requested',
       message: `${by.actor} already asked to ${by.action === 'stop' ? 'stop' : 'stop and roll back'} it at ${by.at}`,
+    };
+  }
+  const claim = deployment.stopClaim;
+  if (claim && now - Date.parse(claim.at) < STOP_CLAIM_LEASE_MS) {
+    return {
+      kind: 'refused',
+      reason: 'already_requested',
+      message: `someone else is asking CodeDeploy to stop it right now (since ${claim.at})`,
     };
   }
   const ref = codeDeployRef(deployment);
@@ -231,8 +249,9 @@ export function describeAction(action: Pick<OperatorAction, 'action' | 'via' | '
 }
 
 /**
- * Puts the stop on the record before CodeDeploy is called (conditional on the record's rev): refused when
- * someone else's is already there, or the deployment ended, by the time it is written.
+ * Claims the stop on the record before CodeDeploy is called (conditional on the record's rev): refused when
+ * a stop was already asked, someone else's claim holds, or the deployment ended, by the time it is written.
+ * The accepted stop then goes on the record as `stopRequest` (recordAcceptedStop), which chat messages show.
  */
 async function claimStop(
   deploymentId: string,
@@ -244,21 +263,13 @@ async function claimStop(
     if (!current) {
       return { kind: 'refused', reason: 'not_found', message: `Shipcast has no deployment ${deploymentId}` };
     }
-    const refusal = refusalFor(current, context.operations);
+    const now = context.clock.now();
+    const refusal = refusalFor(current, context.operations, now.getTime());
     if (refusal) return refusal;
-    const at = context.clock.now().toISOString();
-    const stopRequest: Deployment['stopRequest'] = {
-      action: request.action,
-      via: request.via,
-      actor: request.actor,
-      actorId: request.actorId,
-      outcome: 'requested',
-      detail: 'asking CodeDeploy',
-      at,
-    };
+    const at = now.toISOString();
     try {
       await context.store.saveDeployment(
-        { ...current, stopRequest, updatedAt: at, rev: (rev ?? 0) + 1 },
+        { ...current, stopClaim: { actorId: request.actorId, at }, updatedAt: at, rev: (rev ?? 0) + 1 },
         rev,
       );
       return { kind: 'claimed', at };
@@ -272,8 +283,8 @@ async function claimStop(
 async function releaseStop(deploymentId: string, at: string, context: OperatorContext): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     const { current, rev } = await context.store.loadForUpdate(deploymentId);
-    if (!current || current.stopRequest?.at !== at || current.stopRequest.outcome !== 'requested') return;
-    const { stopRequest: _claim, ...rest } = current;
+    if (!current || current.stopClaim?.at !== at) return;
+    const { stopClaim: _claim, ...rest } = current;
     try {
       await context.store.saveDeployment(
         { ...rest, updatedAt: context.clock.now().toISOString(), rev: (rev ?? 0) + 1 },
@@ -295,8 +306,10 @@ async function markStopRequested(
   for (let attempt = 1; ; attempt++) {
     const { current, rev } = await context.store.loadForUpdate(deploymentId);
     if (!current) return undefined;
+    // The claim (if any) has done its work: the stop is on the record now.
+    const { stopClaim: _claim, ...rest } = current;
     const next: Deployment = {
-      ...current,
+      ...rest,
       stopRequest: { ...(event.operator as OperatorAction), at: event.occurredAt },
       updatedAt: context.clock.now().toISOString(),
       rev: (rev ?? 0) + 1,

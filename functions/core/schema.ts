@@ -170,6 +170,11 @@ export interface Deployment {
   details?: Record<string, string>;
   /** The latest stop someone asked for (and CodeDeploy accepted): chat messages show who, and drop their buttons. */
   stopRequest?: OperatorAction & { at: string };
+  /**
+   * A stop being asked of CodeDeploy right now (who, since when): a second request meanwhile is refused. It
+   * lapses after STOP_CLAIM_LEASE_MS, should the one asking never finish.
+   */
+  stopClaim?: { actorId: string; at: string };
   transitions: Transition[];
   /** Optimistic-concurrency revision, incremented by every write. */
   rev: number;

@@ -120,6 +120,28 @@ describe('dispatch', () => {
     ]);
   });
 
+  it("records a fast target's delivery without waiting for a slow one of the same round to answer", async () => {
+    const started = event('d-slow-round', 'in_progress');
+    await ingestEvent(started, h.runtime.ingest);
+    const batch = await h.receiveDispatch(1);
+    // `other` never answers: its call ends with the client's 10 s timeout, after the round's 3 s wait.
+    other.fallback = () => ({ hang: true });
+    const writes: string[][] = [];
+    const real = h.runtime.dispatch.store;
+    const store = Object.create(real) as typeof real;
+    store.saveDeliveries = (list) => {
+      writes.push(list.map((w) => `${w.next.target} ${w.next.state}`));
+      return real.saveDeliveries(list);
+    };
+
+    const failed = await dispatchBatch(batch, { ...h.runtime.dispatch, store });
+    await h.discardHeld(started.deploymentId);
+
+    expect(batch).toHaveLength(2);
+    expect(failed).toHaveLength(1);
+    expect(writes).toEqual([['hook delivered'], ['other retrying']]);
+  });
+
   it('writes each delivery alone when another writer changed one of them since the round read them', async () => {
     const started = event('d-raced-write', 'in_progress');
     await ingestEvent(started, h.runtime.ingest);
