@@ -297,33 +297,30 @@ export function sum(
 }
 
 /** Units by item kind (`itemKind`), summed over scopes and commands matching a predicate. */
-export function sumByKind(
+export const sumByKind = (
   counts: CallCounts,
   scopes: readonly string[],
   match: (command: string) => boolean,
-): Record<string, number> {
-  const total: Record<string, number> = {};
-  for (const where of scopes) {
-    for (const [command, stats] of Object.entries(counts[where] ?? {})) {
-      if (!match(command)) continue;
-      for (const [kind, units] of Object.entries(stats.byKind ?? {})) total[kind] = (total[kind] ?? 0) + units;
-    }
-  }
-  return total;
-}
+): Record<string, number> => sumBreakdown(counts, scopes, match, (stats) => stats.byKind);
 
 /** Index units by index name, summed over scopes and commands matching a predicate. */
-export function sumByIndex(
+export const sumByIndex = (
   counts: CallCounts,
   scopes: readonly string[],
   match: (command: string) => boolean,
+): Record<string, number> => sumBreakdown(counts, scopes, match, (stats) => stats.byIndex);
+
+function sumBreakdown(
+  counts: CallCounts,
+  scopes: readonly string[],
+  match: (command: string) => boolean,
+  breakdown: (stats: CallStats) => Record<string, number> | undefined,
 ): Record<string, number> {
   const total: Record<string, number> = {};
   for (const where of scopes) {
     for (const [command, stats] of Object.entries(counts[where] ?? {})) {
       if (!match(command)) continue;
-      for (const [name, units] of Object.entries(stats.byIndex ?? {}))
-        total[name] = (total[name] ?? 0) + units;
+      for (const [key, units] of Object.entries(breakdown(stats) ?? {})) total[key] = (total[key] ?? 0) + units;
     }
   }
   return total;

@@ -74,6 +74,20 @@ export class PermanentDeliveryError extends ShipcastError {
 /** Another writer changed the item first; the operation should re-read and try again. */
 export class ConcurrentUpdateError extends ShipcastError {}
 
+/**
+ * Runs `once` (a read, then a write conditional on what it read) again while it loses to a concurrent
+ * writer (ConcurrentUpdateError), `attempts` times at most; any other error is thrown at once.
+ */
+export async function retryOnConflict<T>(once: () => Promise<T>, attempts = 8): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await once();
+    } catch (error) {
+      if (!(error instanceof ConcurrentUpdateError) || attempt >= attempts) throw error;
+    }
+  }
+}
+
 /** A secret could not be resolved. Never carries the secret's value. */
 export class SecretUnavailableError extends ShipcastError {}
 

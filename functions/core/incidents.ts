@@ -2,7 +2,7 @@
  * Incidents: opened, updated and resolved through `POST /v1/incidents` (or CDEvents incident events, or
  * PagerDuty webhooks), each linked to the deployment that caused it. docs/incidents.md describes the rules.
  */
-import { ConcurrentUpdateError, InvalidInputError, issuesFromZod } from './errors.ts';
+import { InvalidInputError, issuesFromZod, retryOnConflict } from './errors.ts';
 import { stableHash } from './ids.ts';
 import { lazy } from './lazy.ts';
 import type { DeploymentStore } from './ports.ts';
@@ -99,13 +99,7 @@ export async function applyIncident(
   context: IncidentContext,
 ): Promise<{ incident: Incident; created: boolean }> {
   // Two writers of one incident: the one that lost the conditional write reads it again and applies its body.
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await applyOnce(source, body, context);
-    } catch (error) {
-      if (!(error instanceof ConcurrentUpdateError) || attempt >= MAX_ATTEMPTS) throw error;
-    }
-  }
+  return retryOnConflict(() => applyOnce(source, body, context), MAX_ATTEMPTS);
 }
 
 /** Writes of one incident tried at most, when another writer got in first. */

@@ -1,4 +1,4 @@
-import { ConcurrentUpdateError } from './errors.ts';
+import { retryOnConflict } from './errors.ts';
 import { eventIdFor } from './ids.ts';
 import type { IngestContext } from './ingest.ts';
 import { type CodeDeployDeploymentRef, type DeploymentOperations, OperationFailedError } from './ports.ts';
@@ -248,6 +248,9 @@ export function describeAction(action: Pick<OperatorAction, 'action' | 'via' | '
   return `${what} ${verb} ${action.actor} (${action.via === 'slack' ? 'Slack' : 'API'})`;
 }
 
+/** What claiming a stop came to: claimed (at this time), or refused. */
+type StopClaim = { kind: 'claimed'; at: string } | Extract<OperatorAnswer, { kind: 'refused' }>;
+
 /**
  * Claims the stop on the record before CodeDeploy is called (conditional on the record's rev): refused when
  * a stop was already asked, someone else's claim holds, or the deployment ended, by the time it is written.
@@ -257,44 +260,35 @@ async function claimStop(
   deploymentId: string,
   request: OperatorRequest,
   context: OperatorContext,
-): Promise<{ kind: 'claimed'; at: string } | Extract<OperatorAnswer, { kind: 'refused' }>> {
-  for (let attempt = 1; ; attempt++) {
-    const { current, rev } = await context.store.loadForUpdate(deploymentId);
+): Promise<StopClaim> {
+  const { result } = await updateRecord<StopClaim>(deploymentId, context, (current, now) => {
     if (!current) {
-      return { kind: 'refused', reason: 'not_found', message: `Shipcast has no deployment ${deploymentId}` };
+      return {
+        result: {
+          kind: 'refused',
+          reason: 'not_found',
+          message: `Shipcast has no deployment ${deploymentId}`,
+        },
+      };
     }
-    const now = context.clock.now();
     const refusal = refusalFor(current, context.operations, now.getTime());
-    if (refusal) return refusal;
+    if (refusal) return { result: refusal };
     const at = now.toISOString();
-    try {
-      await context.store.saveDeployment(
-        { ...current, stopClaim: { actorId: request.actorId, at }, updatedAt: at, rev: (rev ?? 0) + 1 },
-        rev,
-      );
-      return { kind: 'claimed', at };
-    } catch (error) {
-      if (!(error instanceof ConcurrentUpdateError) || attempt >= MAX_CONFLICT_RETRIES) throw error;
-    }
-  }
+    return {
+      next: { ...current, stopClaim: { actorId: request.actorId, at } },
+      result: { kind: 'claimed', at },
+    };
+  });
+  return result;
 }
 
 /** Takes a claim made at `at` off the record again (CodeDeploy refused the stop); another one is left alone. */
 async function releaseStop(deploymentId: string, at: string, context: OperatorContext): Promise<void> {
-  for (let attempt = 1; ; attempt++) {
-    const { current, rev } = await context.store.loadForUpdate(deploymentId);
-    if (!current || current.stopClaim?.at !== at) return;
+  await updateRecord(deploymentId, context, (current) => {
+    if (!current || current.stopClaim?.at !== at) return { result: undefined };
     const { stopClaim: _claim, ...rest } = current;
-    try {
-      await context.store.saveDeployment(
-        { ...rest, updatedAt: context.clock.now().toISOString(), rev: (rev ?? 0) + 1 },
-        rev,
-      );
-      return;
-    } catch (error) {
-      if (!(error instanceof ConcurrentUpdateError) || attempt >= MAX_CONFLICT_RETRIES) throw error;
-    }
-  }
+    return { next: rest, result: undefined };
+  });
 }
 
 /** Puts the accepted stop on the record (chat messages show it); the record as written, or undefined if gone. */
@@ -303,24 +297,35 @@ async function markStopRequested(
   event: StoredEvent,
   context: OperatorContext,
 ): Promise<Deployment | undefined> {
-  for (let attempt = 1; ; attempt++) {
-    const { current, rev } = await context.store.loadForUpdate(deploymentId);
-    if (!current) return undefined;
+  const { written } = await updateRecord(deploymentId, context, (current) => {
+    if (!current) return { result: undefined };
     // The claim (if any) has done its work: the stop is on the record now.
     const { stopClaim: _claim, ...rest } = current;
-    const next: Deployment = {
-      ...rest,
-      stopRequest: { ...(event.operator as OperatorAction), at: event.occurredAt },
-      updatedAt: context.clock.now().toISOString(),
-      rev: (rev ?? 0) + 1,
-    };
-    try {
-      await context.store.saveDeployment(next, rev);
-      return next;
-    } catch (error) {
-      if (!(error instanceof ConcurrentUpdateError) || attempt >= MAX_CONFLICT_RETRIES) throw error;
-    }
-  }
+    const stopRequest = { ...(event.operator as OperatorAction), at: event.occurredAt };
+    return { next: { ...rest, stopRequest }, result: undefined };
+  });
+  return written;
+}
+
+/**
+ * Reads the record, lets `change` decide (`next`: write it, with a new rev and updatedAt; no `next`: write
+ * nothing) and writes conditionally on the rev it read, reading again when another writer won. Answers
+ * `change`'s result and the record as written, if it was.
+ */
+async function updateRecord<T>(
+  deploymentId: string,
+  context: OperatorContext,
+  change: (current: Deployment | undefined, now: Date) => { next?: Omit<Deployment, 'rev'>; result: T },
+): Promise<{ result: T; written?: Deployment }> {
+  return retryOnConflict(async () => {
+    const { current, rev } = await context.store.loadForUpdate(deploymentId);
+    const now = context.clock.now();
+    const { next, result } = change(current, now);
+    if (!next) return { result };
+    const written: Deployment = { ...next, updatedAt: now.toISOString(), rev: (rev ?? 0) + 1 };
+    await context.store.saveDeployment(written, rev);
+    return { result, written };
+  }, MAX_CONFLICT_RETRIES);
 }
 
 /**

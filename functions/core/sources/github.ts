@@ -1,7 +1,7 @@
 import type { Handler } from 'hono';
 import type { RouteContext } from '../api/context.ts';
 import { parseJsonBody } from '../api/json.ts';
-import { ConcurrentUpdateError } from '../errors.ts';
+import { retryOnConflict } from '../errors.ts';
 import { deploymentIdFor, eventIdFor } from '../ids.ts';
 import { ingestEvents } from '../ingest.ts';
 import type { BuildStatus, CiEvent, DeploymentEvent } from '../schema.ts';
@@ -297,24 +297,19 @@ async function link(event: DeploymentEvent, shipcastId: string, context: RouteCo
     disposition: 'no-status',
     note: `linked: GitHub deployment ${event.sourceDeploymentId} was created by Shipcast for this deployment`,
   });
-  for (let attempt = 1; ; attempt++) {
+  await retryOnConflict(async () => {
     const { current: record, rev } = await store.loadForUpdate(shipcastId);
-    if (!record || record.details?.githubDeploymentId) break;
-    try {
-      await store.saveDeployment(
-        {
-          ...record,
-          details: { ...record.details, ...(event.details ?? {}) },
-          updatedAt: context.clock.now().toISOString(),
-          rev: (rev ?? 0) + 1,
-        },
-        rev,
-      );
-      break;
-    } catch (error) {
-      if (!(error instanceof ConcurrentUpdateError) || attempt >= 8) throw error;
-    }
-  }
+    if (!record || record.details?.githubDeploymentId) return;
+    await store.saveDeployment(
+      {
+        ...record,
+        details: { ...record.details, ...(event.details ?? {}) },
+        updatedAt: context.clock.now().toISOString(),
+        rev: (rev ?? 0) + 1,
+      },
+      rev,
+    );
+  });
   logger.info('GitHub deployment event linked to its Shipcast deployment', {
     eventId: event.eventId,
     deploymentId: shipcastId,
