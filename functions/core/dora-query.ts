@@ -11,6 +11,11 @@ import type { Deployment } from './schema.ts';
 export const DORA_HISTORY_DEPLOYMENTS = 100;
 /** Items (deployments and incidents) one request reads at most; a window that needs more is refused. */
 export const DORA_MAX_READS = 20_000;
+/**
+ * The share of the cap left after the history that a service's incidents may read (1,990 of 20,000): the
+ * history, the incidents and the window are read at once, so each gets its part of the cap beforehand.
+ */
+export const DORA_INCIDENT_SHARE = 0.1;
 /** Incidents opened this long before the window are read too (they can still be open in it). */
 export const DORA_INCIDENT_LOOKBACK_DAYS = 30;
 
@@ -72,9 +77,9 @@ export async function doraFromStore(store: DeploymentStore, query: DoraQuery): P
   const partitions = query.services ?? [undefined];
   const maxReads = query.maxReads ?? DORA_MAX_READS;
   let budget = maxReads;
-  const tooLarge = () =>
+  const tooLarge = (what: string) =>
     new DoraWindowTooLargeError(
-      `this window needs more than ${maxReads} deployments and incidents read; ask for a shorter window (from/to) or fewer services`,
+      `this window needs more than ${what} read; ask for a shorter window (from/to) or fewer services`,
     );
   const deployments = new Map<string, Deployment>();
   const incidents = new Map<string, Incident>();
@@ -95,27 +100,27 @@ export async function doraFromStore(store: DeploymentStore, query: DoraQuery): P
         : store.finishedDeploymentsInRange({ ...read, service });
     };
     const historyReads = Math.min(DORA_HISTORY_DEPLOYMENTS, budget);
-    const [history, opened] = await Promise.all([
+    const incidentShare = Math.floor((budget - historyReads) * DORA_INCIDENT_SHARE);
+    const [history, opened, window] = await Promise.all([
       deploymentsIn({ before: query.from, order: 'desc', maxReads: historyReads }),
       store.incidentsInRange({
         ...where,
         after: incidentsFrom,
         before: query.to,
         order: 'asc',
-        maxReads: budget - historyReads,
+        maxReads: incidentShare,
         attributes: DORA_INCIDENT_ATTRIBUTES,
       }),
+      deploymentsIn({
+        after: query.from,
+        before: query.to,
+        order: 'asc',
+        maxReads: budget - historyReads - incidentShare,
+      }),
     ]);
-    budget -= history.read + opened.read;
-    if (opened.more) throw tooLarge();
-    const window = await deploymentsIn({
-      after: query.from,
-      before: query.to,
-      order: 'asc',
-      maxReads: budget,
-    });
-    budget -= window.read;
-    if (window.more) throw tooLarge();
+    budget -= history.read + opened.read + window.read;
+    if (opened.more) throw tooLarge(`${incidentShare} incidents of one service`);
+    if (window.more) throw tooLarge(`${maxReads} deployments and incidents`);
     deploymentReads += history.read + window.read;
     incidentReads += opened.read;
     for (const d of [...history.items, ...window.items]) deployments.set(d.id, d);

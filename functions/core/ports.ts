@@ -142,8 +142,8 @@ export interface RangeQuery {
   /** Items read at most (those an environment filter drops count too). */
   maxReads: number;
   /**
-   * Only these attributes of each item are read (dotted paths, e.g. `revision.commit`): the items hold nothing
-   * else. None: every attribute.
+   * The attributes of each item the caller needs (dotted paths, e.g. `revision.commit`): a store reads only
+   * these, or what holds them (it may answer a few more stored with them). None: every attribute.
    */
   attributes?: readonly string[];
 }

@@ -162,14 +162,18 @@ export async function ensureTable(
 async function upgradeTable(
   dynamodb: DynamoDBClient,
   tableName: string,
-  present: { IndexName?: string; Projection?: { ProjectionType?: string } }[],
+  present: { IndexName?: string; Projection?: { ProjectionType?: string; NonKeyAttributes?: string[] } }[],
 ): Promise<void> {
   const wanted = createTableInput(tableName);
+  const attributes = (projection?: { NonKeyAttributes?: readonly string[] }) =>
+    [...(projection?.NonKeyAttributes ?? [])].sort().join(',');
   const changed = wanted.GlobalSecondaryIndexes.filter(
     (index) =>
       !present.some(
         (p) =>
-          p.IndexName === index.IndexName && p.Projection?.ProjectionType === index.Projection.ProjectionType,
+          p.IndexName === index.IndexName &&
+          p.Projection?.ProjectionType === index.Projection.ProjectionType &&
+          attributes(p.Projection) === attributes(index.Projection),
       ),
   );
   if (changed.length === 0) return;

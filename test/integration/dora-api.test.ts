@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApi } from '../../functions/core/api/app.ts';
 import { computeDora, type DoraDeployment, type DoraIncident } from '../../functions/core/dora.ts';
 import { DoraWindowTooLargeError, doraFromStore } from '../../functions/core/dora-query.ts';
+import type { Incident } from '../../functions/core/incidents.ts';
 import type { Deployment } from '../../functions/core/schema.ts';
 import { createHarness, type Harness } from '../support/harness.ts';
 
@@ -348,11 +349,44 @@ describe('GET /v1/metrics/dora', () => {
     );
     expect((body.changeFailRate as Json).basedOn).toBeGreaterThan(250);
     expect(body.reads).toEqual({ deployments: 340, incidents: 0 });
-    // The indexes hold keys only: the records are read in batches of 100 keys (history, then window).
-    const queries = commands.filter((c) => c === 'QueryCommand');
-    expect(commands.filter((c) => c !== 'QueryCommand' && c !== 'BatchGetItemCommand')).toEqual([]);
-    expect(queries.length).toBeLessThanOrEqual(3);
-    expect(commands.length - queries.length).toBeLessThanOrEqual(Math.ceil(20 / 100) + Math.ceil(320 / 100));
+    // byFinish answers the deployments (no record is read): the history, the incidents, and the window's first
+    // 250 entries, then the rest of the window in 16 slices queried in parallel.
+    expect(commands).toEqual(Array.from({ length: 3 + 16 }, () => 'QueryCommand'));
+  });
+
+  it("refuses a window whose incidents exceed their share of the cap, read with the deployments' at once", async () => {
+    for (const n of [1, 2, 3, 4]) {
+      await h.store.saveIncident(
+        {
+          id: `inc_noisy_${n}`,
+          source: 'api',
+          service: 'noisy',
+          environment: 'production',
+          title: `alert ${n}`,
+          status: 'resolved',
+          openedAt: `2026-05-0${n}T10:00:00.000Z`,
+          resolvedAt: `2026-05-0${n}T11:00:00.000Z`,
+          link: 'none',
+          createdAt: `2026-05-0${n}T10:00:00.000Z`,
+          updatedAt: `2026-05-0${n}T11:00:00.000Z`,
+          rev: 1,
+        } as Incident,
+        null,
+      );
+    }
+    const ask = (maxReads: number) =>
+      doraFromStore(h.store, {
+        services: ['noisy'],
+        from: '2026-05-01T00:00:00.000Z',
+        to: '2026-06-01T00:00:00.000Z',
+        interval: 'month',
+        productionEnvironments: ['prod*'],
+        maxReads,
+      });
+
+    // 100 for the history, a tenth of the rest for incidents: 3 of 130 (the fourth is not read), 4 of 140.
+    await expect(ask(130)).rejects.toThrow('this window needs more than 3 incidents of one service read');
+    await expect(ask(140)).resolves.toMatchObject({ reads: { deployments: 0, incidents: 4 } });
   });
 
   it('refuses a window that would read more than the cap instead of reading on', async () => {
@@ -368,7 +402,7 @@ describe('GET /v1/metrics/dora', () => {
     ).rejects.toBeInstanceOf(DoraWindowTooLargeError);
   });
 
-  it('reads a range in the same order with only the attributes asked, and within the cap', async () => {
+  it('reads a range in the same order with the attributes asked and none of the bulk, and within the cap', async () => {
     const range = {
       service: 'bulk',
       after: '2026-05-01T00:00:00.000Z',
@@ -385,7 +419,13 @@ describe('GET /v1/metrics/dora', () => {
 
     expect(segmented.items.map((d) => d.id)).toEqual(whole.items.map((d) => d.id));
     expect(segmented).toMatchObject({ read: whole.read, more: false });
-    expect(new Set(segmented.items.flatMap((d) => Object.keys(d)))).toEqual(new Set(['id', 'status']));
+    // What is asked, and what a finished record stores with it (its `finish`): never the packed bulk.
+    const keys = new Set(segmented.items.flatMap((d) => Object.keys(d)));
+    expect(keys).toContain('id');
+    expect(keys).toContain('status');
+    for (const bulk of ['transitions', 'description', 'details', 'packed', 'finish', 'pk', 'gsi5pk']) {
+      expect(keys).not.toContain(bulk);
+    }
     expect(capped.read).toBeLessThanOrEqual(150);
     expect(capped.more).toBe(true);
   });

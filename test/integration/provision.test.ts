@@ -354,6 +354,93 @@ describe('provision of a schema version 3 table', () => {
   });
 });
 
+describe('provision of a table whose byFinish projected the attributes plainly', () => {
+  it('rebuilds a dynalite table when an index projects other attributes, moving finished records into finish', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'shipcast-dynalite-finish-'));
+    const dynalite = await startDynalite({ path: dir, port: 0 });
+    const dynamodb = dynamoClient(dynalite.endpoint);
+    try {
+      const today = createTableInput(DEFAULT_NAMES.table);
+      // The first layout of byFinish: the thirteen attributes the metrics read, each plainly.
+      const plainly = ['id', 'service', 'environment', 'status', 'version', 'revision', 'createdAt'];
+      plainly.push('startedAt', 'finishedAt', 'rollbackOf', 'rolledBackBy', 'commits', 'hotfix');
+      await dynamodb.send(
+        new CreateTableCommand({
+          ...today,
+          GlobalSecondaryIndexes: today.GlobalSecondaryIndexes.map((i) =>
+            i.IndexName === 'byFinish'
+              ? { ...i, Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: plainly } }
+              : i,
+          ),
+        }),
+      );
+      await waitFor(async () => {
+        const { Table } = await dynamodb.send(new DescribeTableCommand({ TableName: DEFAULT_NAMES.table }));
+        return Table?.TableStatus === 'ACTIVE';
+      });
+      const commits = [{ sha: 'b'.repeat(40), time: '2026-03-01T09:00:00.000Z' }];
+      await dynamodb.send(
+        new PutItemCommand({
+          TableName: DEFAULT_NAMES.table,
+          Item: {
+            pk: { S: 'DEP#dep_plain' },
+            sk: { S: 'META' },
+            type: { S: 'deployment' },
+            id: { S: 'dep_plain' },
+            service: { S: 'ledger' },
+            environment: { S: 'production' },
+            status: { S: 'succeeded' },
+            version: { S: '2.4.0' },
+            revision: { M: { commit: { S: 'b'.repeat(40) } } },
+            createdAt: { S: '2026-03-01T10:00:00.000Z' },
+            finishedAt: { S: '2026-03-01T10:20:00.000Z' },
+            commits: { L: commits.map((c) => ({ M: { sha: { S: c.sha }, time: { S: c.time } } })) },
+            hotfix: { BOOL: true },
+            transitions: { L: [] },
+            rev: { N: '3' },
+            gsi2pk: { S: 'S#ledger' },
+            gsi2sk: { S: '2026-03-01T10:00:00.000Z#dep_plain' },
+            gsi5pk: { S: 'F#ledger' },
+            gsi5sk: { S: '2026-03-01T10:20:00.000Z#dep_plain' },
+          },
+        }),
+      );
+
+      await provision({ dynamodb, sqs: fauxqs.sqs, sns: fauxqs.sns, names: DEFAULT_NAMES, ...settings });
+
+      const { Table } = await dynamodb.send(new DescribeTableCommand({ TableName: DEFAULT_NAMES.table }));
+      const byFinish = Table?.GlobalSecondaryIndexes?.find((i) => i.IndexName === 'byFinish');
+      expect(byFinish?.Projection?.NonKeyAttributes).toEqual(['finish', 'environment', 'rolledBackBy']);
+      const store = new DynamoStore(dynamodb, DEFAULT_NAMES.table);
+      const finished = await store.finishedDeploymentsInRange({
+        service: 'ledger',
+        before: '2026-03-02T00:00:00.000Z',
+        order: 'desc',
+        maxReads: 10,
+      });
+      expect(finished.items).toEqual([
+        {
+          id: 'dep_plain',
+          service: 'ledger',
+          environment: 'production',
+          status: 'succeeded',
+          version: '2.4.0',
+          revision: { commit: 'b'.repeat(40) },
+          createdAt: '2026-03-01T10:00:00.000Z',
+          finishedAt: '2026-03-01T10:20:00.000Z',
+          commits,
+          hotfix: true,
+        },
+      ]);
+      expect(await store.getDeployment('dep_plain')).toMatchObject({ version: '2.4.0', commits, rev: 3 });
+    } finally {
+      dynamodb.destroy();
+      await dynalite.stop();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('provisioned topic and queues on fauxqs', () => {
   let dynamodb: DynamoDBClient;
   let names: typeof DEFAULT_NAMES;

@@ -7,7 +7,12 @@ import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { DynamoStore } from '../../functions/adapters/aws/dynamo-store.ts';
-import { FINISH_ATTRIBUTES, TABLE } from '../../functions/adapters/aws/table.ts';
+import {
+  FINISH_ATTRIBUTES,
+  FINISH_PACKED_ATTRIBUTES,
+  FINISH_PROJECTION,
+  TABLE,
+} from '../../functions/adapters/aws/table.ts';
 import { DORA_DEPLOYMENT_ATTRIBUTES } from '../../functions/core/dora-query.ts';
 import type { FinishedRangeQuery } from '../../functions/core/ports.ts';
 import type { Deployment } from '../../functions/core/schema.ts';
@@ -17,7 +22,7 @@ const SERVICE = 'team/orders';
 const T0 = Date.parse('2026-03-02T00:00:00.000Z');
 const MINUTE = 60_000;
 const iso = (ms: number) => new Date(ms).toISOString();
-/** The window: 80 minutes, so that after a first page ending at T0 the 8 slices are cut every 10 minutes. */
+/** The window: 80 minutes, so that after a first page ending at T0 the 16 slices are cut every 5 minutes. */
 const AFTER = iso(T0);
 const BEFORE = iso(T0 + 80 * MINUTE);
 
@@ -49,8 +54,8 @@ function deployment(
 /** Four at `after` itself (the first page of 3 stops between them), two on every cut, one just before each. */
 function windowDeployments(): Deployment[] {
   const list = ['a', 'b', 'c', 'd'].map((x) => deployment(`dep_at_after_${x}`, T0));
-  for (let k = 1; k < 8; k++) {
-    const cut = T0 + k * 10 * MINUTE;
+  for (let k = 1; k < 16; k++) {
+    const cut = T0 + k * 5 * MINUTE;
     list.push(deployment(`dep_cut${k}_a`, cut), deployment(`dep_cut${k}_b`, cut));
     list.push(deployment(`dep_before_cut${k}`, cut - 1));
   }
@@ -86,7 +91,7 @@ describe('finished deployments by finish (byFinish)', () => {
     client = dynamoClient(inject('dynamodbEndpoint'));
     doc = DynamoDBDocumentClient.from(client);
     tableName = await createTestTable(client);
-    // A first page of 3 entries: the windows below go on in 8 slices, as a window of over 1,000 would.
+    // A first page of 3 entries: the windows below go on in 16 slices, as a window of over 1,000 would.
     store = new DynamoStore(client, tableName, undefined, 3);
     for (const d of [...inWindow, ...outside]) await store.saveDeployment(d, null);
     client.middlewareStack.add(
@@ -107,12 +112,55 @@ describe('finished deployments by finish (byFinish)', () => {
   const stored = async (id: string) =>
     (await doc.send(new GetCommand({ TableName: tableName, Key: { pk: `DEP#${id}`, sk: 'META' } }))).Item;
 
-  it('projects exactly the top-level attributes the metrics read', () => {
+  it('answers exactly the top-level attributes the metrics read, from the packed finish and two plain ones', () => {
     const index = TABLE.indexes.find((i) => i.name === 'byFinish');
     const topLevel = new Set(DORA_DEPLOYMENT_ATTRIBUTES.map((path) => path.split('.')[0]));
+    const answered = new Set([
+      'id',
+      'service',
+      'status',
+      ...FINISH_PACKED_ATTRIBUTES,
+      ...FINISH_PROJECTION.filter((name) => name !== 'finish'),
+    ]);
 
-    expect(index).toMatchObject({ projection: 'INCLUDE', nonKeyAttributes: FINISH_ATTRIBUTES });
+    expect(index).toMatchObject({ projection: 'INCLUDE', nonKeyAttributes: FINISH_PROJECTION });
     expect(new Set(FINISH_ATTRIBUTES)).toEqual(topLevel);
+    expect(answered).toEqual(topLevel);
+  });
+
+  it("stores a finished record's finish attributes in one string and reads the record back whole", async () => {
+    const full = {
+      ...deployment('dep_packed', T0 - 4 * 1440 * MINUTE),
+      service: 'team/packed',
+      startedAt: iso(T0 - 4 * 1440 * MINUTE - 2 * MINUTE),
+      rollbackOf: 'dep_older',
+      hotfix: true,
+      commits: [{ sha: 'a'.repeat(40), time: iso(T0 - 5 * 1440 * MINUTE) }],
+    } as Deployment;
+    const running = { ...full, status: 'in_progress', finishedAt: undefined } as unknown as Deployment;
+    await store.saveDeployment(running, null);
+    const whileRunning = await stored('dep_packed');
+    await store.saveDeployment({ ...full, rev: 2 }, 1);
+    const item = await stored('dep_packed');
+
+    expect(whileRunning).toMatchObject({ version: 'dep_packed', commits: full.commits });
+    expect(whileRunning).not.toHaveProperty('finish');
+    for (const name of FINISH_PACKED_ATTRIBUTES) expect(item).not.toHaveProperty(name);
+    expect(JSON.parse(String(item?.finish))).toEqual({
+      id: 'dep_packed',
+      service: 'team/packed',
+      status: 'succeeded',
+      version: 'dep_packed',
+      revision: full.revision,
+      createdAt: full.createdAt,
+      startedAt: full.startedAt,
+      finishedAt: full.finishedAt,
+      rollbackOf: 'dep_older',
+      commits: full.commits,
+      hotfix: true,
+    });
+    expect(await store.getDeployment('dep_packed')).toEqual({ ...full, rev: 2 });
+    expect(await store.getDeployment('dep_packed', 'eventually')).toEqual({ ...full, rev: 2 });
   });
 
   it('gives a record its finish keys when it reaches a terminal status and keeps them on later updates', async () => {
@@ -158,13 +206,13 @@ describe('finished deployments by finish (byFinish)', () => {
     expect(found.items[0]).not.toHaveProperty('gsi5pk');
   });
 
-  it('reads exactly the finished deployments of the window, oldest first, across 8 parallel slices', async () => {
+  it('reads exactly the finished deployments of the window, oldest first, across 16 parallel slices', async () => {
     const found = await read({ after: AFTER, before: BEFORE, order: 'asc', maxReads: 1000 });
 
     expect(found.ids).toEqual(byFinish(inWindow, 'asc'));
     expect(found).toMatchObject({ read: inWindow.length, more: false });
     // The first page, then one query per slice.
-    expect(found.queries).toBe(1 + 8);
+    expect(found.queries).toBe(1 + 16);
   });
 
   it('reads the window newest first across its slices', async () => {
@@ -172,7 +220,7 @@ describe('finished deployments by finish (byFinish)', () => {
 
     expect(found.ids).toEqual(byFinish(inWindow, 'desc'));
     expect(found).toMatchObject({ read: inWindow.length, more: false });
-    expect(found.queries).toBe(1 + 8);
+    expect(found.queries).toBe(1 + 16);
   });
 
   it("filters on the environment, counting the other environments' entries as read", async () => {
@@ -199,7 +247,7 @@ describe('finished deployments by finish (byFinish)', () => {
     expect(exact.ids).toEqual(byFinish(inWindow, 'asc'));
   });
 
-  it('reads only the attributes asked, and refuses one the index does not hold', async () => {
+  it('answers whole entries whatever attributes are asked, and refuses one the index does not hold', async () => {
     const found = await read({
       after: AFTER,
       before: BEFORE,
@@ -209,7 +257,16 @@ describe('finished deployments by finish (byFinish)', () => {
     });
 
     expect(found.ids).toEqual(byFinish(inWindow, 'asc'));
-    expect(found.items[0]).toEqual({ id: 'dep_at_after_a', revision: { commit: 'c-dep_at_after_a' } });
+    expect(found.items[0]).toEqual({
+      id: 'dep_at_after_a',
+      service: SERVICE,
+      environment: 'production',
+      status: 'succeeded',
+      version: 'dep_at_after_a',
+      revision: { repository: 'acme/orders', commit: 'c-dep_at_after_a', ref: 'main' },
+      createdAt: iso(T0 - 5 * MINUTE),
+      finishedAt: AFTER,
+    });
     await expect(
       read({ before: AFTER, order: 'desc', maxReads: 10, attributes: ['id', 'transitions'] }),
     ).rejects.toThrow('transitions cannot be read from it');
