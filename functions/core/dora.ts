@@ -116,10 +116,19 @@ export function computeDora(
   options: DoraOptions,
 ): DoraResult {
   const production = (options.productionEnvironments ?? ['prod*']).map(globToRegExp);
-  const finished = deployments
-    .filter((d) => TERMINAL.has(d.status) && d.finishedAt && production.some((p) => p.test(d.environment)))
-    .map((d) => ({ deployment: d, finishMs: Date.parse(d.finishedAt as string) }))
-    .sort((a, b) => a.finishMs - b.finishMs || a.deployment.id.localeCompare(b.deployment.id));
+  const finished: Classified[] = [];
+  for (const d of deployments) {
+    if (!TERMINAL.has(d.status) || !d.finishedAt || !production.some((p) => p.test(d.environment))) continue;
+    finished.push({
+      deployment: d,
+      finishMs: Date.parse(d.finishedAt),
+      rollback: false,
+      failed: [],
+      rework: [],
+      leadTimes: [],
+    });
+  }
+  finished.sort((a, b) => a.finishMs - b.finishMs || a.deployment.id.localeCompare(b.deployment.id));
   const classified = classify(finished, incidents);
   const fromMs = Date.parse(options.from);
   const toMs = Date.parse(options.to);
@@ -128,7 +137,10 @@ export function computeDora(
     start: new Date(start).toISOString(),
     end: new Date(end).toISOString(),
     ...figures(
-      inWindow.filter((c) => c.finishMs >= start && c.finishMs < end),
+      inWindow.slice(
+        firstIndex(inWindow, (c) => c.finishMs >= start),
+        firstIndex(inWindow, (c) => c.finishMs >= end),
+      ),
       start,
       end,
     ),
@@ -150,18 +162,8 @@ export function computeDora(
   };
 }
 
-/** Marks rollbacks, failures, rework, lead times and recovery on every finished production deployment. */
-function classify(
-  finished: { deployment: DoraDeployment; finishMs: number }[],
-  incidents: DoraIncident[],
-): Classified[] {
-  const all: Classified[] = finished.map((f) => ({
-    ...f,
-    rollback: false,
-    failed: [],
-    rework: [],
-    leadTimes: [],
-  }));
+/** Marks rollbacks, failures, rework, lead times and recovery on every finished production deployment (in finish order). */
+function classify(all: Classified[], incidents: DoraIncident[]): Classified[] {
   const byId = new Map(all.map((c) => [c.deployment.id, c]));
   const groups = new Map<string, Classified[]>();
   for (const c of all) {
@@ -364,15 +366,21 @@ function rateBand(rate: number | null): Band | null {
 /** Median distinct UTC days with a successful deployment per week (Monday-based weeks overlapping the period). */
 function deploymentDaysPerWeek(successful: Classified[], startMs: number, endMs: number): number | null {
   if (endMs - startMs < 7 * DAY * 1000) return null;
-  const perWeek = buckets(startMs, endMs, 'week').map(([start, end]) => {
-    const days = new Set(
-      successful
-        .filter((c) => c.finishMs >= start && c.finishMs < end)
-        .map((c) => c.deployment.finishedAt!.slice(0, 10)),
-    );
-    return days.size;
-  });
-  return median(perWeek);
+  return median(distinctDays(successful, buckets(startMs, endMs, 'week')));
+}
+
+/** Distinct UTC days with a deployment in each of the consecutive periods (deployments in finish order). */
+function distinctDays(sorted: Classified[], periods: [number, number][]): number[] {
+  const days = periods.map(() => new Set<string>());
+  let k = 0;
+  for (const c of sorted) {
+    while (k < periods.length && c.finishMs >= (periods[k] as [number, number])[1]) k++;
+    if (k === periods.length) break;
+    if (c.finishMs >= (periods[k] as [number, number])[0]) {
+      (days[k] as Set<string>).add((c.deployment.finishedAt as string).slice(0, 10));
+    }
+  }
+  return days.map((d) => d.size);
 }
 
 function frequencyBand(
@@ -384,14 +392,7 @@ function frequencyBand(
   if (daysPerWeek === null) return null;
   if (daysPerWeek >= 5) return 'elite';
   if (daysPerWeek >= 1) return 'high';
-  const perMonth = buckets(startMs, endMs, 'month').map(
-    ([start, end]) =>
-      new Set(
-        successful
-          .filter((c) => c.finishMs >= start && c.finishMs < end)
-          .map((c) => c.deployment.finishedAt!.slice(0, 10)),
-      ).size,
-  );
+  const perMonth = distinctDays(successful, buckets(startMs, endMs, 'month'));
   return (median(perMonth) ?? 0) >= 1 ? 'medium' : 'low';
 }
 

@@ -292,6 +292,32 @@ describe('DORA metrics: edge cases', () => {
     expect(empty.deploymentFrequency).toMatchObject({ value: 0, deploymentDaysPerWeek: 0, band: 'low' });
   });
 
+  it('rates a service deploying on fewer than one day a week but every month as medium, and one skipping months as low', () => {
+    const quarter = { from: iso('01-05T00:00'), to: iso('04-06T00:00'), interval: 'month' as const };
+    // Monday weeks 01-05 … 03-30: 13 weeks, deployments in 3 of them (two on one day, one a day later).
+    const monthly = [
+      deployment('J1', { finished: '01-14T10:00' }),
+      deployment('F1', { finished: '02-11T10:00' }),
+      deployment('F2', { finished: '02-11T15:00' }),
+      deployment('M1', { finished: '03-11T10:00' }),
+      deployment('M2', { finished: '03-12T10:00' }),
+    ];
+    const skipping = monthly.filter((d) => !d.id.startsWith('F'));
+
+    // Months January … April (April cut to its first 5 days): 1, 1, 2, 0 days: a median of 1.
+    expect(computeDora(monthly, [], quarter).deploymentFrequency).toMatchObject({
+      value: 5,
+      deploymentDaysPerWeek: 0,
+      band: 'medium',
+    });
+    // Months January … April (April cut to its first 5 days): 1, 0, 2, 0 days: a median of 0.5.
+    expect(computeDora(skipping, [], quarter).deploymentFrequency).toMatchObject({
+      value: 3,
+      deploymentDaysPerWeek: 0,
+      band: 'low',
+    });
+  });
+
   it('defines the median of an even count as the mean of the middle two', () => {
     expect(median([4, 1, 3, 2])).toBe(2.5);
     expect(median([5])).toBe(5);
