@@ -109,7 +109,10 @@ export interface DeploymentStore {
   listIncidents(query: IncidentQuery): Promise<{ items: Incident[]; cursor?: string }>;
   /** The incidents linked to a deployment (at most `limit`), by `openedAt`. */
   incidentsOfDeployment(deploymentId: string, limit: number): Promise<Incident[]>;
-  /** The newest succeeded deployment of the service and environment that finished at or before `at`. */
+  /**
+   * The succeeded deployment of the service and environment that finished last at or before `at` (of the
+   * last LINK_LOOKBACK to finish then): what the DORA metrics read of it (FINISH_ATTRIBUTES), not the whole record.
+   */
   latestSucceededBefore(service: string, environment: string, at: string): Promise<Deployment | undefined>;
   /** Deployments by creation time in a range, reading at most `query.maxReads` items (`more`: it stopped early). */
   deploymentsInRange(query: RangeQuery): Promise<RangeResult<Deployment>>;

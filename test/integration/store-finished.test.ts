@@ -272,6 +272,38 @@ describe('finished deployments by finish (byFinish)', () => {
     ).rejects.toThrow('transitions cannot be read from it');
   });
 
+  it('finds the latest succeeded deployment to finish at or before a time, however many were created after it', async () => {
+    const service = 'team/linking';
+    const at = T0 - 1440 * MINUTE;
+    const of = (d: Deployment, createdMs: number) =>
+      ({ ...d, service, createdAt: iso(createdMs) }) as Deployment;
+    // Created ten days before and finished two minutes before `at`: 120 deployments were created after it.
+    await store.saveDeployment(of(deployment('dep_link_long', at - 2 * MINUTE), at - 14_400 * MINUTE), null);
+    for (let n = 0; n < 120; n++) {
+      const created = at - 12_960 * MINUTE + n * MINUTE;
+      await store.saveDeployment(of(deployment(`dep_link_${n}`, created + 5 * MINUTE), created), null);
+    }
+    const late = [
+      deployment('dep_link_failed', at - MINUTE, 'production', 'failed'),
+      deployment('dep_link_staging', at - 30_000, 'staging'),
+      deployment('dep_link_after', at + 1),
+    ];
+    for (const d of late) await store.saveDeployment(of(d, at - 10 * MINUTE), null);
+
+    expect((await store.latestSucceededBefore(service, 'production', iso(at)))?.id).toBe('dep_link_long');
+    // At its finish exactly, still it; a millisecond before, the newest of the 120.
+    expect((await store.latestSucceededBefore(service, 'production', iso(at - 2 * MINUTE)))?.id).toBe(
+      'dep_link_long',
+    );
+    expect((await store.latestSucceededBefore(service, 'production', iso(at - 2 * MINUTE - 1)))?.id).toBe(
+      'dep_link_119',
+    );
+    expect((await store.latestSucceededBefore(service, 'staging', iso(at)))?.id).toBe('dep_link_staging');
+    expect(
+      await store.latestSucceededBefore(service, 'production', iso(at - 20_000 * MINUTE)),
+    ).toBeUndefined();
+  });
+
   it('reads the history before a time newest first, up to maxReads', async () => {
     const two = await read({ before: AFTER, order: 'desc', maxReads: 2 });
     const all = await read({ before: AFTER, order: 'desc', maxReads: 10 });

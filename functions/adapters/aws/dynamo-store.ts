@@ -100,7 +100,10 @@ const key = (value: string) => {
 };
 const bounded = (value: string) => (Buffer.byteLength(value) <= MAX_KEY_PART_BYTES ? value : hashed(value));
 
-/** Deployments an incident's link looks back over (newest first) for the one that was running. */
+/**
+ * Finished deployments of a service (every environment; newest finish first) an incident's automatic link
+ * looks back over for the latest that succeeded.
+ */
 const LINK_LOOKBACK = 100;
 /** Items one query of a bounded range read asks for. */
 const RANGE_PAGE_SIZE = 1000;
@@ -809,24 +812,16 @@ export class DynamoStore implements DeploymentStore, RateLimiter {
     environment: string,
     at: string,
   ): Promise<Deployment | undefined> {
-    // Created before it finished: only deployments created before `at` can have finished by then.
-    const found = await this.deploymentsInRange({
+    // byFinish, newest finish first (then the greater id, as computeDora orders them): the first succeeded
+    // entry of the environment that finished at or before `at` (times are ISO 8601 to the millisecond).
+    const found = await this.finishedDeploymentsInRange({
       service,
       environment,
-      before: at,
+      before: new Date(Date.parse(at) + 1).toISOString(),
       order: 'desc',
       maxReads: LINK_LOOKBACK,
     });
-    // The latest to finish (a deployment created earlier can finish later), then the greater id, as computeDora orders them.
-    return found.items
-      .filter((d) => d.status === 'succeeded' && d.finishedAt !== undefined && d.finishedAt <= at)
-      .reduce<Deployment | undefined>((latest, d) => {
-        if (!latest) return d;
-        const order =
-          (d.finishedAt as string).localeCompare(latest.finishedAt as string) ||
-          d.id.localeCompare(latest.id);
-        return order > 0 ? d : latest;
-      }, undefined);
+    return found.items.find((d) => d.status === 'succeeded');
   }
 
   async deploymentsInRange(query: RangeQuery): Promise<RangeResult<Deployment>> {
