@@ -618,22 +618,29 @@ export class Shipcast extends Construct {
     this.ingestFunction.addEnvironment(ENV.account, stack.account);
     this.ingestFunction.addEnvironment(ENV.partition, stack.partition);
     const memberRoles = Object.values(config.sources.codedeploy.memberRoles ?? {});
-    if (props.organizationId || memberRoles.length > 0) {
+    if (memberRoles.length > 0) {
+      // Named one by one in the config: any account's, in the organization or not.
+      this.ingestFunction.addToRolePolicy(
+        new iam.PolicyStatement({ actions: ['sts:AssumeRole'], resources: memberRoles }),
+      );
+    }
+    if (props.organizationId) {
       const conventional = `arn:${stack.partition}:iam::*:role/${config.sources.codedeploy.memberRoleName}`;
+      // The role of that name in any account, but only an account of the organization: a role of the same
+      // name that someone outside made to trust this function cannot be assumed.
       this.ingestFunction.addToRolePolicy(
         new iam.PolicyStatement({
           actions: ['sts:AssumeRole'],
-          resources: [...(props.organizationId ? [conventional] : []), ...memberRoles],
+          resources: [conventional],
+          conditions: { StringEquals: { 'aws:ResourceOrgID': props.organizationId } },
         }),
       );
-      if (props.organizationId) {
-        acknowledgeNag(
-          this.ingestFunction.role!,
-          `IAM5[Resource::arn:<AWS::Partition>:iam::*:role/${config.sources.codedeploy.memberRoleName}]`,
-          "Enrichment assumes the read-only role of the same name that each member account's Shipcast stack " +
-            'creates; the accounts join the organization over time, and each role trusts only this function.',
-        );
-      }
+      acknowledgeNag(
+        this.ingestFunction.role!,
+        `IAM5[Resource::arn:<AWS::Partition>:iam::*:role/${config.sources.codedeploy.memberRoleName}]`,
+        "Enrichment assumes the read-only role of the same name that each member account's Shipcast stack " +
+          'creates; the accounts join the organization over time, and each role trusts only this function.',
+      );
     }
     acknowledgeNag(
       this.ingestFunction.role!,

@@ -160,7 +160,7 @@ describe('central Shipcast with organizationId', () => {
     expect(open).toEqual([]);
   });
 
-  it('lets the ingest function assume the member roles, tells it its account, and outputs its role', () => {
+  it("lets the ingest function assume the member roles of the organization's accounts only, tells it its account, and outputs its role", () => {
     const [[ingestPolicyId, ingestPolicy]] = ofType(central, 'AWS::IAM::Policy').filter(([id]) =>
       id.includes('IngestFunctionRoleDefaultPolicy'),
     ) as [[string, Resource]];
@@ -175,6 +175,7 @@ describe('central Shipcast with organizationId', () => {
         Resource: {
           'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':iam::*:role/shipcast-codedeploy-read']],
         },
+        Condition: { StringEquals: { 'aws:ResourceOrgID': ORG } },
       },
     ]);
     const [[, ingest]] = ofType(central, 'AWS::Lambda::Function').filter(([id]) =>
