@@ -167,6 +167,21 @@ describe('rare routes served from rare-routes.mjs', () => {
     });
   });
 
+  it("answers an invalid query with zod's English messages, as the .ts modules do", async () => {
+    const query = '/v1/incidents?limit=lots&status=gone';
+
+    const fromFile = await lambda.request(query, { headers: bearer });
+    const fromModules = await local.request(query, { headers: bearer });
+
+    expect(fromFile.status).toBe(400);
+    const answer = (await fromFile.json()) as { issues: { path: string; message: string }[] };
+    expect(answer.issues.map((issue) => issue.path).sort()).toEqual(['limit', 'status']);
+    expect(answer.issues.find((issue) => issue.path === 'limit')?.message).toMatch(
+      /^Invalid input: expected number/,
+    );
+    expect(answer).toEqual(await fromModules.json());
+  });
+
   it("answers 401 without a token before the file is asked, and 404 in the API's form for a method a family lacks", async () => {
     const anonymous = await lambda.request('/v1/metrics/dora');
     expect(anonymous.status).toBe(401);
