@@ -11,6 +11,8 @@ import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApi } from '../../functions/core/api/app.ts';
+import { RARE_ROUTE_FAMILIES } from '../../functions/core/api/rare-routes.ts';
+import { createRareRoutes } from '../../functions/core/api/rare-routes-app.ts';
 import {
   RARE_ROUTES_ENTRY,
   RARE_ROUTES_FILE_NAME,
@@ -191,6 +193,18 @@ describe('rare routes served from rare-routes.mjs', () => {
       error: 'not_found',
       message: 'no route for DELETE /v1/metrics/dora',
     });
+  });
+
+  it('lists in RARE_ROUTE_FAMILIES every path the rare routes app serves, so that the main app forwards each', () => {
+    const rare = createRareRoutes(h.runtime.api) as unknown as { routes: { method: string; path: string }[] };
+    const forwarded: readonly string[] = Object.values(RARE_ROUTE_FAMILIES).flat();
+    const covered = (path: string) =>
+      forwarded.some((p) => p === path || (p.endsWith('/*') && path.startsWith(p.slice(0, -1))));
+
+    const served = rare.routes.filter((route) => route.method !== 'ALL').map((route) => route.path);
+
+    expect(served).toContain('/v1/metrics/dora');
+    expect(served.filter((path) => !covered(path))).toEqual([]);
   });
 
   it('loaded the file once for all the requests above', () => {
