@@ -3,14 +3,16 @@
  * minified ESM for node22, AWS SDK bundled, config baked in), its size, and its module init time in a
  * fresh `node` (import until the module has evaluated; median of N), next to a baseline bundle that only
  * imports the same AWS SDK clients as that function (found in its bundle), built by esbuild with the same
- * options. The difference is Shipcast's.
+ * options. The difference is Shipcast's. The API's rare routes file next to its bundle (`rare-routes.mjs`) is
+ * timed as its first request loads it: imported in a fresh `node` right after the API bundle.
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { App } from 'aws-cdk-lib';
 import { build } from 'esbuild';
+import { RARE_ROUTES_FILE_NAME } from '../functions/handlers/rare-routes-file.ts';
 import { ShipcastStack } from '../lib/index.ts';
 
 export type FunctionName = 'api' | 'ingest' | 'dispatch';
@@ -19,6 +21,8 @@ export interface SynthesizedFunction {
   bundle: string;
   memoryMb: number;
   nodeOptions: string;
+  /** The API's rare routes file next to its bundle (the API only). */
+  rareRoutes?: string;
 }
 
 /** Synthesizes the stack from the repository's config; returns each function's bundle and memory. */
@@ -50,7 +54,9 @@ export function synthesize(outdir: string): Record<FunctionName, SynthesizedFunc
     const asset = assets.find((a) =>
       Object.values(a.destinations).some((d) => d.objectKey === fn.Properties.Code.S3Key),
     )!;
+    const rareRoutes = join(assembly.directory, asset.source.path, RARE_ROUTES_FILE_NAME);
     out[name] = {
+      ...(existsSync(rareRoutes) ? { rareRoutes } : {}),
       bundle: join(assembly.directory, asset.source.path, 'index.mjs'),
       memoryMb: fn.Properties.MemorySize,
       nodeOptions: fn.Properties.Environment.Variables.NODE_OPTIONS ?? '',
@@ -143,16 +149,26 @@ export async function buildBaseline(dir: string, clients: readonly SdkClientName
 }
 
 const IMPORT_TIMER = `
-const url = process.argv[2];
+const [url, before] = process.argv.slice(2);
+if (before) await import(before);
 const started = performance.now();
 await import(url);
 process.stdout.write(JSON.stringify({ ms: performance.now() - started }));
 `;
 
-/** Import time of a bundle in a fresh node (ms), with the function's NODE_OPTIONS and a Lambda-like env. */
-async function importOnce(timer: string, bundle: string, nodeOptions: string): Promise<number> {
+/**
+ * Import time of a bundle in a fresh node (ms), with the function's NODE_OPTIONS and a Lambda-like env; after an
+ * untimed import of `importedFirst`, if given.
+ */
+async function importOnce(
+  timer: string,
+  bundle: string,
+  nodeOptions: string,
+  importedFirst?: string,
+): Promise<number> {
+  const urls = [bundle, ...(importedFirst ? [importedFirst] : [])].map((file) => pathToFileURL(file).href);
   const output = await new Promise<string>((resolve, reject) => {
-    const child = spawn(process.execPath, [timer, pathToFileURL(bundle).href], {
+    const child = spawn(process.execPath, [timer, ...urls], {
       env: {
         PATH: process.env.PATH,
         NODE_OPTIONS: nodeOptions,
@@ -187,18 +203,22 @@ const median = (values: number[]) => {
   return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 };
 
-/** Measures every bundle N times, interleaved so that machine noise hits them alike. */
+/**
+ * Measures every bundle N times, interleaved so that machine noise hits them alike; a bundle with `importedFirst`
+ * is timed after an untimed import of that one in the same process (a file a bundle imports later).
+ */
 export async function measureColdStarts(
   workDir: string,
-  bundles: { name: string; bundle: string; nodeOptions: string }[],
+  bundles: { name: string; bundle: string; nodeOptions: string; importedFirst?: string }[],
   repeats: number,
 ): Promise<ColdStart[]> {
   const timer = join(workDir, 'import-timer.mjs');
   writeFileSync(timer, IMPORT_TIMER);
   const runs = new Map<string, number[]>(bundles.map((b) => [b.name, []]));
-  for (const b of bundles) await importOnce(timer, b.bundle, b.nodeOptions); // warm the file cache
+  const once = (b: (typeof bundles)[number]) => importOnce(timer, b.bundle, b.nodeOptions, b.importedFirst);
+  for (const b of bundles) await once(b); // warm the file cache
   for (let i = 0; i < repeats; i++) {
-    for (const b of bundles) runs.get(b.name)!.push(await importOnce(timer, b.bundle, b.nodeOptions));
+    for (const b of bundles) runs.get(b.name)!.push(await once(b));
   }
   return bundles.map((b) => ({
     name: b.name,

@@ -24,6 +24,7 @@ import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import * as table from '../functions/adapters/aws/table.ts';
 import { deploymentIdFor } from '../functions/core/ids.ts';
 import { codeDeploySourceId } from '../functions/core/sources/codedeploy.ts';
+import { RARE_ROUTES_FILE_NAME } from '../functions/handlers/rare-routes-file.ts';
 import { startCodeDeployServer } from '../test/support/codedeploy-server.ts';
 import { startDynamoDbLocal } from '../test/support/dynamodb-local.ts';
 import { isDynamoRead, isDynamoWrite, isSqsSend, sum, sumByIndex, sumByKind } from './aws-calls.ts';
@@ -462,8 +463,15 @@ function doraLines(dora: DoraMeasurement) {
   };
 }
 
-/** Each function next to its own baseline: a bundle of only the AWS SDK clients that function imports. */
-type Cold = { baselines: ColdStart[]; functions: (ColdStart & { baseline: string })[] };
+/**
+ * Each function next to its own baseline: a bundle of only the AWS SDK clients that function imports; and the API's
+ * rare routes file, its import time after the API bundle's (what the first request to a rare route adds).
+ */
+type Cold = {
+  baselines: ColdStart[];
+  functions: (ColdStart & { baseline: string })[];
+  rareRoutes?: ColdStart;
+};
 
 /** Measures the synthesized bundles and their baselines, interleaved (bench/cold-start.ts). */
 async function measureCold(work: string, functions: ReturnType<typeof synthesize>): Promise<Cold> {
@@ -472,6 +480,7 @@ async function measureCold(work: string, functions: ReturnType<typeof synthesize
     names.map((name) => [name, `baseline[${sdkClientsIn(functions[name].bundle).join('+')}]`]),
   ) as Record<(typeof names)[number], string>;
   const baselines = [...new Set(Object.values(baselineOf))];
+  const { rareRoutes } = functions.api;
   const baselineBundles = await Promise.all(
     baselines.map((label, i) =>
       buildBaseline(join(work, `baseline-${i}`), label.slice('baseline['.length, -1).split('+') as never),
@@ -490,14 +499,25 @@ async function measureCold(work: string, functions: ReturnType<typeof synthesize
         bundle: functions[name].bundle,
         nodeOptions: functions[name].nodeOptions,
       })),
+      ...(rareRoutes
+        ? [
+            {
+              name: RARE_ROUTES_FILE_NAME,
+              bundle: rareRoutes,
+              nodeOptions: functions.api.nodeOptions,
+              importedFirst: functions.api.bundle,
+            },
+          ]
+        : []),
     ],
     COLD_RUNS,
   );
   return {
     baselines: measured.slice(0, baselines.length),
     functions: measured
-      .slice(baselines.length)
+      .slice(baselines.length, baselines.length + names.length)
       .map((f) => ({ ...f, baseline: baselineOf[f.name as 'api'] })),
+    rareRoutes: measured[baselines.length + names.length],
   };
 }
 
@@ -528,6 +548,12 @@ function coldLines(cold: Cold, functions: ReturnType<typeof synthesize>) {
       limit: `≤ ${BUDGET.initRatio}×`,
       pass: ratio <= BUDGET.initRatio,
     });
+  }
+  if (cold.rareRoutes) {
+    rows.push([
+      `${cold.rareRoutes.name} next to the api bundle / its import after it (first rare request)`,
+      `${r2(cold.rareRoutes.bytes / 1024)} KB / ${r2(cold.rareRoutes.initMs)} ms`,
+    ]);
   }
   return { rows, budgets };
 }

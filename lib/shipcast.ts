@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import {
   Annotations,
   ArnFormat,
+  AssetStaging,
   type CfnElement,
   Duration,
   Names,
@@ -47,7 +48,14 @@ import { targetModuleSpecifier } from '../functions/core/targets/loaders.ts';
 import { DASHBOARD_FILE_NAMES } from '../functions/dashboard/files.ts';
 import { ENV } from '../functions/handlers/env.ts';
 import { embedOpenApi, OPENAPI_FILE_NAME } from '../functions/handlers/openapi-embedded.ts';
+import { RARE_ROUTES_ENTRY, RARE_ROUTES_FILE_NAME } from '../functions/handlers/rare-routes-file.ts';
 import { createAlarms, createDashboard, notifyTopic, type QueueAgeAlarmThresholds } from './monitoring.ts';
+import {
+  BUNDLE_BANNER,
+  esbuildExecutable,
+  rareRoutesEsbuildArgs,
+  shellCommand,
+} from './rare-routes-bundle.ts';
 
 /** A Shipcast config as written in `shipcast.config.json` (defaults optional) or as returned by `parseConfig`. */
 export type ShipcastConfigInput = z.input<typeof configSchema>;
@@ -522,7 +530,7 @@ export class Shipcast extends Construct {
           format: OutputFormat.ESM,
           target: RUNTIME_TARGETS[runtime.name],
           mainFields: ['module', 'main'],
-          banner: "import { createRequire } from 'module'; const require = createRequire(import.meta.url);",
+          banner: BUNDLE_BANNER,
           define: { [`process.env.${ENV.configJson}`]: JSON.stringify(bundledConfig) },
           // Bundle the pinned AWS SDK versions instead of relying on the runtime's copy. Libraries targets load on
           // first use are bundled only into the dispatcher, and only when a configured target needs them.
@@ -534,8 +542,9 @@ export class Shipcast extends Construct {
           ],
           // The web dashboard's files and the OpenAPI document (generated here, so the API carries neither it nor
           // its generator) go next to the API bundle, not into it: read on the first request for them, they add
-          // nothing to the bundle or its cold start (docs/performance.md).
-          ...(name === 'api' ? { commandHooks: apiAssetFiles() } : {}),
+          // nothing to the bundle or its cold start (docs/performance.md). So do the API's rare routes, built into a
+          // file of their own there and loaded on the first request to one of them.
+          ...(name === 'api' ? { commandHooks: apiAssetFiles(RUNTIME_TARGETS[runtime.name]!) } : {}),
         },
       });
       this.table.grantReadWriteData(f);
@@ -842,10 +851,11 @@ class QueueSubscription implements sns.ITopicSubscription {
 
 /** Fails fast, naming the prop, on values the construct cannot deploy. */
 /**
- * Bundling hooks that copy the web dashboard's files into the API function's asset, as `dashboard/`, and write
- * its OpenAPI document there (`embedOpenApi`: base64, safe in a single-quoted shell word).
+ * Bundling hooks that copy the web dashboard's files into the API function's asset, as `dashboard/`, write
+ * its OpenAPI document there (`embedOpenApi`: base64, safe in a single-quoted shell word), and build its rare
+ * routes into `rare-routes.mjs` there with esbuild (`target`: the runtime's).
  */
-function apiAssetFiles(): ICommandHooks {
+function apiAssetFiles(target: string): ICommandHooks {
   const source = fileURLToPath(DASHBOARD_DIR);
   const openApi = embedOpenApi(openApiDocument());
   return {
@@ -856,7 +866,16 @@ function apiAssetFiles(): ICommandHooks {
       // dashboard when this package is the project, and local bundling can read the files where they are.
       const from = existsSync(LOCK_FILE) ? `${inputDir}/${relative(PACKAGE_ROOT, source)}` : source;
       const files = DASHBOARD_FILE_NAMES.map((name) => `"${from}/${name}"`).join(' ');
+      const rareRoutes = existsSync(LOCK_FILE)
+        ? `${inputDir}/${RARE_ROUTES_ENTRY}`
+        : fileURLToPath(new URL(RARE_ROUTES_ENTRY, PACKAGE_ROOT_URL));
+      // The Docker image has esbuild on its PATH; local bundling runs the one installed with this package.
+      const esbuild = inputDir === AssetStaging.BUNDLING_INPUT_DIR ? 'esbuild' : esbuildExecutable();
       return [
+        shellCommand([
+          esbuild,
+          ...rareRoutesEsbuildArgs(rareRoutes, `${outputDir}/${RARE_ROUTES_FILE_NAME}`, target),
+        ]),
         `mkdir -p "${outputDir}/dashboard"`,
         `cp ${files} "${outputDir}/dashboard/"`,
         `printf '%s' '${openApi}' > "${outputDir}/${OPENAPI_FILE_NAME}"`,

@@ -6,6 +6,27 @@ export class ShipcastError extends Error {
   }
 }
 
+/** The kinds of error an error's class is, on its prototype: the same names in every copy of this module. */
+const KINDS = Symbol.for('shipcast.errorKinds');
+
+/**
+ * Makes `instanceof cls` also true for an error of that class made by another copy of this module: the API's rare
+ * routes run from a file of their own (`rare-routes.mjs`, docs/performance.md) with their own copy, and call a store
+ * whose errors come from the main bundle's. Minification renames classes, so each is known by `kind`.
+ */
+function recognizedAcrossBundles(cls: abstract new (...args: never[]) => Error, kind: string): void {
+  const inherited: readonly string[] = Object.getPrototypeOf(cls.prototype)[KINDS] ?? [];
+  Object.defineProperty(cls.prototype, KINDS, { value: [...inherited, kind] });
+  Object.defineProperty(cls, Symbol.hasInstance, {
+    // A subclass inherits this static method: for it (`this !== cls`) only the ordinary check applies.
+    value(this: typeof cls, value: unknown): boolean {
+      if (Function.prototype[Symbol.hasInstance].call(this, value)) return true;
+      const kinds = (value as { [KINDS]?: unknown } | null | undefined)?.[KINDS];
+      return this === cls && Array.isArray(kinds) && kinds.includes(kind);
+    },
+  });
+}
+
 /** One problem in an input: where it is (a path such as `hosts[2]`) and what is wrong. */
 export interface Issue {
   path: string;
@@ -14,6 +35,10 @@ export interface Issue {
 
 /** External input (HTTP body, header, SNS message) that cannot be accepted. Nothing was stored. */
 export class InvalidInputError extends ShipcastError {
+  static {
+    recognizedAcrossBundles(InvalidInputError, 'InvalidInputError');
+  }
+
   constructor(
     readonly where: string,
     readonly issues: Issue[],
@@ -72,7 +97,11 @@ export class PermanentDeliveryError extends ShipcastError {
 }
 
 /** Another writer changed the item first; the operation should re-read and try again. */
-export class ConcurrentUpdateError extends ShipcastError {}
+export class ConcurrentUpdateError extends ShipcastError {
+  static {
+    recognizedAcrossBundles(ConcurrentUpdateError, 'ConcurrentUpdateError');
+  }
+}
 
 /**
  * Runs `once` (a read, then a write conditional on what it read) again while it loses to a concurrent

@@ -180,28 +180,6 @@ async function applyOnce(
   return { incident, created: !current };
 }
 
-/** The incident as the API shows it: every field present (null when unknown), no `rev`. */
-export function publicIncident(incident: Incident) {
-  return {
-    id: incident.id,
-    source: incident.source,
-    sourceId: incident.sourceId ?? null,
-    service: incident.service,
-    environment: incident.environment,
-    severity: incident.severity ?? null,
-    title: incident.title,
-    url: incident.url ?? null,
-    status: incident.status,
-    openedAt: incident.openedAt,
-    resolvedAt: incident.resolvedAt ?? null,
-    deploymentId: incident.deploymentId ?? null,
-    link: incident.link,
-    causedByChange: incident.causedByChange,
-    createdAt: incident.createdAt,
-    updatedAt: incident.updatedAt,
-  };
-}
-
 /** Whether an environment is a production one by `dora.productionEnvironments` globs. */
 export function isProduction(environment: string, globs: string[]): boolean {
   return globs.some((glob) => globToRegExp(glob).test(environment));

@@ -6,6 +6,7 @@ import { awsRuntime } from './aws-runtime.ts';
 import { ENV } from './env.ts';
 import { type FunctionUrlEvent, type FunctionUrlResult, serveFunctionUrl } from './function-url.ts';
 import { embeddedOpenApi } from './openapi-embedded.ts';
+import { rareRoutesBeside } from './rare-routes-file.ts';
 
 let app: Hono | undefined;
 
@@ -21,6 +22,8 @@ export const handler = async (event: FunctionUrlEvent): Promise<FunctionUrlResul
           const account = process.env[ENV.stopAccount];
           return account ? new CodeDeployOperations({ accounts: [account] }) : undefined;
         },
+        // Built next to this bundle by the construct; imported on the first request to one of the rare routes.
+        rareRoutes: rareRoutesBeside(new URL('./', import.meta.url)),
       })
     ).api,
     // The construct copies the dashboard's files next to this bundle; read on the first request for them.

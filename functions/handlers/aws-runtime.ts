@@ -4,6 +4,7 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoStore } from '../adapters/aws/dynamo-store.ts';
 import { SecretsManagerSource } from '../adapters/aws/secrets-manager.ts';
 import { SqsDispatchQueue, SqsIngestQueue } from '../adapters/aws/sqs-queue.ts';
+import type { RareRoutesLoader } from '../core/api/context.ts';
 import type { ShipcastConfig } from '../core/config.ts';
 import { readValidatedConfig } from '../core/config-reader.ts';
 import type { HttpClient } from '../core/http-client.ts';
@@ -31,6 +32,8 @@ export interface AwsRuntimeOptions {
   ses?: () => SesSender;
   /** API only: CodeDeploy's StopDeployment for operators (undefined: stops are refused). */
   operations?: () => DeploymentOperations | undefined;
+  /** API only: loads its rare routes from the file next to its bundle. */
+  rareRoutes?: RareRoutesLoader;
 }
 
 let runtime: Promise<Runtime> | undefined;
@@ -61,6 +64,7 @@ function build(options: AwsRuntimeOptions): Runtime {
     eventBus: options.eventBus?.(),
     ses: options.ses?.(),
     operations: options.operations?.(),
+    rareRoutes: options.rareRoutes,
   });
 }
 

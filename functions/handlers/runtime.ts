@@ -1,4 +1,5 @@
 import type { ApiContext } from '../core/api/app.ts';
+import type { RareRoutesLoader } from '../core/api/context.ts';
 import type { ShipcastConfig } from '../core/config.ts';
 import type { DispatchContext } from '../core/dispatch.ts';
 import type { HttpClient } from '../core/http-client.ts';
@@ -45,6 +46,8 @@ export interface Adapters {
   ses?: SesSender;
   /** CodeDeploy's StopDeployment (the API only, when operators may stop deployments). */
   operations?: DeploymentOperations;
+  /** Loads the API's rare routes (see RouteContext.rareRoutes); the API needs it. */
+  rareRoutes?: RareRoutesLoader;
 }
 
 /** Everything the handlers need, built once per process from the adapters. */
@@ -89,6 +92,10 @@ export function buildRuntime(adapters: Adapters): Runtime {
       openApi: adapters.openApi,
       http,
       operations: adapters.operations,
+      rareRoutes:
+        adapters.rareRoutes ??
+        (() =>
+          Promise.reject(new Error('the API has no rare routes: pass adapters.rareRoutes to buildRuntime'))),
     },
   };
 }

@@ -39,6 +39,7 @@ import { bufferedRequests } from './buffered-request.ts';
 import { type QueueSnapshot, type RunningEmulator, startDynalite, startSqsSns } from './emulators.ts';
 import { type Poller, startPoller } from './poller.ts';
 import { DEFAULT_NAMES, type ProvisionedResources, provision } from './provision.ts';
+import { importRareRoutes } from './rare-routes.ts';
 import { startSchedule } from './schedule.ts';
 
 /** How to run Shipcast locally. */
@@ -202,6 +203,7 @@ export async function startLocal(options: LocalOptions): Promise<LocalShipcast> 
       logger,
       ingestQueue: new SqsIngestQueue(sqs, resources.ingestQueueUrl),
       openApi: openApiDocument,
+      rareRoutes: importRareRoutes,
       eventBus: new EventBridgeBus(
         options.eventBridgeEndpoint ? { ...LOCAL_CLIENT, endpoint: options.eventBridgeEndpoint } : {},
       ),

@@ -39,6 +39,7 @@ import { unwrapSnsSqsBody } from '../../functions/core/sources/sns.ts';
 import { SIGNATURE_HEADER, signWebhook } from '../../functions/core/targets/webhook.ts';
 import { readDashboardFiles } from '../../functions/dashboard/files.ts';
 import { ENV } from '../../functions/handlers/env.ts';
+import { RARE_ROUTES_FILE_NAME } from '../../functions/handlers/rare-routes-file.ts';
 import { type ProvisionedResources, provision } from '../../functions/local/provision.ts';
 import { type ShipcastConfigInput, ShipcastStack } from '../../lib/index.ts';
 import { type CodeDeployServer, startCodeDeployServer } from '../support/codedeploy-server.ts';
@@ -585,6 +586,74 @@ describe('Lambda bundles from cdk synth', () => {
         expect(response.headers?.['content-security-policy']).toBe(DASHBOARD_CSP);
         expect(response.headers?.['x-content-type-options']).toBe('nosniff');
       }
+    });
+
+    it('serves the rare routes from rare-routes.mjs next to the bundle, which index.mjs does not contain', async () => {
+      const bundle = readFileSync(join(functions.api.assetDir, 'index.mjs'), 'utf8');
+      const rare = readFileSync(join(functions.api.assetDir, RARE_ROUTES_FILE_NAME), 'utf8');
+      // A string of each moved module: DORA's bands, the DORA route, Pipelines, CDEvents, BigPanda's end schema.
+      for (const marker of [
+        'DORA State of DevOps 2023',
+        'window_too_large',
+        'event_immutable',
+        'dev.cdevents.pipelinerun.queued',
+        'must be success or failure',
+      ]) {
+        expect(rare, marker).toContain(marker);
+        expect(bundle, marker).not.toContain(marker);
+      }
+
+      // Each invocation is a cold start: the handler imports the file on this first request to a rare route.
+      const dora = await invokeOk(
+        'api',
+        functionUrlEvent('GET', '/v1/metrics/dora?service=checkout', { headers: auth() }),
+      );
+      expect(dora.statusCode, dora.body).toBe(200);
+      expect(JSON.parse(dora.body)).toMatchObject({ services: ['checkout'], deploymentFrequency: {} });
+
+      const build = readFileSync(new URL('../fixtures/pipelines/build-event.json', import.meta.url), 'utf8');
+      const pipelines = await invokeOk(
+        'api',
+        functionUrlEvent(
+          'PUT',
+          `/acme/apps/bundle-app/events/buildEvent?apiToken=${encodeURIComponent(API_TOKEN)}`,
+          {
+            headers: { 'content-type': 'application/json' },
+            body: build,
+          },
+        ),
+      );
+      expect(pipelines.statusCode, pipelines.body).toBe(200);
+      const { event_id: eventId } = JSON.parse(pipelines.body) as { event_id: string };
+      expect(await store.getCiEvent(eventId)).toMatchObject({
+        source: 'pipelines',
+        app: 'bundle-app',
+        username: 'acme',
+      });
+
+      const cdEvent = JSON.parse(
+        readFileSync(new URL('../fixtures/cdevents/service_deployed.0.3.0.json', import.meta.url), 'utf8'),
+      );
+      const cdevents = await invokeOk(
+        'api',
+        functionUrlEvent('POST', '/v1/cdevents', {
+          headers: { ...auth(), 'content-type': 'application/cloudevents+json' },
+          body: JSON.stringify({
+            specversion: '1.0',
+            id: cdEvent.context.id,
+            source: cdEvent.context.source,
+            type: cdEvent.context.type,
+            time: cdEvent.context.timestamp,
+            data: cdEvent,
+          }),
+        }),
+      );
+      expect(cdevents.statusCode, cdevents.body).toBe(202);
+      const { deploymentId } = JSON.parse(cdevents.body) as { deploymentId: string };
+      expect(await store.getDeployment(deploymentId)).toMatchObject({
+        source: 'cdevents',
+        service: 'mySubject123',
+      });
     });
 
     it('answers 401 to a wrong bearer token and stores nothing', async () => {

@@ -206,14 +206,18 @@ describe('a cdk init TypeScript app that installs the package', () => {
       ).filter((r) => r.Type === 'AWS::Lambda::Function');
       expect(functions).toHaveLength(3);
       expect(functions.map((f) => f.Properties.ReservedConcurrentExecutions).filter(Boolean)).toEqual([10]);
+      const rareRoutes: string[] = [];
       for (const fn of functions) {
         const key = (fn.Properties.Code as { S3Key: string }).S3Key.replace(/\.zip$/, '');
         const bundle = join(outdir, `asset.${key}`, 'index.mjs');
+        // The API's rare routes, built from the installed package's sources next to its bundle.
+        if (existsSync(join(outdir, `asset.${key}`, 'rare-routes.mjs'))) rareRoutes.push(key);
         expect(existsSync(bundle), bundle).toBe(true);
         expect(readFileSync(bundle, 'utf8').includes('"url":"https://hooks.example.com/consumer"')).toBe(
           true,
         );
       }
+      expect(rareRoutes).toHaveLength(1);
     },
     NPM_TIMEOUT,
   );

@@ -26,6 +26,7 @@ import { createIngestHandler } from '../../functions/handlers/ingest-handler.ts'
 import { buildRuntime, type Runtime } from '../../functions/handlers/runtime.ts';
 import { toSqsRecord } from '../../functions/local/poller.ts';
 import { DEFAULT_NAMES, type ProvisionedResources, provision } from '../../functions/local/provision.ts';
+import { importRareRoutes } from '../../functions/local/rare-routes.ts';
 import { captureLogs } from './capture-logger.ts';
 import { dynamoClient, startTestSqsSns, type TestSqsSns } from './emulators.ts';
 
@@ -195,6 +196,7 @@ export async function createHarness(options: HarnessOptions): Promise<Harness> {
     http: options.http ?? new HttpClient({ timeoutMs: 10_000 }),
     ingestQueue: new SqsIngestQueue(queues.sqs, resources.ingestQueueUrl),
     openApi: openApiDocument,
+    rareRoutes: importRareRoutes,
     eventBus: options.eventBus,
     ses: options.ses,
   });

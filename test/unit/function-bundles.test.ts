@@ -1,10 +1,15 @@
-import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
+import { build, type Metafile } from 'esbuild';
 import { describe, expect, it } from 'vitest';
 import { parseConfig, type ShipcastConfig } from '../../functions/core/config.ts';
 import { TARGETS } from '../../functions/core/targets/index.ts';
 import { TARGET_LOADERS, targetModuleSpecifier } from '../../functions/core/targets/loaders.ts';
+import { RARE_ROUTES_ENTRY, RARE_ROUTES_FILE_NAME } from '../../functions/handlers/rare-routes-file.ts';
+import { esbuildExecutable, rareRoutesEsbuildArgs } from '../../lib/rare-routes-bundle.ts';
 import { unusedLazyModules, unusedOptionalModules } from '../../lib/shipcast.ts';
 
 /**
@@ -54,6 +59,39 @@ async function bundleInputs(
     .map(([path]) => path);
 }
 
+/** The modules of the API's rare routes (api/rare-routes.ts): in their own file, not in the API bundle. */
+const RARE_ROUTE_MODULES = [
+  'functions/core/api/insights.ts',
+  'functions/core/dora.ts',
+  'functions/core/dora-query.ts',
+  'functions/core/incidents.ts',
+  'functions/core/sources/bigpanda.ts',
+  'functions/core/sources/cdevents.ts',
+  'functions/core/sources/cloudevents-http.ts',
+  'functions/core/sources/pipelines.ts',
+];
+
+/** What `rare-routes.mjs` holds, built by the construct's esbuild command (lib/rare-routes-bundle.ts). */
+async function rareRoutesInputs(): Promise<string[]> {
+  const dir = mkdtempSync(join(tmpdir(), 'shipcast-rare-routes-'));
+  try {
+    const metafile = join(dir, 'meta.json');
+    const args = rareRoutesEsbuildArgs(
+      `${ROOT}${RARE_ROUTES_ENTRY}`,
+      join(dir, RARE_ROUTES_FILE_NAME),
+      'node22',
+    );
+    execFileSync(esbuildExecutable(), [...args, `--metafile=${metafile}`], { cwd: ROOT });
+    const meta = JSON.parse(readFileSync(metafile, 'utf8')) as Metafile;
+    const output = Object.values(meta.outputs).find((o) => o.entryPoint)!;
+    return Object.entries(output.inputs)
+      .filter(([, input]) => input.bytesInOutput > 0)
+      .map(([path]) => path);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 /** What the function's bundle holds with the externals the construct gives it for `config`. */
 const builtByConstruct = (name: 'api' | 'ingest' | 'dispatch', config: ShipcastConfig) =>
   bundleInputs(name, config, [...unusedLazyModules(config, name), ...unusedOptionalModules(config, name)]);
@@ -94,10 +132,20 @@ describe('function bundles', () => {
     ).toEqual([]);
   });
 
-  it('api has the sources and no target', async () => {
-    const inputs = await inputsOf('api');
-    expect(inputs).toContain('functions/core/sources/pipelines.ts');
+  it('api has the native source and no target, and none of the rare routes', async () => {
+    // As the construct bundles it: a route the config turns off (PagerDuty's hook imports incidents.ts) is left out.
+    const inputs = await builtByConstruct('api', defaultConfig());
+    expect(inputs).toContain('functions/core/sources/native.ts');
     expect(inputs.filter((i) => i.startsWith('functions/core/targets/'))).toEqual([]);
+    expect(inputs.filter((i) => RARE_ROUTE_MODULES.includes(i))).toEqual([]);
+  });
+
+  it('the rare routes file has their modules, and no AWS SDK, no target', async () => {
+    const inputs = await rareRoutesInputs();
+    expect(RARE_ROUTE_MODULES.filter((i) => !inputs.includes(i))).toEqual([]);
+    expect(
+      inputs.filter((i) => i.includes('node_modules/@aws-sdk/') || i.startsWith('functions/core/targets/')),
+    ).toEqual([]);
   });
 
   it('api carries the reader of the dashboard files, not the files', async () => {

@@ -3,7 +3,6 @@ import { bodyLimit } from 'hono/body-limit';
 import { Hono } from 'hono/tiny';
 import { InvalidInputError, issuesFromZod } from '../errors.ts';
 import { eventIdFor, stableHash } from '../ids.ts';
-import { publicIncident } from '../incidents.ts';
 import { ingestEvents } from '../ingest.ts';
 import { lazy } from '../lazy.ts';
 import type { IdempotentResult } from '../ports.ts';
@@ -18,15 +17,16 @@ import {
 } from '../sources/native.ts';
 import { STATUSES } from '../status.ts';
 import { deploymentTimeline, MAX_CI_EVENTS_PAGE, publicCiEvent, timelineSubject } from '../timeline.ts';
-import { publicDeployment } from '../view.ts';
+import { publicDeployment, publicIncident } from '../view.ts';
 import * as z from '../zod-mini.ts';
+import { answerErrors } from './answers.ts';
 import { bearerToken, grants, requireScope, scopesOf } from './auth.ts';
 import type { RouteContext } from './context.ts';
 import { type DashboardFiles, mountDashboard } from './dashboard.ts';
 import { mountDeploymentActions } from './deployment-actions.ts';
-import { mountIncidentRoutes, mountMetricRoutes } from './insights.ts';
 import { parseJsonBody, readUtf8Body } from './json.ts';
 import { mountOptionalRoute, SLACK_INTERACTIONS_ROUTE } from './optional-routes.ts';
+import { mountRareRoutes } from './rare-routes.ts';
 
 /** What the HTTP API needs: everything ingest needs, the secrets that hold the API tokens, what its routes use. */
 export interface ApiContext extends RouteContext {
@@ -83,19 +83,7 @@ export function createApi(context: ApiContext): Hono<{ Variables: Variables }> {
   const app = new Hono<{ Variables: Variables }>();
   const { logger } = context;
 
-  app.onError((error, c) => {
-    if (error instanceof InvalidInputError) {
-      return c.json({ error: 'invalid_request', message: error.message, issues: error.issues }, 400);
-    }
-    logger.error('request failed', { error, path: c.req.path, method: c.req.method });
-    return c.json(
-      { error: 'internal_error', message: 'Shipcast could not process the request; retry it.' },
-      500,
-    );
-  });
-  app.notFound((c) =>
-    c.json({ error: 'not_found', message: `no route for ${c.req.method} ${c.req.path}` }, 404),
-  );
+  answerErrors(app, logger);
 
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
   if (context.dashboard) mountDashboard(app, context.dashboard);
@@ -256,8 +244,8 @@ export function createApi(context: ApiContext): Hono<{ Variables: Variables }> {
     return c.json({ ...subject, events: page.items.map(publicCiEvent), cursor: page.cursor ?? null });
   });
   mountDeploymentActions(app, context);
-  mountIncidentRoutes(app, context);
-  mountMetricRoutes(app, context);
+  mountRareRoutes(app, context, 'incidents');
+  mountRareRoutes(app, context, 'metrics');
 
   for (const source of HTTP_SOURCES) source.mount(app, context);
   mountOptionalRoute(app, context, SLACK_INTERACTIONS_ROUTE);

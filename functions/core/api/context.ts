@@ -18,7 +18,21 @@ export interface RouteContext extends IngestContext {
   http?: HttpClient;
   /** CodeDeploy's StopDeployment for operators (Slack buttons, `POST /v1/deployments/{id}/actions`). */
   operations?: DeploymentOperations;
+  /**
+   * Loads the module of the routes few requests take (`api/rare-routes.ts`): the .ts module under `npm start` and
+   * in tests, the file the construct builds next to the Lambda bundle in AWS. Called on the first request to one.
+   */
+  rareRoutes: RareRoutesLoader;
 }
+
+/** The app of the API's rare routes (`api/rare-routes-app.ts`), as the main app forwards requests to it. */
+export interface RareRoutes {
+  /** Answers a request to a rare route; `token` is the name of the API token its caller presented, if any. */
+  fetch(request: Request, env: { token?: string }): Response | Promise<Response>;
+}
+
+/** Loads the module of the API's rare routes (see RouteContext.rareRoutes). */
+export type RareRoutesLoader = () => Promise<{ createRareRoutes(context: RouteContext): RareRoutes }>;
 
 /** How Shipcast reaches SNS for certificates and subscription confirmations. Only validated AWS URLs are passed. */
 export interface SnsHttpPort {
