@@ -4,7 +4,7 @@ import type { RouteContext } from '../api/context.ts';
 import { mediaType, parseJsonBody, readUtf8Body } from '../api/json.ts';
 import { BUILD_RANK } from '../build-status.ts';
 import { productionEnvironments } from '../config-reader.ts';
-import { ConcurrentUpdateError, InvalidInputError, type Issue, issuesFromZod } from '../errors.ts';
+import { InvalidInputError, type Issue, issuesFromZod, retryOnConflict } from '../errors.ts';
 import { deploymentIdFor, eventIdFor } from '../ids.ts';
 import { applyIncident, type IncidentBody } from '../incidents.ts';
 import { ingestEvents } from '../ingest.ts';
@@ -419,7 +419,7 @@ export async function applyPipelineRunEvent(
   const at = occurredAt(envelope, cdevent.context?.timestamp, context.clock.now().toISOString());
   const now = context.clock.now().toISOString();
 
-  for (let attempt = 1; ; attempt++) {
+  return retryOnConflict(async () => {
     const current = await context.store.getCiEvent(ciEventId);
     const seen = current
       ? ['queued', 'started', 'finished'].some((p) => current.fields[`${p}_cloudevent`] === cloudEventKey)
@@ -460,13 +460,9 @@ export async function applyPipelineRunEvent(
       fields,
       rev: (current?.rev ?? 0) + 1,
     };
-    try {
-      await context.store.saveCiEvent(next, current ? current.rev : null);
-      return { ciEventId, status, disposition: 'applied' };
-    } catch (error) {
-      if (!(error instanceof ConcurrentUpdateError) || attempt >= MAX_CONFLICT_RETRIES) throw error;
-    }
-  }
+    await context.store.saveCiEvent(next, current ? current.rev : null);
+    return { ciEventId, status, disposition: 'applied' as const };
+  }, MAX_CONFLICT_RETRIES);
 }
 
 /** The CDEvents source: `POST /v1/cdevents`. */

@@ -4,7 +4,7 @@ import { bodyLimit } from 'hono/body-limit';
 import type { RouteContext } from '../api/context.ts';
 import { decodeUtf8, parseJsonBody } from '../api/json.ts';
 import { BUILD_RANK } from '../build-status.ts';
-import { ConcurrentUpdateError, InvalidInputError } from '../errors.ts';
+import { InvalidInputError, retryOnConflict } from '../errors.ts';
 import { stableHash } from '../ids.ts';
 import type { CiEvent } from '../schema.ts';
 import { registerSecret } from '../telemetry.ts';
@@ -192,34 +192,30 @@ export async function saveCiEventForward(
   next: Omit<CiEvent, 'rev'>,
   context: RouteContext,
 ): Promise<{ write: CiWrite; event: CiEvent }> {
-  for (let attempt = 1; ; attempt++) {
+  return retryOnConflict(async () => {
     const current = await context.store.getCiEvent(next.eventId);
-    try {
-      if (!current) {
-        const created: CiEvent = { ...next, rev: 1 };
-        await context.store.saveCiEvent(created, null);
-        return { write: 'created', event: created };
-      }
-      const forward =
-        next.status !== undefined &&
-        !current.final &&
-        (current.status === undefined || BUILD_RANK[next.status] >= BUILD_RANK[current.status]);
-      if (!forward || (current.status === next.status && current.sourceStatus === next.sourceStatus)) {
-        return { write: 'unchanged', event: current };
-      }
-      const updated: CiEvent = {
-        ...current,
-        ...next,
-        eventTime: current.eventTime,
-        fields: { ...current.fields, ...next.fields },
-        rev: current.rev + 1,
-      };
-      await context.store.saveCiEvent(updated, current.rev);
-      return { write: 'updated', event: updated };
-    } catch (error) {
-      if (!(error instanceof ConcurrentUpdateError) || attempt >= 8) throw error;
+    if (!current) {
+      const created: CiEvent = { ...next, rev: 1 };
+      await context.store.saveCiEvent(created, null);
+      return { write: 'created', event: created };
     }
-  }
+    const forward =
+      next.status !== undefined &&
+      !current.final &&
+      (current.status === undefined || BUILD_RANK[next.status] >= BUILD_RANK[current.status]);
+    if (!forward || (current.status === next.status && current.sourceStatus === next.sourceStatus)) {
+      return { write: 'unchanged', event: current };
+    }
+    const updated: CiEvent = {
+      ...current,
+      ...next,
+      eventTime: current.eventTime,
+      fields: { ...current.fields, ...next.fields },
+      rev: current.rev + 1,
+    };
+    await context.store.saveCiEvent(updated, current.rev);
+    return { write: 'updated', event: updated };
+  });
 }
 
 /** The answer for a written CI event. */
