@@ -410,7 +410,13 @@ describe('provision of a table whose byFinish projected the attributes plainly',
 
       const { Table } = await dynamodb.send(new DescribeTableCommand({ TableName: DEFAULT_NAMES.table }));
       const byFinish = Table?.GlobalSecondaryIndexes?.find((i) => i.IndexName === 'byFinish');
-      expect(byFinish?.Projection?.NonKeyAttributes).toEqual(['finish', 'environment', 'rolledBackBy']);
+      expect(byFinish?.Projection?.NonKeyAttributes).toEqual([
+        'finish',
+        'id',
+        'environment',
+        'status',
+        'rolledBackBy',
+      ]);
       const store = new DynamoStore(dynamodb, DEFAULT_NAMES.table);
       const finished = await store.finishedDeploymentsInRange({
         service: 'ledger',

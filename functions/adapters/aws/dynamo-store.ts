@@ -934,7 +934,7 @@ export class DynamoStore implements DeploymentStore, RateLimiter {
       items.push(...slice.items);
       if (!slice.done) break;
     }
-    return { items: items.map(fromFinishEntry), read, more };
+    return { items: items.map((entry) => fromFinishEntry(entry, query.service)), read, more };
   }
 
   /**
@@ -1170,7 +1170,7 @@ export function upgradeKeys(item: Record<string, AttributeValue>): Record<string
   // ...and holds its finish attributes in `finish` (what `byFinish` projects).
   if (item.type?.S === 'deployment' && upgraded.gsi5pk && !item.finish) {
     const plain: Record<string, unknown> = {};
-    for (const name of ['id', 'service', 'status', ...FINISH_PACKED_ATTRIBUTES]) {
+    for (const name of FINISH_PACKED_ATTRIBUTES) {
       const value = upgraded[name];
       if (value !== undefined) plain[name] = convertToNative(value);
     }
@@ -1267,12 +1267,9 @@ export function packDeployment(deployment: Deployment): Record<string, unknown> 
   return { ...withoutFinishAttributes(plain), finish: finishEntry(plain), packed };
 }
 
-/**
- * `finish` of a finished record: JSON of its FINISH_PACKED_ATTRIBUTES, with copies of `id`, `service` and
- * `status`, so that a `byFinish` entry (this, `environment` and `rolledBackBy`) is a whole DORA deployment.
- */
+/** `finish` of a finished record: JSON of its FINISH_PACKED_ATTRIBUTES. */
 function finishEntry(plain: Record<string, unknown>): string {
-  const entry: Record<string, unknown> = { id: plain.id, service: plain.service, status: plain.status };
+  const entry: Record<string, unknown> = {};
   for (const attribute of FINISH_PACKED_ATTRIBUTES) {
     if (plain[attribute] !== undefined) entry[attribute] = plain[attribute];
   }
@@ -1287,7 +1284,6 @@ function withoutFinishAttributes<T extends Record<string, unknown>>(plain: T): T
 
 function toDeployment(item: Record<string, unknown>): Deployment {
   const { packed, finish, ...plain } = strip(item);
-  // A finished record's `finish` first: its copies of id, service and status never outrank the plain ones.
   const deployment = typeof finish === 'string' ? { ...JSON.parse(finish), ...plain } : plain;
   // Records written before packing (and projections without it) hold every attribute plainly.
   if (!(packed instanceof Uint8Array)) return deployment as unknown as Deployment;
@@ -1297,9 +1293,12 @@ function toDeployment(item: Record<string, unknown>): Deployment {
   } as Deployment;
 }
 
-/** A `byFinish` entry as a deployment: its `finish`, `environment` and `rolledBackBy` (the keys left out). */
-function fromFinishEntry(entry: Item): Deployment {
+/** A `byFinish` entry of `service`'s partition as a deployment: its `finish` and plain attributes (no key). */
+function fromFinishEntry(entry: Item, service: string): Deployment {
   const deployment: Record<string, unknown> = JSON.parse(String(entry.finish));
+  deployment.id = entry.id;
+  deployment.service = service;
+  deployment.status = entry.status;
   if (entry.environment !== undefined) deployment.environment = entry.environment;
   if (entry.rolledBackBy !== undefined) deployment.rolledBackBy = entry.rolledBackBy;
   return deployment as unknown as Deployment;
