@@ -21,8 +21,11 @@ const num = (name: string, fallback: number) => {
 /** Deployments in the window, and timed requests of the route. */
 export const DORA_DEPLOYMENTS = num('BENCH_DORA_DEPLOYMENTS', 10_000);
 export const DORA_RUNS = num('BENCH_DORA_RUNS', 5);
-/** The route must answer a window of 10,000 deployments in less than this (issue #11). */
-export const DORA_BUDGET_MS = 1000;
+/**
+ * The route must answer a window of 10,000 deployments in less than this: "well under a second" (issue #11),
+ * with room for a machine shared with other work (p50 0.43-0.46 s on 2 cores at load 2-5).
+ */
+export const DORA_BUDGET_MS = 600;
 
 const SERVICE = 'dora-bench';
 const ENVIRONMENT = 'production';
