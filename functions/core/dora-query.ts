@@ -12,8 +12,9 @@ export const DORA_HISTORY_DEPLOYMENTS = 100;
 /** Items (deployments and incidents) one request reads at most; a window that needs more is refused. */
 export const DORA_MAX_READS = 20_000;
 /**
- * The share of the cap left after the history that a service's incidents may read (1,990 of 20,000): the
- * history, the incidents and the window are read at once, so each gets its part of the cap beforehand.
+ * The share of the cap left after the history that the incidents' read starts with (1,990 of 20,000): the
+ * history, the incidents and the window are read at once, so each starts with its part of the cap; one
+ * that needs more is read again alone with all that the others left (doraFromStore).
  */
 export const DORA_INCIDENT_SHARE = 0.1;
 /** Incidents opened this long before the window are read too (they can still be open in it). */
@@ -77,9 +78,9 @@ export async function doraFromStore(store: DeploymentStore, query: DoraQuery): P
   const partitions = query.services ?? [undefined];
   const maxReads = query.maxReads ?? DORA_MAX_READS;
   let budget = maxReads;
-  const tooLarge = (what: string) =>
+  const tooLarge = () =>
     new DoraWindowTooLargeError(
-      `this window needs more than ${what} read; ask for a shorter window (from/to) or fewer services`,
+      `this window needs more than ${maxReads} deployments and incidents read; ask for a shorter window (from/to) or fewer services`,
     );
   const deployments = new Map<string, Deployment>();
   const incidents = new Map<string, Incident>();
@@ -99,28 +100,30 @@ export async function doraFromStore(store: DeploymentStore, query: DoraQuery): P
         ? store.deploymentsInRange(read)
         : store.finishedDeploymentsInRange({ ...read, service });
     };
-    const historyReads = Math.min(DORA_HISTORY_DEPLOYMENTS, budget);
-    const incidentShare = Math.floor((budget - historyReads) * DORA_INCIDENT_SHARE);
-    const [history, opened, window] = await Promise.all([
-      deploymentsIn({ before: query.from, order: 'desc', maxReads: historyReads }),
+    const incidentsIn = (maxReads: number) =>
       store.incidentsInRange({
         ...where,
         after: incidentsFrom,
         before: query.to,
         order: 'asc',
-        maxReads: incidentShare,
+        maxReads,
         attributes: DORA_INCIDENT_ATTRIBUTES,
-      }),
-      deploymentsIn({
-        after: query.from,
-        before: query.to,
-        order: 'asc',
-        maxReads: budget - historyReads - incidentShare,
-      }),
+      });
+    const windowIn = (maxReads: number) =>
+      deploymentsIn({ after: query.from, before: query.to, order: 'asc', maxReads });
+    const historyReads = Math.min(DORA_HISTORY_DEPLOYMENTS, budget);
+    const incidentShare = Math.max(1, Math.floor((budget - historyReads) * DORA_INCIDENT_SHARE));
+    let [history, opened, window] = await Promise.all([
+      deploymentsIn({ before: query.from, order: 'desc', maxReads: historyReads }),
+      incidentsIn(incidentShare),
+      windowIn(Math.max(0, budget - historyReads - incidentShare)),
     ]);
+    // A read past its share is read again with what the others left (the incidents first when both are):
+    // the same answer as reading one after the other, and at most twice the cap read in all.
+    if (opened.more) opened = await incidentsIn(budget - history.read - (window.more ? 0 : window.read));
+    if (window.more) window = await windowIn(budget - history.read - opened.read);
+    if (opened.more || window.more) throw tooLarge();
     budget -= history.read + opened.read + window.read;
-    if (opened.more) throw tooLarge(`${incidentShare} incidents of one service`);
-    if (window.more) throw tooLarge(`${maxReads} deployments and incidents`);
     deploymentReads += history.read + window.read;
     incidentReads += opened.read;
     for (const d of [...history.items, ...window.items]) deployments.set(d.id, d);

@@ -119,9 +119,12 @@ export function computeDora(
   const finished: Classified[] = [];
   for (const d of deployments) {
     if (!TERMINAL.has(d.status) || !d.finishedAt || !production.some((p) => p.test(d.environment))) continue;
+    // A finish time that is no time is no finished deployment (and would break the order everything relies on).
+    const finishMs = Date.parse(d.finishedAt);
+    if (!Number.isFinite(finishMs)) continue;
     finished.push({
       deployment: d,
-      finishMs: Date.parse(d.finishedAt),
+      finishMs,
       rollback: false,
       failed: [],
       rework: [],

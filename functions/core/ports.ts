@@ -110,8 +110,9 @@ export interface DeploymentStore {
   /** The incidents linked to a deployment (at most `limit`), by `openedAt`. */
   incidentsOfDeployment(deploymentId: string, limit: number): Promise<Incident[]>;
   /**
-   * The succeeded deployment of the service and environment that finished last at or before `at` (of the
-   * last LINK_LOOKBACK to finish then): what the DORA metrics read of it (FINISH_ATTRIBUTES), not the whole record.
+   * The succeeded deployment of the service and environment that finished last at or before `at` (looking
+   * through the service's last 2,000 to finish by then, of every environment): what the DORA metrics read of
+   * it (FINISH_ATTRIBUTES), not the whole record.
    */
   latestSucceededBefore(service: string, environment: string, at: string): Promise<Deployment | undefined>;
   /** Deployments by creation time in a range, reading at most `query.maxReads` items (`more`: it stopped early). */

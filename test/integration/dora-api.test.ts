@@ -354,7 +354,7 @@ describe('GET /v1/metrics/dora', () => {
     expect(commands).toEqual(Array.from({ length: 3 + 16 }, () => 'QueryCommand'));
   });
 
-  it("refuses a window whose incidents exceed their share of the cap, read with the deployments' at once", async () => {
+  it('reads incidents past their first share again with what the deployments left, refusing only past the cap', async () => {
     for (const n of [1, 2, 3, 4]) {
       await h.store.saveIncident(
         {
@@ -384,22 +384,30 @@ describe('GET /v1/metrics/dora', () => {
         maxReads,
       });
 
-    // 100 for the history, a tenth of the rest for incidents: 3 of 130 (the fourth is not read), 4 of 140.
-    await expect(ask(130)).rejects.toThrow('this window needs more than 3 incidents of one service read');
-    await expect(ask(140)).resolves.toMatchObject({ reads: { deployments: 0, incidents: 4 } });
+    // The first pass gives incidents 3 of 130 (a tenth after the history's 100), 1 of 10, 1 of 5: each
+    // time they are read again with what the deployments (none) left, until the cap itself is short (4
+    // incidents and a look at the window need 5).
+    await expect(ask(130)).resolves.toMatchObject({ reads: { deployments: 0, incidents: 4 } });
+    await expect(ask(10)).resolves.toMatchObject({ reads: { deployments: 0, incidents: 4 } });
+    await expect(ask(5)).resolves.toMatchObject({ reads: { deployments: 0, incidents: 4 } });
+    await expect(ask(4)).rejects.toThrow('this window needs more than 4 deployments and incidents read');
   });
 
-  it('refuses a window that would read more than the cap instead of reading on', async () => {
-    await expect(
+  it('refuses a window that would read more than the cap instead of reading on, and answers one within it', async () => {
+    const ask = (maxReads: number) =>
       doraFromStore(h.store, {
         services: ['bulk'],
         from: '2026-05-01T00:00:00.000Z',
         to: '2026-07-01T00:00:00.000Z',
         interval: 'week',
         productionEnvironments: ['prod*'],
-        maxReads: 150,
-      }),
-    ).rejects.toBeInstanceOf(DoraWindowTooLargeError);
+        maxReads,
+      });
+
+    await expect(ask(150)).rejects.toBeInstanceOf(DoraWindowTooLargeError);
+    // 340 deployments: past the window's first share (400 less 100 for the history and 30 for incidents),
+    // within the cap.
+    await expect(ask(400)).resolves.toMatchObject({ reads: { deployments: 340, incidents: 0 } });
   });
 
   it('reads a range in the same order with the attributes asked and none of the bulk, and within the cap', async () => {

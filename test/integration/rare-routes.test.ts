@@ -210,4 +210,31 @@ describe('rare routes served from rare-routes.mjs', () => {
   it('loaded the file once for all the requests above', () => {
     expect(loads).toBe(1);
   });
+
+  it('answers 503 naming the file when it is missing, and loads it on a later request once it is there', async () => {
+    const missing = mkdtempSync(join(tmpdir(), 'shipcast-rare-routes-missing-'));
+    let tries = 0;
+    const api = createApi({
+      ...h.runtime.api,
+      rareRoutes: () => {
+        tries++;
+        return rareRoutesBeside(pathToFileURL(`${tries === 1 ? missing : dir}/`))();
+      },
+    });
+    const query = '/v1/metrics/dora?service=rare-dora&from=2026-02-01T00:00:00Z&to=2026-02-08T00:00:00Z';
+
+    const first = await api.request(query, { headers: bearer });
+    const second = await api.request(query, { headers: bearer });
+    rmSync(missing, { recursive: true, force: true });
+
+    expect(first.status).toBe(503);
+    expect(await first.json()).toEqual({
+      error: 'unavailable',
+      message:
+        "this route's code could not be loaded (rare-routes.mjs next to the API function's bundle); " +
+        "see the function's log, and deploy the stack again",
+    });
+    expect(second.status).toBe(200);
+    expect(tries).toBe(2);
+  });
 });

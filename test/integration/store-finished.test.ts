@@ -285,6 +285,14 @@ describe('finished deployments by finish (byFinish)', () => {
       deployment('dep_link_after', at + 1),
     ];
     for (const d of late) await store.saveDeployment(of(d, at - 10 * MINUTE), null);
+    // 300 preview deployments finished after it: more than a page of the query, all filtered out.
+    for (let n = 0; n < 300; n++) {
+      const finished = at - 90_000 + n;
+      await store.saveDeployment(
+        of(deployment(`dep_link_pr_${n}`, finished, `pr-${n}`), finished - MINUTE),
+        null,
+      );
+    }
 
     expect((await store.latestSucceededBefore(service, 'production', iso(at)))?.id).toBe('dep_link_long');
     // At its finish exactly, still it; a millisecond before, the newest of the 120.

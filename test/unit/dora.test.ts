@@ -318,6 +318,21 @@ describe('DORA metrics: edge cases', () => {
     });
   });
 
+  it('leaves out a deployment whose finish is not a time, answering as without it', () => {
+    const month = { from: iso('03-02T00:00'), to: iso('03-30T00:00'), interval: 'week' as const };
+    const valid = [
+      deployment('V1', { version: 'v1', finished: '03-02T10:00' }),
+      deployment('V2', { version: 'v2', finished: '03-09T10:00', status: 'failed' }),
+      deployment('V3', { version: 'v3', finished: '03-16T10:00' }),
+      deployment('V4', { version: 'v1', finished: '03-23T10:00' }),
+    ];
+    const broken = { ...deployment('X', { version: 'v9', finished: '03-10T10:00' }), finishedAt: 'soon' };
+
+    expect(computeDora([valid[0]!, broken, ...valid.slice(1)], [], month)).toEqual(
+      computeDora(valid, [], month),
+    );
+  });
+
   it('defines the median of an even count as the mean of the middle two', () => {
     expect(median([4, 1, 3, 2])).toBe(2.5);
     expect(median([5])).toBe(5);

@@ -101,10 +101,12 @@ const key = (value: string) => {
 const bounded = (value: string) => (Buffer.byteLength(value) <= MAX_KEY_PART_BYTES ? value : hashed(value));
 
 /**
- * Finished deployments of a service (every environment; newest finish first) an incident's automatic link
- * looks back over for the latest that succeeded.
+ * Finished deployments of a service (of every environment: busy preview environments count too; newest
+ * finish first) an incident's automatic link looks through for the latest that succeeded in its own, in
+ * pages of LINK_PAGE (DynamoDB's Limit counts entries before the filter).
  */
-const LINK_LOOKBACK = 100;
+const LINK_LOOKBACK = 2000;
+const LINK_PAGE = 250;
 /** Items one query of a bounded range read asks for. */
 const RANGE_PAGE_SIZE = 1000;
 /** Keys per BatchGetItem (DynamoDB's maximum). */
@@ -814,14 +816,43 @@ export class DynamoStore implements DeploymentStore, RateLimiter {
   ): Promise<Deployment | undefined> {
     // byFinish, newest finish first (then the greater id, as computeDora orders them): the first succeeded
     // entry of the environment that finished at or before `at` (times are ISO 8601 to the millisecond).
-    const found = await this.finishedDeploymentsInRange({
-      service,
-      environment,
-      before: new Date(Date.parse(at) + 1).toISOString(),
-      order: 'desc',
-      maxReads: LINK_LOOKBACK,
-    });
-    return found.items.find((d) => d.status === 'succeeded');
+    const index = indexNamed('byFinish');
+    const { expression: projection, names } = projectionOf(FINISH_PROJECTION);
+    let startKey: Item | undefined;
+    for (let looked = 0; looked < LINK_LOOKBACK; ) {
+      const page = await this.doc.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          IndexName: index.name,
+          KeyConditionExpression: '#pk = :pk AND #sk < :upper',
+          FilterExpression: '#environment = :environment AND #status = :succeeded',
+          ProjectionExpression: projection,
+          ExpressionAttributeNames: {
+            ...names,
+            '#pk': index.partitionKey,
+            '#sk': index.sortKey,
+            '#environment': 'environment',
+            '#status': 'status',
+          },
+          ExpressionAttributeValues: {
+            ':pk': `F#${key(service)}`,
+            // Sort keys are `<finishedAt>#<id>`: below the next millisecond is at or before `at`.
+            ':upper': new Date(Date.parse(at) + 1).toISOString(),
+            ':environment': environment,
+            ':succeeded': 'succeeded',
+          },
+          ScanIndexForward: false,
+          Limit: Math.min(LINK_PAGE, LINK_LOOKBACK - looked),
+          ExclusiveStartKey: startKey,
+        }),
+      );
+      const first = page.Items?.[0];
+      if (first) return fromFinishEntry(first, service);
+      looked += page.ScannedCount ?? 0;
+      startKey = page.LastEvaluatedKey;
+      if (!startKey) break;
+    }
+    return undefined;
   }
 
   async deploymentsInRange(query: RangeQuery): Promise<RangeResult<Deployment>> {
@@ -1295,7 +1326,13 @@ function toDeployment(item: Record<string, unknown>): Deployment {
 
 /** A `byFinish` entry of `service`'s partition as a deployment: its `finish` and plain attributes (no key). */
 function fromFinishEntry(entry: Item, service: string): Deployment {
-  const deployment: Record<string, unknown> = JSON.parse(String(entry.finish));
+  if (typeof entry.finish !== 'string') {
+    throw new Error(
+      `the byFinish entry of deployment ${String(entry.id)} has no finish attribute: give the finished records of a ` +
+        'table from before it theirs (docs/storage.md, "Version 3 to 4")',
+    );
+  }
+  const deployment: Record<string, unknown> = JSON.parse(entry.finish);
   deployment.id = entry.id;
   deployment.service = service;
   deployment.status = entry.status;

@@ -78,13 +78,23 @@ export function missingScope(
   };
 }
 
-/** Hono middleware answering 403 unless the caller's token (set by the authentication before it) has `needed`. */
+/**
+ * Hono middleware answering 403 unless the caller's token (set by the authentication before it) has `needed`,
+ * and 401 when no authentication ran before it (fails closed: a route mounted without it grants nothing).
+ */
 export function requireScope(
   config: ShipcastConfig,
   needed: RouteScope,
 ): MiddlewareHandler<{ Variables: { token: string } }> {
   return async (c, next) => {
-    const forbidden = missingScope(config, c.get('token'), needed);
+    const token = c.get('token') as string | undefined;
+    if (token === undefined) {
+      return c.json(
+        { error: 'unauthorized', message: 'this route needs Authorization: Bearer <token>' },
+        401,
+      );
+    }
+    const forbidden = missingScope(config, token, needed);
     if (forbidden) return c.json(forbidden, 403);
     await next();
   };

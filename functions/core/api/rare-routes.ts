@@ -37,7 +37,26 @@ export function mountRareRoutes(
         loaded.set(context, routes);
         routes.catch(() => loaded.delete(context));
       }
-      return (await routes).fetch(c.req.raw, { token: c.get('token') });
+      let app: RareRoutes;
+      try {
+        app = await routes;
+      } catch (error) {
+        // Not the request's fault, and no retry of it helps: the deployed function lacks a file of its own.
+        context.logger.error('the API could not load its rare routes (rare-routes.mjs next to its bundle)', {
+          error,
+          path: c.req.path,
+        });
+        return c.json(
+          {
+            error: 'unavailable',
+            message:
+              "this route's code could not be loaded (rare-routes.mjs next to the API function's bundle); " +
+              "see the function's log, and deploy the stack again",
+          },
+          503,
+        );
+      }
+      return app.fetch(c.req.raw, { token: c.get('token') });
     });
   }
 }
