@@ -816,34 +816,17 @@ export class DynamoStore implements DeploymentStore, RateLimiter {
   ): Promise<Deployment | undefined> {
     // byFinish, newest finish first (then the greater id, as computeDora orders them): the first succeeded
     // entry of the environment that finished at or before `at` (times are ISO 8601 to the millisecond).
-    const index = indexNamed('byFinish');
-    const { expression: projection, names } = projectionOf(FINISH_PROJECTION);
     let startKey: Item | undefined;
     for (let looked = 0; looked < LINK_LOOKBACK; ) {
       const page = await this.doc.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          IndexName: index.name,
-          KeyConditionExpression: '#pk = :pk AND #sk < :upper',
-          FilterExpression: '#environment = :environment AND #status = :succeeded',
-          ProjectionExpression: projection,
-          ExpressionAttributeNames: {
-            ...names,
-            '#pk': index.partitionKey,
-            '#sk': index.sortKey,
-            '#environment': 'environment',
-            '#status': 'status',
-          },
-          ExpressionAttributeValues: {
-            ':pk': `F#${key(service)}`,
-            // Sort keys are `<finishedAt>#<id>`: below the next millisecond is at or before `at`.
-            ':upper': new Date(Date.parse(at) + 1).toISOString(),
-            ':environment': environment,
-            ':succeeded': 'succeeded',
-          },
-          ScanIndexForward: false,
-          Limit: Math.min(LINK_PAGE, LINK_LOOKBACK - looked),
-          ExclusiveStartKey: startKey,
+        finishQuery(this.tableName, {
+          service,
+          // Sort keys are `<finishedAt>#<id>`: below the next millisecond is at or before `at`.
+          upper: new Date(Date.parse(at) + 1).toISOString(),
+          filter: { environment, status: 'succeeded' },
+          order: 'desc',
+          limit: Math.min(LINK_PAGE, LINK_LOOKBACK - looked),
+          startKey,
         }),
       );
       const first = page.Items?.[0];
@@ -876,46 +859,24 @@ export class DynamoStore implements DeploymentStore, RateLimiter {
     const { after, before, order, environment } = query;
     if (query.maxReads <= 0) return { items: [], read: 0, more: true };
     if (after !== undefined && after >= before) return { items: [], read: 0, more: false };
-    const index = indexNamed('byFinish');
     for (const path of query.attributes ?? []) {
-      if (!(FINISH_ATTRIBUTES as readonly string[]).includes(path.split('.')[0] as string)) {
+      if (!FINISH_ATTRIBUTES.includes(path.split('.')[0] as string)) {
         throw new Error(
           `byFinish holds only ${FINISH_ATTRIBUTES.join(', ')}; ${path} cannot be read from it`,
         );
       }
     }
-    // Every entry is read whole: its one `finish` string holds what any of those attributes asks for.
-    const { expression: projection, names } = projectionOf(FINISH_PROJECTION);
     let read = 0;
     /** One query of a slice, from where it stopped; answers how many entries it read. */
     const page = async (slice: FinishSlice, limit: number) => {
-      const command = new QueryCommand({
-        TableName: this.tableName,
-        IndexName: index.name,
-        // Sort keys are `<finishedAt>#<id>`: `lower` alone sorts before every key of that instant, and
-        // `upper` after none of its own (BETWEEN's inclusive end never matches a key).
-        KeyConditionExpression:
-          slice.lower === undefined
-            ? '#pk = :pk AND #sk < :upper'
-            : '#pk = :pk AND #sk BETWEEN :lower AND :upper',
-        ...(environment ? { FilterExpression: '#environment = :environment' } : {}),
-        // The keys left out: fewer attributes to parse (a start key is still answered).
-        ProjectionExpression: projection,
-        ExpressionAttributeNames: {
-          ...names,
-          '#pk': index.partitionKey,
-          '#sk': index.sortKey,
-          ...(environment ? { '#environment': 'environment' } : {}),
-        },
-        ExpressionAttributeValues: {
-          ':pk': `F#${key(query.service)}`,
-          ':upper': slice.upper,
-          ...(slice.lower === undefined ? {} : { ':lower': slice.lower }),
-          ...(environment ? { ':environment': environment } : {}),
-        },
-        ScanIndexForward: order === 'asc',
-        Limit: limit,
-        ExclusiveStartKey: slice.startKey,
+      const command = finishQuery(this.tableName, {
+        service: query.service,
+        lower: slice.lower,
+        upper: slice.upper,
+        filter: environment ? { environment } : {},
+        order,
+        limit,
+        startKey: slice.startKey,
       });
       // The SDK's logger middleware copies every answer through its sensitive-data filter even when nothing
       // logs (the default): some 60 ms of CPU over 10,000 entries. These answers are never logged.
@@ -1200,13 +1161,13 @@ export function upgradeKeys(item: Record<string, AttributeValue>): Record<string
   }
   // ...and holds its finish attributes in `finish` (what `byFinish` projects).
   if (item.type?.S === 'deployment' && upgraded.gsi5pk && !item.finish) {
-    const plain: Record<string, unknown> = {};
+    const moved: Record<string, unknown> = {};
     for (const name of FINISH_PACKED_ATTRIBUTES) {
       const value = upgraded[name];
-      if (value !== undefined) plain[name] = convertToNative(value);
+      if (value !== undefined) moved[name] = convertToNative(value);
+      delete upgraded[name];
     }
-    for (const name of FINISH_PACKED_ATTRIBUTES) delete upgraded[name];
-    upgraded.finish = { S: finishEntry(plain) };
+    upgraded.finish = { S: JSON.stringify(moved) };
   }
   return upgraded;
 }
@@ -1288,29 +1249,21 @@ const PACKED_DICTIONARY = Buffer.from(
  */
 export function packDeployment(deployment: Deployment): Record<string, unknown> {
   const plain: Record<string, unknown> = { ...deployment };
-  const bulky: Record<string, unknown> = {};
-  for (const attribute of PACKED_ATTRIBUTES) {
-    if (plain[attribute] !== undefined) bulky[attribute] = plain[attribute];
-    delete plain[attribute];
-  }
+  const bulky = takeOut(plain, PACKED_ATTRIBUTES);
   const packed = deflateRawSync(JSON.stringify(bulky), { dictionary: PACKED_DICTIONARY });
   if (Object.keys(finishKeys(deployment)).length === 0) return { ...plain, packed };
-  return { ...withoutFinishAttributes(plain), finish: finishEntry(plain), packed };
+  const finish = JSON.stringify(takeOut(plain, FINISH_PACKED_ATTRIBUTES));
+  return { ...plain, finish, packed };
 }
 
-/** `finish` of a finished record: JSON of its FINISH_PACKED_ATTRIBUTES. */
-function finishEntry(plain: Record<string, unknown>): string {
-  const entry: Record<string, unknown> = {};
-  for (const attribute of FINISH_PACKED_ATTRIBUTES) {
-    if (plain[attribute] !== undefined) entry[attribute] = plain[attribute];
+/** Moves the `names` that are set out of `plain` (which loses all of them) into the object it answers. */
+function takeOut(plain: Record<string, unknown>, names: readonly string[]): Record<string, unknown> {
+  const taken: Record<string, unknown> = {};
+  for (const name of names) {
+    if (plain[name] !== undefined) taken[name] = plain[name];
+    delete plain[name];
   }
-  return JSON.stringify(entry);
-}
-
-function withoutFinishAttributes<T extends Record<string, unknown>>(plain: T): T {
-  const rest: Record<string, unknown> = { ...plain };
-  for (const attribute of FINISH_PACKED_ATTRIBUTES) delete rest[attribute];
-  return rest as T;
+  return taken;
 }
 
 function toDeployment(item: Record<string, unknown>): Deployment {
@@ -1322,6 +1275,55 @@ function toDeployment(item: Record<string, unknown>): Deployment {
     ...deployment,
     ...JSON.parse(inflateRawSync(packed, { dictionary: PACKED_DICTIONARY }).toString('utf8')),
   } as Deployment;
+}
+
+/**
+ * A query of `service`'s `byFinish` entries with sort keys in `[lower, upper)` (none below `upper` without
+ * `lower`), kept where each `filter` attribute (plain in the entry) equals its value; every entry is read
+ * whole but its keys (its one `finish` string holds any of FINISH_ATTRIBUTES asked for).
+ */
+function finishQuery(
+  tableName: string,
+  read: {
+    service: string;
+    lower?: string;
+    upper: string;
+    filter: { environment?: string; status?: string };
+    order: 'asc' | 'desc';
+    limit: number;
+    startKey?: Item;
+  },
+): QueryCommand {
+  const index = indexNamed('byFinish');
+  const { expression: projection, names } = projectionOf(FINISH_PROJECTION);
+  const filters = Object.entries(read.filter).filter(([, value]) => value !== undefined);
+  return new QueryCommand({
+    TableName: tableName,
+    IndexName: index.name,
+    // Sort keys are `<finishedAt>#<id>`: `lower` alone sorts before every key of that instant, and `upper`
+    // after none of its own (BETWEEN's inclusive end never matches a key).
+    KeyConditionExpression:
+      read.lower === undefined ? '#pk = :pk AND #sk < :upper' : '#pk = :pk AND #sk BETWEEN :lower AND :upper',
+    ...(filters.length > 0
+      ? { FilterExpression: filters.map(([name]) => `#${name} = :${name}`).join(' AND ') }
+      : {}),
+    ProjectionExpression: projection,
+    ExpressionAttributeNames: {
+      ...names,
+      '#pk': index.partitionKey,
+      '#sk': index.sortKey,
+      ...Object.fromEntries(filters.map(([name]) => [`#${name}`, name])),
+    },
+    ExpressionAttributeValues: {
+      ':pk': `F#${key(read.service)}`,
+      ':upper': read.upper,
+      ...(read.lower === undefined ? {} : { ':lower': read.lower }),
+      ...Object.fromEntries(filters.map(([name, value]) => [`:${name}`, value])),
+    },
+    ScanIndexForward: read.order === 'asc',
+    Limit: read.limit,
+    ExclusiveStartKey: read.startKey,
+  });
 }
 
 /** A `byFinish` entry of `service`'s partition as a deployment: its `finish` and plain attributes (no key). */

@@ -25,26 +25,6 @@ export const LIST_SHARDS = 8;
 export const TRANSITION_SHARDS = 16;
 
 /**
- * What a `byFinish` entry answers: the top-level attributes of DORA_DEPLOYMENT_ATTRIBUTES
- * (functions/core/dora-query.ts; `revision` whole).
- */
-export const FINISH_ATTRIBUTES = [
-  'id',
-  'service',
-  'environment',
-  'status',
-  'version',
-  'revision',
-  'createdAt',
-  'startedAt',
-  'finishedAt',
-  'rollbackOf',
-  'rolledBackBy',
-  'commits',
-  'hotfix',
-] as const;
-
-/**
  * The attributes a finished deployment record holds in one JSON string, `finish`, instead of plainly: its
  * FINISH_ATTRIBUTES but the small ones other reads and writes name (`id`, `service`, `environment`,
  * `status`, `rolledBackBy`). `byFinish` projects `finish`: one string per entry instead of eight attributes
@@ -63,6 +43,16 @@ export const FINISH_PACKED_ATTRIBUTES = [
 
 /** What `byFinish` projects: the packed attributes and the small plain ones (`service` is its partition's). */
 export const FINISH_PROJECTION = ['finish', 'id', 'environment', 'status', 'rolledBackBy'] as const;
+
+/**
+ * What a `byFinish` entry answers: the top-level attributes of DORA_DEPLOYMENT_ATTRIBUTES
+ * (functions/core/dora-query.ts; `revision` whole): its partition's `service`, its plain and its packed ones.
+ */
+export const FINISH_ATTRIBUTES: readonly string[] = [
+  'service',
+  ...FINISH_PROJECTION.filter((name) => name !== 'finish'),
+  ...FINISH_PACKED_ATTRIBUTES,
+];
 
 export const TABLE = {
   partitionKey: 'pk',
