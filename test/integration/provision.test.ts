@@ -6,6 +6,7 @@ import {
   DescribeTableCommand,
   type DynamoDBClient,
   GetItemCommand,
+  type GlobalSecondaryIndex,
   PutItemCommand,
   ScanCommand,
 } from '@aws-sdk/client-dynamodb';
@@ -50,6 +51,38 @@ async function attributes(sqs: SQSClient, queueUrl: string) {
     new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['All'] }),
   );
   return Attributes;
+}
+
+/** Today's GSIs of the table, as createTableInput gives them. */
+type EarlierIndexes = ReturnType<typeof createTableInput>['GlobalSecondaryIndexes'];
+
+/**
+ * Runs `body` on a persisted dynalite holding the table as an earlier version created it (today's, with the
+ * indexes `indexes` makes of today's), ACTIVE; stops and removes it all after.
+ */
+async function withEarlierTable(
+  name: string,
+  indexes: (today: EarlierIndexes) => GlobalSecondaryIndex[],
+  body: (dynamodb: DynamoDBClient) => Promise<void>,
+): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), `shipcast-dynalite-${name}-`));
+  const dynalite = await startDynalite({ path: dir, port: 0 });
+  const dynamodb = dynamoClient(dynalite.endpoint);
+  try {
+    const today = createTableInput(DEFAULT_NAMES.table);
+    await dynamodb.send(
+      new CreateTableCommand({ ...today, GlobalSecondaryIndexes: indexes(today.GlobalSecondaryIndexes) }),
+    );
+    await waitFor(async () => {
+      const { Table } = await dynamodb.send(new DescribeTableCommand({ TableName: DEFAULT_NAMES.table }));
+      return Table?.TableStatus === 'ACTIVE';
+    });
+    await body(dynamodb);
+  } finally {
+    dynamodb.destroy();
+    await dynalite.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
 }
 
 describe('provision against dynalite (persisted) and fauxqs', () => {
@@ -137,247 +170,188 @@ describe('provision against dynalite (persisted) and fauxqs', () => {
 
 describe('provision of a table kept from an earlier version', () => {
   it('adds the indexes added since to a dynalite table from an earlier start, keeping its data', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'shipcast-dynalite-old-'));
-    const dynalite = await startDynalite({ path: dir, port: 0 });
-    const dynamodb = dynamoClient(dynalite.endpoint);
-    try {
-      // The table as an earlier version created it: without the sweep's index.
-      const old = createTableInput(DEFAULT_NAMES.table);
-      await dynamodb.send(
-        new CreateTableCommand({
-          ...old,
-          GlobalSecondaryIndexes: old.GlobalSecondaryIndexes.filter(
-            (i) => i.IndexName !== 'byRecordedTransition',
-          ),
-        }),
-      );
-      await waitFor(async () => {
+    // The table as an earlier version created it: without the sweep's index.
+    await withEarlierTable(
+      'old',
+      (indexes) => indexes.filter((i) => i.IndexName !== 'byRecordedTransition'),
+      async (dynamodb) => {
+        await dynamodb.send(
+          new PutItemCommand({
+            TableName: DEFAULT_NAMES.table,
+            Item: { pk: { S: 'DEP#kept' }, sk: { S: 'META' } },
+          }),
+        );
+
+        await provision({ dynamodb, sqs: fauxqs.sqs, sns: fauxqs.sns, names: DEFAULT_NAMES, ...settings });
+
         const { Table } = await dynamodb.send(new DescribeTableCommand({ TableName: DEFAULT_NAMES.table }));
-        return Table?.TableStatus === 'ACTIVE';
-      });
-      await dynamodb.send(
-        new PutItemCommand({
-          TableName: DEFAULT_NAMES.table,
-          Item: { pk: { S: 'DEP#kept' }, sk: { S: 'META' } },
-        }),
-      );
-
-      await provision({ dynamodb, sqs: fauxqs.sqs, sns: fauxqs.sns, names: DEFAULT_NAMES, ...settings });
-
-      const { Table } = await dynamodb.send(new DescribeTableCommand({ TableName: DEFAULT_NAMES.table }));
-      expect(
-        Table?.GlobalSecondaryIndexes?.map((index) => [index.IndexName, index.IndexStatus]).sort(),
-      ).toEqual(TABLE.indexes.map((index) => [index.name, 'ACTIVE']).sort());
-      const kept = await dynamodb.send(
-        new GetItemCommand({
-          TableName: DEFAULT_NAMES.table,
-          Key: { pk: { S: 'DEP#kept' }, sk: { S: 'META' } },
-        }),
-      );
-      expect(kept.Item).toBeDefined();
-    } finally {
-      dynamodb.destroy();
-      await dynalite.stop();
-      await rm(dir, { recursive: true, force: true });
-    }
+        expect(
+          Table?.GlobalSecondaryIndexes?.map((index) => [index.IndexName, index.IndexStatus]).sort(),
+        ).toEqual(TABLE.indexes.map((index) => [index.name, 'ACTIVE']).sort());
+        const kept = await dynamodb.send(
+          new GetItemCommand({
+            TableName: DEFAULT_NAMES.table,
+            Key: { pk: { S: 'DEP#kept' }, sk: { S: 'META' } },
+          }),
+        );
+        expect(kept.Item).toBeDefined();
+      },
+    );
   });
 });
 
 describe('provision of a schema version 1 table', () => {
   it('rebuilds a dynalite table with keys-only indexes and moves its records into their shards', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'shipcast-dynalite-v1-'));
-    const dynalite = await startDynalite({ path: dir, port: 0 });
-    const dynamodb = dynamoClient(dynalite.endpoint);
-    try {
-      // Version 1: every index projected ALL, one partition for all deployments and each hour of transitions.
-      const today = createTableInput(DEFAULT_NAMES.table);
-      await dynamodb.send(
-        new CreateTableCommand({
-          ...today,
-          GlobalSecondaryIndexes: today.GlobalSecondaryIndexes.map((i) => ({
-            ...i,
-            Projection: { ProjectionType: 'ALL' },
-          })),
-        }),
-      );
-      await waitFor(async () => {
+    // Version 1: every index projected ALL, one partition for all deployments and each hour of transitions.
+    await withEarlierTable(
+      'v1',
+      (indexes) => indexes.map((i) => ({ ...i, Projection: { ProjectionType: 'ALL' } })),
+      async (dynamodb) => {
+        const recordedAt = '2026-03-01T10:15:00.000Z';
+        await dynamodb.send(
+          new PutItemCommand({
+            TableName: DEFAULT_NAMES.table,
+            Item: {
+              pk: { S: 'DEP#dep_v1' },
+              sk: { S: 'META' },
+              type: { S: 'deployment' },
+              id: { S: 'dep_v1' },
+              status: { S: 'succeeded' },
+              createdAt: { S: recordedAt },
+              gsi3pk: { S: 'DEPLOYMENTS' },
+              gsi3sk: { S: `${recordedAt}#dep_v1` },
+              gsi4pk: { S: 'TRANSITIONS#2026-03-01T10' },
+              gsi4sk: { S: `${recordedAt}#dep_v1` },
+            },
+          }),
+        );
+
+        await provision({ dynamodb, sqs: fauxqs.sqs, sns: fauxqs.sns, names: DEFAULT_NAMES, ...settings });
+
         const { Table } = await dynamodb.send(new DescribeTableCommand({ TableName: DEFAULT_NAMES.table }));
-        return Table?.TableStatus === 'ACTIVE';
-      });
-      const recordedAt = '2026-03-01T10:15:00.000Z';
-      await dynamodb.send(
-        new PutItemCommand({
-          TableName: DEFAULT_NAMES.table,
-          Item: {
-            pk: { S: 'DEP#dep_v1' },
-            sk: { S: 'META' },
-            type: { S: 'deployment' },
-            id: { S: 'dep_v1' },
-            status: { S: 'succeeded' },
-            createdAt: { S: recordedAt },
-            gsi3pk: { S: 'DEPLOYMENTS' },
-            gsi3sk: { S: `${recordedAt}#dep_v1` },
-            gsi4pk: { S: 'TRANSITIONS#2026-03-01T10' },
-            gsi4sk: { S: `${recordedAt}#dep_v1` },
-          },
-        }),
-      );
-
-      await provision({ dynamodb, sqs: fauxqs.sqs, sns: fauxqs.sns, names: DEFAULT_NAMES, ...settings });
-
-      const { Table } = await dynamodb.send(new DescribeTableCommand({ TableName: DEFAULT_NAMES.table }));
-      expect(
-        Table?.GlobalSecondaryIndexes?.map((index) => [
-          index.IndexName,
-          index.Projection?.ProjectionType,
-        ]).sort(),
-      ).toEqual(TABLE.indexes.map((index) => [index.name, index.projection]).sort());
-      const store = new DynamoStore(dynamodb, DEFAULT_NAMES.table);
-      expect((await store.listDeployments({ limit: 10 })).items.map((d) => d.id)).toEqual(['dep_v1']);
-      expect(
-        (
-          await store.transitionsRecordedBetween('2026-03-01T10:00:00.000Z', '2026-03-01T10:30:00.000Z', 10)
-        ).map((t) => t.deploymentId),
-      ).toEqual(['dep_v1']);
-    } finally {
-      dynamodb.destroy();
-      await dynalite.stop();
-      await rm(dir, { recursive: true, force: true });
-    }
+        expect(
+          Table?.GlobalSecondaryIndexes?.map((index) => [
+            index.IndexName,
+            index.Projection?.ProjectionType,
+          ]).sort(),
+        ).toEqual(TABLE.indexes.map((index) => [index.name, index.projection]).sort());
+        const store = new DynamoStore(dynamodb, DEFAULT_NAMES.table);
+        expect((await store.listDeployments({ limit: 10 })).items.map((d) => d.id)).toEqual(['dep_v1']);
+        expect(
+          (
+            await store.transitionsRecordedBetween('2026-03-01T10:00:00.000Z', '2026-03-01T10:30:00.000Z', 10)
+          ).map((t) => t.deploymentId),
+        ).toEqual(['dep_v1']);
+      },
+    );
   });
 });
 
 describe('provision of a schema version 3 table', () => {
   it('rebuilds a dynalite table without byFinish, gives its finished deployments their finish keys and merges their delivery items', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'shipcast-dynalite-v3-'));
-    const dynalite = await startDynalite({ path: dir, port: 0 });
-    const dynamodb = dynamoClient(dynalite.endpoint);
-    try {
-      const today = createTableInput(DEFAULT_NAMES.table);
-      await dynamodb.send(
-        new CreateTableCommand({
-          ...today,
-          GlobalSecondaryIndexes: today.GlobalSecondaryIndexes.filter((i) => i.IndexName !== 'byFinish'),
-        }),
-      );
-      await waitFor(async () => {
-        const { Table } = await dynamodb.send(new DescribeTableCommand({ TableName: DEFAULT_NAMES.table }));
-        return Table?.TableStatus === 'ACTIVE';
-      });
-      const record = (id: string, status: string, finishedAt?: string) =>
-        dynamodb.send(
-          new PutItemCommand({
-            TableName: DEFAULT_NAMES.table,
-            Item: {
-              pk: { S: `DEP#${id}` },
-              sk: { S: 'META' },
-              type: { S: 'deployment' },
-              id: { S: id },
-              service: { S: 'ledger' },
-              environment: { S: 'production' },
-              status: { S: status },
-              createdAt: { S: '2026-03-01T10:00:00.000Z' },
-              ...(finishedAt ? { finishedAt: { S: finishedAt } } : {}),
-              gsi2pk: { S: 'S#ledger' },
-              gsi2sk: { S: `2026-03-01T10:00:00.000Z#${id}` },
-            },
-          }),
-        );
-      await record('dep_v3_finished', 'failed', '2026-03-01T10:20:00.000Z');
-      await record('dep_v3_running', 'in_progress');
-      // Version 3 kept one item per target's delivery.
-      for (const [target, seq] of [
-        ['slack', 3],
-        ['hook', 2],
-      ] as const) {
-        await dynamodb.send(
-          new PutItemCommand({
-            TableName: DEFAULT_NAMES.table,
-            Item: {
-              pk: { S: 'DEP#dep_v3_finished' },
-              sk: { S: `DLV#${target}` },
-              type: { S: 'delivery' },
-              deploymentId: { S: 'dep_v3_finished' },
-              target: { S: target },
-              deliveredSeq: { N: String(seq) },
-              state: { S: 'delivered' },
-              attempts: { N: '1' },
-              updatedAt: { S: '2026-03-01T10:20:01.000Z' },
-              rev: { N: '1' },
-              ...(target === 'slack' ? { refs: { M: { ts: { S: '1772359300.000100' } } } } : {}),
-            },
-          }),
-        );
-      }
+    await withEarlierTable(
+      'v3',
+      (indexes) => indexes.filter((i) => i.IndexName !== 'byFinish'),
+      async (dynamodb) => {
+        const record = (id: string, status: string, finishedAt?: string) =>
+          dynamodb.send(
+            new PutItemCommand({
+              TableName: DEFAULT_NAMES.table,
+              Item: {
+                pk: { S: `DEP#${id}` },
+                sk: { S: 'META' },
+                type: { S: 'deployment' },
+                id: { S: id },
+                service: { S: 'ledger' },
+                environment: { S: 'production' },
+                status: { S: status },
+                createdAt: { S: '2026-03-01T10:00:00.000Z' },
+                ...(finishedAt ? { finishedAt: { S: finishedAt } } : {}),
+                gsi2pk: { S: 'S#ledger' },
+                gsi2sk: { S: `2026-03-01T10:00:00.000Z#${id}` },
+              },
+            }),
+          );
+        await record('dep_v3_finished', 'failed', '2026-03-01T10:20:00.000Z');
+        await record('dep_v3_running', 'in_progress');
+        // Version 3 kept one item per target's delivery.
+        for (const [target, seq] of [
+          ['slack', 3],
+          ['hook', 2],
+        ] as const) {
+          await dynamodb.send(
+            new PutItemCommand({
+              TableName: DEFAULT_NAMES.table,
+              Item: {
+                pk: { S: 'DEP#dep_v3_finished' },
+                sk: { S: `DLV#${target}` },
+                type: { S: 'delivery' },
+                deploymentId: { S: 'dep_v3_finished' },
+                target: { S: target },
+                deliveredSeq: { N: String(seq) },
+                state: { S: 'delivered' },
+                attempts: { N: '1' },
+                updatedAt: { S: '2026-03-01T10:20:01.000Z' },
+                rev: { N: '1' },
+                ...(target === 'slack' ? { refs: { M: { ts: { S: '1772359300.000100' } } } } : {}),
+              },
+            }),
+          );
+        }
 
-      await provision({ dynamodb, sqs: fauxqs.sqs, sns: fauxqs.sns, names: DEFAULT_NAMES, ...settings });
+        await provision({ dynamodb, sqs: fauxqs.sqs, sns: fauxqs.sns, names: DEFAULT_NAMES, ...settings });
 
-      const store = new DynamoStore(dynamodb, DEFAULT_NAMES.table);
-      const finished = await store.finishedDeploymentsInRange({
-        service: 'ledger',
-        before: '2026-03-02T00:00:00.000Z',
-        order: 'desc',
-        maxReads: 10,
-      });
-      expect(finished.items.map((d) => [d.id, d.status, d.finishedAt])).toEqual([
-        ['dep_v3_finished', 'failed', '2026-03-01T10:20:00.000Z'],
-      ]);
-      expect((await store.listDeployments({ limit: 10, service: 'ledger' })).items).toHaveLength(2);
-      expect(await store.listDeliveries('dep_v3_finished')).toEqual([
-        {
-          deploymentId: 'dep_v3_finished',
-          target: 'hook',
-          deliveredSeq: 2,
-          state: 'delivered',
-          attempts: 1,
-          updatedAt: '2026-03-01T10:20:01.000Z',
-          rev: 1,
-        },
-        {
-          deploymentId: 'dep_v3_finished',
-          target: 'slack',
-          deliveredSeq: 3,
-          state: 'delivered',
-          attempts: 1,
-          updatedAt: '2026-03-01T10:20:01.000Z',
-          rev: 1,
-          refs: { ts: '1772359300.000100' },
-        },
-      ]);
-      const { Items = [] } = await dynamodb.send(new ScanCommand({ TableName: DEFAULT_NAMES.table }));
-      expect(Items.filter((item) => item.sk?.S?.startsWith('DLV#'))).toEqual([]);
-    } finally {
-      dynamodb.destroy();
-      await dynalite.stop();
-      await rm(dir, { recursive: true, force: true });
-    }
+        const store = new DynamoStore(dynamodb, DEFAULT_NAMES.table);
+        const finished = await store.finishedDeploymentsInRange({
+          service: 'ledger',
+          before: '2026-03-02T00:00:00.000Z',
+          order: 'desc',
+          maxReads: 10,
+        });
+        expect(finished.items.map((d) => [d.id, d.status, d.finishedAt])).toEqual([
+          ['dep_v3_finished', 'failed', '2026-03-01T10:20:00.000Z'],
+        ]);
+        expect((await store.listDeployments({ limit: 10, service: 'ledger' })).items).toHaveLength(2);
+        expect(await store.listDeliveries('dep_v3_finished')).toEqual([
+          {
+            deploymentId: 'dep_v3_finished',
+            target: 'hook',
+            deliveredSeq: 2,
+            state: 'delivered',
+            attempts: 1,
+            updatedAt: '2026-03-01T10:20:01.000Z',
+            rev: 1,
+          },
+          {
+            deploymentId: 'dep_v3_finished',
+            target: 'slack',
+            deliveredSeq: 3,
+            state: 'delivered',
+            attempts: 1,
+            updatedAt: '2026-03-01T10:20:01.000Z',
+            rev: 1,
+            refs: { ts: '1772359300.000100' },
+          },
+        ]);
+        const { Items = [] } = await dynamodb.send(new ScanCommand({ TableName: DEFAULT_NAMES.table }));
+        expect(Items.filter((item) => item.sk?.S?.startsWith('DLV#'))).toEqual([]);
+      },
+    );
   });
 });
 
 describe('provision of a table whose byFinish projected the attributes plainly', () => {
   it('rebuilds a dynalite table when an index projects other attributes, moving finished records into finish', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'shipcast-dynalite-finish-'));
-    const dynalite = await startDynalite({ path: dir, port: 0 });
-    const dynamodb = dynamoClient(dynalite.endpoint);
-    try {
-      const today = createTableInput(DEFAULT_NAMES.table);
-      // The first layout of byFinish: the thirteen attributes the metrics read, each plainly.
-      const plainly = ['id', 'service', 'environment', 'status', 'version', 'revision', 'createdAt'];
-      plainly.push('startedAt', 'finishedAt', 'rollbackOf', 'rolledBackBy', 'commits', 'hotfix');
-      await dynamodb.send(
-        new CreateTableCommand({
-          ...today,
-          GlobalSecondaryIndexes: today.GlobalSecondaryIndexes.map((i) =>
-            i.IndexName === 'byFinish'
-              ? { ...i, Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: plainly } }
-              : i,
-          ),
-        }),
+    // The first layout of byFinish: the thirteen attributes the metrics read, each plainly.
+    const plainly = ['id', 'service', 'environment', 'status', 'version', 'revision', 'createdAt'];
+    plainly.push('startedAt', 'finishedAt', 'rollbackOf', 'rolledBackBy', 'commits', 'hotfix');
+    const byFinishPlainly = (indexes: EarlierIndexes): GlobalSecondaryIndex[] =>
+      indexes.map((i) =>
+        i.IndexName === 'byFinish'
+          ? { ...i, Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: plainly } }
+          : i,
       );
-      await waitFor(async () => {
-        const { Table } = await dynamodb.send(new DescribeTableCommand({ TableName: DEFAULT_NAMES.table }));
-        return Table?.TableStatus === 'ACTIVE';
-      });
+    await withEarlierTable('finish', byFinishPlainly, async (dynamodb) => {
       const commits = [{ sha: 'b'.repeat(40), time: '2026-03-01T09:00:00.000Z' }];
       await dynamodb.send(
         new PutItemCommand({
@@ -439,11 +413,7 @@ describe('provision of a table whose byFinish projected the attributes plainly',
         },
       ]);
       expect(await store.getDeployment('dep_plain')).toMatchObject({ version: '2.4.0', commits, rev: 3 });
-    } finally {
-      dynamodb.destroy();
-      await dynalite.stop();
-      await rm(dir, { recursive: true, force: true });
-    }
+    });
   });
 });
 
