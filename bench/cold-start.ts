@@ -14,6 +14,7 @@ import { App } from 'aws-cdk-lib';
 import { build } from 'esbuild';
 import { RARE_ROUTES_FILE_NAME } from '../functions/handlers/rare-routes-file.ts';
 import { ShipcastStack } from '../lib/index.ts';
+import { FUNCTION_BUNDLE_OPTIONS } from '../lib/rare-routes-bundle.ts';
 
 export type FunctionName = 'api' | 'ingest' | 'dispatch';
 
@@ -133,15 +134,10 @@ export async function buildBaseline(dir: string, clients: readonly SdkClientName
     entryPoints: [entry],
     absWorkingDir: new URL('..', import.meta.url).pathname,
     nodePaths: [new URL('../node_modules', import.meta.url).pathname],
-    bundle: true,
-    platform: 'node',
-    target: 'node22',
-    format: 'esm',
-    minify: true,
+    ...FUNCTION_BUNDLE_OPTIONS,
+    mainFields: [...FUNCTION_BUNDLE_OPTIONS.mainFields],
     sourcemap: true,
     sourcesContent: false,
-    mainFields: ['module', 'main'],
-    banner: { js: "import { createRequire } from 'module'; const require = createRequire(import.meta.url);" },
     outfile,
     logLevel: 'error',
   });

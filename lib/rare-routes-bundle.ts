@@ -5,6 +5,21 @@ export const BUNDLE_BANNER =
   "import { createRequire } from 'module'; const require = createRequire(import.meta.url);";
 
 /**
+ * The construct's esbuild options for a function bundle (`bundling` in shipcast.ts) as esbuild's API takes
+ * them, for the tools that build one as it does (the benchmark's baselines, `scripts/bundle-report.ts`, the
+ * bundle tests); Node 22, the default runtime.
+ */
+export const FUNCTION_BUNDLE_OPTIONS = {
+  bundle: true,
+  platform: 'node',
+  target: 'node22',
+  format: 'esm',
+  minify: true,
+  mainFields: ['module', 'main'],
+  banner: { js: BUNDLE_BANNER },
+} as const;
+
+/**
  * esbuild's command-line arguments that build the API's rare routes (`entry`, `functions/core/api/rare-routes-app.ts`)
  * into `outfile`, next to the API bundle: the options the construct gives the function bundles (`bundling` in
  * shipcast.ts), and no config baked in (the routes get it from the API's context).

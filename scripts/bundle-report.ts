@@ -11,6 +11,7 @@ import { type BuildOptions, build, type Metafile } from 'esbuild';
 import { baselineEntry, sdkClientsInCode } from '../bench/cold-start.ts';
 import { parseConfig } from '../functions/core/config.ts';
 import { ENV } from '../functions/handlers/env.ts';
+import { FUNCTION_BUNDLE_OPTIONS } from '../lib/rare-routes-bundle.ts';
 import { unusedLazyModules, unusedOptionalModules } from '../lib/shipcast.ts';
 
 type FunctionName = 'api' | 'ingest' | 'dispatch';
@@ -34,14 +35,9 @@ export interface BundleReport {
 
 /** The construct's esbuild options (lib/shipcast.ts `bundling`), writing nothing, with a metafile. */
 const OPTIONS: BuildOptions = {
+  ...FUNCTION_BUNDLE_OPTIONS,
+  mainFields: [...FUNCTION_BUNDLE_OPTIONS.mainFields],
   absWorkingDir: ROOT,
-  bundle: true,
-  platform: 'node',
-  target: 'node22',
-  format: 'esm',
-  minify: true,
-  mainFields: ['module', 'main'],
-  banner: { js: "import { createRequire } from 'module'; const require = createRequire(import.meta.url);" },
   write: false,
   outfile: 'index.mjs',
   metafile: true,

@@ -9,7 +9,11 @@ import { parseConfig, type ShipcastConfig } from '../../functions/core/config.ts
 import { TARGETS } from '../../functions/core/targets/index.ts';
 import { TARGET_LOADERS, targetModuleSpecifier } from '../../functions/core/targets/loaders.ts';
 import { RARE_ROUTES_ENTRY, RARE_ROUTES_FILE_NAME } from '../../functions/handlers/rare-routes-file.ts';
-import { esbuildExecutable, rareRoutesEsbuildArgs } from '../../lib/rare-routes-bundle.ts';
+import {
+  esbuildExecutable,
+  FUNCTION_BUNDLE_OPTIONS,
+  rareRoutesEsbuildArgs,
+} from '../../lib/rare-routes-bundle.ts';
 import { unusedLazyModules, unusedOptionalModules } from '../../lib/shipcast.ts';
 
 /**
@@ -38,13 +42,9 @@ async function bundleInputs(
 ): Promise<string[]> {
   const result = await build({
     entryPoints: [`${ROOT}functions/handlers/${name}.ts`],
+    ...FUNCTION_BUNDLE_OPTIONS,
+    mainFields: [...FUNCTION_BUNDLE_OPTIONS.mainFields],
     absWorkingDir: ROOT,
-    bundle: true,
-    platform: 'node',
-    target: 'node22',
-    format: 'esm',
-    minify: true,
-    mainFields: ['module', 'main'],
     define: { 'process.env.SHIPCAST_CONFIG_JSON': JSON.stringify(JSON.stringify(config)) },
     write: false,
     outfile: 'index.mjs',
