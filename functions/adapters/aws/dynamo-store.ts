@@ -954,12 +954,13 @@ export class DynamoStore implements DeploymentStore, RateLimiter {
     // RANGE_BATCH_GETS at once, answered in the entries' order.
     const batches: Promise<(Item | undefined)[]>[] = [];
     const inFlight = new Set<Promise<unknown>>();
+    const attributes = recordProjection(query.attributes);
     let chunk: Item[] = [];
     const flush = async () => {
       const keys = chunk;
       chunk = [];
       while (inFlight.size >= RANGE_BATCH_GETS) await Promise.race(inFlight);
-      const batch = batchGetItems(this.doc, this.tableName, keys, recordProjection(query.attributes));
+      const batch = batchGetItems(this.doc, this.tableName, keys, attributes);
       batches.push(batch);
       const settled: Promise<unknown> = batch.then(
         () => inFlight.delete(settled),
